@@ -1,0 +1,105 @@
+package v1alpha1
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus, so Flux, Argo CD and
+// `kubectl wait --for=condition=Ready` understand a PartnerCart without custom health checks.
+const (
+	// ReadyCondition is True only when every order of the checkout is completed.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is True while the operator still has work in flight.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when the cart cannot progress without a person.
+	StalledCondition = "Stalled"
+	// CartSyncedCondition is True when the upstream cart equals the current spec and has no line errors.
+	CartSyncedCondition = "CartSynced"
+	// ApprovedCondition is True when spec.approval lets the checkout proceed.
+	ApprovedCondition = "Approved"
+	// CheckedOutCondition is True once the checkout result is recorded.
+	CheckedOutCondition = "CheckedOut"
+)
+
+// Reasons for CartSynced.
+const (
+	// CartSyncedReason: the cart upstream equals the spec.
+	CartSyncedReason = "Synced"
+	// CartSyncingReason: the cart is being created or updated upstream.
+	CartSyncingReason = "Syncing"
+	// LineItemErrorsReason: Partner Center rejected one or more line items; see status.lineItemErrors.
+	LineItemErrorsReason = "LineItemErrors"
+	// CartFrozenReason: the cart was checked out; later spec edits are ignored.
+	CartFrozenReason = "CheckedOutCartFrozen"
+)
+
+// Reasons for Approved.
+const (
+	// ApprovedReason: spec.approval allows the checkout.
+	ApprovedReason = "Approved"
+	// WaitingForApprovalReason: spec.approval.approved is false.
+	WaitingForApprovalReason = "WaitingForApproval"
+	// ApprovalHashMismatchReason: spec.approval.specHash pins content that is no longer the spec's.
+	ApprovalHashMismatchReason = "ApprovalHashMismatch"
+	// PriceLimitExceededReason: the cart's quoted total is above spec.approval.maxTotalPrice.
+	PriceLimitExceededReason = "PriceLimitExceeded"
+	// QuoteUnavailableReason: the cart has no quoted total to compare with maxTotalPrice.
+	QuoteUnavailableReason = "QuoteUnavailable"
+)
+
+// Reasons for CheckedOut.
+const (
+	// CheckoutPendingReason: no checkout has been attempted.
+	CheckoutPendingReason = "NotCheckedOut"
+	// CheckoutInProgressReason: the intent is recorded and the outcome is being established.
+	CheckoutInProgressReason = "CheckoutInProgress"
+	// CheckoutSucceededReason: Partner Center returned orders.
+	CheckoutSucceededReason = "CheckoutSucceeded"
+	// CheckoutPartiallyFailedReason: some order groups failed; see status.orderErrors.
+	CheckoutPartiallyFailedReason = "CheckoutPartiallyFailed"
+	// CheckoutFailedReason: Partner Center refused the checkout.
+	CheckoutFailedReason = "CheckoutFailed"
+	// CheckoutOutcomeUnknownReason: the operator cannot tell whether the checkout happened.
+	CheckoutOutcomeUnknownReason = "CheckoutOutcomeUnknown"
+)
+
+// Reasons for Ready, Reconciling and Stalled.
+const (
+	// SucceededReason: every order completed.
+	SucceededReason = "Succeeded"
+	// ProgressingReason: work is in flight.
+	ProgressingReason = "Progressing"
+	// OrdersProvisioningReason: orders exist and at least one is still pending.
+	OrdersProvisioningReason = "OrdersProvisioning"
+	// OrdersFailedReason: an order ended in a status other than completed.
+	OrdersFailedReason = "OrdersFailed"
+	// CredentialsSecretNotFoundReason: the credentials Secret does not exist.
+	CredentialsSecretNotFoundReason = "CredentialsSecretNotFound"
+	// InvalidCredentialsReason: the credentials Secret lacks a key, or Partner Center refused them.
+	InvalidCredentialsReason = "InvalidCredentials"
+	// ThrottledReason: Partner Center asked us to wait (429 with Retry-After).
+	ThrottledReason = "Throttled"
+	// UpstreamUnavailableReason: Partner Center failed in a way worth retrying.
+	UpstreamUnavailableReason = "UpstreamUnavailable"
+	// UpstreamRejectedReason: Partner Center refused a request for good; the message has its code.
+	UpstreamRejectedReason = "UpstreamRejected"
+	// CartExpiredReason: the cart expired or vanished upstream before checkout and is re-created.
+	CartExpiredReason = "CartExpired"
+	// SpecChangedAfterCheckoutReason: the purchase content was edited after checkout; the edit is ignored.
+	SpecChangedAfterCheckoutReason = "SpecChangedAfterCheckout"
+	// DeletionBlockedReason: the object is being deleted and waits for a checkout outcome.
+	DeletionBlockedReason = "WaitingForCheckoutOutcome"
+)
+
+// Event reasons, emitted for each user-visible step.
+const (
+	EventCartCreated        = "CartCreated"
+	EventCartUpdated        = "CartUpdated"
+	EventCartRecreated      = "CartRecreated"
+	EventLineItemErrors     = "LineItemErrors"
+	EventWaitingForApproval = "WaitingForApproval"
+	EventCheckoutSubmitted  = "CheckoutSubmitted"
+	EventOrdersCreated      = "OrdersCreated"
+	EventOrdersCompleted    = "OrdersCompleted"
+	EventCheckoutFailed     = "CheckoutFailed"
+	EventCheckoutUnknown    = "CheckoutOutcomeUnknown"
+	EventReceiptRecorded    = "ReceiptRecorded"
+	EventSpecIgnored        = "SpecChangedAfterCheckout"
+	EventCredentialsInvalid = "CredentialsInvalid"
+)

@@ -1,0 +1,545 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Finalizer keeps a PartnerCart until its purchase, if any, is recorded in a receipt.
+const Finalizer = "partnercenter.partnercart.dev/finalizer"
+
+// BillingCycle is how often a line item is billed. Values are the seed's CartLineItem enum.
+// +kubebuilder:validation:Enum=annual;monthly;none;one_time;triennial;unknown
+type BillingCycle string
+
+// Billing cycles accepted by Partner Center.
+const (
+	// BillingCycleAnnual bills once a year.
+	BillingCycleAnnual BillingCycle = "annual"
+	// BillingCycleMonthly bills every month.
+	BillingCycleMonthly BillingCycle = "monthly"
+	// BillingCycleNone is used for trials.
+	BillingCycleNone BillingCycle = "none"
+	// BillingCycleOneTime is used for reservations, savings plans and perpetual software.
+	BillingCycleOneTime BillingCycle = "one_time"
+	// BillingCycleTriennial bills once every three years.
+	BillingCycleTriennial BillingCycle = "triennial"
+	// BillingCycleUnknown is Partner Center's default value; it is accepted for completeness.
+	BillingCycleUnknown BillingCycle = "unknown"
+)
+
+// ParticipantKey names the role of a partner taking part in an indirect sale.
+// +kubebuilder:validation:Enum=transaction_reseller;additional_transaction_reseller;consumption_reseller;unknown
+type ParticipantKey string
+
+// Participant roles.
+const (
+	// ParticipantTransactionReseller is the indirect reseller of record (its PartnerID, not the provider's).
+	ParticipantTransactionReseller ParticipantKey = "transaction_reseller"
+	// ParticipantAdditionalTransactionReseller is one of at most five extra resellers (EU/EFTA only).
+	ParticipantAdditionalTransactionReseller ParticipantKey = "additional_transaction_reseller"
+	// ParticipantConsumptionReseller is the reseller credited with consumption.
+	ParticipantConsumptionReseller ParticipantKey = "consumption_reseller"
+	// ParticipantUnknown is Partner Center's default value; it is accepted for completeness.
+	ParticipantUnknown ParticipantKey = "unknown"
+)
+
+// DeletionPolicy says what deleting a PartnerCart does after a purchase.
+// +kubebuilder:validation:Enum=Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyOrphan leaves every subscription bought alone and keeps an immutable
+	// receipt. It is the only policy: Partner Center has no call that undoes a purchase,
+	// and a cancellation must be a deliberate act of its own, not a side effect of deleting YAML.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// Phase summarises where a PartnerCart is in its lifecycle.
+// +kubebuilder:validation:Enum=Pending;AwaitingApproval;CheckingOut;Provisioning;Completed;Failed
+type Phase string
+
+// Lifecycle phases.
+const (
+	// PhasePending means the cart is being created or synced upstream.
+	PhasePending Phase = "Pending"
+	// PhaseAwaitingApproval means the cart is synced and waits for spec.approval.
+	PhaseAwaitingApproval Phase = "AwaitingApproval"
+	// PhaseCheckingOut means a checkout intent is recorded and its outcome is not yet known.
+	PhaseCheckingOut Phase = "CheckingOut"
+	// PhaseProvisioning means orders exist and at least one is not yet terminal.
+	PhaseProvisioning Phase = "Provisioning"
+	// PhaseCompleted means every order reached a terminal status; see Ready for success.
+	PhaseCompleted Phase = "Completed"
+	// PhaseFailed means the cart cannot go further without a person; see Stalled.
+	PhaseFailed Phase = "Failed"
+)
+
+// SecretReference names a Secret in the PartnerCart's own namespace.
+type SecretReference struct {
+	// name of the Secret holding tenantId, clientId and clientSecret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// Participant is a partner taking part in an indirect sale (the seed's KeyValuePair of ParticipantType).
+type Participant struct {
+	// key is the participant's role.
+	// +required
+	Key ParticipantKey `json:"key"`
+	// value is the participant's PartnerID (MPN ID).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Value string `json:"value"`
+}
+
+// RenewsTo is the term a trial converts to.
+type RenewsTo struct {
+	// termDuration is the ISO-8601 renewal term, e.g. P1M or P1Y.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^P([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?$`
+	TermDuration string `json:"termDuration"`
+}
+
+// PurchaseCommitment is the hourly or monthly commitment of an Azure savings plan.
+type PurchaseCommitment struct {
+	// amount is the committed amount as a positive decimal string, e.g. "100" or "12.50".
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0*[1-9][0-9]*(\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*|0+\.[0-9]*[1-9][0-9]*)$`
+	Amount string `json:"amount"`
+	// currency is the ISO-4217 currency code of amount, e.g. USD.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[A-Z]{3}$`
+	Currency string `json:"currency"`
+	// grain is the commitment period, e.g. hourly or monthly.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Grain string `json:"grain"`
+}
+
+// LineItemFields are the fields a partner sets on a CartLineItem (seed: CartLineItem).
+// Fields the server fills in (currencyCode, orderGroup, pricing, error) live in status.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.customTermEndDate) || has(self.termDuration)",message="customTermEndDate requires termDuration: only term-based products can be co-termed"
+// +kubebuilder:validation:XValidation:rule="!(self.billingCycle == 'annual' && has(self.termDuration) && self.termDuration == 'P1M')",message="billingCycle annual cannot be longer than termDuration P1M"
+// +kubebuilder:validation:XValidation:rule="self.billingCycle != 'triennial' || (has(self.termDuration) && self.termDuration == 'P3Y')",message="billingCycle triennial requires termDuration P3Y"
+// +kubebuilder:validation:XValidation:rule="!has(self.participants) || self.participants.filter(p, p.key == 'transaction_reseller').size() <= 1",message="participants may name at most one transaction_reseller"
+// +kubebuilder:validation:XValidation:rule="!has(self.participants) || self.participants.filter(p, p.key == 'additional_transaction_reseller').size() <= 5",message="participants may name at most five additional_transaction_reseller entries"
+type LineItemFields struct {
+	// id identifies the line item within the cart. Partner Center echoes it back, and line-item
+	// errors refer to it.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=9999
+	ID int32 `json:"id"`
+
+	// catalogItemId is the item to buy, as productId:skuId:availabilityId,
+	// e.g. CFQ7TTC0LF8S:0001:CFQ7TTC0N81H.
+	// +required
+	// +kubebuilder:validation:MinLength=5
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9-]+:[A-Za-z0-9-]+:[A-Za-z0-9-]+$`
+	CatalogItemID string `json:"catalogItemId"`
+
+	// quantity is the number of seats or instances.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	Quantity int32 `json:"quantity"`
+
+	// billingCycle is how often the item is billed.
+	// +required
+	BillingCycle BillingCycle `json:"billingCycle"`
+
+	// termDuration is the ISO-8601 term, e.g. P1M, P1Y or P3Y. Needed for NCE, reservations and SaaS.
+	// +optional
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^P([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?$`
+	TermDuration string `json:"termDuration,omitempty"`
+
+	// friendlyName becomes the friendly name of the subscription bought.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	FriendlyName string `json:"friendlyName,omitempty"`
+
+	// promotionId applies a promotion, e.g. 39NFJQT1PHSN:0008:39NFJQT1Q5J0.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9-]+(:[A-Za-z0-9-]+)*$`
+	PromotionID string `json:"promotionId,omitempty"`
+
+	// customTermEndDate co-terms the first, prorated term to end at this RFC 3339 time.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Format=date-time
+	CustomTermEndDate string `json:"customTermEndDate,omitempty"`
+
+	// attestationAccepted must be true for SKUs that enforce attestation (e.g. Windows 365).
+	// +optional
+	AttestationAccepted *bool `json:"attestationAccepted,omitempty"`
+
+	// provisioningContext carries the SKU's provisioning variables, e.g. scope and subscriptionId
+	// for Azure reservations, or parentSubscriptionId for an add-on to an existing subscription.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	ProvisioningContext map[string]string `json:"provisioningContext,omitempty"`
+
+	// participants are the partners in an indirect sale.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Participants []Participant `json:"participants,omitempty"`
+
+	// renewsTo is the term a trial converts to.
+	// +optional
+	RenewsTo *RenewsTo `json:"renewsTo,omitempty"`
+
+	// purchaseCommitment is the commitment of an Azure savings plan.
+	// +optional
+	PurchaseCommitment *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
+}
+
+// CartAddonItem is an add-on bought against its parent line item's new subscription.
+// Add-ons nest one level deep, as in Partner Center's legacy cart form.
+type CartAddonItem struct {
+	LineItemFields `json:",inline"`
+}
+
+// CartLineItem is one item of the cart, with optional nested add-ons.
+type CartLineItem struct {
+	LineItemFields `json:",inline"`
+
+	// addonItems are add-ons bought against this item's new subscription.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=20
+	AddonItems []CartAddonItem `json:"addonItems,omitempty"`
+}
+
+// Approval is the gate in front of checkout. The operator never approves on its own.
+type Approval struct {
+	// approved lets the operator check the cart out. Nothing is bought while it is false.
+	// +optional
+	Approved bool `json:"approved,omitempty"`
+
+	// specHash pins the approval to one purchase content: it counts only while
+	// status.specHash equals it, so any later edit of the line items voids it.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^sha256:[0-9a-f]{64}$`
+	SpecHash string `json:"specHash,omitempty"`
+
+	// maxTotalPrice refuses checkout while the cart's quoted total is above it,
+	// as a positive decimal string in the cart's currency, e.g. "5000.00".
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0*[1-9][0-9]*(\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*)$`
+	MaxTotalPrice string `json:"maxTotalPrice,omitempty"`
+}
+
+// PartnerCartSpec declares the cart to buy for one customer.
+//
+// +kubebuilder:validation:XValidation:rule="self.lineItems.all(i, !has(i.addonItems) || i.addonItems.all(a, self.lineItems.all(j, j.id != a.id)))",message="lineItems: an addonItems id must not reuse the id of a top-level line item"
+type PartnerCartSpec struct {
+	// customerId is the customer's tenant ID (a GUID).
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	CustomerID string `json:"customerId"`
+
+	// credentialsSecretRef names the Secret, in this namespace, with the partner app's
+	// tenantId, clientId and clientSecret.
+	// +required
+	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+
+	// partnerOnRecordAttestationAccepted is the cart-level Partner-of-Record attestation.
+	// +optional
+	PartnerOnRecordAttestationAccepted *bool `json:"partnerOnRecordAttestationAccepted,omitempty"`
+
+	// lineItems are the items to buy, each with a unique id.
+	// +required
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=50
+	LineItems []CartLineItem `json:"lineItems"`
+
+	// approval gates the checkout.
+	// +optional
+	Approval Approval `json:"approval,omitempty"`
+
+	// deletionPolicy says what deleting this object does after a purchase.
+	// +optional
+	// +kubebuilder:default=Orphan
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// CartLineItemStatus is what Partner Center filled in on one line item.
+type CartLineItemStatus struct {
+	// id is the line item's id (an add-on's own id for add-ons).
+	ID int32 `json:"id"`
+	// orderGroup is the order this item will be placed in at checkout.
+	// +optional
+	OrderGroup string `json:"orderGroup,omitempty"`
+	// currencyCode is the currency of the prices.
+	// +optional
+	CurrencyCode string `json:"currencyCode,omitempty"`
+	// price is the unit price quoted, as a decimal string.
+	// +optional
+	Price string `json:"price,omitempty"`
+	// extendedPrice is the price of the whole line, as a decimal string.
+	// +optional
+	ExtendedPrice string `json:"extendedPrice,omitempty"`
+}
+
+// CartStatus is the upstream cart as last seen.
+type CartStatus struct {
+	// id is the Partner Center cart ID.
+	ID string `json:"id"`
+	// status is the cart's status upstream: Active or Ordered.
+	// +optional
+	Status string `json:"status,omitempty"`
+	// creationTimestamp is when Partner Center created the cart.
+	// +optional
+	CreationTimestamp *metav1.Time `json:"creationTimestamp,omitempty"`
+	// expirationTimestamp is when the cart expires upstream if not checked out.
+	// +optional
+	ExpirationTimestamp *metav1.Time `json:"expirationTimestamp,omitempty"`
+	// lastModifiedTimestamp is when the cart was last changed upstream.
+	// +optional
+	LastModifiedTimestamp *metav1.Time `json:"lastModifiedTimestamp,omitempty"`
+	// lastModifiedUser is the user or app object ID that last changed the cart.
+	// +optional
+	LastModifiedUser string `json:"lastModifiedUser,omitempty"`
+	// syncedSpecHash is the spec hash the cart's line items were last written from.
+	// +optional
+	SyncedSpecHash string `json:"syncedSpecHash,omitempty"`
+	// quotedTotal is the sum of the lines' extended prices, as a decimal string.
+	// +optional
+	QuotedTotal string `json:"quotedTotal,omitempty"`
+	// currencyCode is the currency of quotedTotal.
+	// +optional
+	CurrencyCode string `json:"currencyCode,omitempty"`
+	// lineItems are the per-line values Partner Center filled in.
+	// +optional
+	// +listType=atomic
+	LineItems []CartLineItemStatus `json:"lineItems,omitempty"`
+}
+
+// LineItemError is a per-line validation error from Partner Center (seed: CartError).
+type LineItemError struct {
+	// lineItemId is the id of the line item (or add-on) in error.
+	LineItemID int32 `json:"lineItemId"`
+	// errorCode is Partner Center's CartErrorCode, kept as a number even when unknown.
+	ErrorCode int64 `json:"errorCode"`
+	// errorDescription is Partner Center's description of the error.
+	// +optional
+	ErrorDescription string `json:"errorDescription,omitempty"`
+	// additionalInformation carries extra details, e.g. availableQuantity.
+	// +optional
+	AdditionalInformation map[string]string `json:"additionalInformation,omitempty"`
+}
+
+// CheckoutStatus is the checkout intent, persisted before the checkout call is made.
+type CheckoutStatus struct {
+	// requestId is the MS-RequestId sent with the checkout: UUIDv5(uid, "checkout", cartId).
+	RequestID string `json:"requestId"`
+	// cartId is the cart being checked out. Once set it never changes.
+	CartID string `json:"cartId"`
+	// specHash is the purchase content approved and checked out.
+	SpecHash string `json:"specHash"`
+	// startedAt is when the intent was persisted.
+	StartedAt metav1.Time `json:"startedAt"`
+	// completedAt is when the checkout result was recorded.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// attempts counts checkout calls made for this intent (recoveries included).
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+}
+
+// OrderLineItemStatus is one line of an order (seed: OrderLineItem).
+type OrderLineItemStatus struct {
+	// lineItemNumber is the line's index in the order.
+	LineItemNumber int32 `json:"lineItemNumber"`
+	// offerId is the catalog item bought.
+	// +optional
+	OfferID string `json:"offerId,omitempty"`
+	// subscriptionId is the subscription created; it may appear only after provisioning.
+	// +optional
+	SubscriptionID string `json:"subscriptionId,omitempty"`
+	// parentSubscriptionId is the base subscription of an add-on.
+	// +optional
+	ParentSubscriptionID string `json:"parentSubscriptionId,omitempty"`
+	// quantity is the number of seats or instances bought.
+	// +optional
+	Quantity int32 `json:"quantity,omitempty"`
+	// friendlyName is the subscription's friendly name.
+	// +optional
+	FriendlyName string `json:"friendlyName,omitempty"`
+	// termDuration is the ISO-8601 term bought.
+	// +optional
+	TermDuration string `json:"termDuration,omitempty"`
+	// transactionType is e.g. New.
+	// +optional
+	TransactionType string `json:"transactionType,omitempty"`
+	// partnerIdOnRecord is the partner of record for the line.
+	// +optional
+	PartnerIDOnRecord string `json:"partnerIdOnRecord,omitempty"`
+	// promotionId is the promotion applied.
+	// +optional
+	PromotionID string `json:"promotionId,omitempty"`
+	// customTermEndDate is the co-termed end of the first term.
+	// +optional
+	CustomTermEndDate string `json:"customTermEndDate,omitempty"`
+	// price is the unit price charged, as a decimal string.
+	// +optional
+	Price string `json:"price,omitempty"`
+}
+
+// OrderStatus is one order created by the checkout (seed: Order).
+type OrderStatus struct {
+	// id is the Partner Center order ID (opaque, not always a GUID).
+	ID string `json:"id"`
+	// alternateId is the order's alternate ID.
+	// +optional
+	AlternateID string `json:"alternateId,omitempty"`
+	// status is the order status as Partner Center reports it, e.g. pending, completed,
+	// "partial success"; unknown values are kept as they come.
+	// +optional
+	Status string `json:"status,omitempty"`
+	// creationDate is when the order was created.
+	// +optional
+	CreationDate *metav1.Time `json:"creationDate,omitempty"`
+	// currencyCode is the currency of totalPrice.
+	// +optional
+	CurrencyCode string `json:"currencyCode,omitempty"`
+	// totalPrice is the order total as a decimal string.
+	// +optional
+	TotalPrice string `json:"totalPrice,omitempty"`
+	// billingCycle is the order's billing cycle.
+	// +optional
+	BillingCycle string `json:"billingCycle,omitempty"`
+	// transactionType is e.g. UserPurchase.
+	// +optional
+	TransactionType string `json:"transactionType,omitempty"`
+	// lineItems are the order's lines.
+	// +optional
+	// +listType=atomic
+	LineItems []OrderLineItemStatus `json:"lineItems,omitempty"`
+}
+
+// OrderError is an order group that failed at checkout (seed: OrderError).
+type OrderError struct {
+	// orderGroupId is the cart lines' orderGroup that failed.
+	OrderGroupID string `json:"orderGroupId"`
+	// code is Partner Center's error code.
+	Code int64 `json:"code"`
+	// description is Partner Center's description of the error.
+	// +optional
+	Description string `json:"description,omitempty"`
+}
+
+// PartnerCartStatus is what the operator observed and did.
+type PartnerCartStatus struct {
+	// observedGeneration is the generation last reconciled to success or to a terminal failure.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase summarises the lifecycle; conditions carry the detail.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// specHash is the hash of the canonical purchase content (customer and line items).
+	// +optional
+	SpecHash string `json:"specHash,omitempty"`
+
+	// cart is the upstream cart as last seen.
+	// +optional
+	Cart *CartStatus `json:"cart,omitempty"`
+
+	// lineItemErrors are Partner Center's per-line errors; any of them blocks checkout.
+	// +optional
+	// +listType=atomic
+	LineItemErrors []LineItemError `json:"lineItemErrors,omitempty"`
+
+	// checkout is the checkout intent and its completion. Once set it is never removed.
+	// +optional
+	Checkout *CheckoutStatus `json:"checkout,omitempty"`
+
+	// orders are the orders the checkout created.
+	// +optional
+	// +listType=atomic
+	Orders []OrderStatus `json:"orders,omitempty"`
+
+	// orderErrors are the order groups that failed at checkout.
+	// +optional
+	// +listType=atomic
+	OrderErrors []OrderError `json:"orderErrors,omitempty"`
+
+	// orderCount is the number of orders, for the ORDERS column.
+	// +optional
+	OrderCount int32 `json:"orderCount,omitempty"`
+
+	// total is the order total after checkout, or the quoted total before, with its currency.
+	// +optional
+	Total string `json:"total,omitempty"`
+
+	// receiptName is the immutable ConfigMap recording the purchase.
+	// +optional
+	ReceiptName string `json:"receiptName,omitempty"`
+
+	// conditions are Ready, Reconciling, Stalled, CartSynced, Approved and CheckedOut.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PartnerCart is a Microsoft Partner Center cart for one customer, checked out at most once
+// after approval.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pcart,categories=partnercenter
+// +kubebuilder:printcolumn:name="Customer",type=string,JSONPath=`.spec.customerId`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Approved",type=boolean,JSONPath=`.spec.approval.approved`
+// +kubebuilder:printcolumn:name="Orders",type=integer,JSONPath=`.status.orderCount`
+// +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.total`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=10
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PartnerCart struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the cart to buy.
+	// +required
+	Spec PartnerCartSpec `json:"spec"`
+
+	// status is what the operator observed and did.
+	// +optional
+	Status PartnerCartStatus `json:"status,omitempty"`
+}
+
+// PartnerCartList is a list of PartnerCarts.
+//
+// +kubebuilder:object:root=true
+type PartnerCartList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PartnerCart `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PartnerCart{}, &PartnerCartList{})
+}

@@ -1,0 +1,57 @@
+// Package partnercenter is the operator's only window on Microsoft Partner Center: wire models
+// for every type of the carts and orders API, a Client interface with an HTTP implementation,
+// OAuth2 client-credentials auth, per-partner-tenant rate limiting, and one classification of
+// upstream errors used by every caller.
+package partnercenter
+
+import (
+	"context"
+)
+
+// Client is the subset of the Partner Center API the operator uses.
+//
+// Every call is bounded by its own timeout. GETs and PUTs are retried inside the client on
+// transport errors, 408 and 5xx with the same MS-RequestId; CreateCart and Checkout are POSTs
+// and are sent at most once per call: their callers own recovery, with a caller-chosen
+// MS-RequestId that stays the same across the caller's own retries of one logical operation.
+// Errors are *APIError or *TransportError values; use Classify to decide what to do.
+type Client interface {
+	// CreateCart creates a cart for the customer (POST .../customers/{customerId}/carts).
+	CreateCart(ctx context.Context, customerID string, cart *Cart, requestID string) (*Cart, error)
+	// GetCart reads a cart (GET .../carts/{cartId}).
+	GetCart(ctx context.Context, customerID, cartID string) (*Cart, error)
+	// UpdateCart replaces the whole cart (PUT .../carts/{cartId}).
+	UpdateCart(ctx context.Context, customerID, cartID string, cart *Cart) (*Cart, error)
+	// Checkout checks the cart out (POST .../carts/{cartId}/checkout). Partner Center documents
+	// checkout as idempotent per cart: a repeat for an ordered cart returns the first result.
+	Checkout(ctx context.Context, customerID, cartID, requestID string) (*CartCheckoutResult, error)
+	// GetOrder reads one order (GET .../orders/{orderId}).
+	GetOrder(ctx context.Context, customerID, orderID string) (*Order, error)
+	// ListOrders reads the customer's orders (GET .../orders).
+	ListOrders(ctx context.Context, customerID string) ([]Order, error)
+}
+
+// Credentials are a partner app's client credentials, read from a Secret.
+type Credentials struct {
+	// TenantID is the partner's Entra tenant, used in the token URL and as the rate-limit key.
+	TenantID string
+	// ClientID is the app registration's client ID.
+	ClientID string
+	// ClientSecret is the app's secret. It must never be logged.
+	ClientSecret string
+}
+
+// String hides the secret so that Credentials can never leak through %v or a logger.
+func (c Credentials) String() string {
+	return "Credentials{TenantID:" + c.TenantID + ", ClientID:" + c.ClientID + ", ClientSecret:<redacted>}"
+}
+
+// GoString hides the secret from %#v too.
+func (c Credentials) GoString() string { return c.String() }
+
+// Factory returns a Client acting with the given credentials. Implementations cache clients
+// and tokens per credentials, so calling it on every reconcile is cheap, and a rotated
+// secret is picked up at once.
+type Factory interface {
+	ClientFor(creds Credentials) (Client, error)
+}

@@ -1,0 +1,167 @@
+package partnercenter
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Class is what a caller should do about an error. Every error the client returns is
+// classified once, here, from its HTTP status and Partner Center code; nobody matches text.
+type Class int
+
+const (
+	// ClassRetryable errors (network, 408, 5xx, transient 409s) are worth retrying with backoff.
+	ClassRetryable Class = iota
+	// ClassThrottled errors (429) ask the caller to wait RetryAfter before trying again.
+	ClassThrottled
+	// ClassNotFound errors (404) mean the resource does not exist (an expired cart, say).
+	ClassNotFound
+	// ClassUnauthorized errors (401, 403 on credentials, token endpoint refusals) mean the
+	// credentials are wrong; retrying soon will not help.
+	ClassUnauthorized
+	// ClassTerminal errors (other 4xx) will fail the same way until the input changes.
+	ClassTerminal
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassRetryable:
+		return "Retryable"
+	case ClassThrottled:
+		return "Throttled"
+	case ClassNotFound:
+		return "NotFound"
+	case ClassUnauthorized:
+		return "Unauthorized"
+	case ClassTerminal:
+		return "Terminal"
+	}
+	return fmt.Sprintf("Class(%d)", int(c))
+}
+
+// Sentinels for errors.Is.
+var (
+	ErrNotFound     = errors.New("partner center: not found")
+	ErrThrottled    = errors.New("partner center: throttled")
+	ErrUnauthorized = errors.New("partner center: unauthorized")
+	ErrConflict     = errors.New("partner center: conflict")
+)
+
+// Partner Center error codes with a meaning the operator acts on (error-codes.md).
+const (
+	CodeCartNotFound           = "800008" // 404: unable to retrieve cart ID (wrong or expired)
+	CodeOrderInProgress        = "800060" // 409: an order is in progress; check again later
+	CodeCartBeingProcessed     = "800064" // 409: the cart is being processed by another request
+	CodeCartAlreadySubmitted   = "800065" // 400: the cart was already checked out
+	CodeSubscriptionNotReady   = "800082" // 409: subscription not ready to update; try later
+	CodeUnexpectedServiceError = "800003" // 500
+	CodeInvalidTokenAudience   = "900420" // 401
+)
+
+// APIError is an HTTP error answer from Partner Center or its token endpoint.
+type APIError struct {
+	// Operation is the client operation, e.g. "Checkout".
+	Operation string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is Partner Center's error code (number or string on the wire), if any.
+	Code string
+	// Description is Partner Center's description, or the reason phrase for non-JSON bodies.
+	Description string
+	// RequestID and CorrelationID identify the call for Partner Center support.
+	RequestID     string
+	CorrelationID string
+	// RetryAfter is the server's Retry-After, if it sent one.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("%s: HTTP %d", e.Operation, e.StatusCode)
+	if e.Code != "" {
+		msg += " code " + e.Code
+	}
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	if e.RequestID != "" {
+		msg += " (MS-RequestId " + e.RequestID + ")"
+	}
+	return msg
+}
+
+// Is maps the error to the package sentinels.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrThrottled:
+		return e.StatusCode == http.StatusTooManyRequests
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrConflict:
+		return e.StatusCode == http.StatusConflict
+	}
+	return false
+}
+
+// TransportError is a call that got no HTTP answer: connection refused or reset, a timeout,
+// or a body cut short. For a POST it means the outcome is unknown: the server may have
+// committed the change before the connection dropped.
+type TransportError struct {
+	Operation string
+	RequestID string
+	Err       error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("%s: no answer from Partner Center (MS-RequestId %s): %v", e.Operation, e.RequestID, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Classify says what to do about an error returned by a Client. Errors that are neither
+// *APIError nor *TransportError (a cancelled context, say) are retryable.
+func Classify(err error) Class {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return ClassRetryable
+	}
+	switch s := apiErr.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return ClassThrottled
+	case s == http.StatusNotFound:
+		return ClassNotFound
+	case s == http.StatusUnauthorized:
+		return ClassUnauthorized
+	case s == http.StatusRequestTimeout || s >= 500:
+		return ClassRetryable
+	case s == http.StatusConflict:
+		// 800060, 800064 and 800082 say "try again later"; other conflicts are about the input.
+		switch apiErr.Code {
+		case CodeOrderInProgress, CodeCartBeingProcessed, CodeSubscriptionNotReady, "":
+			return ClassRetryable
+		}
+		return ClassTerminal
+	}
+	return ClassTerminal
+}
+
+// RetryAfter returns the server's Retry-After for a throttled error, or zero.
+func RetryAfter(err error) time.Duration {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return 0
+}
+
+// ErrorCode returns Partner Center's error code of an error, or "".
+func ErrorCode(err error) string {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code
+	}
+	return ""
+}

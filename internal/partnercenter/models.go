@@ -1,0 +1,316 @@
+package partnercenter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The wire models below follow the two seed pages ("Update an existing cart" and "Check out an
+// existing cart") field for field, with Partner Center's camelCase names. Prices are
+// json.Number so that no float rounding happens between the wire and status.
+
+// Cart is Microsoft.Partner.Services.Carts.V1.Models.Cart.
+type Cart struct {
+	ID                                 string              `json:"id,omitempty"`
+	CreationTimestamp                  string              `json:"creationTimestamp,omitempty"`
+	LastModifiedTimestamp              string              `json:"lastModifiedTimestamp,omitempty"`
+	ExpirationTimestamp                string              `json:"expirationTimestamp,omitempty"`
+	LastModifiedUser                   string              `json:"lastModifiedUser,omitempty"`
+	Status                             string              `json:"status,omitempty"`
+	PartnerOnRecordAttestationAccepted *bool               `json:"partnerOnRecordAttestationAccepted,omitempty"`
+	LineItems                          []CartLineItem      `json:"lineItems"`
+	Links                              *ResourceLinks      `json:"links,omitempty"`
+	Attributes                         *ResourceAttributes `json:"attributes,omitempty"`
+}
+
+// Cart statuses documented by Partner Center.
+const (
+	CartStatusActive  = "Active"
+	CartStatusOrdered = "Ordered"
+)
+
+// CartLineItem is Microsoft.Partner.Services.Carts.V1.Models.CartLineItem.
+type CartLineItem struct {
+	ID                  int                 `json:"id"`
+	CatalogItemID       string              `json:"catalogItemId"`
+	FriendlyName        string              `json:"friendlyName,omitempty"`
+	Quantity            int                 `json:"quantity"`
+	CurrencyCode        string              `json:"currencyCode,omitempty"`
+	BillingCycle        string              `json:"billingCycle,omitempty"`
+	TermDuration        string              `json:"termDuration,omitempty"`
+	PromotionID         string              `json:"promotionId,omitempty"`
+	CustomTermEndDate   string              `json:"customTermEndDate,omitempty"`
+	AttestationAccepted *bool               `json:"attestationAccepted,omitempty"`
+	ProvisioningContext map[string]string   `json:"provisioningContext,omitempty"`
+	Participants        []KeyValuePair      `json:"participants,omitempty"`
+	RenewsTo            *RenewsTo           `json:"renewsTo,omitempty"`
+	PurchaseCommitment  *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
+	OrderGroup          string              `json:"orderGroup,omitempty"`
+	AddonItems          []CartLineItem      `json:"addonItems,omitempty"`
+	Pricing             *Pricing            `json:"pricing,omitempty"`
+	Error               *CartError          `json:"error,omitempty"`
+}
+
+// CartError is Microsoft.Partner.Services.Carts.V1.Models.CartError: a per-line validation error.
+// ErrorCode is an integer on the wire; values outside the documented enum do occur and are kept.
+type CartError struct {
+	ErrorCode             FlexibleInt    `json:"errorCode"`
+	ErrorDescription      string         `json:"errorDescription,omitempty"`
+	AdditionalInformation map[string]any `json:"additionalInformation,omitempty"`
+}
+
+// CartError codes the operator and pcsim refer to (SDK CartErrorCode enum).
+const (
+	CartErrorCatalogItemIDIsNotValid  = 10001
+	CartErrorInvalidInput             = 10010
+	CartErrorAttestationNotAccepted   = 10012
+	CartErrorBillingPlanNotSupported  = 10013
+	CartErrorMaxAllowedSeatsExceeded  = 10015
+	CartErrorAvailabilityTermMismatch = 400039
+)
+
+// CartCheckoutResult is Microsoft.Partner.Services.Carts.V1.Models.CartCheckoutResult.
+type CartCheckoutResult struct {
+	Orders      []Order             `json:"orders,omitempty"`
+	OrderErrors []OrderError        `json:"orderErrors,omitempty"`
+	Attributes  *ResourceAttributes `json:"attributes,omitempty"`
+}
+
+// Order is Microsoft.Partner.Services.Orders.V2.Models.Order.
+type Order struct {
+	ID                  string              `json:"id"`
+	AlternateID         string              `json:"alternateId,omitempty"`
+	ReferenceCustomerID string              `json:"referenceCustomerId,omitempty"`
+	BillingCycle        string              `json:"billingCycle,omitempty"`
+	CurrencyCode        string              `json:"currencyCode,omitempty"`
+	CurrencySymbol      string              `json:"currencySymbol,omitempty"`
+	LineItems           []OrderLineItem     `json:"lineItems,omitempty"`
+	CreationDate        string              `json:"creationDate,omitempty"`
+	Status              string              `json:"status,omitempty"`
+	TransactionType     string              `json:"transactionType,omitempty"`
+	TotalPrice          json.Number         `json:"totalPrice,omitempty"`
+	Client              *ClientContext      `json:"client,omitempty"`
+	Links               *OrderLinks         `json:"links,omitempty"`
+	Attributes          *ResourceAttributes `json:"attributes,omitempty"`
+}
+
+// Order statuses. The wire uses spaces ("partial success") in some documents and underscores
+// ("partial_success") in the seed's enum; NormalizeOrderStatus maps both to one spelling.
+// Unknown values are kept as they come.
+const (
+	OrderStatusUnknown          = "unknown"
+	OrderStatusCompleted        = "completed"
+	OrderStatusPending          = "pending"
+	OrderStatusCancelled        = "cancelled"
+	OrderStatusSuspended        = "suspended"
+	OrderStatusPendingReview    = "pending review"
+	OrderStatusPendingPOUpload  = "pending po upload"
+	OrderStatusPOUploadComplete = "po upload complete"
+	OrderStatusPOReviewRejected = "po review rejected"
+	OrderStatusPartialSuccess   = "partial success"
+	OrderStatusError            = "error"
+)
+
+// NormalizeOrderStatus lower-cases an order status and spells word breaks as spaces,
+// so "partial_success", "Partial Success" and "partial success" compare equal.
+func NormalizeOrderStatus(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(strings.ToLower(s), "_", " ")), " ")
+}
+
+// OrderStatusIsTerminal reports whether Partner Center is done with an order. Statuses that
+// wait for the partner (reviews, PO uploads) and unknown values are not terminal: the operator
+// keeps watching them, slowly, rather than declaring an outcome it cannot know.
+func OrderStatusIsTerminal(s string) bool {
+	switch NormalizeOrderStatus(s) {
+	case OrderStatusCompleted, OrderStatusCancelled, OrderStatusError, OrderStatusPartialSuccess,
+		OrderStatusPOReviewRejected, OrderStatusSuspended:
+		return true
+	}
+	return false
+}
+
+// OrderLineItem is Microsoft.Partner.Services.Orders.V2.Models.OrderLineItem.
+type OrderLineItem struct {
+	LineItemNumber       int                 `json:"lineItemNumber"`
+	OfferID              string              `json:"offerId,omitempty"`
+	SubscriptionID       string              `json:"subscriptionId,omitempty"`
+	ParentSubscriptionID string              `json:"parentSubscriptionId,omitempty"`
+	TermDuration         string              `json:"termDuration,omitempty"`
+	TransactionType      string              `json:"transactionType,omitempty"`
+	FriendlyName         string              `json:"friendlyName,omitempty"`
+	PartnerIDOnRecord    string              `json:"partnerIdOnRecord,omitempty"`
+	Quantity             int                 `json:"quantity"`
+	PromotionID          string              `json:"promotionId,omitempty"`
+	CustomTermEndDate    string              `json:"customTermEndDate,omitempty"`
+	AttestationAccepted  *bool               `json:"attestationAccepted,omitempty"`
+	ProvisioningContext  map[string]string   `json:"provisioningContext,omitempty"`
+	RenewsTo             *RenewsTo           `json:"renewsTo,omitempty"`
+	PurchaseCommitment   *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
+	Pricing              *Pricing            `json:"pricing,omitempty"`
+	Links                *OrderLineItemLinks `json:"links,omitempty"`
+}
+
+// OrderLineItemLinks is Microsoft.Partner.Services.Orders.V2.Models.OrderLineItemLinks.
+type OrderLineItemLinks struct {
+	ActivationLinks    *Link `json:"activationLinks,omitempty"`
+	Availability       *Link `json:"availability,omitempty"`
+	Product            *Link `json:"product,omitempty"`
+	ProvisioningStatus *Link `json:"provisioningStatus,omitempty"`
+	SKU                *Link `json:"sku,omitempty"`
+	Subscription       *Link `json:"subscription,omitempty"`
+}
+
+// OrderLinks is Microsoft.Partner.Services.Orders.V2.Models.OrderLinks.
+type OrderLinks struct {
+	PatchOperation     *Link `json:"patchOperation,omitempty"`
+	ProvisioningStatus *Link `json:"provisioningStatus,omitempty"`
+	Self               *Link `json:"self,omitempty"`
+}
+
+// OrderError is Microsoft.Partner.Services.Orders.V2.Models.OrderError: an order group that
+// failed at checkout.
+type OrderError struct {
+	OrderGroupID string              `json:"orderGroupId"`
+	Code         FlexibleInt         `json:"code"`
+	Description  string              `json:"description,omitempty"`
+	Attributes   *ResourceAttributes `json:"attributes,omitempty"`
+}
+
+// Pricing is Microsoft.Partner.Services.Orders.V2.Models.Pricing.
+type Pricing struct {
+	ListPrice       json.Number `json:"listPrice,omitempty"`
+	DiscountedPrice json.Number `json:"discountedPrice,omitempty"`
+	ProratedPrice   json.Number `json:"proratedPrice,omitempty"`
+	Price           json.Number `json:"price,omitempty"`
+	ExtendedPrice   json.Number `json:"extendedPrice,omitempty"`
+}
+
+// PurchaseCommitment is the savings-plan commitment. Amount is a number on the wire.
+type PurchaseCommitment struct {
+	Amount   json.Number `json:"amount,omitempty"`
+	Currency string      `json:"currency,omitempty"`
+	Grain    string      `json:"grain,omitempty"`
+}
+
+// RenewsTo is the term a trial renews to.
+type RenewsTo struct {
+	TermDuration string `json:"termDuration,omitempty"`
+}
+
+// ClientContext is Microsoft.Partner.Services.Orders.V2.Models.ClientContext.
+type ClientContext struct {
+	DeviceFamily       string `json:"deviceFamily,omitempty"`
+	MarketplaceCountry string `json:"marketplaceCountry,omitempty"`
+	Name               string `json:"name,omitempty"`
+}
+
+// Link is Microsoft.Partner.Core.Collections.Link.
+type Link struct {
+	URI     string         `json:"uri,omitempty"`
+	Method  string         `json:"method,omitempty"`
+	Headers []KeyValuePair `json:"headers,omitempty"`
+	Body    string         `json:"body,omitempty"`
+}
+
+// ResourceLinks is Microsoft.Partner.Core.Collections.ResourceLinks.
+type ResourceLinks struct {
+	Self     *Link `json:"self,omitempty"`
+	Next     *Link `json:"next,omitempty"`
+	Previous *Link `json:"previous,omitempty"`
+}
+
+// ResourceAttributes is Microsoft.Partner.Core.Collections.ResourceAttributes.
+type ResourceAttributes struct {
+	Etag       string `json:"etag,omitempty"`
+	ObjectType string `json:"objectType,omitempty"`
+}
+
+// KeyValuePair is System.Collections.Generic.KeyValuePair[String,String] (also used for participants).
+type KeyValuePair struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// OrderCollection is the body of GET .../orders.
+type OrderCollection struct {
+	TotalCount int                 `json:"totalCount"`
+	Items      []Order             `json:"items"`
+	Links      *ResourceLinks      `json:"links,omitempty"`
+	Attributes *ResourceAttributes `json:"attributes,omitempty"`
+}
+
+// ErrorBody is Partner Center's HTTP error body (ApiFault). Code is a number or a string
+// on the wire; Data is free-form.
+type ErrorBody struct {
+	Code        FlexibleString `json:"code"`
+	Description string         `json:"description"`
+	Data        []any          `json:"data,omitempty"`
+	Source      string         `json:"source,omitempty"`
+}
+
+// ThrottleBody is the different body Partner Center sends with 429.
+type ThrottleBody struct {
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+}
+
+// FlexibleString decodes a JSON string or number into a string (error `code`).
+type FlexibleString string
+
+// UnmarshalJSON accepts "800064", 800064 and null.
+func (s *FlexibleString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
+		*s = ""
+		return nil
+	}
+	if b[0] == '"' {
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = FlexibleString(v)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("code must be a string or a number, got %s", truncate(string(b), 32))
+	}
+	*s = FlexibleString(n.String())
+	return nil
+}
+
+// FlexibleInt decodes a JSON integer, or a string holding one, into an int64 (CartError
+// errorCode, OrderError code). Partner Center documents integers; a string is tolerated.
+type FlexibleInt int64
+
+// UnmarshalJSON accepts 10012, "10012" and null.
+func (i *FlexibleInt) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
+		*i = 0
+		return nil
+	}
+	raw := string(b)
+	if b[0] == '"' {
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return err
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return fmt.Errorf("error code must be an integer, got %s", truncate(string(b), 32))
+	}
+	*i = FlexibleInt(n)
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
