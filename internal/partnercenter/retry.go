@@ -1,0 +1,74 @@
+package partnercenter
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBackoff caps one backoff delay whatever MaxRetries and RetryBaseDelay say.
+const maxBackoff = 30 * time.Second
+
+// retryDelay decides whether a GET or PUT that failed with err on its attempt-th try (0 is
+// the first) is tried again, and after how long. Only failures that say nothing about the
+// request itself are retried: no answer, 408, 5xx, and 429 with a Retry-After short enough
+// to sit through (the tenant gate does that wait, for every worker of the tenant at once).
+func retryDelay(cfg Config, attempt int, err error) (time.Duration, bool) {
+	if attempt >= cfg.MaxRetries {
+		return 0, false
+	}
+	var transportErr *TransportError
+	if errors.As(err, &transportErr) {
+		return backoff(cfg.RetryBaseDelay, attempt), true
+	}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return 0, false // a cancelled context, a limiter refusal, a request we could not build
+	}
+	switch s := apiErr.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		if apiErr.RetryAfter > cfg.MaxRetryWait {
+			return 0, false
+		}
+		if apiErr.RetryAfter > 0 {
+			return 0, true // the tenant gate is paused for RetryAfter
+		}
+		return backoff(cfg.RetryBaseDelay, attempt), true
+	case s == http.StatusRequestTimeout, s >= 500:
+		return backoff(cfg.RetryBaseDelay, attempt), true
+	}
+	return 0, false
+}
+
+// backoff is base*2^attempt with "equal jitter": between half and all of it, so that
+// workers which failed together do not retry together.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base << min(attempt, 16)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date. Anything else,
+// or a date in the past, is zero.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}
