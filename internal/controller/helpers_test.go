@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+const (
+	testCustomer = "932c4101-dc08-461b-b4c1-75d80e905775"
+	testItemE5   = "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H"
+)
+
+// newNamespace creates a fresh namespace for one test, so tests never see each other's objects.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "pc-test-"}}
+	NewWithT(t).Expect(env.Client.Create(t.Context(), ns)).To(Succeed())
+	return ns.Name
+}
+
+type cartOption func(*pcv1alpha1.PartnerCart)
+
+// newCart builds a valid PartnerCart with one Microsoft 365 E5 line, changed by options.
+func newCart(ns, name string, opts ...cartOption) *pcv1alpha1.PartnerCart {
+	c := &pcv1alpha1.PartnerCart{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: pcv1alpha1.PartnerCartSpec{
+			CustomerID:           testCustomer,
+			CredentialsSecretRef: pcv1alpha1.SecretReference{Name: "partner-center"},
+			LineItems: []pcv1alpha1.CartLineItem{{LineItemFields: pcv1alpha1.LineItemFields{
+				ID: 0, CatalogItemID: testItemE5, Quantity: 25,
+				BillingCycle: pcv1alpha1.BillingCycleMonthly, TermDuration: "P1Y", FriendlyName: "Contoso E5",
+			}}},
+		},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+func withApproved() cartOption {
+	return func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true }
+}
+
+func withLine(f pcv1alpha1.LineItemFields) cartOption {
+	return func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.LineItems = append(c.Spec.LineItems, pcv1alpha1.CartLineItem{LineItemFields: f})
+	}
+}
+
+func withMaxTotal(v string) cartOption {
+	return func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.MaxTotalPrice = v }
+}
+
+func withAttestation(v bool) cartOption {
+	return func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].AttestationAccepted = ptr.To(v) }
+}
+
+// crdFor reads the installed PartnerCart CRD.
+func crdFor(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	NewWithT(t).Expect(env.Client.Get(t.Context(), client.ObjectKey{Name: "partnercarts.partnercenter.partnercart.dev"}, crd)).To(Succeed())
+	return crd
+}
