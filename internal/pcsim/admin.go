@@ -1,0 +1,48 @@
+package pcsim
+
+import (
+	"net/http"
+)
+
+// adminRoutes registers /_pcsim: no auth, no faults, no latency, not counted in Stats, so
+// a test harness can always look inside and steer the simulator.
+func (s *Server) adminRoutes() {
+	s.mux.HandleFunc("GET /_pcsim/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeStored(w, encode(response{status: http.StatusOK, body: map[string]string{"status": "ok"}}))
+	})
+	s.mux.HandleFunc("GET /_pcsim/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeStored(w, encode(response{status: http.StatusOK, body: s.Stats()}))
+	})
+	s.mux.HandleFunc("GET /_pcsim/orders", func(w http.ResponseWriter, _ *http.Request) {
+		writeStored(w, encode(response{status: http.StatusOK, body: s.Orders()}))
+	})
+	s.mux.HandleFunc("GET /_pcsim/faults", func(w http.ResponseWriter, _ *http.Request) {
+		writeStored(w, encode(response{status: http.StatusOK, body: s.CurrentFaults()}))
+	})
+	s.mux.HandleFunc("PUT /_pcsim/faults", s.putFaults)
+	s.mux.HandleFunc("POST /_pcsim/carts/{cartId}/expire", s.expireCart)
+}
+
+func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	if err := decodeBody(r, &f); err != nil {
+		writeStored(w, encode(apiError(http.StatusBadRequest, codeInvalidInput, "Invalid faults: %v.", err)))
+		return
+	}
+	if err := f.Validate(); err != nil {
+		writeStored(w, encode(apiError(http.StatusBadRequest, codeInvalidInput, "Invalid faults: %v.", err)))
+		return
+	}
+	s.SetFaults(f)
+	writeStored(w, encode(response{status: http.StatusOK, body: s.CurrentFaults()}))
+}
+
+func (s *Server) expireCart(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("cartId")
+	if !s.ExpireCart(id) {
+		writeStored(w, encode(apiError(http.StatusNotFound, codeCartNotFound,
+			"Cart %s does not exist or is already ordered.", id)))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,125 @@
+package pcsim
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// tokenInfo is what pcsim remembers about an access token it issued.
+type tokenInfo struct {
+	clientID string
+	expires  time.Time
+}
+
+// tokenResponse is the Entra ID v2.0 client-credentials answer.
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	ExtExpiresIn int    `json:"ext_expires_in"`
+	AccessToken  string `json:"access_token"`
+}
+
+// oauthError is the Entra ID error body.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+func oauthFailure(status int, code, description string) response {
+	return response{status: status, body: oauthError{Error: code, ErrorDescription: description}}
+}
+
+// tokenEndpoint serves POST /{tenant}/oauth2/v2.0/token. It gets latency but never faults:
+// the faults model Partner Center, not Entra ID.
+func (s *Server) tokenEndpoint() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.delay(r) {
+			return
+		}
+		out := encode(s.issueToken(r))
+		out.header.Set("Cache-Control", "no-store")
+		s.send(w, opToken, out)
+	})
+}
+
+func (s *Server) issueToken(r *http.Request) response {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		return oauthFailure(http.StatusBadRequest, "invalid_request", "AADSTS900144: The request body must be a form.")
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+		return oauthFailure(http.StatusBadRequest, "unsupported_grant_type",
+			"AADSTS70003: The app requested an unsupported grant type '"+gt+"'.")
+	}
+	if r.PostForm.Get("scope") == "" {
+		return oauthFailure(http.StatusBadRequest, "invalid_request",
+			"AADSTS900144: The request body must contain the following parameter: 'scope'.")
+	}
+	clientID, secret := clientCredentials(r)
+	if !s.credentialsValid(clientID, secret) {
+		return oauthFailure(http.StatusUnauthorized, "invalid_client",
+			"AADSTS7000215: Invalid client secret provided.")
+	}
+	token := rand.Text() + rand.Text() // 256 random bits, opaque to the client
+	s.tokens.put(token, tokenInfo{clientID: clientID, expires: s.now().Add(s.opts.TokenTTL)})
+	secs := int(s.opts.TokenTTL / time.Second)
+	return response{status: http.StatusOK, body: tokenResponse{
+		TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: token,
+	}}
+}
+
+// clientCredentials reads the client ID and secret from HTTP Basic auth (RFC 6749 2.3.1,
+// where both are form-encoded first, as golang.org/x/oauth2 does) or from the form.
+func clientCredentials(r *http.Request) (id, secret string) {
+	if u, p, ok := r.BasicAuth(); ok {
+		if du, err := url.QueryUnescape(u); err == nil {
+			u = du
+		}
+		if dp, err := url.QueryUnescape(p); err == nil {
+			p = dp
+		}
+		return u, p
+	}
+	return r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+}
+
+func (s *Server) credentialsValid(id, secret string) bool {
+	if id == "" || secret == "" {
+		return false
+	}
+	if s.opts.ClientID == "" {
+		return true
+	}
+	idOK := subtle.ConstantTimeCompare([]byte(id), []byte(s.opts.ClientID)) == 1
+	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.ClientSecret)) == 1
+	return idOK && secretOK
+}
+
+// authorize checks the bearer token of a /v1 request and records its client in c.
+func (s *Server) authorize(r *http.Request, c *call) (response, bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return unauthorized("The request has no bearer token."), false
+	}
+	info, ok := s.tokens.get(token)
+	if !ok {
+		return unauthorized("The bearer token is not valid."), false
+	}
+	if !s.now().Before(info.expires) {
+		s.tokens.delete(token) // keeps the token store proportional to live tokens
+		return unauthorized("The bearer token has expired."), false
+	}
+	c.clientID = info.clientID
+	return response{}, true
+}
+
+func unauthorized(description string) response {
+	resp := apiError(http.StatusUnauthorized, codeUnauthorized, "%s", description)
+	resp.header = http.Header{"Www-Authenticate": {`Bearer realm="pcsim", error="invalid_token"`}}
+	return resp
+}

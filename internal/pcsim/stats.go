@@ -1,0 +1,111 @@
+package pcsim
+
+import (
+	"maps"
+	"sync"
+)
+
+// Stats counts what pcsim did. Tests and benchmarks read it to prove the operator bought
+// each cart at most once.
+type Stats struct {
+	// Requests counts answers per operation (CreateCart, GetCart, UpdateCart, Checkout,
+	// GetOrder, ListOrders, Token, Unknown) and HTTP status; status 0 is a connection
+	// dropped on purpose (DropAfterCommitRate).
+	Requests map[string]map[int]int `json:"requests"`
+	// CartsCreated counts carts created (replays of a create do not count).
+	CartsCreated int `json:"cartsCreated"`
+	// CheckoutsExecuted counts, per cart ID, checkout calls that reached the cart: past
+	// faults, auth, MS-RequestId replay and the customer check.
+	CheckoutsExecuted map[string]int `json:"checkoutsExecuted"`
+	// OrdersPerCart counts orders created per cart ID.
+	OrdersPerCart map[string]int `json:"ordersPerCart"`
+	// OrdersCreated counts all orders.
+	OrdersCreated int `json:"ordersCreated"`
+	// DuplicateCheckouts counts checkouts that created orders for a cart that already had
+	// orders: a double purchase. It is computed from OrdersPerCart, independently of the
+	// cart state that is meant to prevent it, and must stay 0.
+	DuplicateCheckouts int `json:"duplicateCheckouts"`
+	// ReplayedRequests counts POSTs answered from the MS-RequestId replay store.
+	ReplayedRequests int `json:"replayedRequests"`
+	// Faults counts injected faults by kind: fail, throttle, dropAfterCommit.
+	Faults map[string]int `json:"faults"`
+}
+
+// statsRecorder guards Stats with one mutex; every update is a few map operations.
+type statsRecorder struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func newStatsRecorder() *statsRecorder {
+	return &statsRecorder{s: Stats{
+		Requests:          map[string]map[int]int{},
+		CheckoutsExecuted: map[string]int{},
+		OrdersPerCart:     map[string]int{},
+		Faults:            map[string]int{},
+	}}
+}
+
+func (r *statsRecorder) request(op string, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byStatus := r.s.Requests[op]
+	if byStatus == nil {
+		byStatus = map[int]int{}
+		r.s.Requests[op] = byStatus
+	}
+	byStatus[status]++
+}
+
+func (r *statsRecorder) fault(kind string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.Faults[kind]++
+}
+
+func (r *statsRecorder) cartCreated() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.CartsCreated++
+}
+
+func (r *statsRecorder) replayed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.ReplayedRequests++
+}
+
+func (r *statsRecorder) checkoutReached(cartID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.CheckoutsExecuted[cartID]++
+}
+
+// ordersCreated records one checkout's orders and notices a second purchase of a cart.
+func (r *statsRecorder) ordersCreated(cartID string, n int) {
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s.OrdersPerCart[cartID] > 0 {
+		r.s.DuplicateCheckouts++
+	}
+	r.s.OrdersPerCart[cartID] += n
+	r.s.OrdersCreated += n
+}
+
+// snapshot deep-copies the counters so callers can read them without racing.
+func (r *statsRecorder) snapshot() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.s
+	out.Requests = make(map[string]map[int]int, len(r.s.Requests))
+	for op, byStatus := range r.s.Requests {
+		out.Requests[op] = maps.Clone(byStatus)
+	}
+	out.CheckoutsExecuted = maps.Clone(r.s.CheckoutsExecuted)
+	out.OrdersPerCart = maps.Clone(r.s.OrdersPerCart)
+	out.Faults = maps.Clone(r.s.Faults)
+	return out
+}

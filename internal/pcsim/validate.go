@@ -1,0 +1,250 @@
+package pcsim
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	pc "github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// Per-line error codes pcsim reports in lineItems[i].error. Partner Center keeps creating
+// the cart (HTTP 201) and only refuses the checkout (800009) while a line has an error.
+const (
+	lineErrUnknownProduct      = 400013 // product not found
+	lineErrUnknownAvailability = 400019 // sku or availability not found
+	lineErrScopeNotSupported   = 900312 // provisioningContext.scope not supported
+	lineErrNeedsSubscriptionID = 900317 // provisioningContext.subscriptionId missing
+)
+
+// hoursPerMonth converts an hourly savings-plan commitment to a monthly one, as Azure does.
+const hoursPerMonth = 730
+
+// priceLines validates and prices a cart's lines (and nested add-ons) the way Partner Center
+// fills in a cart response: currency, orderGroup, pricing or an error per line. Lines with
+// the same billing cycle share an order group; add-ons join their parent's group, since
+// they are bought against the parent's subscription.
+func (s *Server) priceLines(in []pc.CartLineItem) []pc.CartLineItem {
+	groups := map[string]string{} // billing cycle -> order group ID
+	out := make([]pc.CartLineItem, len(in))
+	for i := range in {
+		out[i] = s.priceTree(in[i], groups, nil)
+	}
+	return out
+}
+
+// priceTree prices one line and its add-ons; parent is nil for a top-level line.
+func (s *Server) priceTree(li pc.CartLineItem, groups map[string]string, parent *pc.CartLineItem) pc.CartLineItem {
+	out := s.priceLine(li)
+	if out.Error == nil {
+		if parent == nil {
+			out.OrderGroup = orderGroupFor(groups, out.BillingCycle)
+		} else {
+			// An add-on of a broken parent cannot be ordered either, so it stays without a group.
+			out.OrderGroup = parent.OrderGroup
+		}
+	}
+	if len(li.AddonItems) > 0 {
+		out.AddonItems = make([]pc.CartLineItem, len(li.AddonItems))
+		for j := range li.AddonItems {
+			out.AddonItems[j] = s.priceTree(li.AddonItems[j], groups, &out)
+		}
+	}
+	return out
+}
+
+func orderGroupFor(groups map[string]string, billingCycle string) string {
+	g, ok := groups[billingCycle]
+	if !ok {
+		g = strconv.Itoa(len(groups))
+		groups[billingCycle] = g
+	}
+	return g
+}
+
+// priceLine validates one line against the catalog, ignoring its add-ons. Fields the
+// server owns (error, pricing, orderGroup, currencyCode) are never taken from the request.
+func (s *Server) priceLine(li pc.CartLineItem) pc.CartLineItem {
+	out := li
+	out.Error, out.Pricing, out.OrderGroup, out.CurrencyCode, out.AddonItems = nil, nil, "", "", nil
+
+	item, productKnown := s.catalog.lookup(li.CatalogItemID)
+	if item == nil {
+		out.Error = unknownItemError(li, productKnown)
+		return out
+	}
+	if cerr := checkTerms(item, &out); cerr != nil {
+		out.Error = cerr
+		return out
+	}
+	if cerr := checkQuantity(item, li); cerr != nil {
+		out.Error = cerr
+		return out
+	}
+	if item.AttestationRequired && (li.AttestationAccepted == nil || !*li.AttestationAccepted) {
+		out.Error = lineError(pc.CartErrorAttestationNotAccepted,
+			"Attestation must be accepted for %s (set attestationAccepted to true) on line item %d.", li.CatalogItemID, li.ID)
+		return out
+	}
+	if cerr := checkProvisioningContext(item, li); cerr != nil {
+		out.Error = cerr
+		return out
+	}
+	unit, cerr := monthlyUnitCents(item, li)
+	if cerr != nil {
+		out.Error = cerr
+		return out
+	}
+	out.CurrencyCode = "USD"
+	out.Pricing = linePricing(unit, periodMonths(out.BillingCycle, out.TermDuration), li.Quantity)
+	return out
+}
+
+func unknownItemError(li pc.CartLineItem, productKnown bool) *pc.CartError {
+	if productKnown {
+		return lineError(lineErrUnknownAvailability,
+			"Availability %s referenced by line item %d was not found.", li.CatalogItemID, li.ID)
+	}
+	return lineError(lineErrUnknownProduct,
+		"Product %s referenced by line item %d was not found.", productID(li.CatalogItemID), li.ID)
+}
+
+// checkTerms validates billing cycle and term and rewrites both to the catalog's spelling.
+func checkTerms(item *CatalogItem, out *pc.CartLineItem) *pc.CartError {
+	cycle, ok := canonicalBillingCycle(out.BillingCycle, item.BillingCycles)
+	if !ok {
+		return lineError(pc.CartErrorInvalidInput,
+			"Billing cycle '%s' of line item %d is not supported by %s; supported: %s.",
+			out.BillingCycle, out.ID, item.CatalogItemID, strings.Join(item.BillingCycles, ", "))
+	}
+	term := strings.ToUpper(out.TermDuration)
+	if !slices.Contains(item.TermDurations, term) {
+		return lineError(pc.CartErrorInvalidInput,
+			"Availability %s referenced by line item %d does not support term '%s'; supported: %s.",
+			item.CatalogItemID, out.ID, out.TermDuration, strings.Join(item.TermDurations, ", "))
+	}
+	out.BillingCycle, out.TermDuration = cycle, term
+	return nil
+}
+
+func checkQuantity(item *CatalogItem, li pc.CartLineItem) *pc.CartError {
+	if li.Quantity >= 1 && li.Quantity <= item.MaxQuantity {
+		return nil
+	}
+	cerr := lineError(pc.CartErrorInvalidInput,
+		"Quantity %d of line item %d is not allowed for %s: it must be between 1 and the maximum of %d.",
+		li.Quantity, li.ID, item.CatalogItemID, item.MaxQuantity)
+	cerr.AdditionalInformation = map[string]any{"maximumQuantity": item.MaxQuantity, "requestedQuantity": li.Quantity}
+	return cerr
+}
+
+// checkProvisioningContext enforces the catalog's required keys with the codes Partner
+// Center uses for the Azure ones (900317 subscriptionId, 900312 scope).
+func checkProvisioningContext(item *CatalogItem, li pc.CartLineItem) *pc.CartError {
+	pcx := li.ProvisioningContext
+	for _, key := range item.ProvisioningContextKeys {
+		if key == "scope" {
+			continue // checked below, with the value
+		}
+		if pcx[key] != "" {
+			continue
+		}
+		if key == "subscriptionId" {
+			return lineError(lineErrNeedsSubscriptionID,
+				"The provisioningContext of line item %d must contain subscriptionId (the Azure plan ID).", li.ID)
+		}
+		return lineError(pc.CartErrorInvalidInput,
+			"The provisioningContext of line item %d must contain %s.", li.ID, key)
+	}
+	scope, hasScope := pcx["scope"]
+	if !hasScope && !slices.Contains(item.ProvisioningContextKeys, "scope") {
+		return nil
+	}
+	supported := len(item.ProvisioningScopes) == 0 || slices.ContainsFunc(item.ProvisioningScopes, func(s string) bool {
+		return strings.EqualFold(s, scope)
+	})
+	if scope == "" || !supported {
+		return lineError(lineErrScopeNotSupported,
+			"Scope '%s' in the provisioningContext of line item %d is not supported; supported: %s.",
+			scope, li.ID, strings.Join(item.ProvisioningScopes, ", "))
+	}
+	return nil
+}
+
+// monthlyUnitCents is the catalog price, or for commitment-priced items (savings plans)
+// the commitment converted to a month.
+func monthlyUnitCents(item *CatalogItem, li pc.CartLineItem) (int64, *pc.CartError) {
+	if !item.PurchaseCommitmentRequired {
+		return item.unitCents, nil
+	}
+	pcm := li.PurchaseCommitment
+	if pcm == nil || pcm.Amount == "" {
+		return 0, lineError(pc.CartErrorInvalidInput,
+			"Line item %d must have a purchaseCommitment with amount, currency and grain.", li.ID)
+	}
+	if pcm.Currency != "" && !strings.EqualFold(pcm.Currency, "USD") {
+		return 0, lineError(pc.CartErrorInvalidInput,
+			"The purchaseCommitment currency '%s' of line item %d is not supported; use USD.", pcm.Currency, li.ID)
+	}
+	amount, err := parseCents(pcm.Amount.String())
+	if err != nil || amount == 0 {
+		return 0, lineError(pc.CartErrorInvalidInput,
+			"The purchaseCommitment amount '%s' of line item %d must be a positive amount with at most two decimals.",
+			pcm.Amount, li.ID)
+	}
+	switch strings.ToLower(pcm.Grain) {
+	case "", "monthly":
+		return amount, nil
+	case "hourly":
+		return amount * hoursPerMonth, nil
+	}
+	return 0, lineError(pc.CartErrorInvalidInput,
+		"The purchaseCommitment grain '%s' of line item %d is not supported; use monthly or hourly.", pcm.Grain, li.ID)
+}
+
+// periodMonths is how many months one billing period covers: the price Partner Center
+// shows is per billing period (annual = 12 x monthly; one_time pays the whole term).
+func periodMonths(billingCycle, term string) int64 {
+	switch billingCycle {
+	case "monthly":
+		return 1
+	case "annual":
+		return 12
+	case "biennial":
+		return 24
+	case "triennial":
+		return 36
+	case "one_time":
+		if n, ok := termMonths(term); ok {
+			return n
+		}
+		return 1
+	}
+	return 0 // "none" is a trial: free
+}
+
+func linePricing(unitMonthlyCents, months int64, quantity int) *pc.Pricing {
+	price := formatCents(unitMonthlyCents * months)
+	return &pc.Pricing{
+		ListPrice:       price,
+		DiscountedPrice: price,
+		ProratedPrice:   price,
+		Price:           price,
+		ExtendedPrice:   formatCents(unitMonthlyCents * months * int64(quantity)),
+	}
+}
+
+func lineError(code int, format string, args ...any) *pc.CartError {
+	return &pc.CartError{ErrorCode: pc.FlexibleInt(code), ErrorDescription: fmt.Sprintf(format, args...)}
+}
+
+// hasLineErrors reports whether any line or add-on carries an error, which blocks checkout.
+func hasLineErrors(lines []pc.CartLineItem) bool {
+	for _, li := range lines {
+		if li.Error != nil || hasLineErrors(li.AddonItems) {
+			return true
+		}
+	}
+	return false
+}
