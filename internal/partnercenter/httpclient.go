@@ -138,8 +138,8 @@ func (c *httpClient) do(ctx context.Context, r request, out any) error {
 			return err
 		}
 		delay, again := retryDelay(c.cfg, attempt, err)
-		if !again {
-			return err
+		if !again || endsBefore(ctx, c.clock.Now().Add(delay)) {
+			return err // no wait that the caller would not see the end of
 		}
 		if sleepErr := c.clock.Sleep(ctx, delay); sleepErr != nil {
 			return fmt.Errorf("%w (retry abandoned: %w)", err, sleepErr)

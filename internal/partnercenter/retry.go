@@ -15,7 +15,9 @@ const maxBackoff = 30 * time.Second
 // retryDelay decides whether a GET or PUT that failed with err on its attempt-th try (0 is
 // the first) is tried again, and after how long. Only failures that say nothing about the
 // request itself are retried: no answer, 408, 5xx, and 429 with a Retry-After short enough
-// to sit through (the tenant gate does that wait, for every worker of the tenant at once).
+// to sit through. (The 429 has also paused the tenant gate for as long, so every other
+// worker of the tenant waits too; a refusal by the gate itself carries a RetryAfter that is
+// too long by construction, and is not retried.)
 func retryDelay(cfg Config, attempt int, err error) (time.Duration, bool) {
 	if attempt >= cfg.MaxRetries {
 		return 0, false
@@ -34,7 +36,7 @@ func retryDelay(cfg Config, attempt int, err error) (time.Duration, bool) {
 			return 0, false
 		}
 		if apiErr.RetryAfter > 0 {
-			return 0, true // the tenant gate is paused for RetryAfter
+			return apiErr.RetryAfter, true
 		}
 		return backoff(cfg.RetryBaseDelay, attempt), true
 	case s == http.StatusRequestTimeout, s >= 500:
