@@ -1,0 +1,160 @@
+package partnercenter_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	. "github.com/onsi/gomega"
+
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
+)
+
+const (
+	simClientID = "pcsim-app"
+	simSecret   = "pcsim-S3cret-value"
+	simCustomer = "6a1c43b5-2f3e-4d0c-9a51-0d7c1e3a8f42"
+	m365E5      = "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H"
+)
+
+var simCreds = partnercenter.Credentials{
+	TenantID: "0b2d7c11-4c55-4f0e-8f2b-1f6f43e7a9aa", ClientID: simClientID, ClientSecret: simSecret,
+}
+
+// simClock is pcsim's clock, moved by the test to complete orders.
+type simClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *simClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *simClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func startSim(t *testing.T) (*pcsim.Server, *simClock, *partnercenter.HTTPFactory) {
+	t.Helper()
+	clk := &simClock{now: time.Now()}
+	sim, err := pcsim.New(pcsim.Options{
+		ClientID: simClientID, ClientSecret: simSecret,
+		OrderCompleteAfter: time.Minute,
+		Now:                clk.Now,
+	})
+	if err != nil {
+		t.Fatalf("pcsim.New: %v", err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	f := partnercenter.NewFactory(partnercenter.Config{
+		Endpoint:       srv.URL,
+		AuthorityHost:  srv.URL,
+		HTTPClient:     srv.Client(),
+		RetryBaseDelay: time.Millisecond,
+	})
+	return sim, clk, f
+}
+
+func TestRealClientAgainstPCSim(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, clk, f := startSim(t)
+	c, err := f.ClientFor(simCreds)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	created, err := c.CreateCart(ctx, simCustomer, &partnercenter.Cart{LineItems: []partnercenter.CartLineItem{{
+		ID: 0, CatalogItemID: m365E5, Quantity: 2, BillingCycle: "monthly", TermDuration: "P1M",
+	}}}, uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(created.ID).NotTo(BeEmpty())
+	g.Expect(created.Status).To(Equal(partnercenter.CartStatusActive))
+	g.Expect(created.LineItems[0].Error).To(BeNil())
+
+	created.LineItems[0].Quantity = 5
+	updated, err := c.UpdateCart(ctx, simCustomer, created.ID, created)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(updated.LineItems[0].Quantity).To(Equal(5))
+
+	read, err := c.GetCart(ctx, simCustomer, created.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(read.LineItems[0].Quantity).To(Equal(5))
+
+	first, err := c.Checkout(ctx, simCustomer, created.ID, uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(first.Orders).NotTo(BeEmpty())
+	g.Expect(first.OrderErrors).To(BeEmpty())
+
+	// A second checkout of the same cart, as a caller recovering from an unknown outcome
+	// would send it: Partner Center answers with the first checkout's orders.
+	second, err := c.Checkout(ctx, simCustomer, created.ID, uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(orderIDs(second.Orders)).To(Equal(orderIDs(first.Orders)))
+	g.Expect(sim.Stats().DuplicateCheckouts).To(BeZero())
+	g.Expect(sim.Stats().OrdersPerCart[created.ID]).To(Equal(len(first.Orders)))
+
+	orderID := first.Orders[0].ID
+	order, err := c.GetOrder(ctx, simCustomer, orderID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(order.ID).To(Equal(orderID))
+	g.Expect(partnercenter.OrderStatusIsTerminal(order.Status)).To(BeFalse(), "status %q", order.Status)
+
+	clk.Advance(2 * time.Minute)
+	order, err = c.GetOrder(ctx, simCustomer, orderID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(partnercenter.NormalizeOrderStatus(order.Status)).To(Equal(partnercenter.OrderStatusCompleted))
+
+	orders, err := c.ListOrders(ctx, simCustomer)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(orderIDs(orders)).To(ContainElement(orderID))
+
+	g.Expect(sim.Stats().Requests["Token"]).To(Equal(map[int]int{200: 1}), "one token for the whole story")
+}
+
+func TestRealClientAgainstPCSimFailures(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, _, f := startSim(t)
+
+	wrong := simCreds
+	wrong.ClientSecret = "not-" + simSecret
+	c, err := f.ClientFor(wrong)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = c.GetCart(ctx, simCustomer, "cart-1")
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassUnauthorized))
+	g.Expect(err.Error()).NotTo(ContainSubstring(wrong.ClientSecret))
+
+	c, err = f.ClientFor(simCreds)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = c.GetCart(ctx, pcsim.NilCustomerID, uuid.NewString()) // an unknown customer
+	g.Expect(err).To(HaveOccurred())
+
+	_, err = c.GetCart(ctx, simCustomer, uuid.NewString())
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassNotFound))
+
+	sim.SetFaults(pcsim.Faults{FailRate: 1})
+	_, err = c.GetCart(ctx, simCustomer, uuid.NewString())
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassRetryable))
+	g.Expect(sim.Stats().Requests["GetCart"][500]).To(Equal(1+partnercenter.DefaultMaxRetries))
+
+	_, err = c.Checkout(ctx, simCustomer, uuid.NewString(), uuid.NewString())
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassRetryable))
+	g.Expect(sim.Stats().Requests["Checkout"][500]).To(Equal(1), "a checkout is sent once")
+}
+
+func orderIDs(orders []partnercenter.Order) []string {
+	ids := make([]string, 0, len(orders))
+	for _, o := range orders {
+		ids = append(ids, o.ID)
+	}
+	return ids
+}
