@@ -140,7 +140,7 @@ func tokenStatus(err error) int {
 func (t *tokenCache) tokenError(err error) error {
 	var retrieveErr *oauth2.RetrieveError
 	if !errors.As(err, &retrieveErr) || retrieveErr.Response == nil {
-		return &TransportError{Operation: OpAcquireToken, Err: t.scrubbed(err)}
+		return &TransportError{Operation: OpAcquireToken, Err: fmt.Errorf("token request: %w", t.scrubbed(err))}
 	}
 	status := retrieveErr.Response.StatusCode
 	apiErr := &APIError{

@@ -40,8 +40,8 @@ type Config struct {
 	// CheckoutTimeout bounds each checkout attempt.
 	CheckoutTimeout time.Duration
 
-	// MaxRetries is how many times a GET or PUT is retried after its first attempt.
-	// Negative means no retries.
+	// MaxRetries is how many times a GET or PUT is retried after its first attempt. Zero
+	// means DefaultMaxRetries; negative means no retries.
 	MaxRetries int
 	// RetryBaseDelay is the first backoff delay; it doubles per retry, with jitter.
 	RetryBaseDelay time.Duration

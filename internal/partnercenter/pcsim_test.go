@@ -144,7 +144,7 @@ func TestRealClientAgainstPCSimFailures(t *testing.T) {
 	sim.SetFaults(pcsim.Faults{FailRate: 1})
 	_, err = c.GetCart(ctx, simCustomer, uuid.NewString())
 	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassRetryable))
-	g.Expect(sim.Stats().Requests["GetCart"][500]).To(Equal(1+partnercenter.DefaultMaxRetries))
+	g.Expect(sim.Stats().Requests["GetCart"][500]).To(Equal(1 + partnercenter.DefaultMaxRetries))
 
 	_, err = c.Checkout(ctx, simCustomer, uuid.NewString(), uuid.NewString())
 	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassRetryable))

@@ -229,3 +229,24 @@ func TestCorrelationIDsAreNewPerAttemptButRequestIDPerCall(t *testing.T) {
 	g.Expect(reqs[0].Header.Get("MS-CV")).NotTo(Equal(reqs[1].Header.Get("MS-CV")))
 	g.Expect(uuid.Parse(reqs[1].Header.Get("MS-RequestId"))).Error().NotTo(HaveOccurred())
 }
+
+func TestBackoffIsJitteredAndCapped(t *testing.T) {
+	g := NewWithT(t)
+	for attempt := range 40 {
+		full := min(100*time.Millisecond<<min(attempt, 16), maxBackoff)
+		d := backoff(100*time.Millisecond, attempt)
+		g.Expect(d).To(BeNumerically(">=", full/2), "attempt %d", attempt)
+		g.Expect(d).To(BeNumerically("<=", full), "attempt %d", attempt)
+	}
+}
+
+func TestRealClockSleepEndsWithTheContext(t *testing.T) {
+	g := NewWithT(t)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	err := realClock{}.Sleep(cancelled, time.Hour)
+
+	g.Expect(errors.Is(err, context.Canceled)).To(BeTrue())
+	g.Expect(realClock{}.Sleep(ctx, 0)).To(Succeed())
+}

@@ -103,13 +103,19 @@ func WithError(op string, err error) Option {
 	return func(c *Client) {
 		switch op {
 		case partnercenter.OpCreateCart:
-			c.CreateCartFn = func(context.Context, string, *partnercenter.Cart, string) (*partnercenter.Cart, error) { return nil, err }
+			c.CreateCartFn = func(context.Context, string, *partnercenter.Cart, string) (*partnercenter.Cart, error) {
+				return nil, err
+			}
 		case partnercenter.OpGetCart:
 			c.GetCartFn = func(context.Context, string, string) (*partnercenter.Cart, error) { return nil, err }
 		case partnercenter.OpUpdateCart:
-			c.UpdateCartFn = func(context.Context, string, string, *partnercenter.Cart) (*partnercenter.Cart, error) { return nil, err }
+			c.UpdateCartFn = func(context.Context, string, string, *partnercenter.Cart) (*partnercenter.Cart, error) {
+				return nil, err
+			}
 		case partnercenter.OpCheckout:
-			c.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) { return nil, err }
+			c.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+				return nil, err
+			}
 		case partnercenter.OpGetOrder:
 			c.GetOrderFn = func(context.Context, string, string) (*partnercenter.Order, error) { return nil, err }
 		case partnercenter.OpListOrders:
