@@ -1,0 +1,185 @@
+// Command pcsim serves the Partner Center simulator of internal/pcsim on a port: the token
+// endpoint, the carts and orders API and the /_pcsim admin endpoints. See docs/pcsim.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
+)
+
+// shutdownTimeout bounds how long in-flight requests may finish after SIGINT/SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pcsim:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the parsed command line.
+type config struct {
+	listen           string
+	tlsCert, tlsKey  string
+	catalogPath      string
+	clientSecretFile string
+	opts             pcsim.Options
+}
+
+func parseFlags(args []string, out io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("pcsim", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var knownCustomers string
+	var faults pcsim.Faults
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8443", "address to listen on")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key; plain HTTP without)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key file")
+	fs.StringVar(&cfg.catalogPath, "catalog", "", "catalog JSON file (default: the embedded catalog)")
+	fs.StringVar(&cfg.opts.ClientID, "client-id", "", "the only client ID that gets a token (default: any)")
+	fs.StringVar(&cfg.opts.ClientSecret, "client-secret", "", "its secret (prefer --client-secret-file)")
+	fs.StringVar(&cfg.clientSecretFile, "client-secret-file", "", "file holding the client secret")
+	fs.DurationVar(&cfg.opts.CartTTL, "cart-ttl", pcsim.DefaultCartTTL, "time from cart creation to expiry")
+	fs.DurationVar(&cfg.opts.OrderCompleteAfter, "order-complete-after", pcsim.DefaultOrderCompleteAfter,
+		"time after which a pending order reaches its final status")
+	fs.DurationVar(&cfg.opts.TokenTTL, "token-ttl", pcsim.DefaultTokenTTL, "access token lifetime")
+	fs.DurationVar(&cfg.opts.Latency, "latency", 0, "latency added to every API request")
+	fs.DurationVar(&cfg.opts.CheckoutDuration, "checkout-duration", 0,
+		"how long a checkout holds its cart (concurrent checkouts get 409 800064)")
+	fs.Float64Var(&faults.FailRate, "fail-rate", 0, "probability of a 500 (code 800003) before doing anything")
+	fs.Float64Var(&faults.ThrottleRate, "throttle-rate", 0, "probability of a 429 with Retry-After")
+	fs.Float64Var(&faults.DropAfterCommitRate, "drop-after-commit-rate", 0,
+		"probability that a POST or PUT commits and then drops the connection")
+	fs.DurationVar(&faults.RetryAfter, "retry-after", time.Second, "Retry-After sent with 429s")
+	fs.Int64Var(&cfg.opts.Seed, "seed", 0, "seed of the fault decisions")
+	fs.StringVar(&knownCustomers, "known-customers", "", "comma-separated customer IDs that exist (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg.opts.Faults = faults
+	cfg.opts.KnownCustomers = splitList(knownCustomers)
+	if err := cfg.resolveFiles(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// resolveFiles reads the secret and catalog files and checks the TLS pair.
+func (c *config) resolveFiles() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.clientSecretFile != "" {
+		if c.opts.ClientSecret != "" {
+			return errors.New("use either --client-secret or --client-secret-file, not both")
+		}
+		b, err := os.ReadFile(c.clientSecretFile)
+		if err != nil {
+			return fmt.Errorf("read client secret: %w", err)
+		}
+		c.opts.ClientSecret = strings.TrimSpace(string(b))
+	}
+	if c.opts.ClientSecret != "" && c.opts.ClientID == "" {
+		return errors.New("--client-secret needs --client-id")
+	}
+	if c.catalogPath != "" {
+		cat, err := pcsim.LoadCatalog(c.catalogPath)
+		if err != nil {
+			return err
+		}
+		c.opts.Catalog = cat
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// run serves until ctx ends, then shuts down gracefully. ready, if set, gets the bound
+// address once the listener is open (tests listen on port 0).
+func run(ctx context.Context, args []string, logw io.Writer, ready func(addr string)) error {
+	cfg, err := parseFlags(args, logw)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sim, err := pcsim.New(cfg.opts)
+	if err != nil {
+		return fmt.Errorf("configure simulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() {
+		if cfg.tlsCert != "" {
+			serveErr <- hs.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			return
+		}
+		serveErr <- hs.Serve(ln)
+	}()
+	logStart(logw, cfg, ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+// logStart writes the one start-up line. It names the client ID but never the secret.
+func logStart(w io.Writer, cfg *config, addr string) {
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	auth := "any client credentials"
+	if cfg.opts.ClientID != "" {
+		auth = "client ID " + cfg.opts.ClientID
+	}
+	catalog := "embedded"
+	if cfg.catalogPath != "" {
+		catalog = cfg.catalogPath
+	}
+	slog.New(slog.NewTextHandler(w, nil)).Info("pcsim listening",
+		"url", scheme+"://"+addr, "auth", auth, "catalog", catalog, "seed", cfg.opts.Seed)
+}
