@@ -74,9 +74,10 @@ func (s *Server) createCart(c *call) response {
 		porAttestation:   in.PartnerOnRecordAttestationAccepted,
 		lines:            s.priceLines(in.LineItems),
 	}
+	body := ct.wire() // rendered before the cart is shared, so no lock is needed
 	s.carts.put(ct.id, ct)
 	s.stats.cartCreated()
-	return response{status: http.StatusCreated, body: ct.wire()} // not shared yet: no lock needed
+	return response{status: http.StatusCreated, body: body}
 }
 
 // getCart serves GET .../carts/{cartId}.

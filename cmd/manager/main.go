@@ -1,0 +1,133 @@
+// Command manager runs the PartnerCart operator.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/controller"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr       string
+		secureMetrics, enableHTTP2   bool
+		leaderElect                  bool
+		leaderElectionNamespace      string
+		endpoint, authority          string
+		qps                          float64
+		burst, maxConcurrent         int
+		kubeQPS                      float64
+		kubeBurst                    int
+		opts                         controller.Options
+		requestTimeout, checkoutTime time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 with --metrics-secure=false; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so only one manager reconciles (and checks out) at a time.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
+	flag.StringVar(&endpoint, "partner-center-endpoint", partnercenter.DefaultEndpoint, "Partner Center API base URL. Never taken from a PartnerCart.")
+	flag.StringVar(&authority, "authority-host", partnercenter.DefaultAuthorityHost, "Entra ID authority host for client-credentials tokens.")
+	flag.Float64Var(&qps, "partner-center-qps", 8, "Partner Center calls per second per partner tenant, shared by all workers (0: unlimited).")
+	flag.IntVar(&burst, "partner-center-burst", 0, "Burst of Partner Center calls per partner tenant (0: the QPS rounded up).")
+	flag.DurationVar(&requestTimeout, "partner-center-timeout", partnercenter.DefaultTimeout, "Deadline of each Partner Center call.")
+	flag.DurationVar(&checkoutTime, "partner-center-checkout-timeout", partnercenter.DefaultCheckoutTimeout, "Deadline of each checkout call.")
+	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 16, "PartnerCarts reconciled in parallel.")
+	flag.DurationVar(&opts.OrderPollInterval, "order-poll-interval", 5*time.Second, "First wait between order status polls; later waits grow with the order's age.")
+	flag.DurationVar(&opts.MaxOrderPollInterval, "max-order-poll-interval", 10*time.Minute, "Longest wait between order status polls.")
+	flag.DurationVar(&opts.CredentialsRetryInterval, "credentials-retry-interval", 5*time.Minute, "Wait before retrying after missing or refused credentials.")
+	flag.Float64Var(&kubeQPS, "kube-api-qps", 50, "Kubernetes API requests per second of the manager's client.")
+	flag.IntVar(&kubeBurst, "kube-api-burst", 100, "Kubernetes API request burst of the manager's client.")
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	var tlsOpts []func(*tls.Config)
+	if !enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: tlsOpts}
+	if secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	restCfg := ctrl.GetConfigOrDie()
+	restCfg.QPS, restCfg.Burst = float32(kubeQPS), kubeBurst
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                        newScheme(),
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "partnercart-operator.partnercenter.partnercart.dev",
+		LeaderElectionNamespace:       leaderElectionNamespace,
+		LeaderElectionResourceLock:    resourcelock.LeasesResourceLock,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "Failed to create manager")
+		os.Exit(1)
+	}
+
+	factory := partnercenter.NewFactory(partnercenter.Config{
+		Endpoint:        endpoint,
+		AuthorityHost:   authority,
+		QPS:             qps,
+		Burst:           burst,
+		Timeout:         requestTimeout,
+		CheckoutTimeout: checkoutTime,
+		HTTPClient:      &http.Client{Transport: http.DefaultTransport},
+		Observer:        partnercenter.NewPrometheusObserver(metrics.Registry),
+	})
+	r := &controller.PartnerCartReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("partnercart-controller"),
+		PartnerCenter: factory,
+		Options:       opts,
+	}
+	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
+		log.Error(err, "Failed to set up the PartnerCart controller")
+		os.Exit(1)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "Failed to add health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "Failed to add ready check")
+		os.Exit(1)
+	}
+	log.Info("Starting manager", "partnerCenterEndpoint", endpoint, "authorityHost", authority,
+		"partnerCenterQPS", qps, "maxConcurrentReconciles", maxConcurrent)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "Manager stopped with an error")
+		os.Exit(1)
+	}
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(pcv1alpha1.AddToScheme(s))
+	return s
+}

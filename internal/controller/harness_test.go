@@ -1,0 +1,233 @@
+package controller
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
+)
+
+const (
+	testTenant       = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	testClientID     = "6f1b3a52-5c1e-4d1e-9c64-0d3b1f0e7a11"
+	testClientSecret = "s3cr3t-value-that-must-never-leak"
+)
+
+// operator is one test's world: a namespace on the shared API server, pcsim in-process, and a
+// manager (watching only that namespace) talking to pcsim through the real HTTP client.
+type operator struct {
+	t      *testing.T
+	ns     string
+	sim    *pcsim.Server
+	simURL string
+	logs   *syncBuffer
+	stop   context.CancelFunc
+	done   chan struct{}
+	opts   operatorOptions
+}
+
+type operatorOptions struct {
+	sim        pcsim.Options
+	reconciler Options
+	noSecret   bool
+	secretData map[string]string
+}
+
+// startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
+func startOperator(t *testing.T, opts operatorOptions) *operator {
+	t.Helper()
+	g := NewWithT(t)
+	if opts.sim.ClientID == "" {
+		opts.sim.ClientID, opts.sim.ClientSecret = testClientID, testClientSecret
+	}
+	if opts.sim.OrderCompleteAfter == 0 {
+		opts.sim.OrderCompleteAfter = 300 * time.Millisecond
+	}
+	sim, err := pcsim.New(opts.sim)
+	g.Expect(err).NotTo(HaveOccurred())
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+
+	o := &operator{t: t, ns: newNamespace(t), sim: sim, simURL: srv.URL, logs: &syncBuffer{}, opts: opts}
+	if !opts.noSecret {
+		data := opts.secretData
+		if data == nil {
+			data = map[string]string{SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: testClientSecret}
+		}
+		g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "partner-center"}, StringData: data,
+		})).To(Succeed())
+	}
+	o.start()
+	t.Cleanup(o.shutdown)
+	return o
+}
+
+// start runs a manager; shutdown and start again simulate an operator restart.
+func (o *operator) start() {
+	t := o.t
+	g := NewWithT(t)
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:  env.Scheme,
+		Logger:  zap.New(zap.WriteTo(o.logs), zap.UseDevMode(true)),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}},
+		Controller: config.Controller{
+			SkipNameValidation: ptr.To(true),
+		},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	ropts := o.opts.reconciler
+	setDefault(&ropts.OrderPollInterval, 200*time.Millisecond)
+	setDefault(&ropts.CredentialsRetryInterval, 2*time.Second)
+	r := &PartnerCartReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("partnercart-controller"),
+		PartnerCenter: partnercenter.NewFactory(partnercenter.Config{
+			Endpoint: o.simURL, AuthorityHost: o.simURL,
+			RetryBaseDelay: 10 * time.Millisecond, MaxRetryWait: 2 * time.Second,
+			HTTPClient: &http.Client{Transport: &http.Transport{}},
+		}),
+		Options: ropts,
+	}
+	g.Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stop, o.done = cancel, make(chan struct{})
+	go func() {
+		defer close(o.done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+}
+
+func (o *operator) shutdown() {
+	if o.stop != nil {
+		o.stop()
+		<-o.done
+		o.stop = nil
+	}
+	// No secret or token may ever reach the logs.
+	if strings.Contains(o.logs.String(), testClientSecret) {
+		o.t.Errorf("the client secret appears in the manager's logs")
+	}
+}
+
+// create creates a cart in the operator's namespace.
+func (o *operator) create(name string, opts ...cartOption) *pcv1alpha1.PartnerCart {
+	o.t.Helper()
+	c := newCart(o.ns, name, opts...)
+	NewWithT(o.t).Expect(env.Client.Create(o.t.Context(), c)).To(Succeed())
+	return c
+}
+
+// get reads a cart straight from the API server.
+func (o *operator) get(name string) *pcv1alpha1.PartnerCart {
+	o.t.Helper()
+	c := &pcv1alpha1.PartnerCart{}
+	NewWithT(o.t).Expect(env.Client.Get(o.t.Context(), client.ObjectKey{Namespace: o.ns, Name: name}, c)).To(Succeed())
+	return c
+}
+
+// update changes a cart's spec, retrying on conflicts with the operator's writes.
+func (o *operator) update(name string, change func(*pcv1alpha1.PartnerCart)) {
+	o.t.Helper()
+	NewWithT(o.t).Eventually(func() error {
+		c := o.get(name)
+		change(c)
+		return env.Client.Update(o.t.Context(), c)
+	}).Should(Succeed())
+}
+
+// eventually waits for the cart to satisfy a matcher.
+func (o *operator) eventually(name string, timeout time.Duration) AsyncAssertion {
+	return NewWithT(o.t).Eventually(func() *pcv1alpha1.PartnerCart { return o.get(name) }).
+		WithTimeout(timeout).WithPolling(50 * time.Millisecond)
+}
+
+// requests counts pcsim's answers for an operation.
+func (o *operator) requests(op string) int {
+	n := 0
+	for _, c := range o.sim.Stats().Requests[op] {
+		n += c
+	}
+	return n
+}
+
+// events lists the reasons of the Events recorded about a cart.
+func (o *operator) events(name string) []string {
+	o.t.Helper()
+	list := &eventsv1.EventList{}
+	NewWithT(o.t).Expect(env.Client.List(o.t.Context(), list, client.InNamespace(o.ns))).To(Succeed())
+	var reasons []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Matchers over a PartnerCart.
+
+func havePhase(p pcv1alpha1.Phase) OmegaMatcher {
+	return WithTransform(func(c *pcv1alpha1.PartnerCart) pcv1alpha1.Phase { return c.Status.Phase }, Equal(p))
+}
+
+func haveCondition(condType string, status metav1.ConditionStatus, reason string) OmegaMatcher {
+	return WithTransform(func(c *pcv1alpha1.PartnerCart) string {
+		for _, cond := range c.Status.Conditions {
+			if cond.Type == condType {
+				return string(cond.Status) + "/" + cond.Reason
+			}
+		}
+		return ""
+	}, Equal(string(status)+"/"+reason))
+}
+
+func conditionMessage(c *pcv1alpha1.PartnerCart, condType string) string {
+	for _, cond := range c.Status.Conditions {
+		if cond.Type == condType {
+			return cond.Message
+		}
+	}
+	return ""
+}

@@ -1,0 +1,68 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// TestHappyPath: an approved cart is created, checked out once, its orders tracked to
+// completed with subscription IDs, and a receipt is written; then the operator goes quiet.
+func TestHappyPath(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{})
+	o.create("e5", withApproved())
+
+	o.eventually("e5", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseCompleted),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionTrue, pcv1alpha1.SucceededReason)))
+	cart := o.get("e5")
+	g.Expect(cart.Finalizers).To(ContainElement(pcv1alpha1.Finalizer))
+	g.Expect(cart.Status.ObservedGeneration).To(Equal(cart.Generation))
+	g.Expect(cart.Status.SpecHash).To(HavePrefix("sha256:"))
+	g.Expect(cart.Status.Cart.SyncedSpecHash).To(Equal(cart.Status.SpecHash))
+	g.Expect(cart.Status.Checkout.RequestID).To(Equal(checkoutRequestID(cart.UID, cart.Status.Checkout.CartID)))
+	g.Expect(cart.Status.Checkout.CompletedAt).NotTo(BeNil())
+	g.Expect(cart.Status.Orders).To(HaveLen(1))
+	g.Expect(cart.Status.Orders[0].Status).To(Equal(partnercenter.OrderStatusCompleted))
+	g.Expect(cart.Status.Orders[0].LineItems).To(HaveLen(1))
+	g.Expect(cart.Status.Orders[0].LineItems[0].SubscriptionID).NotTo(BeEmpty())
+	g.Expect(cart.Status.OrderCount).To(Equal(int32(1)))
+	g.Expect(cart.Status.Total).To(HaveSuffix(" USD"))
+	for _, cond := range []string{pcv1alpha1.StalledCondition, pcv1alpha1.ReconcilingCondition} {
+		g.Expect(conditionMessage(cart, cond)).To(BeEmpty(), cond+" is removed when false")
+	}
+
+	// One cart, one checkout, one order set, in exactly the calls the design allows.
+	stats := o.sim.Stats()
+	g.Expect(stats.CartsCreated).To(Equal(1))
+	g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{cart.Status.Checkout.CartID: 1}))
+	g.Expect(stats.DuplicateCheckouts).To(BeZero())
+	g.Expect(o.requests("Checkout")).To(Equal(1))
+	g.Expect(o.requests("UpdateCart")).To(BeZero())
+
+	// The receipt records the purchase, immutable and owned by nobody.
+	receipt := &corev1.ConfigMap{}
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: cart.Status.ReceiptName}, receipt)).To(Succeed())
+	g.Expect(*receipt.Immutable).To(BeTrue())
+	g.Expect(receipt.OwnerReferences).To(BeEmpty())
+	g.Expect(receipt.Data).To(HaveKeyWithValue("cartId", cart.Status.Checkout.CartID))
+	g.Expect(receipt.Data).To(HaveKeyWithValue("orderIds", cart.Status.Orders[0].ID))
+	g.Expect(receipt.Data).To(HaveKeyWithValue("checkoutRequestId", cart.Status.Checkout.RequestID))
+	g.Expect(receipt.Data).To(HaveKeyWithValue("customerId", testCustomer))
+
+	g.Eventually(func() []string { return o.events("e5") }).Should(ContainElements(
+		pcv1alpha1.EventCartCreated, pcv1alpha1.EventCheckoutSubmitted, pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))
+
+	// Completed is terminal: a resync (forced here by an annotation) makes no upstream call.
+	before := o.sim.Stats().Requests
+	o.update("e5", func(c *pcv1alpha1.PartnerCart) { c.Annotations = map[string]string{"touch": "1"} })
+	g.Consistently(func() any { return o.sim.Stats().Requests }).WithTimeout(time.Second).Should(Equal(before))
+	t.Logf("happy path: Partner Center calls %v", o.sim.Stats().Requests)
+}

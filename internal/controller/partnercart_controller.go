@@ -1,0 +1,235 @@
+// Package controller reconciles PartnerCarts: it creates and PUTs the cart upstream, gates the
+// checkout on approval, checks the cart out at most once, tracks the orders, and records every
+// purchase in status and in an immutable receipt.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// secretRefIndex indexes PartnerCarts by the name of their credentials Secret, so that a
+// created or rotated Secret wakes exactly the carts that use it.
+const secretRefIndex = "spec.credentialsSecretRef.name"
+
+// Options tune the reconciler. Zero values take the defaults below.
+type Options struct {
+	// OrderPollInterval is the first wait between order polls; later waits grow with the
+	// order's age, up to MaxOrderPollInterval, with jitter.
+	OrderPollInterval    time.Duration
+	MaxOrderPollInterval time.Duration
+	// CredentialsRetryInterval is the slow retry after missing or refused credentials.
+	CredentialsRetryInterval time.Duration
+	// RetryInterval is the first wait after a retryable upstream error.
+	RetryInterval time.Duration
+	// CartExpiryMargin: a cart that expires within this margin is re-created before checkout
+	// rather than risk expiring mid-checkout.
+	CartExpiryMargin time.Duration
+	// SubscriptionIDWait is how long completed orders are still polled for subscription IDs.
+	SubscriptionIDWait time.Duration
+}
+
+func (o *Options) defaults() {
+	setDefault(&o.OrderPollInterval, 5*time.Second)
+	setDefault(&o.MaxOrderPollInterval, 10*time.Minute)
+	setDefault(&o.CredentialsRetryInterval, 5*time.Minute)
+	setDefault(&o.RetryInterval, 5*time.Second)
+	setDefault(&o.CartExpiryMargin, 15*time.Minute)
+	setDefault(&o.SubscriptionIDWait, time.Hour)
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// PartnerCartReconciler reconciles PartnerCart objects.
+type PartnerCartReconciler struct {
+	// Client reads PartnerCarts from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads Secrets directly from the API server: the operator caches Secret
+	// metadata only, never their data.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// PartnerCenter returns a Partner Center client for a cart's credentials.
+	PartnerCenter partnercenter.Factory
+	Clock         clock.PassiveClock
+	Options       Options
+}
+
+// +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves one PartnerCart through its lifecycle. Status is written once, at the end,
+// except for the checkout intent, which the exactly-once protocol must persist before the call.
+func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	cart := &pcv1alpha1.PartnerCart{}
+	if err := r.Client.Get(ctx, req.NamespacedName, cart); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("customerID", cart.Spec.CustomerID)
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	if !controllerutil.ContainsFinalizer(cart, pcv1alpha1.Finalizer) {
+		if !cart.DeletionTimestamp.IsZero() {
+			return ctrl.Result{}, nil
+		}
+		// The finalizer goes on before the first upstream call, so no purchase can happen
+		// on an object that could vanish without a record.
+		patch := client.MergeFrom(cart.DeepCopy())
+		controllerutil.AddFinalizer(cart, pcv1alpha1.Finalizer)
+		if err := r.Client.Patch(ctx, cart, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	s := newScope(ctx, r, cart)
+	defer func() { retErr = r.patchStatus(ctx, s, res, retErr) }()
+
+	if !cart.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	return r.reconcileNormal(ctx, s)
+}
+
+// reconcileNormal runs the lifecycle phases in order; the first that has to wait or fail ends
+// the reconcile.
+func (r *PartnerCartReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	phases := []func(context.Context, *scope) (ctrl.Result, error){
+		r.reconcileCart,
+		r.reconcileApproval,
+		r.reconcileCheckout,
+		r.reconcileOrders,
+	}
+	for _, phase := range phases {
+		if res, err := phase(ctx, s); err != nil || !res.IsZero() || s.done {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileDelete lets the object go once nothing can be lost: with no checkout started it
+// goes at once (an unused cart expires upstream); with a checkout in flight it first
+// establishes the outcome; after a purchase it makes sure the receipt exists (Orphan policy).
+func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	if co := cart.Status.Checkout; co != nil && co.CompletedAt == nil && !s.checkoutDefinitelyFailed() {
+		res, err := r.reconcileCheckout(ctx, s)
+		if err != nil || cart.Status.Checkout.CompletedAt == nil {
+			setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason,
+				"Deletion waits until the outcome of the checkout of cart "+co.CartID+" is recorded")
+			return res, err
+		}
+	}
+	if cart.Status.Checkout != nil && len(cart.Status.Orders) > 0 {
+		if err := r.ensureReceipt(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventReceiptRecorded,
+			"PartnerCart deleted with deletionPolicy Orphan: subscriptions of orders %s are left alone; receipt ConfigMap %s keeps the record",
+			orderIDs(cart.Status.Orders), cart.Status.ReceiptName)
+	}
+	patch := client.MergeFrom(cart.DeepCopy())
+	controllerutil.RemoveFinalizer(cart, pcv1alpha1.Finalizer)
+	if err := r.Client.Patch(ctx, cart, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s.deleted = true
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager declares the watches: PartnerCart spec and annotation changes (our own
+// status writes do not wake us), and Secret metadata, mapped to the carts using the Secret.
+func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
+	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.PartnerCenter == nil {
+		return errors.New("PartnerCartReconciler needs Client, APIReader, Recorder and PartnerCenter")
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	r.Options.defaults()
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &pcv1alpha1.PartnerCart{}, secretRefIndex,
+		func(o client.Object) []string {
+			return []string{o.(*pcv1alpha1.PartnerCart).Spec.CredentialsSecretRef.Name}
+		}); err != nil {
+		return fmt.Errorf("index credentials secret refs: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&pcv1alpha1.PartnerCart{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.cartsForSecret)).
+		Named("partnercart").
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
+		Complete(r)
+}
+
+// eventf records a Kubernetes Event about the cart. The reason doubles as the action.
+func (r *PartnerCartReconciler) eventf(cart *pcv1alpha1.PartnerCart, eventType, reason, note string, args ...any) {
+	r.Recorder.Eventf(cart, nil, eventType, reason, reason, note, args...)
+}
+
+// cartsForSecret maps a Secret to the PartnerCarts in its namespace that reference it.
+func (r *PartnerCartReconciler) cartsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var carts pcv1alpha1.PartnerCartList
+	if err := r.Client.List(ctx, &carts, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{secretRefIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for Secret", "secret", klog.KObj(secret))
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(carts.Items))
+	for _, c := range carts.Items {
+		// A finished cart makes no upstream calls; waking it would only cost a reconcile.
+		if c.Status.Phase == pcv1alpha1.PhaseCompleted {
+			continue
+		}
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+	}
+	return reqs
+}
+
+// patchStatus writes the status once, at the end of a reconcile, with the summary
+// conditions derived from the outcome. The patch is a diff against the object as read, so a
+// reconcile never overwrites fields it did not change.
+func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, res ctrl.Result, retErr error) error {
+	if s.deleted {
+		return retErr
+	}
+	summarize(s, res, retErr, r.Clock.Now())
+	if equalStatus(&s.before.Status, &s.cart.Status) {
+		return retErr
+	}
+	if err := r.Client.Status().Patch(ctx, s.cart, client.MergeFrom(s.before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return retErr
+		}
+		return errors.Join(retErr, fmt.Errorf("patch status: %w", err))
+	}
+	return retErr
+}

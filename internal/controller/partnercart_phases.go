@@ -1,0 +1,525 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// reconcileCart makes the upstream cart equal to the spec: POST when there is none (or it
+// expired), PUT when the purchase content changed, and no call at all when nothing changed.
+// After a checkout the cart is history and is never written again.
+func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	specHash := SpecHash(&cart.Spec)
+	cart.Status.SpecHash = specHash
+
+	if co := cart.Status.Checkout; co != nil {
+		if co.SpecHash != specHash {
+			if conditionReason(cart, pcv1alpha1.CartSyncedCondition) != pcv1alpha1.SpecChangedAfterCheckoutReason {
+				r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventSpecIgnored,
+					"Purchase content changed after cart %s was checked out; the change is ignored: create a new PartnerCart to buy more", co.CartID)
+			}
+			setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.SpecChangedAfterCheckoutReason,
+				fmt.Sprintf("The purchase content (%s) differs from what cart %s checked out (%s); edits after checkout are ignored", specHash, co.CartID, co.SpecHash))
+		} else {
+			setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartFrozenReason,
+				"Cart "+co.CartID+" was checked out; its content is frozen")
+		}
+		return ctrl.Result{}, nil
+	}
+
+	current := cart.Status.Cart
+	switch {
+	case current == nil:
+		return r.createCart(ctx, s, "")
+	case s.cartExpiresSoon():
+		return r.createCart(ctx, s, current.ID)
+	case current.SyncedSpecHash != specHash:
+		return r.updateCart(ctx, s)
+	}
+	return r.checkLineItems(s)
+}
+
+func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replaced string) (ctrl.Result, error) {
+	pc, err := s.partnerCenter(ctx)
+	if err != nil {
+		return r.upstreamError(s, "create cart", err)
+	}
+	cart := s.cart
+	created, err := pc.CreateCart(ctx, cart.Spec.CustomerID, wireCart(&cart.Spec), createRequestID(cart.UID, cart.Status.SpecHash, replaced))
+	if err != nil {
+		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
+			// A 404 on POST .../carts means the customer, not a cart, is unknown.
+			return r.terminal(s, pcv1alpha1.UpstreamRejectedReason, "Partner Center does not know customer "+cart.Spec.CustomerID+": "+err.Error(), err)
+		}
+		return r.upstreamError(s, "create cart", err)
+	}
+	r.recordCart(s, created)
+	if replaced == "" {
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartCreated, "Created cart %s", created.ID)
+	} else {
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartRecreated,
+			"Cart %s expired or vanished before checkout; created cart %s from the spec", replaced, created.ID)
+	}
+	return r.checkLineItems(s)
+}
+
+func (r *PartnerCartReconciler) updateCart(ctx context.Context, s *scope) (ctrl.Result, error) {
+	pc, err := s.partnerCenter(ctx)
+	if err != nil {
+		return r.upstreamError(s, "update cart", err)
+	}
+	cart := s.cart
+	id := cart.Status.Cart.ID
+	body := wireCart(&cart.Spec)
+	body.ID = id
+	updated, err := pc.UpdateCart(ctx, cart.Spec.CustomerID, id, body)
+	if err != nil {
+		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
+			return r.createCart(ctx, s, id)
+		}
+		return r.upstreamError(s, "update cart", err)
+	}
+	r.recordCart(s, updated)
+	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartUpdated, "Updated cart %s to spec %s", id, cart.Status.SpecHash)
+	return r.checkLineItems(s)
+}
+
+func (r *PartnerCartReconciler) recordCart(s *scope, c *partnercenter.Cart) {
+	s.cart.Status.Cart = cartStatus(c, s.cart.Status.SpecHash)
+	errs := lineItemErrors(c)
+	if len(errs) > 0 && !equalLineErrors(s.cart.Status.LineItemErrors, errs) {
+		r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventLineItemErrors, "Partner Center rejected line items: %s", describeLineErrors(errs))
+	}
+	s.cart.Status.LineItemErrors = errs
+}
+
+// checkLineItems blocks everything after the cart while Partner Center rejects a line. This
+// is terminal until the spec changes: no upstream call would change the answer.
+func (r *PartnerCartReconciler) checkLineItems(s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	if errs := cart.Status.LineItemErrors; len(errs) > 0 {
+		msg := "Partner Center rejected line items: " + describeLineErrors(errs) + "; fix spec.lineItems"
+		setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.LineItemErrorsReason, msg)
+		s.stalled = &stall{pcv1alpha1.LineItemErrorsReason, msg}
+		s.done = true
+		return ctrl.Result{}, nil
+	}
+	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartSyncedReason,
+		fmt.Sprintf("Cart %s matches spec %s", cart.Status.Cart.ID, cart.Status.SpecHash))
+	return ctrl.Result{}, nil
+}
+
+// reconcileApproval is the gate: nothing is bought until spec.approval allows it. Waiting
+// makes no upstream call and no requeue: a spec change wakes the cart.
+func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	if cart.Status.Checkout != nil {
+		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, pcv1alpha1.ApprovedReason,
+			"Approved content "+cart.Status.Checkout.SpecHash+" was checked out")
+		return ctrl.Result{}, nil
+	}
+	reason, msg := approvalDecision(cart)
+	if reason == pcv1alpha1.ApprovedReason {
+		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, reason, msg)
+		return ctrl.Result{}, nil
+	}
+	if conditionReason(cart, pcv1alpha1.ApprovedCondition) != reason {
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventWaitingForApproval, "%s", msg)
+	}
+	setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
+	s.waitReason, s.waitMessage = reason, msg
+	s.done = true
+	return ctrl.Result{}, nil
+}
+
+// approvalDecision says whether spec.approval allows checking out the cart as synced.
+func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
+	a := cart.Spec.Approval
+	hash := cart.Status.SpecHash
+	if !a.Approved {
+		return pcv1alpha1.WaitingForApprovalReason, fmt.Sprintf(
+			"Waiting for approval: set spec.approval.approved to true (optionally pin spec.approval.specHash to %s)", hash)
+	}
+	if a.SpecHash != "" && a.SpecHash != hash {
+		return pcv1alpha1.ApprovalHashMismatchReason, fmt.Sprintf(
+			"spec.approval.specHash %s does not match the current purchase content %s: the content changed after approval; approve it again", a.SpecHash, hash)
+	}
+	if a.MaxTotalPrice != "" {
+		quoted := ""
+		if cart.Status.Cart != nil {
+			quoted = cart.Status.Cart.QuotedTotal
+		}
+		if quoted == "" {
+			return pcv1alpha1.QuoteUnavailableReason, "spec.approval.maxTotalPrice is set but Partner Center quoted no total for the cart"
+		}
+		if cmp, err := compareDecimals(quoted, a.MaxTotalPrice); err != nil || cmp > 0 {
+			return pcv1alpha1.PriceLimitExceededReason, fmt.Sprintf(
+				"The quoted total %s %s is above spec.approval.maxTotalPrice %s", quoted, cart.Status.Cart.CurrencyCode, a.MaxTotalPrice)
+		}
+	}
+	return pcv1alpha1.ApprovedReason, "Approved for purchase content " + hash
+}
+
+// reconcileCheckout checks the cart out at most once (design 3.4).
+//
+//  1. Before the call, the intent {requestId, cartId, specHash, startedAt} is persisted with an
+//     optimistic lock. If that write fails, no call is made.
+//  2. The call carries MS-RequestId = UUIDv5(uid, "checkout", cartId), the same on every attempt.
+//  3. Results are recorded at once, with the receipt.
+//  4. An intent without a result (a crash, a lost answer) is recovered by re-observing the same
+//     cart and repeating the checkout of that cart with the same request ID, which Partner
+//     Center answers with the first result. A different cart is never checked out.
+func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	if co != nil && co.CompletedAt != nil {
+		return ctrl.Result{}, nil
+	}
+	if co != nil && s.checkoutDefinitelyFailed() && cart.Generation == cart.Status.ObservedGeneration {
+		// Partner Center refused this checkout; nothing was bought. A new spec generation
+		// (say, after fixing the credit limit upstream and touching the object) retries it.
+		s.done = true
+		return ctrl.Result{}, nil
+	}
+	pc, err := s.partnerCenter(ctx)
+	if err != nil {
+		return r.upstreamError(s, "checkout", err)
+	}
+	if co == nil {
+		if s.cartExpiresSoon() {
+			// Re-create first: a cart must not expire between the intent and the call.
+			return r.createCart(ctx, s, cart.Status.Cart.ID)
+		}
+		if err := r.persistCheckoutIntent(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		s.freshIntent = true
+		co = cart.Status.Checkout
+	} else if res, err, proceed := r.reobserveCart(ctx, s, pc); !proceed {
+		return res, err
+	}
+
+	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCheckoutSubmitted,
+		"Checking out cart %s (MS-RequestId %s, attempt %d)", co.CartID, co.RequestID, co.Attempts+1)
+	co.Attempts++
+	result, err := pc.Checkout(ctx, cart.Spec.CustomerID, co.CartID, co.RequestID)
+	if err != nil {
+		return r.checkoutError(s, err)
+	}
+	return r.recordCheckout(ctx, s, result)
+}
+
+// persistCheckoutIntent writes status.checkout before the call, with a resourceVersion
+// precondition: if another reconcile (or another manager) got there first, or our cache is
+// stale, the write fails and no checkout is made.
+func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *scope) error {
+	cart := s.cart
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
+		RequestID: checkoutRequestID(cart.UID, cart.Status.Cart.ID),
+		CartID:    cart.Status.Cart.ID,
+		SpecHash:  cart.Status.SpecHash,
+		StartedAt: metav1.NewTime(s.now),
+	}
+	cart.Status.Phase = pcv1alpha1.PhaseCheckingOut
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason,
+		"Checking out cart "+cart.Status.Cart.ID)
+	if err := r.Client.Status().Patch(ctx, cart, optimisticMergeFrom(s.before)); err != nil {
+		// Leave status as it was: the deferred patch must not record an intent that is not stored.
+		cart.Status = *s.before.Status.DeepCopy()
+		s.deleted = true // nothing more to write in this reconcile
+		return fmt.Errorf("persist checkout intent (no checkout was made): %w", err)
+	}
+	s.before = cart.DeepCopy()
+	return nil
+}
+
+// reobserveCart looks at the cart of an unfinished checkout before repeating it. It reports
+// whether repeating the checkout of that same cart is the right move.
+func (r *PartnerCartReconciler) reobserveCart(ctx context.Context, s *scope, pc partnercenter.Client) (ctrl.Result, error, bool) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	observed, err := pc.GetCart(ctx, cart.Spec.CustomerID, co.CartID)
+	if err != nil {
+		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
+			res, err := r.checkoutUnknown(s, fmt.Sprintf(
+				"cart %s is gone upstream (404) after a checkout was started at %s, so the operator cannot tell whether it was bought",
+				co.CartID, co.StartedAt.UTC().Format(time.RFC3339)))
+			return res, err, false
+		}
+		res, err := r.upstreamError(s, "re-observe cart "+co.CartID, err)
+		return res, err, false
+	}
+	cart.Status.Cart.Status = observed.Status
+	// Active: the checkout did not happen (or is running; Partner Center answers 409 then).
+	// Ordered: it happened; repeating it returns the first result. Both repeat the same call.
+	return ctrl.Result{}, nil, true
+}
+
+func (r *PartnerCartReconciler) recordCheckout(ctx context.Context, s *scope, result *partnercenter.CartCheckoutResult) (ctrl.Result, error) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	now := metav1.NewTime(s.now)
+	cart.Status.Orders = nil
+	for _, o := range result.Orders {
+		cart.Status.Orders = append(cart.Status.Orders, orderStatus(o))
+	}
+	cart.Status.OrderErrors = orderErrors(result.OrderErrors)
+	co.CompletedAt = &now
+	if cart.Status.Cart != nil {
+		cart.Status.Cart.Status = partnercenter.CartStatusOrdered
+	}
+	if len(cart.Status.Orders) > 0 {
+		// The receipt is written before the result is patched into status: if we crash in
+		// between, recovery repeats the checkout, gets the same orders and finds the receipt.
+		if err := r.ensureReceipt(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCreated,
+			"Checked out cart %s: orders %s", co.CartID, orderIDs(cart.Status.Orders))
+	}
+	switch {
+	case len(cart.Status.OrderErrors) > 0 && len(cart.Status.Orders) == 0:
+		msg := "Partner Center created no order: " + describeOrderErrors(cart.Status.OrderErrors)
+		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutFailedReason, msg)
+		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
+		s.stalled = &stall{pcv1alpha1.CheckoutFailedReason, msg}
+	case len(cart.Status.OrderErrors) > 0:
+		msg := fmt.Sprintf("Created orders %s; order groups failed: %s", orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))
+		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason, msg)
+		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
+	default:
+		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason,
+			"Created orders "+orderIDs(cart.Status.Orders))
+	}
+	return ctrl.Result{}, nil
+}
+
+// checkoutError decides what a failed checkout call means. Only a definite refusal (a 4xx
+// other than throttling) says nothing was bought; no answer at all, or a 5xx, may hide a
+// committed purchase, so the next reconcile re-observes and repeats the same checkout.
+func (r *PartnerCartReconciler) checkoutError(s *scope, err error) (ctrl.Result, error) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	switch partnercenter.Classify(err) {
+	case partnercenter.ClassTerminal:
+		if partnercenter.ErrorCode(err) == partnercenter.CodeCartAlreadySubmitted {
+			return r.checkoutUnknown(s, fmt.Sprintf(
+				"Partner Center says cart %s was already submitted (800065) but returned no orders", co.CartID))
+		}
+		msg := "Partner Center refused the checkout of cart " + co.CartID + ", nothing was bought: " + err.Error()
+		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutFailedReason, msg)
+		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
+		return r.terminal(s, pcv1alpha1.CheckoutFailedReason, msg, err)
+	case partnercenter.ClassNotFound:
+		if s.freshIntent && co.Attempts == 1 {
+			// The only checkout call ever made for this cart was answered "no such cart": the
+			// cart expired or vanished before it could be bought, so nothing was bought.
+			// Withdrawing the intent and re-creating the cart cannot buy twice.
+			cart.Status.Checkout = nil
+			setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutPendingReason,
+				"Cart "+co.CartID+" was gone upstream at checkout; nothing was bought; the cart is re-created")
+			res, err := r.createCart(s.ctx, s, co.CartID)
+			if err == nil && res.IsZero() && !s.done {
+				res.RequeueAfter = time.Second // check the new cart out on the next pass
+			}
+			return res, err
+		}
+		msg := "Cart " + co.CartID + " vanished upstream before its checkout completed (404); Partner Center bought nothing for it. Delete and re-create the PartnerCart to buy again: " + err.Error()
+		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutFailedReason, msg)
+		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
+		return r.terminal(s, pcv1alpha1.CheckoutFailedReason, msg, err)
+	}
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason,
+		fmt.Sprintf("Outcome of the checkout of cart %s not known yet; it will be re-observed and repeated with MS-RequestId %s: %v", co.CartID, co.RequestID, err))
+	return r.upstreamError(s, "checkout", err)
+}
+
+// checkoutUnknown stops: the operator cannot tell whether the purchase happened, and
+// guessing could buy twice or lose a purchase. A person decides.
+func (r *PartnerCartReconciler) checkoutUnknown(s *scope, why string) (ctrl.Result, error) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	msg := fmt.Sprintf("%s. Check the orders of customer %s created since %s in Partner Center (MS-RequestId %s). "+
+		"The operator will not check out again; delete the PartnerCart (its finalizer can be removed once you have recorded the outcome) and create a new one if nothing was bought",
+		why, cart.Spec.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID)
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, msg)
+	if conditionReason(s.before, pcv1alpha1.CheckedOutCondition) != pcv1alpha1.CheckoutOutcomeUnknownReason {
+		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutUnknown, "%s", msg)
+	}
+	return r.terminal(s, pcv1alpha1.CheckoutOutcomeUnknownReason, msg, errors.New(why))
+}
+
+// reconcileOrders polls pending orders with growing, jittered intervals until each is
+// terminal and has its subscription IDs; then it makes no further upstream calls.
+func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	if co == nil || co.CompletedAt == nil {
+		return ctrl.Result{}, nil
+	}
+	var pending []int
+	for i, o := range cart.Status.Orders {
+		if r.orderNeedsPolling(o, co.CompletedAt.Time, s.now) {
+			pending = append(pending, i)
+		}
+	}
+	if len(pending) > 0 && !co.CompletedAt.Time.Equal(s.now) {
+		// Orders are read only after a poll interval has passed since checkout; right after
+		// checkout they are pending by definition.
+		pc, err := s.partnerCenter(ctx)
+		if err != nil {
+			return r.upstreamError(s, "get orders", err)
+		}
+		for _, i := range pending {
+			o, err := pc.GetOrder(ctx, cart.Spec.CustomerID, cart.Status.Orders[i].ID)
+			if err != nil {
+				return r.upstreamError(s, "get order "+cart.Status.Orders[i].ID, err)
+			}
+			cart.Status.Orders[i] = orderStatus(*o)
+		}
+		pending = pending[:0]
+		for i, o := range cart.Status.Orders {
+			if r.orderNeedsPolling(o, co.CompletedAt.Time, s.now) {
+				pending = append(pending, i)
+			}
+		}
+	}
+	if len(pending) > 0 {
+		s.waitReason = pcv1alpha1.OrdersProvisioningReason
+		s.waitMessage = fmt.Sprintf("Waiting for %d of %d orders to complete", len(pending), len(cart.Status.Orders))
+		return ctrl.Result{RequeueAfter: r.orderPollInterval(s.now.Sub(co.CompletedAt.Time))}, nil
+	}
+	if conditionReason(s.before, pcv1alpha1.ReadyCondition) != pcv1alpha1.SucceededReason &&
+		s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCompleted, "Orders %s reached their final status: %s",
+			orderIDs(cart.Status.Orders), orderStatuses(cart.Status.Orders))
+	}
+	if failed := failedOrders(cart.Status.Orders); failed != "" {
+		s.stalled = &stall{pcv1alpha1.OrdersFailedReason, "Orders did not complete: " + failed + "; Partner Center advises repurchasing what was not fulfilled"}
+	}
+	return ctrl.Result{}, nil
+}
+
+// orderNeedsPolling: an order is polled until its status is terminal and, when completed,
+// until its lines have subscription IDs (which may appear later), for at most SubscriptionIDWait.
+func (r *PartnerCartReconciler) orderNeedsPolling(o pcv1alpha1.OrderStatus, checkedOutAt, now time.Time) bool {
+	if !partnercenter.OrderStatusIsTerminal(o.Status) {
+		return true
+	}
+	if partnercenter.NormalizeOrderStatus(o.Status) != partnercenter.OrderStatusCompleted || now.Sub(checkedOutAt) > r.Options.SubscriptionIDWait {
+		return false
+	}
+	for _, l := range o.LineItems {
+		if l.SubscriptionID == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// orderPollInterval grows with the age of the orders (half their age, between the configured
+// first and maximum intervals) with ±20% jitter, so thousands of carts do not poll in step.
+func (r *PartnerCartReconciler) orderPollInterval(age time.Duration) time.Duration {
+	d := max(r.Options.OrderPollInterval, min(age/2, r.Options.MaxOrderPollInterval))
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// upstreamError maps a failed upstream (or credentials) step to the reconcile outcome:
+// credentials problems retry slowly, throttling waits Retry-After, retryable errors go back
+// to the work queue's exponential backoff, and terminal errors stall with Partner Center's
+// code and description.
+func (r *PartnerCartReconciler) upstreamError(s *scope, step string, err error) (ctrl.Result, error) {
+	if ce, ok := isCredentialsError(err); ok {
+		if s.before.Status.Phase == "" || conditionReason(s.before, pcv1alpha1.ReadyCondition) != ce.reason {
+			r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventCredentialsInvalid, "%s", ce.message)
+		}
+		s.waitReason, s.waitMessage = ce.reason, ce.message
+		return ctrl.Result{RequeueAfter: jitter(r.Options.CredentialsRetryInterval)}, nil
+	}
+	switch partnercenter.Classify(err) {
+	case partnercenter.ClassThrottled:
+		wait := max(partnercenter.RetryAfter(err), time.Second)
+		s.waitReason, s.waitMessage = pcv1alpha1.ThrottledReason, fmt.Sprintf("Partner Center throttled %s; retrying after %s", step, wait)
+		return ctrl.Result{RequeueAfter: wait + jitter(wait)/5}, nil
+	case partnercenter.ClassTerminal, partnercenter.ClassNotFound:
+		return r.terminal(s, pcv1alpha1.UpstreamRejectedReason, fmt.Sprintf("Partner Center refused to %s: %v", step, err), err)
+	}
+	s.waitReason, s.waitMessage = pcv1alpha1.UpstreamUnavailableReason, fmt.Sprintf("Failed to %s, retrying: %v", step, err)
+	return ctrl.Result{}, fmt.Errorf("%s: %w", step, err)
+}
+
+// terminal stalls the cart: only a person (or a spec change) can move it on.
+func (r *PartnerCartReconciler) terminal(s *scope, reason, msg string, err error) (ctrl.Result, error) {
+	s.stalled = &stall{reason, msg}
+	return ctrl.Result{}, reconcile.TerminalError(err)
+}
+
+// cartExpiresSoon reports whether the upstream cart is past, or within the margin of, its
+// expirationTimestamp.
+func (s *scope) cartExpiresSoon() bool {
+	c := s.cart.Status.Cart
+	return c != nil && c.ExpirationTimestamp != nil && !s.now.Add(s.r.Options.CartExpiryMargin).Before(c.ExpirationTimestamp.Time)
+}
+
+func describeLineErrors(errs []pcv1alpha1.LineItemError) string {
+	parts := make([]string, 0, len(errs))
+	for _, e := range errs {
+		parts = append(parts, fmt.Sprintf("line %d: %d %s", e.LineItemID, e.ErrorCode, e.ErrorDescription))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func describeOrderErrors(errs []pcv1alpha1.OrderError) string {
+	parts := make([]string, 0, len(errs))
+	for _, e := range errs {
+		parts = append(parts, fmt.Sprintf("order group %s: %d %s", e.OrderGroupID, e.Code, e.Description))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func equalLineErrors(a, b []pcv1alpha1.LineItemError) bool {
+	return describeLineErrors(a) == describeLineErrors(b)
+}
+
+func orderIDs(orders []pcv1alpha1.OrderStatus) string {
+	ids := make([]string, 0, len(orders))
+	for _, o := range orders {
+		ids = append(ids, o.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func orderStatuses(orders []pcv1alpha1.OrderStatus) string {
+	parts := make([]string, 0, len(orders))
+	for _, o := range orders {
+		parts = append(parts, o.ID+" "+o.Status)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func failedOrders(orders []pcv1alpha1.OrderStatus) string {
+	var parts []string
+	for _, o := range orders {
+		if partnercenter.NormalizeOrderStatus(o.Status) != partnercenter.OrderStatusCompleted {
+			parts = append(parts, o.ID+" is "+o.Status)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,287 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// This file translates between the PartnerCart API and Partner Center's wire models, and
+// computes the values the exactly-once protocol depends on (the spec hash and request IDs).
+// Everything here is a pure function.
+
+// SpecHash is the hash of the canonical purchase content: the customer, the cart-level
+// attestation and the line items. The order of line items, add-ons and participants does not
+// count; everything else does. Approval, credentials and the deletion policy are not purchase
+// content and do not change it.
+func SpecHash(spec *pcv1alpha1.PartnerCartSpec) string {
+	content := struct {
+		CustomerID  string                       `json:"customerId"`
+		Attestation *bool                        `json:"partnerOnRecordAttestationAccepted,omitempty"`
+		LineItems   []partnercenter.CartLineItem `json:"lineItems"`
+	}{
+		CustomerID:  strings.ToLower(spec.CustomerID),
+		Attestation: spec.PartnerOnRecordAttestationAccepted,
+		LineItems:   canonicalLines(wireLineItems(spec.LineItems)),
+	}
+	b, err := json.Marshal(content)
+	if err != nil { // cannot happen: the content has only strings, numbers, bools and maps
+		panic(fmt.Sprintf("marshal purchase content: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// canonicalLines sorts lines, add-ons and participants so that order does not change the hash.
+func canonicalLines(lines []partnercenter.CartLineItem) []partnercenter.CartLineItem {
+	out := slices.Clone(lines)
+	for i := range out {
+		out[i].Participants = slices.Clone(out[i].Participants)
+		slices.SortFunc(out[i].Participants, func(a, b partnercenter.KeyValuePair) int {
+			return strings.Compare(a.Key+"\x00"+a.Value, b.Key+"\x00"+b.Value)
+		})
+		out[i].AddonItems = canonicalLines(out[i].AddonItems)
+		if len(out[i].ProvisioningContext) == 0 {
+			out[i].ProvisioningContext = nil
+		}
+		if len(out[i].AddonItems) == 0 {
+			out[i].AddonItems = nil
+		}
+		if len(out[i].Participants) == 0 {
+			out[i].Participants = nil
+		}
+	}
+	slices.SortFunc(out, func(a, b partnercenter.CartLineItem) int { return a.ID - b.ID })
+	return out
+}
+
+// wireCart is the cart to send with POST or PUT: every line item of the spec, in spec order.
+func wireCart(spec *pcv1alpha1.PartnerCartSpec) *partnercenter.Cart {
+	return &partnercenter.Cart{
+		PartnerOnRecordAttestationAccepted: spec.PartnerOnRecordAttestationAccepted,
+		LineItems:                          wireLineItems(spec.LineItems),
+	}
+}
+
+func wireLineItems(items []pcv1alpha1.CartLineItem) []partnercenter.CartLineItem {
+	out := make([]partnercenter.CartLineItem, 0, len(items))
+	for _, it := range items {
+		line := wireLine(it.LineItemFields)
+		for _, addon := range it.AddonItems {
+			line.AddonItems = append(line.AddonItems, wireLine(addon.LineItemFields))
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func wireLine(f pcv1alpha1.LineItemFields) partnercenter.CartLineItem {
+	line := partnercenter.CartLineItem{
+		ID:                  int(f.ID),
+		CatalogItemID:       f.CatalogItemID,
+		FriendlyName:        f.FriendlyName,
+		Quantity:            int(f.Quantity),
+		BillingCycle:        string(f.BillingCycle),
+		TermDuration:        f.TermDuration,
+		PromotionID:         f.PromotionID,
+		CustomTermEndDate:   f.CustomTermEndDate,
+		AttestationAccepted: f.AttestationAccepted,
+		ProvisioningContext: f.ProvisioningContext,
+	}
+	for _, p := range f.Participants {
+		line.Participants = append(line.Participants, partnercenter.KeyValuePair{Key: string(p.Key), Value: p.Value})
+	}
+	if f.RenewsTo != nil {
+		line.RenewsTo = &partnercenter.RenewsTo{TermDuration: f.RenewsTo.TermDuration}
+	}
+	if pc := f.PurchaseCommitment; pc != nil {
+		line.PurchaseCommitment = &partnercenter.PurchaseCommitment{Amount: json.Number(pc.Amount), Currency: pc.Currency, Grain: pc.Grain}
+	}
+	return line
+}
+
+// checkoutRequestID is the MS-RequestId of the checkout of one cart by one PartnerCart:
+// UUIDv5 of (object UID, "checkout", cart ID). It is the same on every attempt and after any
+// restart, so Partner Center can recognise a repeat.
+func checkoutRequestID(uid types.UID, cartID string) string {
+	return requestID(uid, "checkout", cartID)
+}
+
+// createRequestID is the MS-RequestId of one cart creation. It includes the content and the
+// cart being replaced, so a retry after a crash replays the same creation while a re-creation
+// after expiry is a new request.
+func createRequestID(uid types.UID, specHash, replacedCartID string) string {
+	return requestID(uid, "create", specHash, replacedCartID)
+}
+
+// requestIDNamespace scopes the operator's UUIDv5 request IDs.
+var requestIDNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://partnercart.dev/request-id"))
+
+func requestID(uid types.UID, parts ...string) string {
+	return uuid.NewSHA1(requestIDNamespace, []byte(string(uid)+"/"+strings.Join(parts, "/"))).String()
+}
+
+// cartStatus records what Partner Center returned for a cart written from specHash.
+func cartStatus(c *partnercenter.Cart, specHash string) *pcv1alpha1.CartStatus {
+	st := &pcv1alpha1.CartStatus{
+		ID:                    c.ID,
+		Status:                c.Status,
+		CreationTimestamp:     parseTime(c.CreationTimestamp),
+		ExpirationTimestamp:   parseTime(c.ExpirationTimestamp),
+		LastModifiedTimestamp: parseTime(c.LastModifiedTimestamp),
+		LastModifiedUser:      c.LastModifiedUser,
+		SyncedSpecHash:        specHash,
+	}
+	var prices []string
+	priced := true
+	forEachLine(c.LineItems, func(l partnercenter.CartLineItem) {
+		ls := pcv1alpha1.CartLineItemStatus{ID: int32(l.ID), OrderGroup: l.OrderGroup, CurrencyCode: l.CurrencyCode}
+		if l.Pricing != nil {
+			ls.Price, ls.ExtendedPrice = l.Pricing.Price.String(), l.Pricing.ExtendedPrice.String()
+		}
+		if ls.ExtendedPrice == "" {
+			priced = false
+		}
+		if st.CurrencyCode == "" {
+			st.CurrencyCode = l.CurrencyCode
+		}
+		prices = append(prices, ls.ExtendedPrice)
+		st.LineItems = append(st.LineItems, ls)
+	})
+	if priced && len(prices) > 0 {
+		if total, err := sumDecimals(prices); err == nil {
+			st.QuotedTotal = total
+		}
+	}
+	return st
+}
+
+// lineItemErrors collects the per-line errors of a cart, add-ons included.
+func lineItemErrors(c *partnercenter.Cart) []pcv1alpha1.LineItemError {
+	var errs []pcv1alpha1.LineItemError
+	forEachLine(c.LineItems, func(l partnercenter.CartLineItem) {
+		if l.Error == nil {
+			return
+		}
+		e := pcv1alpha1.LineItemError{LineItemID: int32(l.ID), ErrorCode: int64(l.Error.ErrorCode), ErrorDescription: l.Error.ErrorDescription}
+		for k, v := range l.Error.AdditionalInformation {
+			if e.AdditionalInformation == nil {
+				e.AdditionalInformation = map[string]string{}
+			}
+			e.AdditionalInformation[k] = fmt.Sprint(v)
+		}
+		errs = append(errs, e)
+	})
+	return errs
+}
+
+func forEachLine(lines []partnercenter.CartLineItem, fn func(partnercenter.CartLineItem)) {
+	for _, l := range lines {
+		fn(l)
+		forEachLine(l.AddonItems, fn)
+	}
+}
+
+// orderStatus converts an order for status.
+func orderStatus(o partnercenter.Order) pcv1alpha1.OrderStatus {
+	st := pcv1alpha1.OrderStatus{
+		ID:              o.ID,
+		AlternateID:     o.AlternateID,
+		Status:          o.Status,
+		CreationDate:    parseTime(o.CreationDate),
+		CurrencyCode:    o.CurrencyCode,
+		TotalPrice:      o.TotalPrice.String(),
+		BillingCycle:    o.BillingCycle,
+		TransactionType: o.TransactionType,
+	}
+	for _, l := range o.LineItems {
+		ls := pcv1alpha1.OrderLineItemStatus{
+			LineItemNumber:       int32(l.LineItemNumber),
+			OfferID:              l.OfferID,
+			SubscriptionID:       l.SubscriptionID,
+			ParentSubscriptionID: l.ParentSubscriptionID,
+			Quantity:             int32(l.Quantity),
+			FriendlyName:         l.FriendlyName,
+			TermDuration:         l.TermDuration,
+			TransactionType:      l.TransactionType,
+			PartnerIDOnRecord:    l.PartnerIDOnRecord,
+			PromotionID:          l.PromotionID,
+			CustomTermEndDate:    l.CustomTermEndDate,
+		}
+		if l.Pricing != nil {
+			ls.Price = l.Pricing.Price.String()
+		}
+		st.LineItems = append(st.LineItems, ls)
+	}
+	return st
+}
+
+func orderErrors(errs []partnercenter.OrderError) []pcv1alpha1.OrderError {
+	var out []pcv1alpha1.OrderError
+	for _, e := range errs {
+		out = append(out, pcv1alpha1.OrderError{OrderGroupID: e.OrderGroupID, Code: int64(e.Code), Description: e.Description})
+	}
+	return out
+}
+
+func parseTime(s string) *metav1.Time {
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC())
+	return &mt
+}
+
+// sumDecimals adds decimal strings exactly.
+func sumDecimals(values []string) (string, error) {
+	total := new(big.Rat)
+	for _, v := range values {
+		r, ok := new(big.Rat).SetString(v)
+		if !ok {
+			return "", fmt.Errorf("%q is not a decimal number", v)
+		}
+		total.Add(total, r)
+	}
+	return formatDecimal(total), nil
+}
+
+// compareDecimals returns -1, 0 or 1 as a is less than, equal to or greater than b.
+func compareDecimals(a, b string) (int, error) {
+	ra, ok := new(big.Rat).SetString(a)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a decimal number", a)
+	}
+	rb, ok := new(big.Rat).SetString(b)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a decimal number", b)
+	}
+	return ra.Cmp(rb), nil
+}
+
+// formatDecimal prints a rational exactly when it has a finite decimal form of up to 8
+// places, with at least two places (money), and rounded to 8 places otherwise.
+func formatDecimal(r *big.Rat) string {
+	for places := 2; places <= 8; places++ {
+		scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil)))
+		if scaled.IsInt() {
+			return r.FloatString(places)
+		}
+	}
+	return r.FloatString(8)
+}
