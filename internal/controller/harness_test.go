@@ -50,6 +50,8 @@ type operatorOptions struct {
 	reconciler Options
 	noSecret   bool
 	secretData map[string]string
+	// middleware wraps pcsim, to hold or drop requests at chosen moments.
+	middleware func(http.Handler) http.Handler
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
@@ -64,7 +66,11 @@ func startOperator(t *testing.T, opts operatorOptions) *operator {
 	}
 	sim, err := pcsim.New(opts.sim)
 	g.Expect(err).NotTo(HaveOccurred())
-	srv := httptest.NewServer(sim)
+	var handler http.Handler = sim
+	if opts.middleware != nil {
+		handler = opts.middleware(sim)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 
 	o := &operator{t: t, ns: newNamespace(t), sim: sim, simURL: srv.URL, logs: &syncBuffer{}, opts: opts}

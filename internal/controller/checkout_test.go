@@ -1,0 +1,232 @@
+package controller
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
+)
+
+// checkoutGate holds the first checkout request at the door of pcsim until the test decides
+// what happens to it: forwarded (committed upstream, the answer thrown away) or dropped.
+type checkoutGate struct {
+	once    sync.Once
+	arrived chan struct{}
+	decide  chan bool // true: forward to pcsim; false: drop without forwarding
+	held    bool
+	mu      sync.Mutex
+}
+
+func newCheckoutGate() *checkoutGate {
+	return &checkoutGate{arrived: make(chan struct{}), decide: make(chan bool, 1)}
+}
+
+func (g *checkoutGate) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/checkout") {
+			g.mu.Lock()
+			first := !g.held
+			g.held = true
+			g.mu.Unlock()
+			if first {
+				close(g.arrived)
+				if forward := <-g.decide; forward {
+					// Commit upstream on a context the client cannot cancel, then lose the answer.
+					next.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background()))
+				}
+				// The caller has gone by now (its manager was stopped); answer nothing useful.
+				http.Error(w, "connection lost", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestCheckoutCrashAfterCommitIsRecoveredWithoutBuyingTwice: the manager persists its intent,
+// sends the checkout, and is stopped before the answer arrives; Partner Center commits the
+// purchase anyway. The restarted manager re-observes the cart, repeats the checkout of the
+// same cart with the same MS-RequestId, and records the one order set.
+func TestCheckoutCrashAfterCommitIsRecoveredWithoutBuyingTwice(t *testing.T) {
+	g := NewWithT(t)
+	gate := newCheckoutGate()
+	o := startOperator(t, operatorOptions{middleware: gate.middleware})
+	o.create("crash", withApproved())
+
+	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+	intent := o.get("crash").Status.Checkout
+	g.Expect(intent).NotTo(BeNil(), "the intent must be persisted before the checkout call")
+	g.Expect(intent.CompletedAt).To(BeNil())
+
+	o.shutdown()        // the manager dies while the checkout is in flight
+	gate.decide <- true // ...and Partner Center commits it
+	g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).Should(Equal(1))
+	o.start()
+
+	o.eventually("crash", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	cart := o.get("crash")
+	g.Expect(cart.Status.Checkout.RequestID).To(Equal(intent.RequestID))
+	g.Expect(cart.Status.Checkout.CartID).To(Equal(intent.CartID))
+	stats := o.sim.Stats()
+	g.Expect(stats.DuplicateCheckouts).To(BeZero())
+	g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{intent.CartID: 1}))
+	g.Expect(stats.CartsCreated).To(Equal(1), "recovery never checks out a different cart")
+	g.Expect(cart.Status.Orders).To(HaveLen(1))
+	g.Expect(cart.Status.Orders[0].ID).To(Equal(o.sim.Orders()[0].OrderID))
+	g.Expect(o.requests("Checkout")).To(Equal(2), "one checkout whose answer was lost, and one repeat")
+	g.Expect(stats.ReplayedRequests).To(Equal(1), "the repeat carries the same MS-RequestId and is answered with the first result")
+}
+
+// TestCheckoutCrashBeforeCallIsRecovered: the manager persists its intent and dies before the
+// checkout reaches Partner Center. The restarted manager finds the cart still Active and
+// checks it out with the same request ID.
+func TestCheckoutCrashBeforeCallIsRecovered(t *testing.T) {
+	g := NewWithT(t)
+	gate := newCheckoutGate()
+	o := startOperator(t, operatorOptions{middleware: gate.middleware})
+	o.create("crash", withApproved())
+
+	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+	intent := o.get("crash").Status.Checkout
+	g.Expect(intent).NotTo(BeNil())
+	o.shutdown()
+	gate.decide <- false // the request never reaches Partner Center
+	g.Expect(o.sim.Stats().OrdersCreated).To(BeZero())
+	o.start()
+
+	o.eventually("crash", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	stats := o.sim.Stats()
+	g.Expect(stats.DuplicateCheckouts).To(BeZero())
+	g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{intent.CartID: 1}))
+	g.Expect(o.get("crash").Status.Checkout.RequestID).To(Equal(intent.RequestID))
+}
+
+// TestDroppedCheckoutResponseEndsWithOneOrderSet: Partner Center commits the checkout and
+// the connection drops with no answer, on every attempt the fault allows.
+func TestDroppedCheckoutResponseEndsWithOneOrderSet(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{})
+	o.create("drop")
+	o.eventually("drop", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseAwaitingApproval))
+
+	o.sim.SetFaults(pcsim.Faults{DropAfterCommitRate: 1})
+	o.update("drop", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })
+	g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).WithTimeout(30 * time.Second).Should(Equal(1))
+	o.eventually("drop", 30*time.Second).Should(haveCondition(pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason))
+	o.sim.SetFaults(pcsim.Faults{})
+
+	o.eventually("drop", 60*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	stats := o.sim.Stats()
+	g.Expect(stats.DuplicateCheckouts).To(BeZero())
+	g.Expect(stats.OrdersCreated).To(Equal(1))
+	g.Expect(stats.Faults["dropAfterCommit"]).To(BeNumerically(">=", 1))
+	g.Expect(o.get("drop").Status.Orders).To(HaveLen(1))
+}
+
+// TestThrottlingAndServerErrorStormsStillComplete: with half the requests failing with 5xx
+// and a third throttled, every cart still ends Completed and buys exactly once.
+func TestThrottlingAndServerErrorStormsStillComplete(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{sim: pcsim.Options{Seed: 7,
+		Faults: pcsim.Faults{FailRate: 0.5, ThrottleRate: 0.3, RetryAfter: time.Second}}})
+	names := []string{"storm-a", "storm-b", "storm-c"}
+	for _, n := range names {
+		o.create(n, withApproved())
+	}
+	for _, n := range names {
+		o.eventually(n, 90*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	}
+	stats := o.sim.Stats()
+	g.Expect(stats.DuplicateCheckouts).To(BeZero())
+	g.Expect(stats.OrdersCreated).To(Equal(len(names)))
+	g.Expect(stats.Faults["fail"]).To(BeNumerically(">", 0))
+	g.Expect(stats.Faults["throttle"]).To(BeNumerically(">", 0))
+}
+
+// TestDeletion covers the three moments a PartnerCart can be deleted.
+func TestDeletion(t *testing.T) {
+	t.Run("before checkout the object goes and nothing is bought", func(t *testing.T) {
+		g := NewWithT(t)
+		o := startOperator(t, operatorOptions{})
+		o.create("early")
+		o.eventually("early", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseAwaitingApproval))
+		g.Expect(env.Client.Delete(t.Context(), o.get("early"))).To(Succeed())
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "early"}, &pcv1alpha1.PartnerCart{}))
+		}).
+			WithTimeout(30 * time.Second).Should(BeTrue())
+		g.Expect(o.requests("Checkout")).To(BeZero())
+	})
+
+	t.Run("during checkout deletion waits for the outcome and keeps the receipt", func(t *testing.T) {
+		g := NewWithT(t)
+		gate := newCheckoutGate()
+		o := startOperator(t, operatorOptions{middleware: func(next http.Handler) http.Handler {
+			return gate.forwardingMiddleware(next)
+		}})
+		o.create("midway", withApproved())
+		g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+		g.Expect(env.Client.Delete(t.Context(), o.get("midway"))).To(Succeed())
+		g.Consistently(func() error {
+			return env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "midway"}, &pcv1alpha1.PartnerCart{})
+		}).WithTimeout(time.Second).Should(Succeed(), "the object must stay while the checkout is in flight")
+		gate.decide <- true
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "midway"}, &pcv1alpha1.PartnerCart{}))
+		}).
+			WithTimeout(30 * time.Second).Should(BeTrue())
+		receipts := receiptsIn(t, o.ns)
+		g.Expect(receipts).To(HaveLen(1))
+		g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
+		g.Expect(o.sim.Stats().DuplicateCheckouts).To(BeZero())
+	})
+
+	t.Run("after checkout the object goes, orphaning the subscriptions, and the receipt stays", func(t *testing.T) {
+		g := NewWithT(t)
+		o := startOperator(t, operatorOptions{})
+		o.create("late", withApproved())
+		o.eventually("late", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+		receipt := o.get("late").Status.ReceiptName
+		g.Expect(env.Client.Delete(t.Context(), o.get("late"))).To(Succeed())
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "late"}, &pcv1alpha1.PartnerCart{}))
+		}).
+			WithTimeout(30 * time.Second).Should(BeTrue())
+		cm := &corev1.ConfigMap{}
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: receipt}, cm)).To(Succeed())
+		g.Expect(cm.Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
+		g.Eventually(func() []string { return o.events("late") }).Should(ContainElement(pcv1alpha1.EventReceiptRecorded))
+	})
+}
+
+// forwardingMiddleware holds the first checkout, then forwards it and returns pcsim's answer.
+func (g *checkoutGate) forwardingMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/checkout") {
+			g.once.Do(func() {
+				close(g.arrived)
+				<-g.decide
+			})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func receiptsIn(t *testing.T, ns string) []corev1.ConfigMap {
+	t.Helper()
+	list := &corev1.ConfigMapList{}
+	NewWithT(t).Expect(env.Client.List(t.Context(), list, client.InNamespace(ns), client.MatchingLabels{ReceiptLabel: "true"})).To(Succeed())
+	return list.Items
+}
