@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -52,6 +53,8 @@ type operatorOptions struct {
 	secretData map[string]string
 	// middleware wraps pcsim, to hold or drop requests at chosen moments.
 	middleware func(http.Handler) http.Handler
+	// clock is the reconciler's clock (default: real time).
+	clock clock.PassiveClock
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
@@ -115,6 +118,7 @@ func (o *operator) start() {
 			HTTPClient: &http.Client{Transport: &http.Transport{}},
 		}),
 		Options: ropts,
+		Clock:   o.opts.clock,
 	}
 	g.Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -132,6 +136,10 @@ func (o *operator) shutdown() {
 		o.stop()
 		<-o.done
 		o.stop = nil
+	}
+	if o.t.Failed() {
+		lines := strings.Split(o.logs.String(), "\n")
+		o.t.Logf("last manager log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
 	}
 	// No secret or token may ever reach the logs.
 	if strings.Contains(o.logs.String(), testClientSecret) {

@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -72,3 +74,26 @@ func crdFor(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 	NewWithT(t).Expect(env.Client.Get(t.Context(), client.ObjectKey{Name: "partnercarts.partnercenter.partnercart.dev"}, crd)).To(Succeed())
 	return crd
 }
+
+func ptrTo[T any](v T) *T { return &v }
+
+// testClock is real time shifted by an offset that a test can grow, shared by pcsim and the
+// reconciler so that "time passes" for both.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) Skip(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+func (c *testClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }

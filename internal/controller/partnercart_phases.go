@@ -67,6 +67,7 @@ func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replac
 		return r.upstreamError(s, "create cart", err)
 	}
 	r.recordCart(s, created)
+	s.cartCreated = true
 	if replaced == "" {
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartCreated, "Created cart %s", created.ID)
 	} else {
@@ -199,9 +200,15 @@ func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope)
 		return r.upstreamError(s, "checkout", err)
 	}
 	if co == nil {
-		if s.cartExpiresSoon() {
-			// Re-create first: a cart must not expire between the intent and the call.
-			return r.createCart(ctx, s, cart.Status.Cart.ID)
+		if s.cartExpiresSoon() && !s.cartCreated {
+			// Re-create first: a cart must not expire between the intent and the call. The
+			// new cart is checked out on the next pass. A cart created in this very reconcile
+			// is trusted: upstream just made it, whatever our clock says.
+			res, err := r.createCart(ctx, s, cart.Status.Cart.ID)
+			if err == nil && res.IsZero() && !s.done {
+				res.RequeueAfter = time.Second
+			}
+			return res, err
 		}
 		if err := r.persistCheckoutIntent(ctx, s); err != nil {
 			return ctrl.Result{}, err
@@ -473,9 +480,18 @@ func (r *PartnerCartReconciler) terminal(s *scope, reason, msg string, err error
 
 // cartExpiresSoon reports whether the upstream cart is past, or within the margin of, its
 // expirationTimestamp.
+// The margin is at most a quarter of the cart's lifetime, so a short upstream expiry never
+// makes every cart look expired (which would re-create carts forever).
 func (s *scope) cartExpiresSoon() bool {
 	c := s.cart.Status.Cart
-	return c != nil && c.ExpirationTimestamp != nil && !s.now.Add(s.r.Options.CartExpiryMargin).Before(c.ExpirationTimestamp.Time)
+	if c == nil || c.ExpirationTimestamp == nil {
+		return false
+	}
+	margin := s.r.Options.CartExpiryMargin
+	if c.CreationTimestamp != nil {
+		margin = min(margin, c.ExpirationTimestamp.Sub(c.CreationTimestamp.Time)/4)
+	}
+	return !s.now.Add(margin).Before(c.ExpirationTimestamp.Time)
 }
 
 func describeLineErrors(errs []pcv1alpha1.LineItemError) string {

@@ -36,6 +36,8 @@ type scope struct {
 	// freshIntent: the checkout intent was persisted in this reconcile, so no earlier
 	// checkout call for it can exist.
 	freshIntent bool
+	// cartCreated: the upstream cart was created in this reconcile.
+	cartCreated bool
 
 	// stalled is set by a phase that hit a failure only a person can fix.
 	stalled *stall
