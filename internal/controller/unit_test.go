@@ -1,0 +1,155 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	pcfake "github.com/partnercart/partnercart-operator/internal/partnercenter/fake"
+	"github.com/partnercart/partnercart-operator/internal/testenv"
+)
+
+func TestApprovalDecision(t *testing.T) {
+	synced := func(opts ...cartOption) *pcv1alpha1.PartnerCart {
+		c := newCart("ns", "c", opts...)
+		c.Status.SpecHash = SpecHash(&c.Spec)
+		c.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart", QuotedTotal: "1425.00", CurrencyCode: "USD"}
+		return c
+	}
+	pinned := func(hash string) cartOption {
+		return func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.SpecHash = hash }
+	}
+	current := SpecHash(&newCart("ns", "c").Spec)
+	tests := []struct {
+		name   string
+		cart   *pcv1alpha1.PartnerCart
+		reason string
+	}{
+		{"not approved", synced(), pcv1alpha1.WaitingForApprovalReason},
+		{"approved", synced(withApproved()), pcv1alpha1.ApprovedReason},
+		{"approved and pinned to the current content", synced(withApproved(), pinned(current)), pcv1alpha1.ApprovedReason},
+		{"pinned to other content", synced(withApproved(), pinned("sha256:"+strings.Repeat("0", 64))), pcv1alpha1.ApprovalHashMismatchReason},
+		{"total under the guard", synced(withApproved(), withMaxTotal("2000")), pcv1alpha1.ApprovedReason},
+		{"total equal to the guard", synced(withApproved(), withMaxTotal("1425")), pcv1alpha1.ApprovedReason},
+		{"total over the guard", synced(withApproved(), withMaxTotal("1424.99")), pcv1alpha1.PriceLimitExceededReason},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reason, msg := approvalDecision(tt.cart)
+			g := NewWithT(t)
+			g.Expect(reason).To(Equal(tt.reason))
+			g.Expect(msg).NotTo(BeEmpty())
+		})
+	}
+	noQuote := synced(withApproved(), withMaxTotal("10"))
+	noQuote.Status.Cart.QuotedTotal = ""
+	reason, _ := approvalDecision(noQuote)
+	NewWithT(t).Expect(reason).To(Equal(pcv1alpha1.QuoteUnavailableReason))
+}
+
+func TestDecimals(t *testing.T) {
+	g := NewWithT(t)
+	for in, want := range map[string][]string{
+		"1425.00":   {"1425"},
+		"364.80":    {"30.4", "334.4"},
+		"0.30":      {"0.1", "0.2"},
+		"70.08":     {"70.08"},
+		"12.345":    {"12.345"},
+		"100000.01": {"99999.99", "0.02"},
+	} {
+		got, err := sumDecimals(want)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got).To(Equal(in))
+	}
+	_, err := sumDecimals([]string{"1", "abc"})
+	g.Expect(err).To(HaveOccurred())
+	cmp, err := compareDecimals("1425.00", "1425")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cmp).To(BeZero())
+}
+
+func TestRequestIDsAreDeterministic(t *testing.T) {
+	g := NewWithT(t)
+	uid := types.UID("5b0f8b1e-9d3c-4b5e-8f0e-1d2c3b4a5968")
+	g.Expect(checkoutRequestID(uid, "cart-1")).To(Equal(checkoutRequestID(uid, "cart-1")))
+	g.Expect(checkoutRequestID(uid, "cart-1")).NotTo(Equal(checkoutRequestID(uid, "cart-2")))
+	g.Expect(checkoutRequestID(uid, "cart-1")).NotTo(Equal(checkoutRequestID("other", "cart-1")))
+	g.Expect(createRequestID(uid, "sha256:a", "")).NotTo(Equal(createRequestID(uid, "sha256:a", "cart-1")),
+		"re-creating an expired cart is a new request, not a replay of the first creation")
+}
+
+func TestOrderPolling(t *testing.T) {
+	r := &PartnerCartReconciler{}
+	r.Options.defaults()
+	checkedOut := time.Now()
+	withSub := []pcv1alpha1.OrderLineItemStatus{{SubscriptionID: "s"}}
+	noSub := []pcv1alpha1.OrderLineItemStatus{{}}
+	tests := []struct {
+		name  string
+		order pcv1alpha1.OrderStatus
+		after time.Duration
+		poll  bool
+	}{
+		{"pending", pcv1alpha1.OrderStatus{Status: "pending"}, 0, true},
+		{"pending review waits for a person, still watched", pcv1alpha1.OrderStatus{Status: "pending review"}, 0, true},
+		{"unknown status is kept and watched", pcv1alpha1.OrderStatus{Status: "something new"}, 0, true},
+		{"completed with subscriptions", pcv1alpha1.OrderStatus{Status: "completed", LineItems: withSub}, 0, false},
+		{"completed, subscription IDs not there yet", pcv1alpha1.OrderStatus{Status: "completed", LineItems: noSub}, 0, true},
+		{"completed, gave up waiting for subscription IDs", pcv1alpha1.OrderStatus{Status: "completed", LineItems: noSub}, 2 * time.Hour, false},
+		{"partial success with underscores", pcv1alpha1.OrderStatus{Status: "partial_success"}, 0, false},
+		{"error", pcv1alpha1.OrderStatus{Status: "error"}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			NewWithT(t).Expect(r.orderNeedsPolling(tt.order, checkedOut, checkedOut.Add(tt.after))).To(Equal(tt.poll))
+		})
+	}
+	g := NewWithT(t)
+	g.Expect(r.orderPollInterval(0)).To(BeNumerically("~", r.Options.OrderPollInterval, r.Options.OrderPollInterval/4))
+	g.Expect(r.orderPollInterval(time.Hour)).To(BeNumerically("~", 10*time.Minute, 3*time.Minute), "grows with age up to the maximum")
+}
+
+// TestNoCheckoutWithoutPersistedIntent: if the intent cannot be written (here the API server
+// answers Conflict, as for a stale object), the checkout is never called.
+func TestNoCheckoutWithoutPersistedIntent(t *testing.T) {
+	g := NewWithT(t)
+	cart := newCart("ns", "c", withApproved())
+	cart.UID = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f20"
+	cart.Finalizers = []string{pcv1alpha1.Finalizer}
+	cart.Status.SpecHash = SpecHash(&cart.Spec)
+	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash, QuotedTotal: "1425.00"}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "partner-center"},
+		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			return errors.New("conflict: the object has been modified")
+		}}).Build()
+	pc := pcfake.New()
+	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
+		PartnerCenter: pcfake.NewFactory(pc), Clock: clocktesting.NewFakePassiveClock(time.Now())}
+	r.Options.defaults()
+
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).To(MatchError(ContainSubstring("no checkout was made")))
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+}
+
+func reconcileRequest(c *pcv1alpha1.PartnerCart) ctrl.Request {
+	return ctrl.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}}
+}
