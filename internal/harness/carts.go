@@ -1,0 +1,210 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// Catalog items of pcsim's default catalog used by the harness.
+const (
+	ItemE5           = "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H" // Microsoft 365 E5
+	ItemBasic        = "CFQ7TTC0LFLZ:0002:CFQ7TTC0K4TS" // Microsoft 365 Business Basic
+	ItemOrderError   = "CFQ7TTC0LF8S:0001:CFQ7TTC0TEST" // orders end in "error"
+	ItemCheckoutFail = "CFQ7TTC0LF8S:0001:CFQ7TTC0FAIL" // its order group fails at checkout
+)
+
+// SecretName is the credentials Secret the harness creates in each namespace.
+const SecretName = "partner-center"
+
+// ReceiptLabel marks receipt ConfigMaps.
+const ReceiptLabel = "partnercenter.partnercart.dev/receipt"
+
+// CreateNamespaces creates the namespaces, each with the credentials Secret.
+func CreateNamespaces(ctx context.Context, c client.Client, names ...string) error {
+	for _, ns := range names {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: SecretName},
+			StringData: map[string]string{"tenantId": TenantID, "clientId": ClientID, "clientSecret": ClientSecret},
+		}
+		if err := c.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create secret in %s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// Line is a line item for NewCart.
+type Line struct {
+	Item         string
+	Quantity     int32
+	BillingCycle pcv1alpha1.BillingCycle
+}
+
+// NewCart builds an approved PartnerCart with the given lines (an E5 monthly line if none).
+func NewCart(ns, name string, lines ...Line) *pcv1alpha1.PartnerCart {
+	if len(lines) == 0 {
+		lines = []Line{{Item: ItemE5, Quantity: 25, BillingCycle: pcv1alpha1.BillingCycleMonthly}}
+	}
+	c := &pcv1alpha1.PartnerCart{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: pcv1alpha1.PartnerCartSpec{
+			CustomerID:           CustomerID,
+			CredentialsSecretRef: pcv1alpha1.SecretReference{Name: SecretName},
+			Approval:             pcv1alpha1.Approval{Approved: true},
+		},
+	}
+	for i, l := range lines {
+		c.Spec.LineItems = append(c.Spec.LineItems, pcv1alpha1.CartLineItem{LineItemFields: pcv1alpha1.LineItemFields{
+			ID: int32(i), CatalogItemID: l.Item, Quantity: l.Quantity, BillingCycle: l.BillingCycle,
+			TermDuration: "P1Y", FriendlyName: fmt.Sprintf("%s line %d", name, i),
+		}})
+	}
+	return c
+}
+
+// CreateAll creates the carts with `workers` concurrent creators, retrying each create until
+// it succeeds or ctx ends (the API server may be restarting). It returns when all exist.
+func CreateAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.PartnerCart, workers int) error {
+	work := make(chan *pcv1alpha1.PartnerCart)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cart := range work {
+				if err := CreateWithRetry(ctx, c, cart); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+loop:
+	for _, cart := range carts {
+		select {
+		case work <- cart:
+		case err = <-errs:
+			break loop
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	return err
+}
+
+// CreateWithRetry creates obj, retrying while the API server is unavailable. An object that
+// already exists (a retried create that did land) counts as created.
+func CreateWithRetry(ctx context.Context, c client.Client, obj client.Object) error {
+	for {
+		err := c.Create(ctx, obj)
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) {
+			return fmt.Errorf("create %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create %s/%s: %w (last error: %v)", obj.GetNamespace(), obj.GetName(), ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Outcome is where a cart stands.
+type Outcome int
+
+const (
+	// InFlight: neither completed nor stalled.
+	InFlight Outcome = iota
+	// Completed: phase Completed and Ready=True.
+	Completed
+	// Stalled: Stalled=True with a message that explains it (a terminal failure).
+	Stalled
+)
+
+// OutcomeOf classifies a cart.
+func OutcomeOf(c *pcv1alpha1.PartnerCart) Outcome {
+	if c.Status.Phase == pcv1alpha1.PhaseCompleted && meta.IsStatusConditionTrue(c.Status.Conditions, pcv1alpha1.ReadyCondition) {
+		return Completed
+	}
+	if cond := meta.FindStatusCondition(c.Status.Conditions, pcv1alpha1.StalledCondition); cond != nil &&
+		cond.Status == metav1.ConditionTrue && strings.TrimSpace(cond.Message) != "" {
+		return Stalled
+	}
+	return InFlight
+}
+
+// Describe is a one-line summary of a cart for failure reports.
+func Describe(c *pcv1alpha1.PartnerCart) string {
+	var conds []string
+	for _, cond := range c.Status.Conditions {
+		if cond.Type == pcv1alpha1.ReadyCondition || cond.Type == pcv1alpha1.StalledCondition || cond.Type == pcv1alpha1.ReconcilingCondition {
+			conds = append(conds, fmt.Sprintf("%s=%s/%s %q", cond.Type, cond.Status, cond.Reason, cond.Message))
+		}
+	}
+	cartID := ""
+	if c.Status.Checkout != nil {
+		cartID = " checkoutCart=" + c.Status.Checkout.CartID
+	}
+	return fmt.Sprintf("%s/%s phase=%q orders=%d%s %s", c.Namespace, c.Name, c.Status.Phase, len(c.Status.Orders), cartID, strings.Join(conds, " "))
+}
+
+// ListCarts lists every PartnerCart in the namespaces.
+func ListCarts(ctx context.Context, c client.Client, namespaces []string) ([]pcv1alpha1.PartnerCart, error) {
+	var all []pcv1alpha1.PartnerCart
+	for _, ns := range namespaces {
+		list := &pcv1alpha1.PartnerCartList{}
+		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		all = append(all, list.Items...)
+	}
+	return all, nil
+}
+
+// ListReceipts lists every receipt ConfigMap in the namespaces.
+func ListReceipts(ctx context.Context, c client.Client, namespaces []string) ([]corev1.ConfigMap, error) {
+	var all []corev1.ConfigMap
+	for _, ns := range namespaces {
+		list := &corev1.ConfigMapList{}
+		if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{ReceiptLabel: "true"}); err != nil {
+			return nil, err
+		}
+		all = append(all, list.Items...)
+	}
+	return all, nil
+}
+
+// SplitOrderIDs splits a receipt's orderIds ("a, b, c").
+func SplitOrderIDs(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package harness
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+func TestParseMetrics(t *testing.T) {
+	in := `# HELP rest_client_requests_total Number of HTTP requests.
+# TYPE rest_client_requests_total counter
+rest_client_requests_total{code="200",host="127.0.0.1:1",method="GET"} 12
+rest_client_requests_total{code="201",host="127.0.0.1:1",method="POST"} 3
+rest_client_requests_total{code="200",host="127.0.0.1:1",method="PATCH"} 4.5
+workqueue_depth{controller="partnercart",name="partnercart"} 0
+odd{a="x\"y,z",b="2"} 1e3
+process_cpu_seconds_total 1.25
+`
+	ms, err := ParseMetrics(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := ms.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] != "GET" })
+	if writes != 7.5 {
+		t.Errorf("writes = %v, want 7.5", writes)
+	}
+	if got := ms.Sum("workqueue_depth", func(l map[string]string) bool { return l["name"] == "partnercart" }); got != 0 {
+		t.Errorf("depth = %v", got)
+	}
+	if got := ms.Sum("odd", func(l map[string]string) bool { return l["a"] == `x"y,z` && l["b"] == "2" }); got != 1000 {
+		t.Errorf("odd = %v", got)
+	}
+	if got := ms.Sum("process_cpu_seconds_total", nil); got != 1.25 {
+		t.Errorf("cpu = %v", got)
+	}
+}
+
+func TestScanText(t *testing.T) {
+	clean := `{"level":"info","msg":"Checked out cart 55818bd4-da33-471c-b4bd-599500bc531e","requestId":"966ea9d0-7b3a-5504-b8d7-ac4c65850e84"}`
+	if leaks := ScanText("log", clean); len(leaks) != 0 {
+		t.Errorf("false positives: %v", leaks)
+	}
+	for _, dirty := range []string{
+		"clientSecret=" + ClientSecret,
+		`"Authorization":"Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi"`,
+		`{"access_token":"x"}`,
+		"token ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRST in a message",
+	} {
+		leaks := ScanText("log", dirty)
+		if len(leaks) == 0 {
+			t.Errorf("missed a leak in %q", dirty)
+		}
+		for _, l := range leaks {
+			if strings.Contains(l.String(), ClientSecret) {
+				t.Errorf("the report repeats the secret: %s", l)
+			}
+		}
+	}
+}
+
+func TestOutcomeOf(t *testing.T) {
+	cart := func(phase pcv1alpha1.Phase, conds ...metav1.Condition) *pcv1alpha1.PartnerCart {
+		return &pcv1alpha1.PartnerCart{Status: pcv1alpha1.PartnerCartStatus{Phase: phase, Conditions: conds}}
+	}
+	cond := func(typ string, st metav1.ConditionStatus, msg string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: st, Message: msg, LastTransitionTime: metav1.NewTime(time.Now())}
+	}
+	for _, tc := range []struct {
+		cart *pcv1alpha1.PartnerCart
+		want Outcome
+	}{
+		{cart(pcv1alpha1.PhaseCompleted, cond(pcv1alpha1.ReadyCondition, metav1.ConditionTrue, "done")), Completed},
+		{cart(pcv1alpha1.PhaseCompleted, cond(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, "x")), InFlight},
+		{cart(pcv1alpha1.PhaseFailed, cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, "why")), Stalled},
+		{cart(pcv1alpha1.PhaseFailed, cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, " ")), InFlight},
+		{cart(pcv1alpha1.PhaseCheckingOut), InFlight},
+	} {
+		if got := OutcomeOf(tc.cart); got != tc.want {
+			t.Errorf("OutcomeOf(%s) = %v, want %v", Describe(tc.cart), got, tc.want)
+		}
+	}
+}
+
+func TestSplitOrderIDs(t *testing.T) {
+	got := SplitOrderIDs("a, b,c , ")
+	if strings.Join(got, "|") != "a|b|c" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestReadProcStatsSelf(t *testing.T) {
+	ps, err := ReadProcStats(1)
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	if ps.PeakRSS <= 0 {
+		t.Errorf("PeakRSS = %d", ps.PeakRSS)
+	}
+}

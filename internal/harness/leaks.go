@@ -1,0 +1,112 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// Secret patterns: the client secret itself, a bearer token in any header-like form, an
+// OAuth2 token response, and the shape of pcsim's tokens (two rand.Text() values: 52
+// characters of base32).
+var leakPatterns = []struct {
+	name string
+	re   *regexp.Regexp
+}{
+	{"the client secret", regexp.MustCompile(regexp.QuoteMeta(ClientSecret))},
+	{"a bearer token", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*`)},
+	{"an OAuth2 token response", regexp.MustCompile(`(?i)"?access_token"?\s*[:=]`)},
+	{"a pcsim access token", regexp.MustCompile(`\b[A-Z2-7]{52}\b`)},
+}
+
+// Leak is a place where a secret or a token appeared.
+type Leak struct {
+	Where   string
+	Pattern string
+	Excerpt string
+}
+
+func (l Leak) String() string { return fmt.Sprintf("%s: %s in %q", l.Where, l.Pattern, l.Excerpt) }
+
+// ScanText reports every leak pattern found in text.
+func ScanText(where, text string) []Leak {
+	var out []Leak
+	for _, p := range leakPatterns {
+		for _, loc := range p.re.FindAllStringIndex(text, 3) {
+			from, to := max(0, loc[0]-60), min(len(text), loc[1]+20)
+			excerpt := strings.ReplaceAll(text[from:to], ClientSecret, "<CLIENT-SECRET>")
+			out = append(out, Leak{Where: where, Pattern: p.name, Excerpt: excerpt})
+		}
+	}
+	return out
+}
+
+// ScanFiles scans log files.
+func ScanFiles(paths ...string) ([]Leak, error) {
+	var out []Leak
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, ScanText(p, string(b))...)
+	}
+	return out, nil
+}
+
+// ScanCluster scans, in the namespaces, every Event (events.k8s.io and core), every
+// PartnerCart (spec, status and all) and every receipt ConfigMap.
+func ScanCluster(ctx context.Context, c client.Client, namespaces []string) ([]Leak, error) {
+	var out []Leak
+	scan := func(where string, obj any) error {
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		out = append(out, ScanText(where, string(b))...)
+		return nil
+	}
+	for _, ns := range namespaces {
+		ev := &eventsv1.EventList{}
+		if err := c.List(ctx, ev, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		if err := scan("events.k8s.io events in "+ns, ev); err != nil {
+			return nil, err
+		}
+		cev := &corev1.EventList{}
+		if err := c.List(ctx, cev, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("list core events: %w", err)
+		}
+		if err := scan("core events in "+ns, cev); err != nil {
+			return nil, err
+		}
+		carts := &pcv1alpha1.PartnerCartList{}
+		if err := c.List(ctx, carts, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		if err := scan("PartnerCarts in "+ns, carts); err != nil {
+			return nil, err
+		}
+		receipts, err := ListReceipts(ctx, c, []string{ns})
+		if err != nil {
+			return nil, err
+		}
+		if err := scan("receipts in "+ns, receipts); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

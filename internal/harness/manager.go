@@ -1,0 +1,237 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ManagerConfig is how the harness runs bin/manager.
+type ManagerConfig struct {
+	// Dir receives manager-NN.log, one file per start.
+	Dir        string
+	Kubeconfig string
+	// PartnerCenterURL is pcsim's URL, used as endpoint and authority host.
+	PartnerCenterURL string
+	// Flags are extra flags, e.g. --order-poll-interval.
+	Flags []string
+}
+
+// Manager is bin/manager, restartable. Each start gets fresh metrics and probe ports.
+type Manager struct {
+	cfg    ManagerConfig
+	Starts int
+	*Process
+	MetricsURL string
+	HealthURL  string
+}
+
+// NewManager prepares a manager; Start runs it.
+func NewManager(cfg ManagerConfig) *Manager { return &Manager{cfg: cfg} }
+
+// Start starts a new manager process. It does not wait for it to be ready; see WaitReady.
+func (m *Manager) Start() error {
+	metricsAddr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	probeAddr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	m.Starts++
+	args := append([]string{
+		"--kubeconfig", m.cfg.Kubeconfig,
+		"--partner-center-endpoint", m.cfg.PartnerCenterURL,
+		"--authority-host", m.cfg.PartnerCenterURL,
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
+		"--health-probe-bind-address", probeAddr,
+	}, m.cfg.Flags...)
+	logPath := filepath.Join(m.cfg.Dir, fmt.Sprintf("manager-%02d.log", m.Starts))
+	p, err := StartProcess("manager", logPath, BinPath("manager"), args...)
+	if err != nil {
+		return err
+	}
+	m.Process = p
+	m.MetricsURL = "http://" + metricsAddr + "/metrics"
+	m.HealthURL = "http://" + probeAddr + "/healthz"
+	return nil
+}
+
+// WaitReady waits until the manager's health probe answers.
+func (m *Manager) WaitReady(ctx context.Context, timeout time.Duration) error {
+	return WaitHTTP(ctx, m.Process, m.HealthURL, timeout)
+}
+
+// LogFiles lists every manager log written so far.
+func (m *Manager) LogFiles() []string {
+	var out []string
+	for i := 1; i <= m.Starts; i++ {
+		out = append(out, filepath.Join(m.cfg.Dir, fmt.Sprintf("manager-%02d.log", i)))
+	}
+	return out
+}
+
+// Metrics scrapes the manager's metrics endpoint.
+func (m *Manager) Metrics(ctx context.Context) (Metrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.MetricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+	}
+	return ParseMetrics(resp.Body)
+}
+
+// Sample is one sample of the Prometheus text format.
+type Sample struct {
+	Name   string
+	Labels map[string]string
+	Value  float64
+}
+
+// Metrics is a scrape: every sample, in order.
+type Metrics []Sample
+
+// Sum adds the samples called name whose labels satisfy match (nil matches all).
+func (ms Metrics) Sum(name string, match func(map[string]string) bool) float64 {
+	total := 0.0
+	for _, s := range ms {
+		if s.Name == name && (match == nil || match(s.Labels)) {
+			total += s.Value
+		}
+	}
+	return total
+}
+
+// ParseMetrics reads the Prometheus text exposition format: enough of it for counters and
+// gauges (label values with escaped quotes are handled; histograms come out as their
+// _bucket, _sum and _count samples).
+func ParseMetrics(r io.Reader) (Metrics, error) {
+	var out Metrics
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1024*1024), 1024*1024)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		s := Sample{Labels: map[string]string{}}
+		rest := line
+		if i := strings.IndexAny(line, "{ "); i >= 0 && line[i] == '{' {
+			s.Name = line[:i]
+			j := i + 1
+			for j < len(line) && line[j] != '}' {
+				eq := strings.IndexByte(line[j:], '=')
+				if eq < 0 {
+					return nil, fmt.Errorf("bad metric line %q", line)
+				}
+				key := strings.TrimSpace(strings.TrimLeft(line[j:j+eq], ","))
+				j += eq + 1
+				if j >= len(line) || line[j] != '"' {
+					return nil, fmt.Errorf("bad metric line %q", line)
+				}
+				j++
+				var val strings.Builder
+				for j < len(line) && line[j] != '"' {
+					if line[j] == '\\' && j+1 < len(line) {
+						j++
+						switch line[j] {
+						case 'n':
+							val.WriteByte('\n')
+						default:
+							val.WriteByte(line[j])
+						}
+					} else {
+						val.WriteByte(line[j])
+					}
+					j++
+				}
+				j++ // closing quote
+				s.Labels[key] = val.String()
+				for j < len(line) && (line[j] == ',' || line[j] == ' ') {
+					j++
+				}
+			}
+			rest = strings.TrimSpace(line[j+1:])
+		} else {
+			name, r, _ := strings.Cut(line, " ")
+			s.Name, rest = name, strings.TrimSpace(r)
+		}
+		valStr, _, _ := strings.Cut(rest, " ")
+		v, err := strconv.ParseFloat(valStr, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad metric value in %q: %w", line, err)
+		}
+		s.Value = v
+		out = append(out, s)
+	}
+	return out, sc.Err()
+}
+
+// ProcStats is what /proc says about a process.
+type ProcStats struct {
+	// PeakRSS is VmHWM, the resident set's high-water mark, in bytes.
+	PeakRSS int64
+	// RSS is VmRSS now, in bytes.
+	RSS int64
+	// CPU is user plus system time.
+	CPU time.Duration
+}
+
+// ReadProcStats reads /proc/PID/status and /proc/PID/stat.
+func ReadProcStats(pid int) (ProcStats, error) {
+	var ps ProcStats
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ps, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(val)
+		if len(fields) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch key {
+		case "VmHWM":
+			ps.PeakRSS = kb * 1024
+		case "VmRSS":
+			ps.RSS = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ps, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: split after it.
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(fields) < 13 {
+		return ps, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	const clockTicks = 100 // USER_HZ on Linux
+	ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
+	return ps, nil
+}

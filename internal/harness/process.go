@@ -1,0 +1,205 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// cleanups are run by KillAll, last registered first.
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+func registerCleanup(f func()) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanups = append(cleanups, f)
+}
+
+// KillAll kills every child process started through this package and stops the control
+// plane. It is safe to call more than once and from a signal handler goroutine.
+func KillAll() {
+	cleanupMu.Lock()
+	fs := cleanups
+	cleanups = nil
+	cleanupMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// HandleSignals cancels the returned context on SIGINT or SIGTERM and, on a second signal or
+// when the program has not returned within grace, kills every child and exits with code 130.
+func HandleSignals(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		fmt.Fprintf(os.Stderr, "harness: %v: stopping\n", sig)
+		cancel()
+		select {
+		case <-ch:
+		case <-time.After(grace):
+		}
+		KillAll()
+		os.Exit(130)
+	}()
+	return ctx, cancel
+}
+
+// Process is one child process whose output goes to a log file.
+type Process struct {
+	Name    string
+	LogPath string
+	cmd     *exec.Cmd
+	log     *os.File
+	done    chan struct{}
+	err     error
+	started time.Time
+	killed  bool
+	mu      sync.Mutex
+}
+
+// StartProcess starts path with args, appending stdout and stderr to logPath. The child gets
+// SIGKILL if this program dies (Pdeathsig), and KillAll kills it too.
+func StartProcess(name, logPath, path string, args ...string) (*Process, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{Name: name, LogPath: logPath, cmd: cmd, log: f, done: make(chan struct{}), started: time.Now()}
+	go func() {
+		p.err = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	registerCleanup(func() { _ = p.Kill() })
+	return p, nil
+}
+
+// PID is the child's process ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Started is when the process was started.
+func (p *Process) Started() time.Time { return p.started }
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has exited, and its wait error.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// Killed reports whether the harness killed or stopped the process (as opposed to it exiting
+// on its own).
+func (p *Process) Killed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.killed
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Process) Kill() error {
+	return p.signal(syscall.SIGKILL, 0)
+}
+
+// Stop sends SIGTERM and waits up to timeout, then SIGKILL.
+func (p *Process) Stop(timeout time.Duration) error {
+	return p.signal(syscall.SIGTERM, timeout)
+}
+
+func (p *Process) signal(sig syscall.Signal, timeout time.Duration) error {
+	if done, _ := p.Exited(); done {
+		return nil
+	}
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	if sig != syscall.SIGKILL {
+		select {
+		case <-p.done:
+			return nil
+		case <-time.After(timeout):
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		}
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("%s (pid %d) did not exit", p.Name, p.PID())
+	}
+}
+
+// FreeAddr returns a 127.0.0.1:port that was free a moment ago.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// WaitHTTP polls url until it answers 200, the process exits, or timeout.
+func WaitHTTP(ctx context.Context, p *Process, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if p != nil {
+			if done, err := p.Exited(); done {
+				return fmt.Errorf("%s exited while starting (%v); see %s", p.Name, err, p.LogPath)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready at %s within %s", nameOf(p), url, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func nameOf(p *Process) string {
+	if p == nil {
+		return "server"
+	}
+	return p.Name + " (pid " + strconv.Itoa(p.PID()) + ")"
+}
