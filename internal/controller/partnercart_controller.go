@@ -102,7 +102,8 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 		// The finalizer goes on before the first upstream call, so no purchase can happen
 		// on an object that could vanish without a record.
-		patch := client.MergeFrom(cart.DeepCopy())
+		// The optimistic lock keeps other controllers' finalizers: a merge patch replaces the list.
+		patch := optimisticMergeFrom(cart.DeepCopy())
 		controllerutil.AddFinalizer(cart, pcv1alpha1.Finalizer)
 		if err := r.Client.Patch(ctx, cart, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
@@ -156,7 +157,7 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (
 			"PartnerCart deleted with deletionPolicy Orphan: subscriptions of orders %s are left alone; receipt ConfigMap %s keeps the record",
 			orderIDs(cart.Status.Orders), cart.Status.ReceiptName)
 	}
-	patch := client.MergeFrom(cart.DeepCopy())
+	patch := optimisticMergeFrom(cart.DeepCopy())
 	controllerutil.RemoveFinalizer(cart, pcv1alpha1.Finalizer)
 	if err := r.Client.Patch(ctx, cart, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -135,3 +135,20 @@ func ApplyFile(ctx context.Context, c client.Client, path string) error {
 		}
 	}
 }
+
+// RunMain starts the control plane once for a test package, hands it to set, runs the tests
+// and stops it: the body of a TestMain. It returns the exit code for os.Exit.
+func RunMain(m interface{ Run() int }, set func(*Env)) int {
+	e, err := Start(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "envtest:", err)
+		return 1
+	}
+	defer func() {
+		if err := e.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "envtest stop:", err)
+		}
+	}()
+	set(e)
+	return m.Run()
+}

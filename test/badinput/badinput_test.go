@@ -2,10 +2,8 @@ package badinput
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,22 +26,7 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	var err error
-	env, err = testenv.Start(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "envtest:", err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "envtest stop:", err)
-		}
-	}()
-	return m.Run()
+	os.Exit(testenv.RunMain(m, func(e *testenv.Env) { env = e }))
 }
 
 // minCases is the size the corpus must keep: deleting manifests must not go unnoticed.
