@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,11 +14,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -41,6 +44,7 @@ type operator struct {
 	sim    *pcsim.Server
 	simURL string
 	logs   *syncBuffer
+	writes writeCounter
 	stop   context.CancelFunc
 	done   chan struct{}
 	opts   operatorOptions
@@ -102,6 +106,13 @@ func (o *operator) start() {
 		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}},
 		Controller: config.Controller{
 			SkipNameValidation: ptr.To(true),
+		},
+		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
+			c, err := client.NewWithWatch(cfg, opts)
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(c, o.writes.funcs()), nil
 		},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -200,6 +211,62 @@ func (o *operator) events(name string) []string {
 		}
 	}
 	return reasons
+}
+
+// writeCounter counts the manager's writes to the API server, by kind of write.
+type writeCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (w *writeCounter) add(kind string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.counts == nil {
+		w.counts = map[string]int{}
+	}
+	w.counts[kind]++
+}
+
+// snapshot returns the writes so far and their total.
+func (w *writeCounter) snapshot() (map[string]int, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out, total := map[string]int{}, 0
+	for k, v := range w.counts {
+		out[k] = v
+		total += v
+	}
+	return out, total
+}
+
+func (w *writeCounter) funcs() interceptor.Funcs {
+	return interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			w.add("create " + fmt.Sprintf("%T", obj))
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			w.add("update")
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			w.add("patch")
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			w.add("delete")
+			return c.Delete(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			w.add("patch " + sub)
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			w.add("update " + sub)
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	}
 }
 
 // syncBuffer is a goroutine-safe log sink.

@@ -64,5 +64,8 @@ func TestHappyPath(t *testing.T) {
 	before := o.sim.Stats().Requests
 	o.update("e5", func(c *pcv1alpha1.PartnerCart) { c.Annotations = map[string]string{"touch": "1"} })
 	g.Consistently(func() any { return o.sim.Stats().Requests }).WithTimeout(time.Second).Should(Equal(before))
-	t.Logf("happy path: Partner Center calls %v", o.sim.Stats().Requests)
+	writes, total := o.writes.snapshot()
+	t.Logf("happy path: Partner Center calls %v; API-server writes %d %v (events not counted)", o.sim.Stats().Requests, total, writes)
+	// finalizer, checkout intent, checkout result, receipt, completion: nothing else.
+	g.Expect(total).To(BeNumerically("<=", 5), "API-server writes per cart on the happy path")
 }
