@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# make demo: the product as a newcomer meets it. Starts a local control plane, the Partner
+# Center simulator and the operator as separate processes (logs in tmp/demo/), applies the
+# samples, shows the carts progress, approves the waiting one with kubectl patch, and leaves
+# everything running until Ctrl-C. DEMO_EXIT=1 exits after the show instead.
+# Needs bin/localcp, bin/pcsim, bin/manager and bin/k8s: 'make demo' builds them first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=hack/lib/stack.sh
+source hack/lib/stack.sh
+
+NS=partnercart-demo
+APPROVED=contoso-m365-e5
+WAITING=fabrikam-business-basic
+BROKEN=northwind-windows365
+STEP_TIMEOUT=${DEMO_TIMEOUT:-90}
+
+if [[ -t 1 ]]; then B=$'\e[1m' G=$'\e[32m' D=$'\e[2m' R=$'\e[0m'; else B='' G='' D='' R=''; fi
+start=$SECONDS
+phase() { printf '\n%s==> %s%s %s(%ss)%s\n' "$B" "$*" "$R" "$D" "$((SECONDS - start))" "$R"; }
+say() { printf '    %s\n' "$*"; }
+indent() { sed 's/^/    /'; }
+# quote ARG: ARG as a person would type it in a shell.
+quote() {
+  if [[ $1 =~ ^[-A-Za-z0-9_./:=,@%+]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "$1"; fi
+}
+# show CMD...: print the kubectl command as a user would type it, then run it, output indented.
+show() {
+  local line=kubectl a
+  for a in "$@"; do line+=" $(quote "$a")"; done
+  printf '  %s$ %s%s\n' "$G" "$line" "$R"
+  kubectl "$@" 2>&1 | indent
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if ((${#STACK_PIDS[@]})); then
+    printf '\n%s==> Stopping the manager, pcsim and the control plane%s\n' "$B" "$R"
+    stack_stop
+    say "All processes stopped. Logs are kept in tmp/demo/."
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+stack_init tmp/demo
+
+phase "Starting the local control plane (etcd + kube-apiserver from bin/k8s)"
+stack_start_control_plane
+say "The PartnerCart CRD and the freeze-after-checkout admission policy are installed."
+say "kubeconfig: tmp/demo/kubeconfig    log: tmp/demo/localcp.log"
+
+phase "Starting pcsim, the Partner Center simulator"
+stack_start_pcsim --order-complete-after 3s
+say "Serving the token endpoint and the carts/orders API at $PCSIM_URL"
+say "Orders complete 3s after checkout.    log: tmp/demo/pcsim.log"
+
+phase "Starting the operator (bin/manager), pointed at pcsim"
+stack_start_manager
+say "Healthy at http://$MANAGER_PROBE_ADDR/readyz    log: tmp/demo/manager.log"
+
+phase "Creating the namespace $NS and the Partner Center credentials Secret"
+show create namespace "$NS"
+kubectl config set-context --current --namespace "$NS" >/dev/null
+say "(the kubeconfig's context now defaults to $NS, so the commands below need no -n)"
+show apply -f config/samples/credentials-secret.yaml
+
+phase "Applying config/samples: three carts"
+say "$APPROVED          approved from the start: 25 seats of Microsoft 365 E5"
+say "$WAITING  not approved yet: Business Basic with a Teams Phone add-on"
+say "$BROKEN     approved, but Windows 365 needs attestationAccepted, which is missing"
+show apply -k config/samples
+
+# Watching: print `kubectl get pcart` whenever a row changes (AGE aside).
+last=''
+snapshot() {
+  local table key
+  table=$(kubectl get pcart 2>&1) || true
+  key=$(awk '{ $NF = ""; print }' <<<"$table")
+  if [[ $key != "$last" ]]; then
+    last=$key
+    printf '  %s[+%ss] kubectl get pcart%s\n' "$D" "$((SECONDS - start))" "$R"
+    indent <<<"$table"
+  fi
+}
+phase_of() { kubectl get pcart "$1" -o jsonpath='{.status.phase}' 2>/dev/null; }
+# watch_until SECONDS DESCRIPTION CMD...: snapshots until CMD succeeds.
+watch_until() {
+  local secs=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + secs)) n
+  while :; do
+    snapshot
+    "$@" && return 0
+    for n in "${STACK_NAMES[@]}"; do
+      stack_alive "$n" || stack_die "$n exited while waiting for $what" "$n"
+    done
+    ((SECONDS < deadline)) || stack_die "timed out after ${secs}s waiting for $what" manager pcsim
+    sleep 1
+  done
+}
+waiting_completed() { [[ $(phase_of "$WAITING") == Completed ]]; }
+first_states() {
+  [[ $(phase_of "$APPROVED") == Completed && $(phase_of "$WAITING") == AwaitingApproval &&
+    $(phase_of "$BROKEN") == Failed ]]
+}
+
+phase "Watching the carts (a new table whenever something changes)"
+watch_until "$STEP_TIMEOUT" "$APPROVED Completed, $WAITING AwaitingApproval, $BROKEN Failed" first_states
+say
+say "$APPROVED was checked out once and its order completed."
+say "$WAITING has a cart upstream (quoted $(kubectl get pcart "$WAITING" -o jsonpath='{.status.total}')) and waits: nothing is bought."
+say "$BROKEN is stalled; Partner Center said:"
+kubectl get pcart "$BROKEN" -o jsonpath='{range .status.lineItemErrors[*]}line {.lineItemId}: error {.errorCode}: {.errorDescription}{"\n"}{end}' | indent | indent
+
+phase "Approving $WAITING, as a person would"
+show patch pcart "$WAITING" --type merge -p '{"spec":{"approval":{"approved":true}}}'
+watch_until "$STEP_TIMEOUT" "$WAITING to complete" waiting_completed
+
+phase "Checking the final states with kubectl wait"
+show wait --for=condition=Ready --timeout="${STEP_TIMEOUT}s" pcart/"$APPROVED" pcart/"$WAITING" ||
+  stack_die "the approved carts did not become Ready" manager
+show wait --for=condition=Stalled --timeout="${STEP_TIMEOUT}s" pcart/"$BROKEN" ||
+  stack_die "$BROKEN did not stall" manager
+show get pcart -o wide
+say
+say "Receipts (immutable ConfigMaps that outlive the PartnerCarts):"
+show get configmaps -l partnercenter.partnercart.dev/receipt=true
+stats=$(http_get "$PCSIM_ADDR" /_pcsim/stats) || stack_die "pcsim did not answer /_pcsim/stats" pcsim
+dups=$(sed -n 's/.*"duplicateCheckouts": *\([0-9]*\).*/\1/p' <<<"$stats")
+say "pcsim: $(sed -n 's/.*"ordersCreated": *\([0-9]*\).*/\1/p' <<<"$stats") orders created, $dups duplicate checkouts."
+[[ $dups == 0 ]] || stack_die "pcsim counted duplicate checkouts: $stats" manager pcsim
+
+phase "Done: all three carts reached their final state. Explore further:"
+cat <<MSG
+    export KUBECONFIG=$PWD/tmp/demo/kubeconfig
+    bin/k8s/kubectl get pcart
+    bin/k8s/kubectl describe pcart $WAITING
+    bin/k8s/kubectl get pcart $BROKEN -o jsonpath='{.status.lineItemErrors}'
+    bin/k8s/kubectl get events --sort-by=.lastTimestamp
+    bin/k8s/kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o yaml
+    bin/k8s/kubectl apply -f config/samples/azure-reservation.yaml    # one more, not yet approved
+    curl -s $PCSIM_URL/_pcsim/stats
+    curl -s $PCSIM_URL/_pcsim/orders
+    tail -f tmp/demo/manager.log
+
+MSG
+
+if [[ ${DEMO_EXIT:-} == 1 ]]; then
+  say "DEMO_EXIT=1: stopping now."
+  exit 0
+fi
+say "${B}Everything keeps running. Press Ctrl-C to stop it.${R}"
+while :; do
+  for n in "${STACK_NAMES[@]}"; do
+    stack_alive "$n" || stack_die "$n exited" "$n"
+  done
+  sleep 1
+done
