@@ -77,6 +77,10 @@ test-e2e: build control-plane ## Run the end-to-end suite: control plane, pcsim 
 test-chaos: build control-plane ## Buy 200 carts through pcsim faults, manager SIGKILLs and a kube-apiserver restart; prove nothing is bought twice or lost (CHAOS_SEED=n reproduces a run).
 	hack/chaos.sh $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
+.PHONY: bench
+bench: build control-plane ## Benchmark the manager binary against pcsim (BENCH_N, BENCH_LATENCY, BENCH_QPS, BENCH_WORKERS); prints a markdown table.
+	go run ./test/bench
+
 .PHONY: demo
 demo: build control-plane ## Start a local control plane, pcsim and the manager; apply the samples and show them progress (DEMO_EXIT=1: stop after the show).
 	@go build -o $(LOCALBIN)/localcp ./hack/localcp

@@ -1,0 +1,641 @@
+// Command bench measures the manager binary buying N approved carts at once from pcsim on a
+// local control plane, and prints one markdown table: wall time and throughput, per-cart
+// latency, Partner Center calls and API-server writes per cart, the manager's peak RSS and
+// CPU, the floor that upstream latency and rate limit impose and the operator's ratio to it,
+// a sequential baseline (the same calls with the same client library, one cart at a time),
+// and a restart over the N completed carts (upstream calls in the next minute, catch-up time).
+//
+// Parameters come from the environment (make bench passes them through):
+//
+//	BENCH_N                    carts (1000)
+//	BENCH_LATENCY              pcsim --latency (50ms)
+//	BENCH_QPS                  manager --partner-center-qps, and the baseline's limit (0: unlimited)
+//	BENCH_WORKERS              manager --max-concurrent-reconciles (16, the manager's default)
+//	BENCH_ORDER_COMPLETE_AFTER pcsim --order-complete-after (1s)
+//	BENCH_POLL                 manager --order-poll-interval, and the baseline's poll interval (1s)
+//	BENCH_KUBE_QPS             manager --kube-api-qps, burst twice that (unset: the manager's default)
+//	BENCH_BASELINE_SAMPLE      carts the sequential baseline buys, extrapolated to N (100)
+//	BENCH_RESTART_WINDOW       how long the restarted manager is watched (60s)
+//	BENCH_TIMEOUT              deadline of the operator phase (15m)
+//
+// Needs bin/manager and bin/pcsim ('make build') and bin/k8s ('make control-plane').
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/harness"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/testenv"
+)
+
+type config struct {
+	n                  int
+	latency            time.Duration
+	qps                float64
+	workers            int
+	orderCompleteAfter time.Duration
+	poll               time.Duration
+	kubeQPS            float64
+	baselineSample     int
+	restartWindow      time.Duration
+	timeout            time.Duration
+	dir                string
+}
+
+func main() {
+	cfg := config{
+		n:                  envInt("BENCH_N", 1000),
+		latency:            envDuration("BENCH_LATENCY", 50*time.Millisecond),
+		qps:                envFloat("BENCH_QPS", 0),
+		workers:            envInt("BENCH_WORKERS", 16),
+		orderCompleteAfter: envDuration("BENCH_ORDER_COMPLETE_AFTER", time.Second),
+		poll:               envDuration("BENCH_POLL", time.Second),
+		kubeQPS:            envFloat("BENCH_KUBE_QPS", 0),
+		baselineSample:     envInt("BENCH_BASELINE_SAMPLE", 100),
+		restartWindow:      envDuration("BENCH_RESTART_WINDOW", time.Minute),
+		timeout:            envDuration("BENCH_TIMEOUT", 15*time.Minute),
+		dir:                filepath.Join(testenv.RepoRoot(), "tmp", "bench"),
+	}
+	os.Exit(run(cfg))
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench [%s] %s\n", time.Now().Format("15:04:05.0"), fmt.Sprintf(format, args...))
+}
+
+// row is one line of the result table.
+type row struct{ metric, value, note string }
+
+func run(cfg config) int {
+	ctx, cancel := harness.HandleSignals(context.Background(), 15*time.Second)
+	defer cancel()
+	defer harness.KillAll()
+	for _, bin := range []string{"manager", "pcsim"} {
+		if _, err := os.Stat(harness.BinPath(bin)); err != nil {
+			logf("no %s: run 'make build' first", harness.BinPath(bin))
+			return 1
+		}
+	}
+	_ = os.RemoveAll(cfg.dir)
+	if err := os.MkdirAll(cfg.dir, 0o755); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	rows, err := bench(ctx, cfg)
+	if err != nil {
+		logf("FAIL: %v", err)
+	}
+	if len(rows) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "| Metric | Value | Note |\n|---|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", r.metric, r.value, r.note)
+		}
+		fmt.Print(b.String())
+		_ = os.WriteFile(filepath.Join(cfg.dir, "result.md"), []byte(b.String()), 0o644)
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func bench(ctx context.Context, cfg config) (rows []row, err error) {
+	add := func(metric, value, note string) { rows = append(rows, row{metric, value, note}) }
+	ncpu := runtime.NumCPU()
+	add("Setup", fmt.Sprintf("N=%d, latency %s, order-complete-after %s", cfg.n, cfg.latency, cfg.orderCompleteAfter),
+		fmt.Sprintf("manager: --max-concurrent-reconciles %d, --partner-center-qps %s, --order-poll-interval %s, --kube-api-qps %s; %d CPUs, %s; control plane, pcsim, manager and this program share the machine",
+			cfg.workers, qpsString(cfg.qps), cfg.poll, kubeQPSString(cfg.kubeQPS), ncpu, runtime.Version()))
+
+	logf("starting the control plane")
+	cp, err := harness.StartControlPlane(ctx, cfg.dir)
+	if err != nil {
+		return rows, err
+	}
+	defer cp.Stop()
+	const ns = "bench"
+	if err := harness.CreateNamespaces(ctx, cp.Client, ns); err != nil {
+		return rows, err
+	}
+	sim, err := harness.StartPcsim(ctx, cfg.dir, "--latency", cfg.latency.String(), "--order-complete-after", cfg.orderCompleteAfter.String())
+	if err != nil {
+		return rows, err
+	}
+	flags := []string{
+		"--order-poll-interval", cfg.poll.String(),
+		"--max-concurrent-reconciles", strconv.Itoa(cfg.workers),
+		"--partner-center-qps", strconv.FormatFloat(cfg.qps, 'f', -1, 64),
+	}
+	if cfg.kubeQPS > 0 {
+		flags = append(flags, "--kube-api-qps", strconv.FormatFloat(cfg.kubeQPS, 'f', -1, 64), "--kube-api-burst", strconv.Itoa(int(2*cfg.kubeQPS)))
+	}
+	mgr := harness.NewManager(harness.ManagerConfig{Dir: cfg.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL, Flags: flags})
+	if err := mgr.Start(); err != nil {
+		return rows, err
+	}
+	if err := mgr.WaitReady(ctx, time.Minute); err != nil {
+		return rows, err
+	}
+
+	// Phase 1: N carts at once.
+	wc, err := client.NewWithWatch(cp.Config, client.Options{Scheme: testenv.NewScheme()})
+	if err != nil {
+		return rows, err
+	}
+	tr := newTracker(cfg.n)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go tr.watch(watchCtx, wc, ns)
+	carts := make([]*pcv1alpha1.PartnerCart, cfg.n)
+	for i := range carts {
+		carts[i] = harness.NewCart(ns, fmt.Sprintf("cart-%05d", i))
+	}
+	logf("creating %d carts", cfg.n)
+	phaseCtx, cancelPhase := context.WithTimeout(ctx, cfg.timeout)
+	defer cancelPhase()
+	first := time.Now()
+	if err := createAll(phaseCtx, cp.Client, carts, tr, 32); err != nil {
+		return rows, err
+	}
+	created := time.Since(first)
+	logf("created %d carts in %s; waiting for Ready", cfg.n, created.Round(time.Millisecond))
+	if err := tr.wait(phaseCtx, func(ready, failed int) { logf("%d/%d Ready, %d stalled", ready, cfg.n, failed) }); err != nil {
+		return rows, err
+	}
+	last := tr.lastReady()
+	wall := last.Sub(first)
+	stopWatch()
+	logf("all Ready after %s", wall.Round(time.Millisecond))
+
+	metrics, err := mgr.Metrics(ctx)
+	if err != nil {
+		return rows, fmt.Errorf("scrape manager metrics: %w", err)
+	}
+	proc, err := harness.ReadProcStats(mgr.PID())
+	if err != nil {
+		return rows, err
+	}
+	stats, err := sim.Stats(ctx)
+	if err != nil {
+		return rows, err
+	}
+	events := &eventsv1.EventList{}
+	if err := cp.Client.List(ctx, events, client.InNamespace(ns)); err != nil {
+		return rows, err
+	}
+	n := float64(cfg.n)
+	lat := tr.latencies()
+	add("Wall time, first create to last Ready", fmtDur(wall), fmt.Sprintf("creating the %d objects took %s (32 concurrent creates)", cfg.n, fmtDur(created)))
+	add("Throughput", fmt.Sprintf("%.1f carts/s", n/wall.Seconds()), "")
+	add("Per-cart latency p50 / p95 / p99 / max", fmt.Sprintf("%s / %s / %s / %s", fmtDur(pct(lat, 50)), fmtDur(pct(lat, 95)), fmtDur(pct(lat, 99)), fmtDur(pct(lat, 100))),
+		"create call returned → Ready=True seen by a watch")
+	calls := harness.Calls(stats)
+	var parts []string
+	total := 0
+	for _, op := range []string{"CreateCart", "GetCart", "UpdateCart", "Checkout", "GetOrder", "ListOrders"} {
+		if c := calls[op]; c > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", op, float64(c)/n))
+			total += c
+		}
+	}
+	add("Partner Center calls per cart", fmt.Sprintf("%.2f", float64(total)/n), strings.Join(parts, ", ")+fmt.Sprintf("; plus %d token requests in all", calls["Token"]))
+	writes, byMethod := apiWrites(metrics)
+	reads := metrics.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] == "GET" })
+	add("API-server writes per cart", fmt.Sprintf("%.2f", writes/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs %.2f per cart (the Secret is read from the API server, not cached)",
+		len(events.Items), float64(len(events.Items))/n, reads/n))
+	reconciles := metrics.Sum("controller_runtime_reconcile_time_seconds_count", isController)
+	reconcileSecs := metrics.Sum("controller_runtime_reconcile_time_seconds_sum", isController)
+	pcSecs := metrics.Sum("partnercenter_request_duration_seconds_sum", nil)
+	queueSecs := metrics.Sum("workqueue_queue_duration_seconds_sum", isQueue)
+	queued := metrics.Sum("workqueue_queue_duration_seconds_count", isQueue)
+	if reconciles > 0 {
+		add("Where the reconcile time goes", fmt.Sprintf("%.0f reconciles (%.2f per cart), %s each on average", reconciles, reconciles/n, fmtDur(seconds(reconcileSecs/reconciles))),
+			fmt.Sprintf("Partner Center calls %s, the rest (Kubernetes API calls, including client-side rate-limit waits) %s; items waited %s in the queue on average; the manager sent %.0f API requests/s (GET+PATCH+PUT+POST)",
+				fmtDur(seconds(pcSecs/reconciles)), fmtDur(seconds((reconcileSecs-pcSecs)/reconciles)), fmtDur(seconds(queueSecs/max(queued, 1))),
+				(writes+reads)/wall.Seconds()))
+	}
+	add("Manager peak RSS (VmHWM)", fmtMiB(proc.PeakRSS), "")
+	add("Manager CPU (user+system)", fmt.Sprintf("%.1f s", proc.CPU.Seconds()), fmt.Sprintf("%.2f ms per cart", proc.CPU.Seconds()*1000/n))
+	floor, floorNote := floorOf(cfg)
+	add("Floor (upstream latency and rate limit)", fmtDur(floor), floorNote)
+	add("Operator / floor", fmt.Sprintf("%.1f×", wall.Seconds()/floor.Seconds()), "")
+	workerBound := time.Duration(float64(cfg.n) * 3 * float64(cfg.latency) / float64(cfg.workers))
+	add("Worker bound (informational)", fmtDur(workerBound+floor),
+		fmt.Sprintf("N × 3 calls × latency / %d workers + floor: each worker waits out the upstream latency of its calls", cfg.workers))
+
+	// Phase 2: restart over N completed carts.
+	logf("restarting the manager over %d completed carts", cfg.n)
+	if err := mgr.Stop(30 * time.Second); err != nil {
+		return rows, err
+	}
+	before, err := sim.Stats(ctx)
+	if err != nil {
+		return rows, err
+	}
+	if err := mgr.Start(); err != nil {
+		return rows, err
+	}
+	start := mgr.Started()
+	catchUp, restartMetrics, err := watchRestart(ctx, mgr, cfg.n, cfg.restartWindow)
+	if err != nil {
+		return rows, err
+	}
+	after, err := sim.Stats(ctx)
+	if err != nil {
+		return rows, err
+	}
+	restartProc, _ := harness.ReadProcStats(mgr.PID())
+	delta := 0
+	var deltaParts []string
+	for op, c := range harness.Calls(after) {
+		if d := c - harness.Calls(before)[op]; d > 0 {
+			delta += d
+			deltaParts = append(deltaParts, fmt.Sprintf("%s %d", op, d))
+		}
+	}
+	sort.Strings(deltaParts)
+	rw, rwBy := apiWrites(restartMetrics)
+	catch := "did not catch up"
+	if catchUp > 0 {
+		catch = fmtDur(catchUp)
+	}
+	add("Restart: Partner Center calls in the next "+cfg.restartWindow.String(), strconv.Itoa(delta), strings.Join(deltaParts, ", ")+" (target 0)")
+	add("Restart: time to catch up", catch, fmt.Sprintf("process start → workqueue_depth{name=\"partnercart\"} back to 0 after %d reconciles", cfg.n))
+	add("Restart: API-server writes in "+cfg.restartWindow.String(), fmt.Sprintf("%.0f", rw), rwBy)
+	add("Restart: manager peak RSS, CPU", fmt.Sprintf("%s, %.1f s", fmtMiB(restartProc.PeakRSS), restartProc.CPU.Seconds()), fmt.Sprintf("over %s", fmtDur(time.Since(start))))
+	_ = mgr.Stop(10 * time.Second)
+
+	// Phase 3: the sequential baseline against the same pcsim.
+	sample := min(cfg.n, cfg.baselineSample)
+	logf("sequential baseline over %d carts", sample)
+	bStats0, err := sim.Stats(ctx)
+	if err != nil {
+		return rows, err
+	}
+	bDur, err := baseline(ctx, sim.URL, cfg, sample)
+	if err != nil {
+		return rows, fmt.Errorf("baseline: %w", err)
+	}
+	bStats1, err := sim.Stats(ctx)
+	if err != nil {
+		return rows, err
+	}
+	bCalls := 0
+	for op, c := range harness.Calls(bStats1) {
+		if op != "Token" {
+			bCalls += c - harness.Calls(bStats0)[op]
+		}
+	}
+	extrapolated := time.Duration(float64(bDur) * float64(cfg.n) / float64(sample))
+	note := fmt.Sprintf("one cart at a time: create, checkout, poll the order every %s until completed; internal/partnercenter HTTP client; %.2f calls per cart", cfg.poll, float64(bCalls)/float64(sample))
+	if sample < cfg.n {
+		note = fmt.Sprintf("measured on %d carts (%s) and extrapolated linearly to %d; ", sample, fmtDur(bDur), cfg.n) + note
+	}
+	add("Sequential baseline", fmtDur(extrapolated), note)
+	add("Operator speed-up over the baseline", fmt.Sprintf("%.1f×", extrapolated.Seconds()/wall.Seconds()), "")
+	return rows, nil
+}
+
+// floorOf is the time upstream alone imposes for the minimal 3 calls per cart.
+func floorOf(cfg config) (time.Duration, string) {
+	critical := 3*cfg.latency + cfg.orderCompleteAfter
+	if cfg.qps <= 0 {
+		return critical, fmt.Sprintf("rate limit unlimited, so the critical path of one cart: 3 × %s + %s", cfg.latency, cfg.orderCompleteAfter)
+	}
+	rate := time.Duration(float64(cfg.n) * 3 / cfg.qps * float64(time.Second))
+	return max(rate, critical), fmt.Sprintf("max(N × 3 / QPS = %s, 3 × %s + %s = %s)", fmtDur(rate), cfg.latency, cfg.orderCompleteAfter, fmtDur(critical))
+}
+
+// apiWrites sums the manager's non-GET API requests, with a breakdown by method.
+func apiWrites(ms harness.Metrics) (float64, string) {
+	var parts []string
+	total := 0.0
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		v := ms.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] == m })
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", m, v))
+		}
+		total += v
+	}
+	return total, "rest_client_requests_total: " + strings.Join(parts, ", ")
+}
+
+// watchRestart polls the restarted manager's metrics until its queue has taken N carts and is
+// empty again (catch-up), then until window has passed since its start. It returns the
+// catch-up time (0 if never) and the last scrape.
+func watchRestart(ctx context.Context, mgr *harness.Manager, n int, window time.Duration) (time.Duration, harness.Metrics, error) {
+	start := mgr.Started()
+	var catchUp time.Duration
+	var last harness.Metrics
+	for time.Since(start) < window {
+		if ms, err := mgr.Metrics(ctx); err == nil {
+			last = ms
+			if catchUp == 0 && ms.Sum("workqueue_adds_total", isQueue) >= float64(n) && ms.Sum("workqueue_depth", isQueue) == 0 &&
+				ms.Sum("controller_runtime_active_workers", isController) == 0 {
+				catchUp = time.Since(start)
+				logf("restarted manager caught up after %s", catchUp.Round(time.Millisecond))
+			}
+		}
+		if done, err := mgr.Exited(); done {
+			return 0, nil, fmt.Errorf("restarted manager exited: %v; see %s", err, mgr.LogPath)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if last == nil {
+		return 0, nil, fmt.Errorf("could not scrape the restarted manager")
+	}
+	return catchUp, last, nil
+}
+
+// baseline buys `sample` carts one at a time with the real client: create, checkout, and
+// poll each order until it is terminal.
+func baseline(ctx context.Context, url string, cfg config, sample int) (time.Duration, error) {
+	factory := partnercenter.NewFactory(partnercenter.Config{
+		Endpoint: url, AuthorityHost: url, QPS: cfg.qps,
+		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+	})
+	pc, err := factory.ClientFor(partnercenter.Credentials{TenantID: harness.TenantID, ClientID: harness.ClientID, ClientSecret: harness.ClientSecret})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := range sample {
+		cart := &partnercenter.Cart{LineItems: []partnercenter.CartLineItem{{
+			ID: 0, CatalogItemID: harness.ItemE5, Quantity: 25, BillingCycle: "monthly", TermDuration: "P1Y",
+			FriendlyName: fmt.Sprintf("baseline %d", i),
+		}}}
+		created, err := pc.CreateCart(ctx, harness.CustomerID, cart, uuid.NewString())
+		if err != nil {
+			return 0, err
+		}
+		res, err := pc.Checkout(ctx, harness.CustomerID, created.ID, uuid.NewString())
+		if err != nil {
+			return 0, err
+		}
+		for _, o := range res.Orders {
+			status := o.Status
+			for !partnercenter.OrderStatusIsTerminal(status) {
+				select {
+				case <-ctx.Done():
+					return 0, ctx.Err()
+				case <-time.After(cfg.poll):
+				}
+				got, err := pc.GetOrder(ctx, harness.CustomerID, o.ID)
+				if err != nil {
+					return 0, err
+				}
+				status = got.Status
+			}
+		}
+	}
+	return time.Since(start), nil
+}
+
+// tracker records when each cart was created and when a watch first saw it Ready.
+type tracker struct {
+	n         int
+	mu        sync.Mutex
+	createdAt map[string]time.Time
+	readyAt   map[string]time.Time
+	stalled   map[string]string
+	changed   chan struct{}
+}
+
+func newTracker(n int) *tracker {
+	return &tracker{n: n, createdAt: map[string]time.Time{}, readyAt: map[string]time.Time{}, stalled: map[string]string{}, changed: make(chan struct{}, 1)}
+}
+
+func (t *tracker) created(name string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.createdAt[name] = at
+}
+
+func (t *tracker) observe(c *pcv1alpha1.PartnerCart, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch harness.OutcomeOf(c) {
+	case harness.Completed:
+		if _, ok := t.readyAt[c.Name]; !ok {
+			t.readyAt[c.Name] = at
+		}
+	case harness.Stalled:
+		t.stalled[c.Name] = harness.Describe(c)
+	}
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+// watch follows the namespace's PartnerCarts, re-listing whenever the watch ends.
+func (t *tracker) watch(ctx context.Context, wc client.WithWatch, ns string) {
+	for ctx.Err() == nil {
+		list := &pcv1alpha1.PartnerCartList{}
+		if err := wc.List(ctx, list, client.InNamespace(ns)); err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		for i := range list.Items {
+			t.observe(&list.Items[i], now)
+		}
+		w, err := wc.Watch(ctx, &pcv1alpha1.PartnerCartList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+		if err != nil {
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				break
+			}
+			if c, ok := ev.Object.(*pcv1alpha1.PartnerCart); ok {
+				t.observe(c, time.Now())
+			}
+		}
+		w.Stop()
+	}
+}
+
+// wait returns when every cart is Ready, or fails when one stalls or ctx ends.
+func (t *tracker) wait(ctx context.Context, progress func(ready, failed int)) error {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		t.mu.Lock()
+		ready, stalled := len(t.readyAt), len(t.stalled)
+		var example string
+		for _, d := range t.stalled {
+			example = d
+			break
+		}
+		t.mu.Unlock()
+		if stalled > 0 {
+			return fmt.Errorf("%d carts stalled, e.g. %s", stalled, example)
+		}
+		if ready >= t.n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("only %d/%d carts Ready: %w", ready, t.n, ctx.Err())
+		case <-tick.C:
+			progress(ready, stalled)
+		case <-t.changed:
+		}
+	}
+}
+
+func (t *tracker) lastReady() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var last time.Time
+	for _, at := range t.readyAt {
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
+}
+
+func (t *tracker) latencies() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]time.Duration, 0, len(t.readyAt))
+	for name, at := range t.readyAt {
+		if c, ok := t.createdAt[name]; ok {
+			out = append(out, at.Sub(c))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// createAll creates the carts with `workers` concurrent creators, recording creation times.
+func createAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.PartnerCart, tr *tracker, workers int) error {
+	work := make(chan *pcv1alpha1.PartnerCart)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cart := range work {
+				if err := harness.CreateWithRetry(ctx, c, cart); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					continue
+				}
+				tr.created(cart.Name, time.Now())
+			}
+		}()
+	}
+	for _, cart := range carts {
+		work <- cart
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
+}
+
+func isController(l map[string]string) bool { return l["controller"] == "partnercart" }
+
+func isQueue(l map[string]string) bool { return l["name"] == "partnercart" }
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+}
+
+func fmtMiB(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func qpsString(q float64) string {
+	if q <= 0 {
+		return "0 (unlimited)"
+	}
+	return strconv.FormatFloat(q, 'f', -1, 64)
+}
+
+func kubeQPSString(q float64) string {
+	if q <= 0 {
+		return "default (50, burst 100)"
+	}
+	return fmt.Sprintf("%g (burst %d)", q, int(2*q))
+}
+
+func envInt(key string, def int) int {
+	if v := os.Getenv(key); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s=%q: %v\n", key, v, err)
+			os.Exit(2)
+		}
+		return n
+	}
+	return def
+}
+
+func envFloat(key string, def float64) float64 {
+	if v := os.Getenv(key); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s=%q: %v\n", key, v, err)
+			os.Exit(2)
+		}
+		return f
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v := os.Getenv(key); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s=%q: %v\n", key, v, err)
+			os.Exit(2)
+		}
+		return d
+	}
+	return def
+}
+
