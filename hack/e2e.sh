@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# make test-e2e: the end-to-end suite. The built binaries run as separate processes (the
+# control plane from bin/localcp, bin/pcsim, bin/manager; logs in tmp/e2e/), and everything
+# is driven and checked with kubectl only, as a user would: apply, wait, patch, get -o
+# jsonpath, delete. Every assertion prints PASS or FAIL; any FAIL exits non-zero with the
+# tail of the logs. Needs the binaries: 'make test-e2e' builds them first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=hack/lib/stack.sh
+source hack/lib/stack.sh
+
+NS=e2e
+WAIT=${E2E_TIMEOUT:-60s}
+start=$SECONDS
+failures=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stack_stop
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n==> %s (%ss)\n' "$*" "$((SECONDS - start))"; }
+pass() { printf 'PASS: %s\n' "$*"; }
+fail() {
+  printf 'FAIL: %s\n' "$*"
+  failures=$((failures + 1))
+}
+# fatal DESCRIPTION: a step later steps depend on failed; stop here.
+fatal() {
+  fail "$*"
+  stack_die "$failures failure(s); the suite cannot go on after: $*" manager pcsim localcp
+}
+
+# jp NAME JSONPATH: a field of a PartnerCart.
+jp() { kubectl get pcart "$1" -o jsonpath="$2" 2>&1; }
+# expect_eq DESCRIPTION ACTUAL EXPECTED
+expect_eq() {
+  if [[ $2 == "$3" ]]; then pass "$1 = '$3'"; else fail "$1: got '$2', want '$3'"; fi
+}
+# expect_match DESCRIPTION ACTUAL EXTENDED-REGEX
+expect_match() {
+  if [[ $2 =~ $3 ]]; then pass "$1 ~ /$3/"; else fail "$1: got '$2', want a match of /$3/"; fi
+}
+# must DESCRIPTION CMD...: CMD succeeds, or the suite stops.
+must() {
+  local desc=$1 out
+  shift
+  if out=$("$@" 2>&1); then pass "$desc"; else
+    printf '%s\n' "$out" | sed 's/^/    /'
+    fatal "$desc"
+  fi
+}
+# refused DESCRIPTION PATTERN CMD...: CMD fails, and its message matches PATTERN (grep -E).
+refused() {
+  local desc=$1 pattern=$2 out
+  shift 2
+  if out=$("$@" 2>&1); then
+    fail "$desc: the command succeeded: $out"
+  elif grep -qE -- "$pattern" <<<"$out"; then
+    pass "$desc"
+    printf '%s\n' "$out" | sed 's/^/    /'
+  else
+    fail "$desc: refused, but the message does not match /$pattern/: $out"
+  fi
+}
+# pcsim_get PATH: an admin endpoint of pcsim.
+pcsim_get() { http_get "$PCSIM_ADDR" "$1" || fatal "pcsim answered GET $1"; }
+wait_ready() { must "kubectl wait --for=condition=Ready pcart/$1" kubectl wait --for=condition=Ready --timeout="$WAIT" "pcart/$1"; }
+wait_phase() {
+  must "kubectl wait for pcart/$1 phase $2" kubectl wait --for=jsonpath='{.status.phase}'="$2" --timeout="$WAIT" "pcart/$1"
+}
+
+stack_init tmp/e2e
+
+step "Start the control plane, pcsim and the manager"
+stack_start_control_plane
+pass "control plane ready (kubeconfig tmp/e2e/kubeconfig)"
+stack_start_pcsim --order-complete-after 2s
+pass "pcsim serving at $PCSIM_URL"
+stack_start_manager
+pass "manager ready at $MANAGER_PROBE_ADDR"
+
+step "Apply the samples"
+must "kubectl create namespace $NS" kubectl create namespace "$NS"
+kubectl config set-context --current --namespace "$NS" >/dev/null
+must "kubectl apply -f config/samples/credentials-secret.yaml" kubectl apply -f config/samples/credentials-secret.yaml
+must "kubectl apply -k config/samples (the demo trio)" kubectl apply -k config/samples
+for f in config/samples/indirect-reseller.yaml config/samples/azure-reservation.yaml; do
+  must "kubectl apply -f $f" kubectl apply -f "$f"
+done
+expect_eq "number of PartnerCarts" "$(kubectl get pcart -o name | wc -l | tr -d ' ')" 5
+
+step "An approved cart is bought once and becomes Ready"
+E5=contoso-m365-e5
+wait_ready "$E5"
+expect_eq "$E5 phase" "$(jp $E5 '{.status.phase}')" Completed
+expect_eq "$E5 orders" "$(jp $E5 '{.status.orders[*].id}' | wc -w | tr -d ' ')" 1
+expect_eq "$E5 orderCount" "$(jp $E5 '{.status.orderCount}')" 1
+expect_eq "$E5 order status" "$(jp $E5 '{.status.orders[0].status}')" completed
+expect_match "$E5 subscriptionId" "$(jp $E5 '{.status.orders[0].lineItems[0].subscriptionId}')" '^[0-9a-f-]{36}$'
+expect_match "$E5 total" "$(jp $E5 '{.status.total}')" '^1425\.00 USD$'
+expect_match "$E5 checkout.requestId" "$(jp $E5 '{.status.checkout.requestId}')" '^[0-9a-f-]{36}$'
+E5_CART=$(jp $E5 '{.status.cart.id}')
+expect_eq "$E5 checkout.cartId = cart.id" "$(jp $E5 '{.status.checkout.cartId}')" "$E5_CART"
+expect_eq "$E5 observedGeneration" "$(jp $E5 '{.status.observedGeneration}')" "$(jp $E5 '{.metadata.generation}')"
+expect_eq "$E5 Stalled condition" "$(jp $E5 '{.status.conditions[?(@.type=="Stalled")].status}')" ""
+E5_RECEIPT=$(jp $E5 '{.status.receiptName}')
+expect_match "$E5 receiptName" "$E5_RECEIPT" "^$E5-receipt-"
+expect_eq "receipt $E5_RECEIPT cartId" \
+  "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
+expect_eq "receipt $E5_RECEIPT immutable" "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.immutable}' 2>&1)" true
+expect_match "receipts listed by label" \
+  "$(kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o name 2>&1)" "configmap/$E5_RECEIPT"
+# Events are written asynchronously: give the last one a few seconds to arrive.
+for _ in $(seq 50); do
+  e5_events=$(kubectl get events --field-selector involvedObject.name=$E5 -o jsonpath='{.items[*].reason}' 2>&1)
+  [[ $e5_events == *OrdersCompleted* ]] && break
+  sleep 0.2
+done
+for reason in CartCreated CheckoutSubmitted OrdersCreated OrdersCompleted; do
+  expect_match "$E5 event $reason (kubectl get events)" "$e5_events" "(^| )$reason( |\$)"
+done
+
+step "An unapproved cart waits, and nothing is bought"
+BB=fabrikam-business-basic
+wait_phase "$BB" AwaitingApproval
+BB_CART=$(jp $BB '{.status.cart.id}')
+expect_match "$BB cart.id" "$BB_CART" '^[0-9a-f-]{36}$'
+expect_eq "$BB quoted total" "$(jp $BB '{.status.total}')" "170.00 USD"
+expect_eq "$BB Approved reason" "$(jp $BB '{.status.conditions[?(@.type=="Approved")].reason}')" WaitingForApproval
+expect_eq "$BB Ready" "$(jp $BB '{.status.conditions[?(@.type=="Ready")].status}')" False
+expect_eq "$BB checkout" "$(jp $BB '{.status.checkout}')" ""
+sleep 2
+expect_eq "$BB phase after 2s more" "$(jp $BB '{.status.phase}')" AwaitingApproval
+if grep -q "$BB_CART" <<<"$(pcsim_get /_pcsim/stats)$(pcsim_get /_pcsim/orders)"; then
+  fail "pcsim shows a checkout or an order for the unapproved cart $BB_CART"
+else
+  pass "pcsim shows no checkout and no order for cart $BB_CART"
+fi
+
+step "Approving with kubectl patch checks it out"
+must "kubectl patch pcart $BB (approve)" kubectl patch pcart "$BB" --type merge -p '{"spec":{"approval":{"approved":true}}}'
+wait_ready "$BB"
+expect_eq "$BB phase" "$(jp $BB '{.status.phase}')" Completed
+expect_eq "$BB checkout.cartId" "$(jp $BB '{.status.checkout.cartId}')" "$BB_CART"
+expect_eq "$BB order lines (base + add-on)" "$(jp $BB '{.status.orders[0].lineItems[*].lineItemNumber}' | wc -w | tr -d ' ')" 2
+expect_eq "$BB add-on parentSubscriptionId = base subscriptionId" \
+  "$(jp $BB '{.status.orders[0].lineItems[1].parentSubscriptionId}')" "$(jp $BB '{.status.orders[0].lineItems[0].subscriptionId}')"
+
+step "A line-item error stalls the cart"
+W365=northwind-windows365
+must "kubectl wait --for=condition=Stalled pcart/$W365" kubectl wait --for=condition=Stalled --timeout="$WAIT" "pcart/$W365"
+expect_eq "$W365 phase" "$(jp $W365 '{.status.phase}')" Failed
+expect_eq "$W365 Stalled reason" "$(jp $W365 '{.status.conditions[?(@.type=="Stalled")].reason}')" LineItemErrors
+expect_eq "$W365 Ready" "$(jp $W365 '{.status.conditions[?(@.type=="Ready")].status}')" False
+expect_eq "$W365 lineItemErrors[0]" "$(jp $W365 '{.status.lineItemErrors[0].lineItemId}:{.status.lineItemErrors[0].errorCode}')" 0:10012
+expect_eq "$W365 checkout" "$(jp $W365 '{.status.checkout}')" ""
+
+step "Fixing the line resumes it"
+must "kubectl patch pcart $W365 (attestationAccepted: true)" \
+  kubectl patch pcart "$W365" --type json -p '[{"op":"add","path":"/spec/lineItems/0/attestationAccepted","value":true}]'
+wait_ready "$W365"
+expect_eq "$W365 lineItemErrors after the fix" "$(jp $W365 '{.status.lineItemErrors}')" ""
+expect_eq "$W365 Stalled after the fix" "$(jp $W365 '{.status.conditions[?(@.type=="Stalled")].status}')" ""
+
+step "The other samples: an indirect-reseller cart and an Azure reservation"
+for c in tailspin-via-reseller contoso-reserved-vms; do
+  wait_phase "$c" AwaitingApproval
+  expect_eq "$c lineItemErrors" "$(jp $c '{.status.lineItemErrors}')" ""
+  must "kubectl patch pcart $c (approve)" kubectl patch pcart "$c" --type merge -p '{"spec":{"approval":{"approved":true}}}'
+done
+for c in tailspin-via-reseller contoso-reserved-vms; do wait_ready "$c"; done
+expect_eq "contoso-reserved-vms order" \
+  "$(jp contoso-reserved-vms '{.status.orders[0].billingCycle} {.status.orders[0].totalPrice}')" "one_time 5045.76"
+
+step "Admission refuses what must not happen"
+refused "the admission policy refuses editing spec.lineItems after checkout" \
+  'spec\.lineItems is immutable after checkout' \
+  kubectl patch pcart "$E5" --type json -p '[{"op":"replace","path":"/spec/lineItems/0/quantity","value":30}]'
+expect_eq "$E5 quantity unchanged" "$(jp $E5 '{.spec.lineItems[0].quantity}')" 25
+must "a label can still be added after checkout" kubectl label pcart "$E5" team=finance
+refused "the CRD refuses a customerId that is not a GUID, naming the field" \
+  'spec\.customerId' \
+  kubectl apply -f - <<'YAML'
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCart
+metadata:
+  name: bad-customer
+spec:
+  customerId: contoso
+  credentialsSecretRef: {name: partner-center}
+  lineItems:
+  - {id: 0, catalogItemId: "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H", quantity: 1, billingCycle: monthly, termDuration: P1M}
+YAML
+refused "the CRD refuses quantity 0, naming the field" \
+  'spec\.lineItems\[0\]\.quantity' \
+  kubectl apply -f - <<'YAML'
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCart
+metadata:
+  name: bad-quantity
+spec:
+  customerId: 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+  credentialsSecretRef: {name: partner-center}
+  lineItems:
+  - {id: 0, catalogItemId: "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H", quantity: 0, billingCycle: monthly, termDuration: P1M}
+YAML
+
+step "Deleting a bought cart keeps its receipt"
+must "kubectl delete pcart $E5" kubectl delete pcart "$E5" --timeout="$WAIT"
+if out=$(kubectl get pcart "$E5" 2>&1); then fail "$E5 still exists: $out"; else pass "$E5 is gone"; fi
+expect_eq "receipt $E5_RECEIPT after the delete" \
+  "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
+
+step "pcsim: every cart checked out once, nothing bought twice"
+stats=$(pcsim_get /_pcsim/stats)
+expect_eq "duplicateCheckouts" "$(grep -o '"duplicateCheckouts":[0-9]*' <<<"$stats" | cut -d: -f2)" 0
+expect_eq "ordersCreated" "$(grep -o '"ordersCreated":[0-9]*' <<<"$stats" | cut -d: -f2)" 5
+per_cart=$(grep -o '"checkoutsExecuted":{[^}]*}' <<<"$stats" || true)
+expect_eq "carts checked out" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | wc -l | tr -d ' ')" 5
+expect_eq "carts checked out more than once" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | grep -vc '":1$' || true)" 0
+
+step "Summary"
+kubectl get pcart -o wide | sed 's/^/    /'
+if ((failures)); then
+  stack_die "$failures assertion(s) failed" manager pcsim
+fi
+printf '\ne2e: all assertions passed in %ss\n' "$((SECONDS - start))"
