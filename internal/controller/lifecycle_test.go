@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,8 @@ import (
 func TestHappyPath(t *testing.T) {
 	g := NewWithT(t)
 	o := startOperator(t, operatorOptions{})
+	succeeded := testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded"))
+	spent := testutil.ToFloat64(spendTotal.WithLabelValues("USD"))
 	o.create("e5", withApproved())
 
 	o.eventually("e5", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseCompleted),
@@ -56,6 +59,9 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(receipt.Data).To(HaveKeyWithValue("orderIds", cart.Status.Orders[0].ID))
 	g.Expect(receipt.Data).To(HaveKeyWithValue("checkoutRequestId", cart.Status.Checkout.RequestID))
 	g.Expect(receipt.Data).To(HaveKeyWithValue("customerId", testCustomer))
+
+	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded"))).To(Equal(succeeded + 1))
+	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD"))).To(Equal(spent+1425), "25 seats of E5 at 57.00")
 
 	g.Eventually(func() []string { return o.events("e5") }).Should(ContainElements(
 		pcv1alpha1.EventCartCreated, pcv1alpha1.EventCheckoutSubmitted, pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))

@@ -223,10 +223,13 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, res c
 		return retErr
 	}
 	summarize(s, res, retErr, r.Clock.Now())
-	if equalStatus(&s.before.Status, &s.cart.Status) {
+	patch := client.MergeFrom(s.before)
+	// Compare what would be sent, not the Go values: times read back from the API server
+	// have second precision, so equal statuses can differ in memory.
+	if data, err := patch.Data(s.cart); err == nil && string(data) == "{}" {
 		return retErr
 	}
-	if err := r.Client.Status().Patch(ctx, s.cart, client.MergeFrom(s.before)); err != nil {
+	if err := r.Client.Status().Patch(ctx, s.cart, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return retErr
 		}

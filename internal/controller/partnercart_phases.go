@@ -34,8 +34,7 @@ func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) (ct
 			setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.SpecChangedAfterCheckoutReason,
 				fmt.Sprintf("The purchase content (%s) differs from what cart %s checked out (%s); edits after checkout are ignored", specHash, co.CartID, co.SpecHash))
 		} else {
-			setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartFrozenReason,
-				"Cart "+co.CartID+" was checked out; its content is frozen")
+			setCartFrozen(cart)
 		}
 		return ctrl.Result{}, nil
 	}
@@ -50,6 +49,12 @@ func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) (ct
 		return r.updateCart(ctx, s)
 	}
 	return r.checkLineItems(s)
+}
+
+// setCartFrozen marks the cart as history: checked out, never written again.
+func setCartFrozen(cart *pcv1alpha1.PartnerCart) {
+	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartFrozenReason,
+		"Cart "+cart.Status.Checkout.CartID+" was checked out; its content is frozen")
 }
 
 func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replaced string) (ctrl.Result, error) {
@@ -128,8 +133,9 @@ func (r *PartnerCartReconciler) checkLineItems(s *scope) (ctrl.Result, error) {
 func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (ctrl.Result, error) {
 	cart := s.cart
 	if cart.Status.Checkout != nil {
+		// What was checked out was approved, whatever spec.approval says now.
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, pcv1alpha1.ApprovedReason,
-			"Approved content "+cart.Status.Checkout.SpecHash+" was checked out")
+			approvedMessage(cart.Status.Checkout.SpecHash))
 		return ctrl.Result{}, nil
 	}
 	reason, msg := approvalDecision(cart)
@@ -171,8 +177,10 @@ func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 				"The quoted total %s %s is above spec.approval.maxTotalPrice %s", quoted, cart.Status.Cart.CurrencyCode, a.MaxTotalPrice)
 		}
 	}
-	return pcv1alpha1.ApprovedReason, "Approved for purchase content " + hash
+	return pcv1alpha1.ApprovedReason, approvedMessage(hash)
 }
+
+func approvedMessage(specHash string) string { return "Approved for purchase content " + specHash }
 
 // reconcileCheckout checks the cart out at most once (design 3.4).
 //
@@ -288,6 +296,7 @@ func (r *PartnerCartReconciler) recordCheckout(ctx context.Context, s *scope, re
 	if cart.Status.Cart != nil {
 		cart.Status.Cart.Status = partnercenter.CartStatusOrdered
 	}
+	setCartFrozen(cart)
 	if len(cart.Status.Orders) > 0 {
 		// The receipt is written before the result is patched into status: if we crash in
 		// between, recovery repeats the checkout, gets the same orders and finds the receipt.
@@ -303,13 +312,16 @@ func (r *PartnerCartReconciler) recordCheckout(ctx context.Context, s *scope, re
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutFailedReason, msg)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
 		s.stalled = &stall{pcv1alpha1.CheckoutFailedReason, msg}
+		observeCheckout(cart, "failed", s.now)
 	case len(cart.Status.OrderErrors) > 0:
 		msg := fmt.Sprintf("Created orders %s; order groups failed: %s", orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason, msg)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
+		observeCheckout(cart, "partially_failed", s.now)
 	default:
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason,
 			"Created orders "+orderIDs(cart.Status.Orders))
+		observeCheckout(cart, "succeeded", s.now)
 	}
 	return ctrl.Result{}, nil
 }
@@ -327,6 +339,7 @@ func (r *PartnerCartReconciler) checkoutError(s *scope, err error) (ctrl.Result,
 				"Partner Center says cart %s was already submitted (800065) but returned no orders", co.CartID))
 		}
 		msg := "Partner Center refused the checkout of cart " + co.CartID + ", nothing was bought: " + err.Error()
+		observeCheckout(cart, "failed", s.now)
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutFailedReason, msg)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
 		return r.terminal(s, pcv1alpha1.CheckoutFailedReason, msg, err)
@@ -364,6 +377,7 @@ func (r *PartnerCartReconciler) checkoutUnknown(s *scope, why string) (ctrl.Resu
 		why, cart.Spec.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID)
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, msg)
 	if conditionReason(s.before, pcv1alpha1.CheckedOutCondition) != pcv1alpha1.CheckoutOutcomeUnknownReason {
+		observeCheckout(cart, "unknown", s.now)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutUnknown, "%s", msg)
 	}
 	return r.terminal(s, pcv1alpha1.CheckoutOutcomeUnknownReason, msg, errors.New(why))

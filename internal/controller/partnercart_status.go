@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -137,10 +136,6 @@ func displayTotal(st *pcv1alpha1.PartnerCartStatus) string {
 		return st.Cart.QuotedTotal + " " + st.Cart.CurrencyCode
 	}
 	return ""
-}
-
-func equalStatus(a, b *pcv1alpha1.PartnerCartStatus) bool {
-	return equality.Semantic.DeepEqual(a, b)
 }
 
 // optimisticMergeFrom is a merge patch that fails if the object changed since it was read.

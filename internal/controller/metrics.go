@@ -1,0 +1,53 @@
+package controller
+
+import (
+	"math/big"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// Purchase metrics: what no generic operator knows, the money. They are served with
+// controller-runtime's metrics on the manager's metrics endpoint.
+var (
+	checkoutsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "partnercart_checkouts_total",
+		Help: "Checkout outcomes recorded, by result (succeeded, partially_failed, failed, unknown).",
+	}, []string{"result"})
+	ordersTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "partnercart_orders_created_total",
+		Help: "Orders created by checkouts.",
+	})
+	spendTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "partnercart_spend_total",
+		Help: "Sum of the totalPrice of orders created, by currency.",
+	}, []string{"currency"})
+	checkoutSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "partnercart_checkout_duration_seconds",
+		Help:    "Time from the persisted checkout intent to the recorded result.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, checkoutSeconds)
+}
+
+// observeCheckout records a checkout result in the purchase metrics.
+func observeCheckout(cart *pcv1alpha1.PartnerCart, result string, now time.Time) {
+	checkoutsTotal.WithLabelValues(result).Inc()
+	co := cart.Status.Checkout
+	if co != nil {
+		checkoutSeconds.Observe(now.Sub(co.StartedAt.Time).Seconds())
+	}
+	for _, o := range cart.Status.Orders {
+		ordersTotal.Inc()
+		if r, ok := new(big.Rat).SetString(o.TotalPrice); ok {
+			f, _ := r.Float64()
+			spendTotal.WithLabelValues(o.CurrencyCode).Add(f)
+		}
+	}
+}
