@@ -230,3 +230,40 @@ func receiptsIn(t *testing.T, ns string) []corev1.ConfigMap {
 	NewWithT(t).Expect(env.Client.List(t.Context(), list, client.InNamespace(ns), client.MatchingLabels{ReceiptLabel: "true"})).To(Succeed())
 	return list.Items
 }
+
+// TestCheckoutOutcomeUnknownStopsForAPerson: the manager dies with a checkout in flight and the
+// cart is gone upstream when it comes back, so nobody can tell whether it was bought. The
+// operator stops with CheckoutOutcomeUnknown, never checks out again, and keeps the object
+// (and its record of the intent) until a person decides.
+func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
+	g := NewWithT(t)
+	gate := newCheckoutGate()
+	o := startOperator(t, operatorOptions{middleware: gate.middleware})
+	o.create("lost", withApproved())
+	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+	intent := o.get("lost").Status.Checkout
+	o.shutdown()
+	gate.decide <- false
+	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
+	o.start()
+
+	o.eventually("lost", 30*time.Second).Should(And(
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason),
+		haveCondition(pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason)))
+	cart := o.get("lost")
+	msg := conditionMessage(cart, pcv1alpha1.StalledCondition)
+	g.Expect(msg).To(ContainSubstring(intent.CartID))
+	g.Expect(msg).To(ContainSubstring(intent.RequestID))
+	g.Expect(msg).To(ContainSubstring(testCustomer))
+	g.Expect(cart.Status.Checkout.CartID).To(Equal(intent.CartID), "the intent is kept")
+	calls := o.sim.Stats().Requests
+	g.Consistently(func() any { return o.sim.Stats().Requests }).WithTimeout(time.Second).Should(Equal(calls), "no retries, no new cart")
+	g.Expect(o.sim.Stats().CartsCreated).To(Equal(1))
+
+	// Deleting it does not lose the record: the finalizer stays until a person removes it.
+	g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
+	g.Consistently(func() error {
+		return env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "lost"}, &pcv1alpha1.PartnerCart{})
+	}).WithTimeout(2 * time.Second).Should(Succeed())
+	g.Eventually(func() []string { return o.events("lost") }).Should(ContainElement(pcv1alpha1.EventCheckoutUnknown))
+}
