@@ -18,7 +18,7 @@ STEP_TIMEOUT=${DEMO_TIMEOUT:-90}
 if [[ -t 1 ]]; then B=$'\e[1m' G=$'\e[32m' D=$'\e[2m' R=$'\e[0m'; else B='' G='' D='' R=''; fi
 start=$SECONDS
 phase() { printf '\n%s==> %s%s %s(%ss)%s\n' "$B" "$*" "$R" "$D" "$((SECONDS - start))" "$R"; }
-say() { printf '    %s\n' "$*"; }
+say() { if (($#)); then printf '    %s\n' "$*"; else echo; fi; }
 indent() { sed 's/^/    /'; }
 # quote ARG: ARG as a person would type it in a shell.
 quote() {
@@ -139,7 +139,7 @@ cat <<MSG
     bin/k8s/kubectl get pcart
     bin/k8s/kubectl describe pcart $WAITING
     bin/k8s/kubectl get pcart $BROKEN -o jsonpath='{.status.lineItemErrors}'
-    bin/k8s/kubectl get events --sort-by=.lastTimestamp
+    bin/k8s/kubectl get events --sort-by=.metadata.creationTimestamp
     bin/k8s/kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o yaml
     bin/k8s/kubectl apply -f config/samples/azure-reservation.yaml    # one more, not yet approved
     curl -s $PCSIM_URL/_pcsim/stats
