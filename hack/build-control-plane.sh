@@ -55,7 +55,11 @@ GO
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   for cmd in kube-apiserver kubectl; do
     if up_to_date "$cmd" "$KUBERNETES_VERSION"; then continue; fi
-    log "building $cmd $KUBERNETES_VERSION (kube-apiserver takes 4 to 8 minutes on 2 cores the first time)"
+    if [[ $cmd == kube-apiserver ]]; then
+      log "building $cmd $KUBERNETES_VERSION (4 to 8 minutes on 2 cores the first time; cached in $BIN_DIR afterwards)"
+    else
+      log "building $cmd $KUBERNETES_VERSION"
+    fi
     local start=$SECONDS
     (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$cmd" "k8s.io/kubernetes/cmd/$cmd")
     echo "$KUBERNETES_VERSION" >"$BIN_DIR/.$cmd.version"
