@@ -235,3 +235,42 @@ func ReadProcStats(pid int) (ProcStats, error) {
 	ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
 	return ps, nil
 }
+
+// ChildrenCPU returns the CPU time (user+system) of each direct child process of this
+// program, by command name (kube-apiserver, etcd, pcsim, manager), summed per name.
+func ChildrenCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	self := os.Getpid()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) < 13 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid != self {
+			continue
+		}
+		ps, err := ReadProcStats(pid)
+		if err != nil {
+			continue
+		}
+		out[s[open+1:closing]] += ps.CPU
+	}
+	return out
+}

@@ -172,6 +172,8 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	logf("creating %d carts", cfg.n)
 	phaseCtx, cancelPhase := context.WithTimeout(ctx, cfg.timeout)
 	defer cancelPhase()
+	cpu0 := harness.ChildrenCPU()
+	self0 := selfCPU()
 	first := time.Now()
 	if err := createAll(phaseCtx, cp.Client, carts, tr, 32); err != nil {
 		return rows, err
@@ -186,6 +188,8 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	stopWatch()
 	logf("all Ready after %s", wall.Round(time.Millisecond))
 
+	cpu1 := harness.ChildrenCPU()
+	self1 := selfCPU()
 	metrics, err := mgr.Metrics(ctx)
 	if err != nil {
 		return rows, fmt.Errorf("scrape manager metrics: %w", err)
@@ -220,7 +224,7 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	add("Partner Center calls per cart", fmt.Sprintf("%.2f", float64(total)/n), strings.Join(parts, ", ")+fmt.Sprintf("; plus %d token requests in all", calls["Token"]))
 	writes, byMethod := apiWrites(metrics)
 	reads := metrics.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] == "GET" })
-	add("API-server writes per cart", fmt.Sprintf("%.2f", writes/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs %.2f per cart (the Secret is read from the API server, not cached)",
+	add("API-server writes per cart", fmt.Sprintf("%.2f (%.2f without Events)", writes/n, (writes-float64(len(events.Items)))/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs %.2f per cart (the Secret is read from the API server, not cached)",
 		len(events.Items), float64(len(events.Items))/n, reads/n))
 	reconciles := metrics.Sum("controller_runtime_reconcile_time_seconds_count", isController)
 	reconcileSecs := metrics.Sum("controller_runtime_reconcile_time_seconds_sum", isController)
@@ -233,8 +237,20 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 				fmtDur(seconds(pcSecs/reconciles)), fmtDur(seconds((reconcileSecs-pcSecs)/reconciles)), fmtDur(seconds(queueSecs/max(queued, 1))),
 				(writes+reads)/wall.Seconds()))
 	}
-	add("Manager peak RSS (VmHWM)", fmtMiB(proc.PeakRSS), "")
+	add("Manager peak RSS (VmHWM)", fmtMiB(proc.PeakRSS), fmt.Sprintf("Go heap at the end: %s allocated, %s in use (go_memstats_heap_alloc_bytes, _inuse_bytes); RSS now %s",
+		fmtMiB(int64(metrics.Sum("go_memstats_heap_alloc_bytes", nil))), fmtMiB(int64(metrics.Sum("go_memstats_heap_inuse_bytes", nil))), fmtMiB(proc.RSS)))
 	add("Manager CPU (user+system)", fmt.Sprintf("%.1f s", proc.CPU.Seconds()), fmt.Sprintf("%.2f ms per cart", proc.CPU.Seconds()*1000/n))
+	var cpuParts []string
+	machine := wall.Seconds() * float64(ncpu)
+	used := (self1 - self0).Seconds()
+	for _, name := range []string{"kube-apiserver", "etcd", "manager", "pcsim"} {
+		d := (cpu1[name] - cpu0[name]).Seconds()
+		used += d
+		cpuParts = append(cpuParts, fmt.Sprintf("%s %.1f s", name, d))
+	}
+	cpuParts = append(cpuParts, fmt.Sprintf("this program %.1f s", (self1-self0).Seconds()))
+	add("CPU of the whole stack, first create to last Ready", fmt.Sprintf("%.0f%% of %d CPUs", 100*used/machine, ncpu),
+		strings.Join(cpuParts, ", ")+fmt.Sprintf(" (of %.0f CPU-seconds available; other engineers' builds and tests also ran on this machine)", machine))
 	floor, floorNote := floorOf(cfg)
 	add("Floor (upstream latency and rate limit)", fmtDur(floor), floorNote)
 	add("Operator / floor", fmt.Sprintf("%.1f×", wall.Seconds()/floor.Seconds()), "")
@@ -281,7 +297,9 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	add("Restart: Partner Center calls in the next "+cfg.restartWindow.String(), strconv.Itoa(delta), strings.Join(deltaParts, ", ")+" (target 0)")
 	add("Restart: time to catch up", catch, fmt.Sprintf("process start → workqueue_depth{name=\"partnercart\"} back to 0 after %d reconciles", cfg.n))
 	add("Restart: API-server writes in "+cfg.restartWindow.String(), fmt.Sprintf("%.0f", rw), rwBy)
-	add("Restart: manager peak RSS, CPU", fmt.Sprintf("%s, %.1f s", fmtMiB(restartProc.PeakRSS), restartProc.CPU.Seconds()), fmt.Sprintf("over %s", fmtDur(time.Since(start))))
+	add("Restart: manager peak RSS, CPU", fmt.Sprintf("%s, %.1f s", fmtMiB(restartProc.PeakRSS), restartProc.CPU.Seconds()),
+		fmt.Sprintf("over %s; Go heap allocated %s at the end (the informer cache of %d PartnerCarts and Secret metadata)",
+			fmtDur(time.Since(start)), fmtMiB(int64(restartMetrics.Sum("go_memstats_heap_alloc_bytes", nil))), cfg.n))
 	_ = mgr.Stop(10 * time.Second)
 
 	// Phase 3: the sequential baseline against the same pcsim.
@@ -560,6 +578,15 @@ func createAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.Partner
 	close(work)
 	wg.Wait()
 	return firstErr
+}
+
+// selfCPU is this program's own CPU time.
+func selfCPU() time.Duration {
+	ps, err := harness.ReadProcStats(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return ps.CPU
 }
 
 func isController(l map[string]string) bool { return l["controller"] == "partnercart" }
