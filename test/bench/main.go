@@ -665,4 +665,3 @@ func envDuration(key string, def time.Duration) time.Duration {
 	}
 	return def
 }
-

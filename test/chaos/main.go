@@ -495,7 +495,7 @@ func checkOutcomes(list []v1alpha1.PartnerCart, kinds map[string]cartKind, want 
 // agree with their carts; every cart pcsim checked out is some PartnerCart's intent. It
 // returns the number of lost orders (in no status or no receipt).
 func checkOrders(list []v1alpha1.PartnerCart, receipts []corev1.ConfigMap, orders []pcsim.OrderRecord, stats *pcsim.Stats, fail func(string, ...any)) int {
-	inStatus := map[string][]string{}  // order ID -> carts listing it
+	inStatus := map[string][]string{}   // order ID -> carts listing it
 	intentCart := map[string][]string{} // upstream cart ID -> PartnerCarts whose checkout names it
 	byUID := map[string]*v1alpha1.PartnerCart{}
 	for i := range list {
@@ -625,4 +625,3 @@ func sortedMap(m map[string]int) string {
 	}
 	return b.String()
 }
-
