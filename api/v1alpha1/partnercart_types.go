@@ -539,7 +539,3 @@ type PartnerCartList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PartnerCart `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PartnerCart{}, &PartnerCartList{})
-}

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -53,18 +52,8 @@ func withApproved() cartOption {
 	return func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true }
 }
 
-func withLine(f pcv1alpha1.LineItemFields) cartOption {
-	return func(c *pcv1alpha1.PartnerCart) {
-		c.Spec.LineItems = append(c.Spec.LineItems, pcv1alpha1.CartLineItem{LineItemFields: f})
-	}
-}
-
 func withMaxTotal(v string) cartOption {
 	return func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.MaxTotalPrice = v }
-}
-
-func withAttestation(v bool) cartOption {
-	return func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].AttestationAccepted = ptr.To(v) }
 }
 
 // crdFor reads the installed PartnerCart CRD.

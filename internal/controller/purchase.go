@@ -229,7 +229,7 @@ func orderStatus(o partnercenter.Order) pcv1alpha1.OrderStatus {
 }
 
 func orderErrors(errs []partnercenter.OrderError) []pcv1alpha1.OrderError {
-	var out []pcv1alpha1.OrderError
+	out := make([]pcv1alpha1.OrderError, 0, len(errs))
 	for _, e := range errs {
 		out = append(out, pcv1alpha1.OrderError{OrderGroupID: e.OrderGroupID, Code: int64(e.Code), Description: e.Description})
 	}
