@@ -135,7 +135,10 @@ func run(ctx context.Context, args []string, logw io.Writer, ready func(addr str
 	if err != nil {
 		return fmt.Errorf("configure simulator: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
+	// ctx ending means "shut down", which the select below does after a clean start; it
+	// does not abort opening the listener, so a signal during start-up still exits cleanly.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.WithoutCancel(ctx), "tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

@@ -73,9 +73,11 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}()
 	addr := <-addrs
 
-	resp, err := http.Get("http://" + addr + "/_pcsim/healthz")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/_pcsim/healthz", nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	resp.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(resp.Body.Close()).To(Succeed())
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 
 	cancel()

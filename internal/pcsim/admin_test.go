@@ -3,7 +3,6 @@ package pcsim
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 
@@ -23,13 +22,7 @@ func TestAdminEndpoints(t *testing.T) {
 	h.do(http.MethodPut, cartPath(customerA, ct.ID), ct) // 400 800065
 	h.do(http.MethodGet, "/v1/nothing-here", nil)
 
-	admin := func(method, path, body string) (*http.Response, []byte) {
-		req, err := http.NewRequest(method, h.ts.URL+path, strings.NewReader(body))
-		g.Expect(err).NotTo(HaveOccurred())
-		resp, err := h.ts.Client().Do(req)
-		g.Expect(err).NotTo(HaveOccurred())
-		return resp, readBody(g, resp)
-	}
+	admin := h.admin
 
 	resp, body := admin(http.MethodGet, "/_pcsim/stats", "")
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
@@ -60,7 +53,7 @@ func TestAdminEndpoints(t *testing.T) {
 	g.Expect(resp.StatusCode).To(Equal(http.StatusBadRequest))
 	resp, _ = admin(http.MethodPut, "/_pcsim/faults", `not json`)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusBadRequest))
-	resp, body = admin(http.MethodGet, "/_pcsim/faults", "")
+	_, body = admin(http.MethodGet, "/_pcsim/faults", "")
 	g.Expect(string(body)).To(ContainSubstring(`"retryAfter":"4s"`))
 
 	resp, _ = admin(http.MethodGet, "/_pcsim/healthz", "")
@@ -101,25 +94,40 @@ func buyCarts(h *harness, worker, n int) error {
 	for i := range n {
 		body := pc.Cart{LineItems: []pc.CartLineItem{line(0, e5, 1, "monthly", "P1M")}}
 		resp, b, err := h.send(http.MethodPost, cartsPath(customer), body, "MS-RequestId", fmt.Sprintf("w%d-%d", worker, i))
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("create: %v %s", err, b)
+		if err := answerErr("create", resp, b, err, http.StatusCreated); err != nil {
+			return err
 		}
 		var ct pc.Cart
 		if err := jsonUnmarshal(b, &ct); err != nil {
 			return err
 		}
 		ct.LineItems[0].Quantity = 2
-		if resp, b, err = h.send(http.MethodPut, cartPath(customer, ct.ID), ct); err != nil || resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("put: %v %s", err, b)
+		resp, b, err = h.send(http.MethodPut, cartPath(customer, ct.ID), ct)
+		if err := answerErr("put", resp, b, err, http.StatusCreated); err != nil {
+			return err
 		}
 		for range 2 {
-			if resp, b, err = h.send(http.MethodPost, cartPath(customer, ct.ID)+"/checkout", nil); err != nil || resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("checkout: %v %s", err, b)
+			resp, b, err = h.send(http.MethodPost, cartPath(customer, ct.ID)+"/checkout", nil)
+			if err := answerErr("checkout", resp, b, err, http.StatusCreated); err != nil {
+				return err
 			}
 		}
-		if resp, b, err = h.send(http.MethodGet, "/v1/customers/"+customer+"/orders", nil); err != nil || resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("list orders: %v %s", err, b)
+		resp, b, err = h.send(http.MethodGet, "/v1/customers/"+customer+"/orders", nil)
+		if err := answerErr("list orders", resp, b, err, http.StatusOK); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// answerErr is nil when a send succeeded with the wanted status; otherwise it names the step
+// and wraps the transport error or reports the status and body.
+func answerErr(step string, resp *reply, body []byte, err error, want int) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", step, err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s: status %d: %s", step, resp.StatusCode, body)
 	}
 	return nil
 }

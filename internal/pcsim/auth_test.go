@@ -41,13 +41,13 @@ func TestTokenWithConfiguredCredentials(t *testing.T) {
 	})
 
 	t.Run("basic auth, form-encoded as golang.org/x/oauth2 sends it", func(t *testing.T) {
-		req, err := http.NewRequest(http.MethodPost, h.ts.URL+"/tenant-1/oauth2/v2.0/token", strings.NewReader(tokenForm.Encode()))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.ts.URL+"/tenant-1/oauth2/v2.0/token", strings.NewReader(tokenForm.Encode()))
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(url.QueryEscape("app-1"), url.QueryEscape("s3cr&t=+x"))
-		resp, err := h.ts.Client().Do(req)
+		httpResp, err := h.ts.Client().Do(req)
 		g.Expect(err).NotTo(HaveOccurred())
-		body := readBody(g, resp)
+		resp, body := readReply(g, httpResp)
 		g.Expect(resp.StatusCode).To(Equal(http.StatusOK), string(body))
 	})
 

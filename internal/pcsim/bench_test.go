@@ -19,7 +19,8 @@ func BenchmarkCreateAndCheckout(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := httptest.NewRequest(http.MethodPost, "/t/oauth2/v2.0/token",
+	ctx := b.Context()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/t/oauth2/v2.0/token",
 		strings.NewReader("grant_type=client_credentials&client_id=a&client_secret=b&scope=x"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
@@ -34,7 +35,7 @@ func BenchmarkCreateAndCheckout(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			customer := fmt.Sprintf("00000000-0000-0000-0000-%012d", n.Add(1)%500+1)
-			r := httptest.NewRequest(http.MethodPost, cartsPath(customer), strings.NewReader(body))
+			r := httptest.NewRequestWithContext(ctx, http.MethodPost, cartsPath(customer), strings.NewReader(body))
 			r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 			w := httptest.NewRecorder()
 			srv.ServeHTTP(w, r)
@@ -43,7 +44,7 @@ func BenchmarkCreateAndCheckout(b *testing.B) {
 				b.Errorf("create: %d %s", w.Code, w.Body) // Fatal is not allowed off the benchmark goroutine
 				return
 			}
-			r = httptest.NewRequest(http.MethodPost, cartPath(customer, ct.ID)+"/checkout", nil)
+			r = httptest.NewRequestWithContext(ctx, http.MethodPost, cartPath(customer, ct.ID)+"/checkout", nil)
 			r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 			w = httptest.NewRecorder()
 			srv.ServeHTTP(w, r)

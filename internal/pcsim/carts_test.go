@@ -202,10 +202,10 @@ func TestExpireCartForTests(t *testing.T) {
 	// The admin endpoint does the same; ordered carts never expire.
 	ordered := h.createCart(customerA, line(0, e5, 1, "monthly", "P1M"))
 	h.checkoutOK(customerA, ordered.ID)
-	resp, _ = h.ts.Client().Post(h.ts.URL+"/_pcsim/carts/"+ordered.ID+"/expire", "", nil)
+	resp, _ = h.admin(http.MethodPost, "/_pcsim/carts/"+ordered.ID+"/expire", "")
 	g.Expect(resp.StatusCode).To(Equal(http.StatusNotFound))
 	active := h.createCart(customerA, line(0, e5, 1, "monthly", "P1M"))
-	resp, _ = h.ts.Client().Post(h.ts.URL+"/_pcsim/carts/"+active.ID+"/expire", "", nil)
+	resp, _ = h.admin(http.MethodPost, "/_pcsim/carts/"+active.ID+"/expire", "")
 	g.Expect(resp.StatusCode).To(Equal(http.StatusNoContent))
 	resp, _ = h.do(http.MethodGet, cartPath(customerA, active.ID), nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusNotFound))

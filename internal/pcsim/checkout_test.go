@@ -157,7 +157,7 @@ func TestOrdersCompleteAfterTheDelay(t *testing.T) {
 	g.Expect(o.TotalPrice.String()).To(Equal("670.00"))
 
 	// Subscription IDs are stable, and a repeat checkout shows the current status.
-	resp, body = h.do(http.MethodGet, orderPath, nil)
+	_, body = h.do(http.MethodGet, orderPath, nil)
 	g.Expect(decode[pc.Order](g, body)).To(Equal(o))
 	g.Expect(h.checkoutOK(customerA, ct.ID).Orders[0]).To(Equal(o))
 
@@ -172,7 +172,7 @@ func TestOrdersCompleteAfterTheDelay(t *testing.T) {
 
 	resp, body = h.do(http.MethodGet, "/v1/customers/"+customerB+"/orders/"+id, nil)
 	expectAPIError(g, resp, body, http.StatusNotFound, "800007")
-	resp, body = h.do(http.MethodGet, "/v1/customers/"+customerB+"/orders", nil)
+	_, body = h.do(http.MethodGet, "/v1/customers/"+customerB+"/orders", nil)
 	g.Expect(decode[pc.OrderCollection](g, body).TotalCount).To(BeZero())
 }
 
@@ -204,7 +204,7 @@ func TestCatalogTestBehaviours(t *testing.T) {
 		g.Expect(res.Orders).To(BeEmpty())
 		g.Expect(res.OrderErrors).To(HaveLen(1))
 	}
-	resp, body = h.do(http.MethodGet, cartPath(customerA, only.ID), nil)
+	_, body = h.do(http.MethodGet, cartPath(customerA, only.ID), nil)
 	g.Expect(decode[pc.Cart](g, body).Status).To(Equal(pc.CartStatusActive))
 	g.Expect(h.srv.Stats().OrdersCreated).To(Equal(1))
 }

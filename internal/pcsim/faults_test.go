@@ -84,7 +84,7 @@ func TestDropAfterCommitKeepsTheChange(t *testing.T) {
 	_, _, err = h.send(http.MethodPost, cartPath(customerA, ct.ID)+"/checkout", nil, "MS-RequestId", "co-1")
 	g.Expect(err).To(HaveOccurred())
 	heal()
-	resp, body = h.do(http.MethodGet, cartPath(customerA, ct.ID), nil)
+	_, body = h.do(http.MethodGet, cartPath(customerA, ct.ID), nil)
 	g.Expect(decode[pc.Cart](g, body).Status).To(Equal(pc.CartStatusOrdered))
 	g.Expect(h.srv.Orders()).To(HaveLen(1))
 	res := h.checkoutOK(customerA, ct.ID)
@@ -106,7 +106,7 @@ func TestDropWithoutHijackAbortsTheHandler(t *testing.T) {
 	srv, err := New(Options{Faults: Faults{DropAfterCommitRate: 1}})
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	tok := issueTestToken(t, srv)
-	req := httptest.NewRequest(http.MethodPost, cartsPath(customerA),
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, cartsPath(customerA),
 		strings.NewReader(`{"lineItems":[{"id":0,"catalogItemId":"`+e5+`","quantity":1,"billingCycle":"monthly","termDuration":"P1M"}]}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	NewWithT(t).Expect(func() { srv.ServeHTTP(httptest.NewRecorder(), req) }).To(PanicWith(http.ErrAbortHandler))
@@ -114,7 +114,7 @@ func TestDropWithoutHijackAbortsTheHandler(t *testing.T) {
 }
 
 func issueTestToken(t *testing.T, srv *Server) string {
-	req := httptest.NewRequest(http.MethodPost, "/t/oauth2/v2.0/token",
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/t/oauth2/v2.0/token",
 		strings.NewReader("grant_type=client_credentials&client_id=a&client_secret=b&scope=x"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()

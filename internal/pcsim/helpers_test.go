@@ -96,15 +96,18 @@ func (h *harness) getToken(id, secret string) string {
 	return tok.AccessToken
 }
 
-func (h *harness) postForm(path string, form url.Values) (*http.Response, []byte) {
+func (h *harness) postForm(path string, form url.Values) (*reply, []byte) {
 	h.t.Helper()
-	resp, err := h.ts.Client().PostForm(h.ts.URL+path, form)
+	req, err := http.NewRequestWithContext(h.t.Context(), http.MethodPost, h.ts.URL+path, strings.NewReader(form.Encode()))
 	h.g.Expect(err).NotTo(HaveOccurred())
-	return resp, readBody(h.g, resp)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := h.ts.Client().Do(req)
+	h.g.Expect(err).NotTo(HaveOccurred())
+	return readReply(h.g, resp)
 }
 
 // send performs an API call with the harness token; headers are name, value pairs.
-func (h *harness) send(method, path string, body any, headers ...string) (*http.Response, []byte, error) {
+func (h *harness) send(method, path string, body any, headers ...string) (*reply, []byte, error) {
 	h.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -112,7 +115,7 @@ func (h *harness) send(method, path string, body any, headers ...string) (*http.
 		h.g.Expect(err).NotTo(HaveOccurred())
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, h.ts.URL+path, rd)
+	req, err := http.NewRequestWithContext(h.t.Context(), method, h.ts.URL+path, rd)
 	h.g.Expect(err).NotTo(HaveOccurred())
 	req.Header.Set("Authorization", "Bearer "+h.token)
 	req.Header.Set("Content-Type", "application/json")
@@ -127,22 +130,42 @@ func (h *harness) send(method, path string, body any, headers ...string) (*http.
 	if err != nil {
 		return nil, nil, err
 	}
-	return resp, readBody(h.g, resp), nil
+	r, b := readReply(h.g, resp)
+	return r, b, nil
+}
+
+// admin calls a /_pcsim endpoint: no token, and body as given.
+func (h *harness) admin(method, path, body string) (*reply, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequestWithContext(h.t.Context(), method, h.ts.URL+path, strings.NewReader(body))
+	h.g.Expect(err).NotTo(HaveOccurred())
+	resp, err := h.ts.Client().Do(req)
+	h.g.Expect(err).NotTo(HaveOccurred())
+	return readReply(h.g, resp)
 }
 
 // do is send for calls that must get an answer.
-func (h *harness) do(method, path string, body any, headers ...string) (*http.Response, []byte) {
+func (h *harness) do(method, path string, body any, headers ...string) (*reply, []byte) {
 	h.t.Helper()
 	resp, b, err := h.send(method, path, body, headers...)
 	h.g.Expect(err).NotTo(HaveOccurred())
 	return resp, b
 }
 
-func readBody(g *WithT, resp *http.Response) []byte {
-	defer resp.Body.Close()
+// reply is what the helpers hand back of an answer: its status and headers. The body
+// has already been read in full and closed, so there is no *http.Response left to close.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// readReply reads and closes the body of resp and returns it with the status and headers.
+func readReply(g *WithT, resp *http.Response) (*reply, []byte) {
 	b, err := io.ReadAll(resp.Body)
+	closeErr := resp.Body.Close()
 	g.Expect(err).NotTo(HaveOccurred())
-	return b
+	g.Expect(closeErr).NotTo(HaveOccurred())
+	return &reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
 func cartsPath(customer string) string { return "/v1/customers/" + customer + "/carts" }
@@ -156,7 +179,7 @@ func (h *harness) createCart(customer string, lines ...pc.CartLineItem) pc.Cart 
 	return decode[pc.Cart](h.g, body)
 }
 
-func (h *harness) checkout(customer, cartID string, headers ...string) (*http.Response, []byte) {
+func (h *harness) checkout(customer, cartID string, headers ...string) (*reply, []byte) {
 	h.t.Helper()
 	return h.do(http.MethodPost, cartPath(customer, cartID)+"/checkout", nil, headers...)
 }
@@ -175,7 +198,7 @@ func decode[T any](g *WithT, body []byte) T {
 }
 
 // expectAPIError checks status and Partner Center error code of an answer.
-func expectAPIError(g *WithT, resp *http.Response, body []byte, status int, code string) {
+func expectAPIError(g *WithT, resp *reply, body []byte, status int, code string) {
 	g.ExpectWithOffset(1, resp.StatusCode).To(Equal(status), string(body))
 	eb := decode[pc.ErrorBody](g, body)
 	g.ExpectWithOffset(1, string(eb.Code)).To(Equal(code), string(body))

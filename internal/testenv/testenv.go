@@ -117,7 +117,9 @@ func ApplyFile(ctx context.Context, c client.Client, path string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	// The file is only read: a Close error cannot lose data, and any read error has
+	// already surfaced from Decode.
+	defer func() { _ = f.Close() }()
 	dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
 	for {
 		obj := &unstructured.Unstructured{}
