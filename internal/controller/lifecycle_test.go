@@ -75,3 +75,40 @@ func TestHappyPath(t *testing.T) {
 	// finalizer, checkout intent, checkout result, receipt, completion: nothing else.
 	g.Expect(total).To(BeNumerically("<=", 5), "API-server writes per cart on the happy path")
 }
+
+// TestFailedOrderGroupsStayFailed: a checkout whose only order group fails buys nothing and
+// stays Failed across later reconciles; a partly failed checkout stalls after its orders
+// complete, naming what was not bought; an order that ends in error stalls with OrdersFailed.
+func TestFailedOrderGroupsStayFailed(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{})
+	o.create("nothing", withApproved(), func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.LineItems[0].CatalogItemID = "CFQ7TTC0LF8S:0001:CFQ7TTC0FAIL" // its order group fails at checkout
+	})
+	o.create("partly", withApproved(), func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.LineItems = append(c.Spec.LineItems, pcv1alpha1.CartLineItem{LineItemFields: pcv1alpha1.LineItemFields{
+			ID: 1, CatalogItemID: "CFQ7TTC0LF8S:0001:CFQ7TTC0FAIL", Quantity: 1,
+			BillingCycle: pcv1alpha1.BillingCycleAnnual, TermDuration: "P1Y"}})
+	})
+	o.create("errored", withApproved(), func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.LineItems[0].CatalogItemID = "CFQ7TTC0LF8S:0001:CFQ7TTC0TEST" // its order ends in "error"
+	})
+
+	o.eventually("nothing", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutFailedReason)))
+	o.eventually("partly", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason)))
+	o.eventually("errored", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.OrdersFailedReason)))
+	g.Expect(o.get("nothing").Status.OrderErrors).To(HaveLen(1))
+	g.Expect(o.get("partly").Status.Orders).To(HaveLen(1))
+
+	// A restart reconciles everything again: nothing changes its mind.
+	o.shutdown()
+	o.start()
+	for _, name := range []string{"nothing", "partly", "errored"} {
+		g.Consistently(func() pcv1alpha1.Phase { return o.get(name).Status.Phase }).WithTimeout(2 * time.Second).Should(Equal(pcv1alpha1.PhaseFailed))
+	}
+	g.Expect(o.events("nothing")).NotTo(ContainElement(pcv1alpha1.EventOrdersCompleted))
+	g.Expect(o.sim.Stats().DuplicateCheckouts).To(BeZero())
+}

@@ -129,7 +129,7 @@ func (r *PartnerCartReconciler) reconcileNormal(ctx context.Context, s *scope) (
 		r.reconcileOrders,
 	}
 	for _, phase := range phases {
-		if res, err := phase(ctx, s); err != nil || !res.IsZero() || s.done {
+		if res, err := phase(ctx, s); err != nil || !res.IsZero() || s.done || s.stalled != nil {
 			return res, err
 		}
 	}

@@ -423,13 +423,23 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 		s.waitMessage = fmt.Sprintf("Waiting for %d of %d orders to complete", len(pending), len(cart.Status.Orders))
 		return ctrl.Result{RequeueAfter: r.orderPollInterval(s.now.Sub(co.CompletedAt.Time))}, nil
 	}
-	if conditionReason(s.before, pcv1alpha1.ReadyCondition) != pcv1alpha1.SucceededReason &&
-		s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
+	if len(cart.Status.Orders) == 0 {
+		// The checkout bought nothing: every order group failed (recordCheckout said so).
+		s.stalled = &stall{pcv1alpha1.CheckoutFailedReason, "Partner Center created no order: " + describeOrderErrors(cart.Status.OrderErrors)}
+		return ctrl.Result{}, nil
+	}
+	if s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCompleted, "Orders %s reached their final status: %s",
 			orderIDs(cart.Status.Orders), orderStatuses(cart.Status.Orders))
 	}
-	if failed := failedOrders(cart.Status.Orders); failed != "" {
+	switch failed := failedOrders(cart.Status.Orders); {
+	case failed != "":
 		s.stalled = &stall{pcv1alpha1.OrdersFailedReason, "Orders did not complete: " + failed + "; Partner Center advises repurchasing what was not fulfilled"}
+	case len(cart.Status.OrderErrors) > 0:
+		// Not everything asked for was bought: a person decides whether to buy the rest.
+		s.stalled = &stall{pcv1alpha1.CheckoutPartiallyFailedReason, fmt.Sprintf(
+			"Orders %s completed, but order groups failed at checkout: %s; buy what is missing with a new PartnerCart",
+			orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))}
 	}
 	return ctrl.Result{}, nil
 }
