@@ -77,6 +77,8 @@ type PartnerCartReconciler struct {
 	PartnerCenter partnercenter.Factory
 	Clock         clock.PassiveClock
 	Options       Options
+
+	credentials credentialsCache
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -65,28 +67,71 @@ type errCredentials struct {
 
 func (e *errCredentials) Error() string { return e.message }
 
-// partnerCenter returns the Partner Center client for the cart's credentials, reading the
-// Secret on first use. Secrets are read from the API server, not a cache: the operator never
-// holds every Secret of the cluster in memory.
+// partnerCenter returns the Partner Center client for the cart's credentials. The Secret's data
+// is read from the API server (the operator caches Secret metadata only, never every
+// Secret of the cluster), and only when its resourceVersion in the metadata cache differs
+// from the one last read: a rotated Secret is read again at once, an unchanged one never.
 func (s *scope) partnerCenter(ctx context.Context) (partnercenter.Client, error) {
 	if s.pc != nil {
 		return s.pc, nil
 	}
-	ref := s.cart.Spec.CredentialsSecretRef.Name
-	secret := &corev1.Secret{}
-	if err := s.r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.cart.Namespace, Name: ref}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, &errCredentials{pcv1alpha1.CredentialsSecretNotFoundReason,
-				fmt.Sprintf("Secret %s/%s named by spec.credentialsSecretRef does not exist; create it with keys %s, %s and %s",
-					s.cart.Namespace, ref, SecretKeyTenantID, SecretKeyClientID, SecretKeyClientSecret)}
+	key := client.ObjectKey{Namespace: s.cart.Namespace, Name: s.cart.Spec.CredentialsSecretRef.Name}
+	creds, ok := s.r.cachedCredentials(ctx, key)
+	if !ok {
+		var err error
+		if creds, err = s.r.readCredentials(ctx, key); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("get credentials secret %s: %w", ref, err)
+	}
+	pc, err := s.r.PartnerCenter.ClientFor(creds)
+	if err != nil {
+		return nil, &errCredentials{pcv1alpha1.InvalidCredentialsReason, fmt.Sprintf("Secret %s: %v", key, err)}
+	}
+	s.pc = pc
+	return pc, nil
+}
+
+// credentialsCache remembers the credentials of each Secret at the resourceVersion read.
+type credentialsCache struct {
+	mu      sync.Mutex
+	entries map[client.ObjectKey]cachedCredentials
+}
+
+type cachedCredentials struct {
+	resourceVersion string
+	creds           partnercenter.Credentials
+}
+
+// cachedCredentials returns the credentials last read from the Secret if the metadata cache
+// still shows the same resourceVersion.
+func (r *PartnerCartReconciler) cachedCredentials(ctx context.Context, key client.ObjectKey) (partnercenter.Credentials, bool) {
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.Client.Get(ctx, key, meta); err != nil {
+		return partnercenter.Credentials{}, false
+	}
+	r.credentials.mu.Lock()
+	defer r.credentials.mu.Unlock()
+	e, ok := r.credentials.entries[key]
+	return e.creds, ok && e.resourceVersion == meta.ResourceVersion
+}
+
+// readCredentials reads and checks the Secret, and remembers valid credentials.
+func (r *PartnerCartReconciler) readCredentials(ctx context.Context, key client.ObjectKey) (partnercenter.Credentials, error) {
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return partnercenter.Credentials{}, &errCredentials{pcv1alpha1.CredentialsSecretNotFoundReason,
+				fmt.Sprintf("Secret %s named by spec.credentialsSecretRef does not exist; create it with keys %s, %s and %s",
+					key, SecretKeyTenantID, SecretKeyClientID, SecretKeyClientSecret)}
+		}
+		return partnercenter.Credentials{}, fmt.Errorf("get credentials secret %s: %w", key, err)
 	}
 	var missing []string
-	value := func(key string) string {
-		v := strings.TrimSpace(string(secret.Data[key]))
+	value := func(k string) string {
+		v := strings.TrimSpace(string(secret.Data[k]))
 		if v == "" {
-			missing = append(missing, key)
+			missing = append(missing, k)
 		}
 		return v
 	}
@@ -96,15 +141,16 @@ func (s *scope) partnerCenter(ctx context.Context) (partnercenter.Client, error)
 		ClientSecret: value(SecretKeyClientSecret),
 	}
 	if len(missing) > 0 {
-		return nil, &errCredentials{pcv1alpha1.InvalidCredentialsReason,
-			fmt.Sprintf("Secret %s/%s lacks key(s) %s", s.cart.Namespace, ref, strings.Join(missing, ", "))}
+		return partnercenter.Credentials{}, &errCredentials{pcv1alpha1.InvalidCredentialsReason,
+			fmt.Sprintf("Secret %s lacks key(s) %s", key, strings.Join(missing, ", "))}
 	}
-	pc, err := s.r.PartnerCenter.ClientFor(creds)
-	if err != nil {
-		return nil, &errCredentials{pcv1alpha1.InvalidCredentialsReason, fmt.Sprintf("Secret %s/%s: %v", s.cart.Namespace, ref, err)}
+	r.credentials.mu.Lock()
+	defer r.credentials.mu.Unlock()
+	if r.credentials.entries == nil {
+		r.credentials.entries = map[client.ObjectKey]cachedCredentials{}
 	}
-	s.pc = pc
-	return pc, nil
+	r.credentials.entries[key] = cachedCredentials{resourceVersion: secret.ResourceVersion, creds: creds}
+	return creds, nil
 }
 
 // checkoutDefinitelyFailed reports whether Partner Center refused the checkout for good,

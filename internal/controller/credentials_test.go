@@ -1,0 +1,40 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// TestCredentialsRotationAndCreationArePickedUp: a cart waiting on a missing Secret, then on a
+// refused secret, moves on as soon as the Secret is created and then fixed, without waiting
+// for its slow retry and without a restart.
+func TestCredentialsRotationAndCreationArePickedUp(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{noSecret: true,
+		reconciler: Options{CredentialsRetryInterval: time.Hour}}) // only the Secret watch can wake it
+	o.create("rotate", withApproved())
+	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CredentialsSecretNotFoundReason))
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "partner-center"},
+		StringData: map[string]string{SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: "an-old-secret"}}
+	g.Expect(env.Client.Create(t.Context(), secret)).To(Succeed())
+	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.InvalidCredentialsReason))
+	g.Expect(conditionMessage(o.get("rotate"), pcv1alpha1.ReadyCondition)).NotTo(ContainSubstring("an-old-secret"))
+
+	g.Eventually(func() error {
+		s := &corev1.Secret{}
+		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(secret), s); err != nil {
+			return err
+		}
+		s.Data[SecretKeyClientSecret] = []byte(testClientSecret)
+		return env.Client.Update(t.Context(), s)
+	}).Should(Succeed())
+	o.eventually("rotate", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+}
