@@ -102,4 +102,5 @@ const (
 	EventReceiptRecorded    = "ReceiptRecorded"
 	EventSpecIgnored        = "SpecChangedAfterCheckout"
 	EventCredentialsInvalid = "CredentialsInvalid"
+	EventUpstreamRejected   = "UpstreamRejected"
 )

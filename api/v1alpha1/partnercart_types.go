@@ -127,11 +127,11 @@ type PurchaseCommitment struct {
 // LineItemFields are the fields a partner sets on a CartLineItem (seed: CartLineItem).
 // Fields the server fills in (currencyCode, orderGroup, pricing, error) live in status.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.customTermEndDate) || has(self.termDuration)",message="customTermEndDate requires termDuration: only term-based products can be co-termed"
-// +kubebuilder:validation:XValidation:rule="!(self.billingCycle == 'annual' && has(self.termDuration) && self.termDuration == 'P1M')",message="billingCycle annual cannot be longer than termDuration P1M"
-// +kubebuilder:validation:XValidation:rule="self.billingCycle != 'triennial' || (has(self.termDuration) && self.termDuration == 'P3Y')",message="billingCycle triennial requires termDuration P3Y"
-// +kubebuilder:validation:XValidation:rule="!has(self.participants) || self.participants.filter(p, p.key == 'transaction_reseller').size() <= 1",message="participants may name at most one transaction_reseller"
-// +kubebuilder:validation:XValidation:rule="!has(self.participants) || self.participants.filter(p, p.key == 'additional_transaction_reseller').size() <= 5",message="participants may name at most five additional_transaction_reseller entries"
+// +kubebuilder:validation:XValidation:rule="!has(self.customTermEndDate) || has(self.termDuration)",message="customTermEndDate requires termDuration: only term-based products can be co-termed",fieldPath=".customTermEndDate"
+// +kubebuilder:validation:XValidation:rule="!(self.billingCycle == 'annual' && has(self.termDuration) && self.termDuration == 'P1M')",message="billingCycle annual cannot be longer than termDuration P1M",fieldPath=".billingCycle"
+// +kubebuilder:validation:XValidation:rule="self.billingCycle != 'triennial' || (has(self.termDuration) && self.termDuration == 'P3Y')",message="billingCycle triennial requires termDuration P3Y",fieldPath=".termDuration"
+// +kubebuilder:validation:XValidation:rule="!has(self.participants) || self.participants.filter(p, p.key == 'transaction_reseller').size() <= 1",message="participants may name at most one transaction_reseller",fieldPath=".participants"
+// +kubebuilder:validation:XValidation:rule="!has(self.participants) || self.participants.filter(p, p.key == 'additional_transaction_reseller').size() <= 5",message="participants may name at most five additional_transaction_reseller entries",fieldPath=".participants"
 type LineItemFields struct {
 	// id identifies the line item within the cart. Partner Center echoes it back, and line-item
 	// errors refer to it.
@@ -247,7 +247,7 @@ type Approval struct {
 
 // PartnerCartSpec declares the cart to buy for one customer.
 //
-// +kubebuilder:validation:XValidation:rule="self.lineItems.all(i, !has(i.addonItems) || i.addonItems.all(a, self.lineItems.all(j, j.id != a.id)))",message="lineItems: an addonItems id must not reuse the id of a top-level line item"
+// +kubebuilder:validation:XValidation:rule="self.lineItems.all(i, !has(i.addonItems) || i.addonItems.all(a, self.lineItems.all(j, j.id != a.id)))",message="lineItems: an addonItems id must not reuse the id of a top-level line item",fieldPath=".lineItems"
 type PartnerCartSpec struct {
 	// customerId is the customer's tenant ID (a GUID).
 	// +required

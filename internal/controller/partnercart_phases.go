@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -67,7 +68,7 @@ func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replac
 	if err != nil {
 		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
 			// A 404 on POST .../carts means the customer, not a cart, is unknown.
-			return r.terminal(s, pcv1alpha1.UpstreamRejectedReason, "Partner Center does not know customer "+cart.Spec.CustomerID+": "+err.Error(), err)
+			return r.rejected(s, "Partner Center does not know customer "+cart.Spec.CustomerID+": "+err.Error(), err)
 		}
 		return r.upstreamError(s, "create cart", err)
 	}
@@ -249,8 +250,12 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		StartedAt: metav1.NewTime(s.now),
 	}
 	cart.Status.Phase = pcv1alpha1.PhaseCheckingOut
-	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason,
-		"Checking out cart "+cart.Status.Cart.ID)
+	msg := "Checking out cart " + cart.Status.Cart.ID
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason, msg)
+	// The intent write also carries the summary, so nobody reads an older Ready while it is in flight.
+	setCondition(cart, pcv1alpha1.ReconcilingCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutInProgressReason, msg)
+	setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutInProgressReason, msg)
+	meta.RemoveStatusCondition(&cart.Status.Conditions, pcv1alpha1.StalledCondition)
 	if err := r.Client.Status().Patch(ctx, cart, optimisticMergeFrom(s.before)); err != nil {
 		// Leave status as it was: the deferred patch must not record an intent that is not stored.
 		cart.Status = *s.before.Status.DeepCopy()
@@ -490,10 +495,18 @@ func (r *PartnerCartReconciler) upstreamError(s *scope, step string, err error) 
 		s.waitReason, s.waitMessage = pcv1alpha1.ThrottledReason, fmt.Sprintf("Partner Center throttled %s; retrying after %s", step, wait)
 		return ctrl.Result{RequeueAfter: wait + jitter(wait)/5}, nil
 	case partnercenter.ClassTerminal, partnercenter.ClassNotFound:
-		return r.terminal(s, pcv1alpha1.UpstreamRejectedReason, fmt.Sprintf("Partner Center refused to %s: %v", step, err), err)
+		return r.rejected(s, fmt.Sprintf("Partner Center refused to %s: %v", step, err), err)
 	}
 	s.waitReason, s.waitMessage = pcv1alpha1.UpstreamUnavailableReason, fmt.Sprintf("Failed to %s, retrying: %v", step, err)
 	return ctrl.Result{}, fmt.Errorf("%s: %w", step, err)
+}
+
+// rejected stalls the cart on a refusal from Partner Center, with a Warning event the first time.
+func (r *PartnerCartReconciler) rejected(s *scope, msg string, err error) (ctrl.Result, error) {
+	if conditionReason(s.before, pcv1alpha1.StalledCondition) != pcv1alpha1.UpstreamRejectedReason {
+		r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventUpstreamRejected, "%s", msg)
+	}
+	return r.terminal(s, pcv1alpha1.UpstreamRejectedReason, msg, err)
 }
 
 // terminal stalls the cart: only a person (or a spec change) can move it on.

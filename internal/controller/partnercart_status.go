@@ -3,7 +3,9 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,9 +32,16 @@ func conditionReason(cart *pcv1alpha1.PartnerCart, condType string) string {
 	return ""
 }
 
-// truncateMessage keeps messages within the API's 32 KiB limit for condition messages.
+// truncateMessage keeps condition messages short and printable: upstream descriptions are
+// free text, and control characters would garble `kubectl describe`.
 func truncateMessage(m string) string {
 	const limit = 4096
+	m = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, m)
 	if len(m) > limit {
 		return m[:limit-3] + "..."
 	}

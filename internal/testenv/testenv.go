@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
+	"strings"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -140,7 +142,13 @@ func ApplyFile(ctx context.Context, c client.Client, path string) error {
 
 // RunMain starts the control plane once for a test package, hands it to set, runs the tests
 // and stops it: the body of a TestMain. It returns the exit code for os.Exit.
+//
+// Fuzz workers (`go test -fuzz`) run only the fuzz target, which needs no API server, so they
+// skip it: starting one per worker would only load the machine.
 func RunMain(m interface{ Run() int }, set func(*Env)) int {
+	if slices.ContainsFunc(os.Args[1:], func(a string) bool { return strings.HasPrefix(a, "-test.fuzzworker") }) {
+		return m.Run()
+	}
 	e, err := Start(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "envtest:", err)
