@@ -22,6 +22,8 @@ type ManagerConfig struct {
 	PartnerCenterURL string
 	// Flags are extra flags, e.g. --order-poll-interval.
 	Flags []string
+	// Env is extra environment for the manager only, e.g. GOMEMLIMIT=128MiB.
+	Env []string
 }
 
 // Manager is bin/manager, restartable. Each start gets fresh metrics and probe ports.
@@ -55,7 +57,7 @@ func (m *Manager) Start() error {
 		"--health-probe-bind-address", probeAddr,
 	}, m.cfg.Flags...)
 	logPath := filepath.Join(m.cfg.Dir, fmt.Sprintf("manager-%02d.log", m.Starts))
-	p, err := StartProcess("manager", logPath, BinPath("manager"), args...)
+	p, err := StartProcessEnv("manager", logPath, m.cfg.Env, BinPath("manager"), args...)
 	if err != nil {
 		return err
 	}

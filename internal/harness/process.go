@@ -75,11 +75,19 @@ type Process struct {
 // StartProcess starts path with args, appending stdout and stderr to logPath. The child gets
 // SIGKILL if this program dies (Pdeathsig), and KillAll kills it too.
 func StartProcess(name, logPath, path string, args ...string) (*Process, error) {
+	return StartProcessEnv(name, logPath, nil, path, args...)
+}
+
+// StartProcessEnv is StartProcess with extra environment variables for the child.
+func StartProcessEnv(name, logPath string, env []string, path string, args ...string) (*Process, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(path, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -14,6 +14,7 @@
 //	BENCH_ORDER_COMPLETE_AFTER pcsim --order-complete-after (1s)
 //	BENCH_POLL                 manager --order-poll-interval, and the baseline's poll interval (1s)
 //	BENCH_KUBE_QPS             manager --kube-api-qps, burst twice that (unset: the manager's default)
+//	BENCH_MANAGER_GOMEMLIMIT   GOMEMLIMIT for the manager process only, e.g. 128MiB (unset: none)
 //	BENCH_BASELINE_SAMPLE      carts the sequential baseline buys, extrapolated to N (100)
 //	BENCH_RESTART_WINDOW       how long the restarted manager is watched (60s)
 //	BENCH_TIMEOUT              deadline of the operator phase (15m)
@@ -22,6 +23,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -55,6 +57,7 @@ type config struct {
 	orderCompleteAfter time.Duration
 	poll               time.Duration
 	kubeQPS            float64
+	memLimit           string
 	baselineSample     int
 	restartWindow      time.Duration
 	timeout            time.Duration
@@ -70,6 +73,7 @@ func main() {
 		orderCompleteAfter: envDuration("BENCH_ORDER_COMPLETE_AFTER", time.Second),
 		poll:               envDuration("BENCH_POLL", time.Second),
 		kubeQPS:            envFloat("BENCH_KUBE_QPS", 0),
+		memLimit:           os.Getenv("BENCH_MANAGER_GOMEMLIMIT"),
 		baselineSample:     envInt("BENCH_BASELINE_SAMPLE", 100),
 		restartWindow:      envDuration("BENCH_RESTART_WINDOW", time.Minute),
 		timeout:            envDuration("BENCH_TIMEOUT", 15*time.Minute),
@@ -123,8 +127,8 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	add := func(metric, value, note string) { rows = append(rows, row{metric, value, note}) }
 	ncpu := runtime.NumCPU()
 	add("Setup", fmt.Sprintf("N=%d, latency %s, order-complete-after %s", cfg.n, cfg.latency, cfg.orderCompleteAfter),
-		fmt.Sprintf("manager: --max-concurrent-reconciles %d, --partner-center-qps %s, --order-poll-interval %s, --kube-api-qps %s; %d CPUs, %s; control plane, pcsim, manager and this program share the machine",
-			cfg.workers, qpsString(cfg.qps), cfg.poll, kubeQPSString(cfg.kubeQPS), ncpu, runtime.Version()))
+		fmt.Sprintf("manager: --max-concurrent-reconciles %d, --partner-center-qps %s, --order-poll-interval %s, --kube-api-qps %s, GOMEMLIMIT %s; %d CPUs, %s; control plane, pcsim, manager and this program share the machine",
+			cfg.workers, qpsString(cfg.qps), cfg.poll, kubeQPSString(cfg.kubeQPS), cmp.Or(cfg.memLimit, "unset"), ncpu, runtime.Version()))
 
 	logf("starting the control plane")
 	cp, err := harness.StartControlPlane(ctx, cfg.dir)
@@ -148,7 +152,11 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	if cfg.kubeQPS > 0 {
 		flags = append(flags, "--kube-api-qps", strconv.FormatFloat(cfg.kubeQPS, 'f', -1, 64), "--kube-api-burst", strconv.Itoa(int(2*cfg.kubeQPS)))
 	}
-	mgr := harness.NewManager(harness.ManagerConfig{Dir: cfg.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL, Flags: flags})
+	var env []string
+	if cfg.memLimit != "" {
+		env = append(env, "GOMEMLIMIT="+cfg.memLimit)
+	}
+	mgr := harness.NewManager(harness.ManagerConfig{Dir: cfg.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL, Flags: flags, Env: env})
 	if err := mgr.Start(); err != nil {
 		return rows, err
 	}
