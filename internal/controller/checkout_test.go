@@ -55,23 +55,31 @@ func (g *checkoutGate) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// crashMidCheckout starts an operator whose first checkout is held at pcsim's door, waits
+// until it is, checks the intent was persisted before the call, and stops the manager with
+// the call in flight. commit says whether Partner Center then commits that checkout.
+func crashMidCheckout(t *testing.T, name string, commit bool) (*operator, *pcv1alpha1.CheckoutStatus) {
+	t.Helper()
+	g := NewWithT(t)
+	gate := newCheckoutGate()
+	o := startOperator(t, operatorOptions{middleware: gate.middleware})
+	o.create(name, withApproved())
+	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+	intent := o.get(name).Status.Checkout
+	g.Expect(intent).NotTo(BeNil(), "the intent must be persisted before the checkout call")
+	g.Expect(intent.CompletedAt).To(BeNil())
+	o.shutdown() // the manager dies while the checkout is in flight
+	gate.decide <- commit
+	return o, intent
+}
+
 // TestCheckoutCrashAfterCommitIsRecoveredWithoutBuyingTwice: the manager persists its intent,
 // sends the checkout, and is stopped before the answer arrives; Partner Center commits the
 // purchase anyway. The restarted manager re-observes the cart, repeats the checkout of the
 // same cart with the same MS-RequestId, and records the one order set.
 func TestCheckoutCrashAfterCommitIsRecoveredWithoutBuyingTwice(t *testing.T) {
 	g := NewWithT(t)
-	gate := newCheckoutGate()
-	o := startOperator(t, operatorOptions{middleware: gate.middleware})
-	o.create("crash", withApproved())
-
-	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
-	intent := o.get("crash").Status.Checkout
-	g.Expect(intent).NotTo(BeNil(), "the intent must be persisted before the checkout call")
-	g.Expect(intent.CompletedAt).To(BeNil())
-
-	o.shutdown()        // the manager dies while the checkout is in flight
-	gate.decide <- true // ...and Partner Center commits it
+	o, intent := crashMidCheckout(t, "crash", true) // ...and Partner Center commits it
 	g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).Should(Equal(1))
 	o.start()
 
@@ -94,15 +102,7 @@ func TestCheckoutCrashAfterCommitIsRecoveredWithoutBuyingTwice(t *testing.T) {
 // checks it out with the same request ID.
 func TestCheckoutCrashBeforeCallIsRecovered(t *testing.T) {
 	g := NewWithT(t)
-	gate := newCheckoutGate()
-	o := startOperator(t, operatorOptions{middleware: gate.middleware})
-	o.create("crash", withApproved())
-
-	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
-	intent := o.get("crash").Status.Checkout
-	g.Expect(intent).NotTo(BeNil())
-	o.shutdown()
-	gate.decide <- false // the request never reaches Partner Center
+	o, intent := crashMidCheckout(t, "crash", false) // the request never reaches Partner Center
 	g.Expect(o.sim.Stats().OrdersCreated).To(BeZero())
 	o.start()
 
@@ -237,13 +237,7 @@ func receiptsIn(t *testing.T, ns string) []corev1.ConfigMap {
 // (and its record of the intent) until a person decides.
 func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	g := NewWithT(t)
-	gate := newCheckoutGate()
-	o := startOperator(t, operatorOptions{middleware: gate.middleware})
-	o.create("lost", withApproved())
-	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
-	intent := o.get("lost").Status.Checkout
-	o.shutdown()
-	gate.decide <- false
+	o, intent := crashMidCheckout(t, "lost", false)
 	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
 	o.start()
 
