@@ -127,7 +127,7 @@ func CreateWithRetry(ctx context.Context, c client.Client, obj client.Object) er
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("create %s/%s: %w (last error: %v)", obj.GetNamespace(), obj.GetName(), ctx.Err(), err)
+			return fmt.Errorf("create %s/%s: %w (last error: %w)", obj.GetNamespace(), obj.GetName(), ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -137,11 +137,11 @@ func CreateWithRetry(ctx context.Context, c client.Client, obj client.Object) er
 type Outcome int
 
 const (
-	// InFlight: neither completed nor stalled.
+	// InFlight is a cart neither completed nor stalled.
 	InFlight Outcome = iota
-	// Completed: phase Completed and Ready=True.
+	// Completed is a cart in phase Completed with Ready=True.
 	Completed
-	// Stalled: Stalled=True with a message that explains it (a terminal failure).
+	// Stalled is a cart with Stalled=True and a message that explains it (a terminal failure).
 	Stalled
 )
 

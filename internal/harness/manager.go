@@ -93,7 +93,7 @@ func (m *Manager) Metrics(ctx context.Context) (Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
 	}
@@ -134,7 +134,7 @@ func ParseMetrics(r io.Reader) (Metrics, error) {
 			continue
 		}
 		s := Sample{Labels: map[string]string{}}
-		rest := line
+		var rest string // the value and optional timestamp after the name and labels
 		if i := strings.IndexAny(line, "{ "); i >= 0 && line[i] == '{' {
 			s.Name = line[:i]
 			j := i + 1

@@ -73,7 +73,7 @@ func (s *Pcsim) getJSON(ctx context.Context, path string, out any) error {
 	if err != nil {
 		return fmt.Errorf("pcsim %s: %w", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("pcsim %s: HTTP %d", path, resp.StatusCode)
 	}

@@ -84,7 +84,9 @@ func StartProcessEnv(name, logPath string, env []string, path string, args ...st
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
+	// The child outlives any one caller's context: Stop, Kill and KillAll end it (a context
+	// would SIGKILL it where the harness wants a graceful stop), so it gets none of its own.
+	cmd := exec.CommandContext(context.Background(), path, args...)
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
@@ -169,12 +171,16 @@ func (p *Process) signal(sig syscall.Signal, timeout time.Duration) error {
 
 // FreeAddr returns a 127.0.0.1:port that was free a moment ago.
 func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", err
+	}
+	return addr, nil
 }
 
 // WaitHTTP polls url until it answers 200, the process exits, or timeout.
@@ -187,14 +193,17 @@ func WaitHTTP(ctx context.Context, p *Process, url string, timeout time.Duration
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
 		if p != nil {
 			if done, err := p.Exited(); done {
-				return fmt.Errorf("%s exited while starting (%v); see %s", p.Name, err, p.LogPath)
+				if err == nil {
+					return fmt.Errorf("%s exited while starting (exit status 0); see %s", p.Name, p.LogPath)
+				}
+				return fmt.Errorf("%s exited while starting (%w); see %s", p.Name, err, p.LogPath)
 			}
 		}
 		select {

@@ -46,6 +46,7 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/harness"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
 	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
 
@@ -123,26 +124,86 @@ func run(cfg config) int {
 	return 0
 }
 
+// benchNamespace holds the benchmark's carts.
+const benchNamespace = "bench"
+
+// benchmark is one run: its configuration and the table it fills in.
+type benchmark struct {
+	cfg  config
+	ncpu int
+	rows []row
+}
+
+func (bm *benchmark) add(metric, value, note string) {
+	bm.rows = append(bm.rows, row{metric, value, note})
+}
+
+// stack is what the benchmark starts: the control plane, pcsim and the manager.
+type stack struct {
+	cp  *harness.ControlPlane
+	sim *harness.Pcsim
+	mgr *harness.Manager
+}
+
+// loadRun is what phase 1 timed: N carts created at once and bought.
+type loadRun struct {
+	tr           *tracker
+	created      time.Duration // first create to last create returned
+	wall         time.Duration // first create to last Ready
+	cpu0, cpu1   map[string]time.Duration
+	self0, self1 time.Duration
+}
+
+// loadScrape is what the manager, pcsim and the API server report once phase 1 is over.
+type loadScrape struct {
+	metrics harness.Metrics
+	proc    harness.ProcStats
+	stats   *pcsim.Stats
+	events  *eventsv1.EventList
+}
+
+// bench runs the three phases and returns the table's rows, as many as it got to on error.
 func bench(ctx context.Context, cfg config) (rows []row, err error) {
-	add := func(metric, value, note string) { rows = append(rows, row{metric, value, note}) }
-	ncpu := runtime.NumCPU()
-	add("Setup", fmt.Sprintf("N=%d, latency %s, order-complete-after %s", cfg.n, cfg.latency, cfg.orderCompleteAfter),
+	bm := &benchmark{cfg: cfg, ncpu: runtime.NumCPU()}
+	err = bm.measure(ctx)
+	return bm.rows, err
+}
+
+func (bm *benchmark) measure(ctx context.Context) error {
+	cfg := bm.cfg
+	bm.add("Setup", fmt.Sprintf("N=%d, latency %s, order-complete-after %s", cfg.n, cfg.latency, cfg.orderCompleteAfter),
 		fmt.Sprintf("manager: --max-concurrent-reconciles %d, --partner-center-qps %s, --order-poll-interval %s, --kube-api-qps %s, GOMEMLIMIT %s; %d CPUs, %s; control plane, pcsim, manager and this program share the machine",
-			cfg.workers, qpsString(cfg.qps), cfg.poll, kubeQPSString(cfg.kubeQPS), cmp.Or(cfg.memLimit, "unset"), ncpu, runtime.Version()))
+			cfg.workers, qpsString(cfg.qps), cfg.poll, kubeQPSString(cfg.kubeQPS), cmp.Or(cfg.memLimit, "unset"), bm.ncpu, runtime.Version()))
 
 	logf("starting the control plane")
 	cp, err := harness.StartControlPlane(ctx, cfg.dir)
 	if err != nil {
-		return rows, err
+		return err
 	}
 	defer cp.Stop()
-	const ns = "bench"
-	if err := harness.CreateNamespaces(ctx, cp.Client, ns); err != nil {
-		return rows, err
+	s, err := bm.startStack(ctx, cp)
+	if err != nil {
+		return err
+	}
+	wall, err := bm.loadPhase(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := bm.restartPhase(ctx, s); err != nil {
+		return err
+	}
+	return bm.baselinePhase(ctx, s, wall)
+}
+
+// startStack creates the namespace and starts pcsim and a ready manager.
+func (bm *benchmark) startStack(ctx context.Context, cp *harness.ControlPlane) (*stack, error) {
+	cfg := bm.cfg
+	if err := harness.CreateNamespaces(ctx, cp.Client, benchNamespace); err != nil {
+		return nil, err
 	}
 	sim, err := harness.StartPcsim(ctx, cfg.dir, "--latency", cfg.latency.String(), "--order-complete-after", cfg.orderCompleteAfter.String())
 	if err != nil {
-		return rows, err
+		return nil, err
 	}
 	flags := []string{
 		"--order-poll-interval", cfg.poll.String(),
@@ -158,69 +219,101 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	}
 	mgr := harness.NewManager(harness.ManagerConfig{Dir: cfg.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL, Flags: flags, Env: env})
 	if err := mgr.Start(); err != nil {
-		return rows, err
+		return nil, err
 	}
 	if err := mgr.WaitReady(ctx, time.Minute); err != nil {
-		return rows, err
+		return nil, err
 	}
+	return &stack{cp: cp, sim: sim, mgr: mgr}, nil
+}
 
-	// Phase 1: N carts at once.
+// loadPhase is phase 1: N carts at once. It adds its rows and returns the wall time.
+func (bm *benchmark) loadPhase(ctx context.Context, s *stack) (time.Duration, error) {
+	lr, err := bm.buyAll(ctx, s.cp)
+	if err != nil {
+		return 0, err
+	}
+	sc, err := scrapeLoad(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	n := float64(bm.cfg.n)
+	bm.addTimeRows(lr, n)
+	bm.addCallRow(harness.Calls(sc.stats), n)
+	bm.addAPIRows(sc, n, lr.wall)
+	bm.addResourceRows(lr, sc, n)
+	bm.addFloorRows(lr.wall)
+	return lr.wall, nil
+}
+
+// buyAll creates the N carts with 32 concurrent creators and waits until a watch has seen
+// every one Ready, timing it and the CPU the stack used meanwhile.
+func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane) (*loadRun, error) {
+	cfg := bm.cfg
 	wc, err := client.NewWithWatch(cp.Config, client.Options{Scheme: testenv.NewScheme()})
 	if err != nil {
-		return rows, err
+		return nil, err
 	}
-	tr := newTracker(cfg.n)
+	lr := &loadRun{tr: newTracker(cfg.n)}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go tr.watch(watchCtx, wc, ns)
+	go lr.tr.watch(watchCtx, wc, benchNamespace)
 	carts := make([]*pcv1alpha1.PartnerCart, cfg.n)
 	for i := range carts {
-		carts[i] = harness.NewCart(ns, fmt.Sprintf("cart-%05d", i))
+		carts[i] = harness.NewCart(benchNamespace, fmt.Sprintf("cart-%05d", i))
 	}
 	logf("creating %d carts", cfg.n)
 	phaseCtx, cancelPhase := context.WithTimeout(ctx, cfg.timeout)
 	defer cancelPhase()
-	cpu0 := harness.ChildrenCPU()
-	self0 := selfCPU()
+	lr.cpu0 = harness.ChildrenCPU()
+	lr.self0 = selfCPU()
 	first := time.Now()
-	if err := createAll(phaseCtx, cp.Client, carts, tr, 32); err != nil {
-		return rows, err
+	if err := createAll(phaseCtx, cp.Client, carts, lr.tr, 32); err != nil {
+		return nil, err
 	}
-	created := time.Since(first)
-	logf("created %d carts in %s; waiting for Ready", cfg.n, created.Round(time.Millisecond))
-	if err := tr.wait(phaseCtx, func(ready, failed int) { logf("%d/%d Ready, %d stalled", ready, cfg.n, failed) }); err != nil {
-		return rows, err
+	lr.created = time.Since(first)
+	logf("created %d carts in %s; waiting for Ready", cfg.n, lr.created.Round(time.Millisecond))
+	if err := lr.tr.wait(phaseCtx, func(ready, failed int) { logf("%d/%d Ready, %d stalled", ready, cfg.n, failed) }); err != nil {
+		return nil, err
 	}
-	last := tr.lastReady()
-	wall := last.Sub(first)
+	lr.wall = lr.tr.lastReady().Sub(first)
 	stopWatch()
-	logf("all Ready after %s", wall.Round(time.Millisecond))
+	logf("all Ready after %s", lr.wall.Round(time.Millisecond))
+	lr.cpu1 = harness.ChildrenCPU()
+	lr.self1 = selfCPU()
+	return lr, nil
+}
 
-	cpu1 := harness.ChildrenCPU()
-	self1 := selfCPU()
-	metrics, err := mgr.Metrics(ctx)
-	if err != nil {
-		return rows, fmt.Errorf("scrape manager metrics: %w", err)
+// scrapeLoad reads the manager's metrics and /proc, pcsim's stats and the namespace's Events.
+func scrapeLoad(ctx context.Context, s *stack) (*loadScrape, error) {
+	sc := &loadScrape{events: &eventsv1.EventList{}}
+	var err error
+	if sc.metrics, err = s.mgr.Metrics(ctx); err != nil {
+		return nil, fmt.Errorf("scrape manager metrics: %w", err)
 	}
-	proc, err := harness.ReadProcStats(mgr.PID())
-	if err != nil {
-		return rows, err
+	if sc.proc, err = harness.ReadProcStats(s.mgr.PID()); err != nil {
+		return nil, err
 	}
-	stats, err := sim.Stats(ctx)
-	if err != nil {
-		return rows, err
+	if sc.stats, err = s.sim.Stats(ctx); err != nil {
+		return nil, err
 	}
-	events := &eventsv1.EventList{}
-	if err := cp.Client.List(ctx, events, client.InNamespace(ns)); err != nil {
-		return rows, err
+	if err := s.cp.Client.List(ctx, sc.events, client.InNamespace(benchNamespace)); err != nil {
+		return nil, err
 	}
-	n := float64(cfg.n)
-	lat := tr.latencies()
-	add("Wall time, first create to last Ready", fmtDur(wall), fmt.Sprintf("creating the %d objects took %s (32 concurrent creates)", cfg.n, fmtDur(created)))
-	add("Throughput", fmt.Sprintf("%.1f carts/s", n/wall.Seconds()), "")
-	add("Per-cart latency p50 / p95 / p99 / max", fmt.Sprintf("%s / %s / %s / %s", fmtDur(pct(lat, 50)), fmtDur(pct(lat, 95)), fmtDur(pct(lat, 99)), fmtDur(pct(lat, 100))),
+	return sc, nil
+}
+
+// addTimeRows: wall time, throughput and per-cart latency.
+func (bm *benchmark) addTimeRows(lr *loadRun, n float64) {
+	lat := lr.tr.latencies()
+	bm.add("Wall time, first create to last Ready", fmtDur(lr.wall), fmt.Sprintf("creating the %d objects took %s (32 concurrent creates)", bm.cfg.n, fmtDur(lr.created)))
+	bm.add("Throughput", fmt.Sprintf("%.1f carts/s", n/lr.wall.Seconds()), "")
+	bm.add("Per-cart latency p50 / p95 / p99 / max", fmt.Sprintf("%s / %s / %s / %s", fmtDur(pct(lat, 50)), fmtDur(pct(lat, 95)), fmtDur(pct(lat, 99)), fmtDur(pct(lat, 100))),
 		"create call returned → Ready=True seen by a watch")
-	calls := harness.Calls(stats)
+}
+
+// addCallRow: Partner Center calls per cart, by operation.
+func (bm *benchmark) addCallRow(calls map[string]int, n float64) {
 	var parts []string
 	total := 0
 	for _, op := range []string{"CreateCart", "GetCart", "UpdateCart", "Checkout", "GetOrder", "ListOrders"} {
@@ -229,63 +322,82 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 			total += c
 		}
 	}
-	add("Partner Center calls per cart", fmt.Sprintf("%.2f", float64(total)/n), strings.Join(parts, ", ")+fmt.Sprintf("; plus %d token requests in all", calls["Token"]))
+	bm.add("Partner Center calls per cart", fmt.Sprintf("%.2f", float64(total)/n), strings.Join(parts, ", ")+fmt.Sprintf("; plus %d token requests in all", calls["Token"]))
+}
+
+// addAPIRows: API-server writes per cart, and where the reconcile time goes.
+func (bm *benchmark) addAPIRows(sc *loadScrape, n float64, wall time.Duration) {
+	metrics := sc.metrics
+	events := len(sc.events.Items)
 	writes, byMethod := apiWrites(metrics)
 	reads := metrics.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] == "GET" })
-	add("API-server writes per cart", fmt.Sprintf("%.2f (%.2f without Events)", writes/n, (writes-float64(len(events.Items)))/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs %.2f per cart (Secrets are read only when their resourceVersion changes)",
-		len(events.Items), float64(len(events.Items))/n, reads/n))
+	bm.add("API-server writes per cart", fmt.Sprintf("%.2f (%.2f without Events)", writes/n, (writes-float64(events))/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs %.2f per cart (Secrets are read only when their resourceVersion changes)",
+		events, float64(events)/n, reads/n))
 	reconciles := metrics.Sum("controller_runtime_reconcile_time_seconds_count", isController)
 	reconcileSecs := metrics.Sum("controller_runtime_reconcile_time_seconds_sum", isController)
 	pcSecs := metrics.Sum("partnercenter_request_duration_seconds_sum", nil)
 	queueSecs := metrics.Sum("workqueue_queue_duration_seconds_sum", isQueue)
 	queued := metrics.Sum("workqueue_queue_duration_seconds_count", isQueue)
 	if reconciles > 0 {
-		add("Where the reconcile time goes", fmt.Sprintf("%.0f reconciles (%.2f per cart), %s each on average", reconciles, reconciles/n, fmtDur(seconds(reconcileSecs/reconciles))),
+		bm.add("Where the reconcile time goes", fmt.Sprintf("%.0f reconciles (%.2f per cart), %s each on average", reconciles, reconciles/n, fmtDur(seconds(reconcileSecs/reconciles))),
 			fmt.Sprintf("Partner Center calls %s, the rest (Kubernetes API calls, including client-side rate-limit waits) %s; items waited %s in the queue on average; the manager sent %.0f API requests/s (GET+PATCH+PUT+POST)",
 				fmtDur(seconds(pcSecs/reconciles)), fmtDur(seconds((reconcileSecs-pcSecs)/reconciles)), fmtDur(seconds(queueSecs/max(queued, 1))),
 				(writes+reads)/wall.Seconds()))
 	}
-	add("Manager peak RSS (VmHWM)", fmtMiB(proc.PeakRSS), fmt.Sprintf("Go heap at the end: %s allocated, %s in use (go_memstats_heap_alloc_bytes, _inuse_bytes); RSS now %s",
+}
+
+// addResourceRows: the manager's memory and CPU, and the CPU of the whole stack.
+func (bm *benchmark) addResourceRows(lr *loadRun, sc *loadScrape, n float64) {
+	metrics, proc := sc.metrics, sc.proc
+	bm.add("Manager peak RSS (VmHWM)", fmtMiB(proc.PeakRSS), fmt.Sprintf("Go heap at the end: %s allocated, %s in use (go_memstats_heap_alloc_bytes, _inuse_bytes); RSS now %s",
 		fmtMiB(int64(metrics.Sum("go_memstats_heap_alloc_bytes", nil))), fmtMiB(int64(metrics.Sum("go_memstats_heap_inuse_bytes", nil))), fmtMiB(proc.RSS)))
-	add("Manager CPU (user+system)", fmt.Sprintf("%.1f s", proc.CPU.Seconds()), fmt.Sprintf("%.2f ms per cart", proc.CPU.Seconds()*1000/n))
-	var cpuParts []string
-	machine := wall.Seconds() * float64(ncpu)
-	used := (self1 - self0).Seconds()
+	bm.add("Manager CPU (user+system)", fmt.Sprintf("%.1f s", proc.CPU.Seconds()), fmt.Sprintf("%.2f ms per cart", proc.CPU.Seconds()*1000/n))
+	cpuParts := make([]string, 0, 5) // four processes and this program
+	machine := lr.wall.Seconds() * float64(bm.ncpu)
+	used := (lr.self1 - lr.self0).Seconds()
 	for _, name := range []string{"kube-apiserver", "etcd", "manager", "pcsim"} {
-		d := (cpu1[name] - cpu0[name]).Seconds()
+		d := (lr.cpu1[name] - lr.cpu0[name]).Seconds()
 		used += d
 		cpuParts = append(cpuParts, fmt.Sprintf("%s %.1f s", name, d))
 	}
-	cpuParts = append(cpuParts, fmt.Sprintf("this program %.1f s", (self1-self0).Seconds()))
-	add("CPU of the whole stack, first create to last Ready", fmt.Sprintf("%.0f%% of %d CPUs", 100*used/machine, ncpu),
+	cpuParts = append(cpuParts, fmt.Sprintf("this program %.1f s", (lr.self1-lr.self0).Seconds()))
+	bm.add("CPU of the whole stack, first create to last Ready", fmt.Sprintf("%.0f%% of %d CPUs", 100*used/machine, bm.ncpu),
 		strings.Join(cpuParts, ", ")+fmt.Sprintf(" (of %.0f CPU-seconds available; other engineers' builds and tests also ran on this machine)", machine))
-	floor, floorNote := floorOf(cfg)
-	add("Floor (upstream latency and rate limit)", fmtDur(floor), floorNote)
-	add("Operator / floor", fmt.Sprintf("%.1f×", wall.Seconds()/floor.Seconds()), "")
-	workerBound := time.Duration(float64(cfg.n) * 3 * float64(cfg.latency) / float64(cfg.workers))
-	add("Worker bound (informational)", fmtDur(workerBound+floor),
-		fmt.Sprintf("N × 3 calls × latency / %d workers + floor: each worker waits out the upstream latency of its calls", cfg.workers))
+}
 
-	// Phase 2: restart over N completed carts.
+// addFloorRows: the floor upstream imposes, the operator's ratio to it, and the worker bound.
+func (bm *benchmark) addFloorRows(wall time.Duration) {
+	cfg := bm.cfg
+	floor, floorNote := floorOf(cfg)
+	bm.add("Floor (upstream latency and rate limit)", fmtDur(floor), floorNote)
+	bm.add("Operator / floor", fmt.Sprintf("%.1f×", wall.Seconds()/floor.Seconds()), "")
+	workerBound := time.Duration(float64(cfg.n) * 3 * float64(cfg.latency) / float64(cfg.workers))
+	bm.add("Worker bound (informational)", fmtDur(workerBound+floor),
+		fmt.Sprintf("N × 3 calls × latency / %d workers + floor: each worker waits out the upstream latency of its calls", cfg.workers))
+}
+
+// restartPhase is phase 2: restart the manager over N completed carts and count what it does.
+func (bm *benchmark) restartPhase(ctx context.Context, s *stack) error {
+	cfg, mgr := bm.cfg, s.mgr
 	logf("restarting the manager over %d completed carts", cfg.n)
 	if err := mgr.Stop(30 * time.Second); err != nil {
-		return rows, err
+		return err
 	}
-	before, err := sim.Stats(ctx)
+	before, err := s.sim.Stats(ctx)
 	if err != nil {
-		return rows, err
+		return err
 	}
 	if err := mgr.Start(); err != nil {
-		return rows, err
+		return err
 	}
 	start := mgr.Started()
 	catchUp, restartMetrics, err := watchRestart(ctx, mgr, cfg.n, cfg.restartWindow)
 	if err != nil {
-		return rows, err
+		return err
 	}
-	after, err := sim.Stats(ctx)
+	after, err := s.sim.Stats(ctx)
 	if err != nil {
-		return rows, err
+		return err
 	}
 	restartProc, _ := harness.ReadProcStats(mgr.PID())
 	delta := 0
@@ -302,28 +414,33 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	if catchUp > 0 {
 		catch = fmtDur(catchUp)
 	}
-	add("Restart: Partner Center calls in the next "+cfg.restartWindow.String(), strconv.Itoa(delta), strings.Join(deltaParts, ", ")+" (target 0)")
-	add("Restart: time to catch up", catch, fmt.Sprintf("process start → workqueue_depth{name=\"partnercart\"} back to 0 after %d reconciles", cfg.n))
-	add("Restart: API-server writes in "+cfg.restartWindow.String(), fmt.Sprintf("%.0f", rw), rwBy)
-	add("Restart: manager peak RSS, CPU", fmt.Sprintf("%s, %.1f s", fmtMiB(restartProc.PeakRSS), restartProc.CPU.Seconds()),
+	bm.add("Restart: Partner Center calls in the next "+cfg.restartWindow.String(), strconv.Itoa(delta), strings.Join(deltaParts, ", ")+" (target 0)")
+	bm.add("Restart: time to catch up", catch, fmt.Sprintf("process start → workqueue_depth{name=\"partnercart\"} back to 0 after %d reconciles", cfg.n))
+	bm.add("Restart: API-server writes in "+cfg.restartWindow.String(), fmt.Sprintf("%.0f", rw), rwBy)
+	bm.add("Restart: manager peak RSS, CPU", fmt.Sprintf("%s, %.1f s", fmtMiB(restartProc.PeakRSS), restartProc.CPU.Seconds()),
 		fmt.Sprintf("over %s; Go heap allocated %s at the end (the informer cache of %d PartnerCarts and Secret metadata)",
 			fmtDur(time.Since(start)), fmtMiB(int64(restartMetrics.Sum("go_memstats_heap_alloc_bytes", nil))), cfg.n))
 	_ = mgr.Stop(10 * time.Second)
+	return nil
+}
 
-	// Phase 3: the sequential baseline against the same pcsim.
+// baselinePhase is phase 3: the sequential baseline against the same pcsim, compared with
+// phase 1's wall time.
+func (bm *benchmark) baselinePhase(ctx context.Context, s *stack, wall time.Duration) error {
+	cfg := bm.cfg
 	sample := min(cfg.n, cfg.baselineSample)
 	logf("sequential baseline over %d carts", sample)
-	bStats0, err := sim.Stats(ctx)
+	bStats0, err := s.sim.Stats(ctx)
 	if err != nil {
-		return rows, err
+		return err
 	}
-	bDur, err := baseline(ctx, sim.URL, cfg, sample)
+	bDur, err := baseline(ctx, s.sim.URL, cfg, sample)
 	if err != nil {
-		return rows, fmt.Errorf("baseline: %w", err)
+		return fmt.Errorf("baseline: %w", err)
 	}
-	bStats1, err := sim.Stats(ctx)
+	bStats1, err := s.sim.Stats(ctx)
 	if err != nil {
-		return rows, err
+		return err
 	}
 	bCalls := 0
 	for op, c := range harness.Calls(bStats1) {
@@ -336,9 +453,9 @@ func bench(ctx context.Context, cfg config) (rows []row, err error) {
 	if sample < cfg.n {
 		note = fmt.Sprintf("measured on %d carts (%s) and extrapolated linearly to %d; ", sample, fmtDur(bDur), cfg.n) + note
 	}
-	add("Sequential baseline", fmtDur(extrapolated), note)
-	add("Operator speed-up over the baseline", fmt.Sprintf("%.1f×", extrapolated.Seconds()/wall.Seconds()), "")
-	return rows, nil
+	bm.add("Sequential baseline", fmtDur(extrapolated), note)
+	bm.add("Operator speed-up over the baseline", fmt.Sprintf("%.1f×", extrapolated.Seconds()/wall.Seconds()), "")
+	return nil
 }
 
 // floorOf is the time upstream alone imposes for the minimal 3 calls per cart.
@@ -382,7 +499,10 @@ func watchRestart(ctx context.Context, mgr *harness.Manager, n int, window time.
 			}
 		}
 		if done, err := mgr.Exited(); done {
-			return 0, nil, fmt.Errorf("restarted manager exited: %v; see %s", err, mgr.LogPath)
+			if err == nil {
+				return 0, nil, fmt.Errorf("restarted manager exited: exit status 0; see %s", mgr.LogPath)
+			}
+			return 0, nil, fmt.Errorf("restarted manager exited: %w; see %s", err, mgr.LogPath)
 		}
 		select {
 		case <-ctx.Done():

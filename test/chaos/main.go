@@ -36,8 +36,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/partnercart/partnercart-operator/api/v1alpha1"
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/harness"
 	"github.com/partnercart/partnercart-operator/internal/pcsim"
 	"github.com/partnercart/partnercart-operator/internal/testenv"
@@ -115,7 +116,7 @@ func pickKind(rng *rand.Rand) cartKind {
 
 func linesFor(k cartKind, rng *rand.Rand) []harness.Line {
 	q := int32(1 + rng.IntN(50))
-	monthly, annual := v1alpha1.BillingCycleMonthly, v1alpha1.BillingCycleAnnual
+	monthly, annual := pcv1alpha1.BillingCycleMonthly, pcv1alpha1.BillingCycleAnnual
 	switch k {
 	case kindTwoOrders:
 		return []harness.Line{{Item: harness.ItemE5, Quantity: q, BillingCycle: monthly}, {Item: harness.ItemBasic, Quantity: q, BillingCycle: annual}}
@@ -134,7 +135,7 @@ func linesFor(k cartKind, rng *rand.Rand) []harness.Line {
 type progress struct {
 	mu       sync.Mutex
 	terminal int
-	carts    []v1alpha1.PartnerCart
+	carts    []pcv1alpha1.PartnerCart
 	at       time.Time
 }
 
@@ -142,6 +143,31 @@ func (p *progress) get() (int, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.terminal, p.at
+}
+
+// poll lists the carts every 500ms and records how many are terminal, until ctx ends.
+func (p *progress) poll(ctx context.Context, c client.Client, namespaces []string) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		list, err := harness.ListCarts(ctx, c, namespaces)
+		if err == nil {
+			n := 0
+			for i := range list {
+				if harness.OutcomeOf(&list[i]) != harness.InFlight {
+					n++
+				}
+			}
+			p.mu.Lock()
+			p.terminal, p.carts, p.at = n, list, time.Now()
+			p.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 type chaosLog struct {
@@ -152,71 +178,134 @@ type chaosLog struct {
 	apiDowntime          time.Duration
 }
 
+// chaosRun is one run: its options, the failures found so far, the chaos that was done and
+// the figures the closing line reports.
+type chaosRun struct {
+	o           options
+	start       time.Time
+	failures    []string
+	cl          chaosLog
+	faultsTotal int
+	faults      map[string]int
+	dup, lost   int
+	outcomes    [3]int
+}
+
+// stack is what a run starts: the control plane, pcsim and the manager.
+type stack struct {
+	cp         *harness.ControlPlane
+	sim        *harness.Pcsim
+	mgr        *harness.Manager
+	namespaces []string
+}
+
+// plan is what the seed decides up front: the cart mix and the chaos schedule.
+type plan struct {
+	carts           []*pcv1alpha1.PartnerCart
+	kinds           map[string]cartKind  // namespace/name -> kind
+	life            func() time.Duration // a manager's life before the next kill
+	apiRestartAfter int                  // restart kube-apiserver after this many kills
+	apiDown         time.Duration        // for this long
+}
+
+// evidence is what the checks read once everything has converged.
+type evidence struct {
+	list     []pcv1alpha1.PartnerCart
+	stats    *pcsim.Stats
+	orders   []pcsim.OrderRecord
+	receipts []corev1.ConfigMap
+}
+
 func run(o options) (code int) {
-	start := time.Now()
+	r := &chaosRun{o: o, start: time.Now()}
 	ctx, cancel := harness.HandleSignals(context.Background(), 15*time.Second)
 	defer cancel()
 	defer harness.KillAll()
 	ctx, cancelDeadline := context.WithTimeout(ctx, o.timeout)
 	defer cancelDeadline()
+	// The closing line is printed however the run ends, after the control plane has stopped.
+	defer func() { code = r.finish() }()
+	r.execute(ctx)
+	return code
+}
 
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "chaos [%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
-	var failures []string
-	fail := func(format string, args ...any) { failures = append(failures, fmt.Sprintf(format, args...)) }
-	var cl chaosLog
-	var faultsTotal int
-	var faults map[string]int
-	var dup, lost int
-	var outcomes [3]int
-	defer func() {
-		verdict := "PASS"
-		if len(failures) > 0 {
-			verdict = "FAIL"
-			code = 1
-			for _, f := range failures {
-				fmt.Fprintln(os.Stderr, "chaos: FAIL:", f)
-			}
-		}
-		fmt.Printf("chaos %s: seed=%d carts=%d (completed=%d stalled=%d unfinished=%d) manager-kills=%d (%d with carts in flight) "+
-			"manager-exits-without-apiserver=%d apiserver-restarts=%d (down %s) faults-injected=%d (fail=%d throttle=%d drop-after-commit=%d) "+
-			"duplicate-checkouts=%d lost-orders=%d wall=%s logs=%s\n",
-			verdict, o.seed, o.carts, outcomes[harness.Completed], outcomes[harness.Stalled], outcomes[harness.InFlight],
-			cl.kills, cl.killsWithWork, cl.startupExits, cl.apiRestarts, cl.apiDowntime.Round(100*time.Millisecond),
-			faultsTotal, faults["fail"], faults["throttle"], faults["dropAfterCommit"], dup, lost,
-			time.Since(start).Round(100*time.Millisecond), o.dir)
-	}()
+func (r *chaosRun) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "chaos [%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+}
 
-	rng := rand.New(rand.NewPCG(uint64(o.seed), 0x9e3779b97f4a7c15))
-	for _, bin := range []string{"manager", "pcsim"} {
-		if _, err := os.Stat(harness.BinPath(bin)); err != nil {
-			fail("no %s: run 'make build' first", harness.BinPath(bin))
-			return
+func (r *chaosRun) fail(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+// finish prints every failure and the closing line, and returns the exit code.
+func (r *chaosRun) finish() int {
+	verdict, code := "PASS", 0
+	if len(r.failures) > 0 {
+		verdict, code = "FAIL", 1
+		for _, f := range r.failures {
+			fmt.Fprintln(os.Stderr, "chaos: FAIL:", f)
 		}
 	}
-	_ = os.RemoveAll(o.dir)
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		fail("%v", err)
+	o, cl := r.o, r.cl
+	fmt.Printf("chaos %s: seed=%d carts=%d (completed=%d stalled=%d unfinished=%d) manager-kills=%d (%d with carts in flight) "+
+		"manager-exits-without-apiserver=%d apiserver-restarts=%d (down %s) faults-injected=%d (fail=%d throttle=%d drop-after-commit=%d) "+
+		"duplicate-checkouts=%d lost-orders=%d wall=%s logs=%s\n",
+		verdict, o.seed, o.carts, r.outcomes[harness.Completed], r.outcomes[harness.Stalled], r.outcomes[harness.InFlight],
+		cl.kills, cl.killsWithWork, cl.startupExits, cl.apiRestarts, cl.apiDowntime.Round(100*time.Millisecond),
+		r.faultsTotal, r.faults["fail"], r.faults["throttle"], r.faults["dropAfterCommit"], r.dup, r.lost,
+		time.Since(r.start).Round(100*time.Millisecond), o.dir)
+	return code
+}
+
+// execute runs the scenario: start everything, buy the carts through the chaos, check. A
+// step that cannot go on records its failure and ends the run there.
+func (r *chaosRun) execute(ctx context.Context) {
+	rng := rand.New(rand.NewPCG(uint64(r.o.seed), 0x9e3779b97f4a7c15))
+	if err := r.prepare(); err != nil {
+		r.fail("%v", err)
 		return
 	}
-
-	logf("seed %d: starting the control plane", o.seed)
-	cp, err := harness.StartControlPlane(ctx, o.dir)
+	r.logf("seed %d: starting the control plane", r.o.seed)
+	cp, err := harness.StartControlPlane(ctx, r.o.dir)
 	if err != nil {
-		fail("%v", err)
+		r.fail("%v", err)
 		return
 	}
 	defer cp.Stop()
-	namespaces := make([]string, o.namespaces)
-	for i := range namespaces {
-		namespaces[i] = fmt.Sprintf("chaos-%d", i)
-	}
-	if err := harness.CreateNamespaces(ctx, cp.Client, namespaces...); err != nil {
-		fail("%v", err)
+	s, err := r.startStack(ctx, cp)
+	if err != nil {
+		r.fail("%v", err)
 		return
 	}
+	p := r.drawPlan(rng, s.namespaces)
+	if err := r.buy(ctx, s, p); err != nil {
+		r.fail("%v", err)
+		return
+	}
+	r.verify(s, p.kinds)
+}
 
+// prepare checks that the binaries are built and empties the log directory.
+func (r *chaosRun) prepare() error {
+	for _, bin := range []string{"manager", "pcsim"} {
+		if _, err := os.Stat(harness.BinPath(bin)); err != nil {
+			return fmt.Errorf("no %s: run 'make build' first", harness.BinPath(bin))
+		}
+	}
+	_ = os.RemoveAll(r.o.dir)
+	return os.MkdirAll(r.o.dir, 0o755)
+}
+
+// startStack creates the namespaces and starts pcsim, with its faults, and a ready manager.
+func (r *chaosRun) startStack(ctx context.Context, cp *harness.ControlPlane) (*stack, error) {
+	o := r.o
+	s := &stack{cp: cp, namespaces: make([]string, o.namespaces)}
+	for i := range s.namespaces {
+		s.namespaces[i] = fmt.Sprintf("chaos-%d", i)
+	}
+	if err := harness.CreateNamespaces(ctx, cp.Client, s.namespaces...); err != nil {
+		return nil, err
+	}
 	sim, err := harness.StartPcsim(ctx, o.dir,
 		"--latency", o.latency.String(),
 		"--fail-rate", fmt.Sprint(o.failRate), "--throttle-rate", fmt.Sprint(o.throttleRate),
@@ -224,245 +313,267 @@ func run(o options) (code int) {
 		"--order-complete-after", o.orderCompleteAfter.String(),
 		"--seed", fmt.Sprint(o.seed))
 	if err != nil {
-		fail("%v", err)
-		return
+		return nil, err
 	}
-	mgr := harness.NewManager(harness.ManagerConfig{
+	s.sim = sim
+	s.mgr = harness.NewManager(harness.ManagerConfig{
 		Dir: o.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL,
 		Flags: []string{
 			"--order-poll-interval", "500ms", "--max-concurrent-reconciles", "16", "--partner-center-qps", "0",
 			"--zap-log-level", o.managerLogLevel,
 		},
 	})
-	if err := mgr.Start(); err != nil {
-		fail("%v", err)
-		return
+	if err := s.mgr.Start(); err != nil {
+		return nil, err
 	}
-	if err := mgr.WaitReady(ctx, 60*time.Second); err != nil {
-		fail("%v", err)
-		return
+	if err := s.mgr.WaitReady(ctx, 60*time.Second); err != nil {
+		return nil, err
 	}
+	return s, nil
+}
 
-	// The cart mix and the chaos schedule come from the seed, drawn up front.
-	kinds := map[string]cartKind{}
-	carts := make([]*v1alpha1.PartnerCart, o.carts)
-	for i := range carts {
+// drawPlan draws the cart mix and the chaos schedule from the seed, in a fixed order.
+func (r *chaosRun) drawPlan(rng *rand.Rand, namespaces []string) *plan {
+	o := r.o
+	p := &plan{kinds: map[string]cartKind{}, carts: make([]*pcv1alpha1.PartnerCart, o.carts)}
+	for i := range p.carts {
 		k := pickKind(rng)
 		name := fmt.Sprintf("cart-%03d-%s", i, k)
-		carts[i] = harness.NewCart(namespaces[i%len(namespaces)], name, linesFor(k, rng)...)
-		kinds[carts[i].Namespace+"/"+name] = k
+		p.carts[i] = harness.NewCart(namespaces[i%len(namespaces)], name, linesFor(k, rng)...)
+		p.kinds[p.carts[i].Namespace+"/"+name] = k
 	}
-	life := func() time.Duration { return o.killMin + time.Duration(rng.Int64N(int64(o.killMax-o.killMin)+1)) }
-	apiRestartAfter := 2 + rng.IntN(max(1, o.minKills-3)) // after this many kills
-	apiDown := time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))
+	p.life = func() time.Duration { return o.killMin + time.Duration(rng.Int64N(int64(o.killMax-o.killMin)+1)) }
+	p.apiRestartAfter = 2 + rng.IntN(max(1, o.minKills-3))
+	p.apiDown = time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))
+	return p
+}
 
-	logf("creating %d carts over %s in %d namespaces; pcsim at %s", o.carts, o.createFor, len(namespaces), sim.URL)
+// buy creates the carts while the chaos runs, then waits for every cart to end.
+func (r *chaosRun) buy(ctx context.Context, s *stack, p *plan) error {
+	r.logf("creating %d carts over %s in %d namespaces; pcsim at %s", r.o.carts, r.o.createFor, len(s.namespaces), s.sim.URL)
+	createErr := r.createCarts(ctx, s.cp.Client, p.carts)
+
+	prog := &progress{}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go prog.poll(pollCtx, s.cp.Client, s.namespaces)
+
+	if err := r.chaos(ctx, s, p, prog); err != nil {
+		return err
+	}
+	if err := <-createErr; err != nil {
+		return fmt.Errorf("create carts: %w", err)
+	}
+	r.logf("chaos over; waiting for every cart to end")
+	if err := r.converge(ctx, s.mgr, prog); err != nil {
+		return err
+	}
+	stopPoll()
+	r.logf("converged; checking")
+	return nil
+}
+
+// createCarts creates the carts in the background, spread over createFor so that kills meet
+// work, and sends the outcome on the returned channel.
+func (r *chaosRun) createCarts(ctx context.Context, c client.Client, carts []*pcv1alpha1.PartnerCart) <-chan error {
 	createErr := make(chan error, 1)
 	go func() {
-		pace := o.createFor / time.Duration(max(1, len(carts)))
+		pace := r.o.createFor / time.Duration(max(1, len(carts)))
 		t0 := time.Now()
-		for i, c := range carts {
+		for i, cart := range carts {
 			if d := time.Until(t0.Add(time.Duration(i) * pace)); d > 0 {
 				time.Sleep(d) // pacing the load, not synchronising an assertion
 			}
-			if err := harness.CreateWithRetry(ctx, cp.Client, c); err != nil {
+			if err := harness.CreateWithRetry(ctx, c, cart); err != nil {
 				createErr <- err
 				return
 			}
 		}
 		createErr <- nil
 	}()
+	return createErr
+}
 
-	prog := &progress{}
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	defer stopPoll()
-	go func() {
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			list, err := harness.ListCarts(pollCtx, cp.Client, namespaces)
-			if err == nil {
-				n := 0
-				for i := range list {
-					if harness.OutcomeOf(&list[i]) != harness.InFlight {
-						n++
-					}
-				}
-				prog.mu.Lock()
-				prog.terminal, prog.carts, prog.at = n, list, time.Now()
-				prog.mu.Unlock()
-			}
-			select {
-			case <-pollCtx.Done():
-				return
-			case <-tick.C:
-			}
+// restartIfExited restarts a manager that exited on its own, as the kubelet would. A manager
+// that starts while kube-apiserver is down fails its setup and exits; that is expected. Any
+// other exit counts against it.
+func (r *chaosRun) restartIfExited(mgr *harness.Manager) error {
+	if done, werr := mgr.Exited(); done && !mgr.Killed() {
+		last := lastLine(mgr.LogPath)
+		if strings.Contains(last, "connection refused") {
+			r.cl.startupExits++
+		} else {
+			r.cl.unexpectedExits = append(r.cl.unexpectedExits, fmt.Sprintf("%s: %v: %s", filepath.Base(mgr.LogPath), werr, last))
 		}
-	}()
-
-	// restartIfExited restarts a manager that exited on its own, as the kubelet would. A
-	// manager that starts while kube-apiserver is down fails its setup and exits; that is
-	// expected. Any other exit counts against it.
-	restartIfExited := func() error {
-		if done, werr := mgr.Exited(); done && !mgr.Killed() {
-			last := lastLine(mgr.LogPath)
-			if strings.Contains(last, "connection refused") {
-				cl.startupExits++
-			} else {
-				cl.unexpectedExits = append(cl.unexpectedExits, fmt.Sprintf("%s: %v: %s", filepath.Base(mgr.LogPath), werr, last))
-			}
-			logf("manager exited on its own (%v); restarting", werr)
-			return mgr.Start()
-		}
-		return nil
+		r.logf("manager exited on its own (%v); restarting", werr)
+		return mgr.Start()
 	}
+	return nil
+}
 
-	// The chaos: kill the manager after each sampled life and restart it at once, at least
-	// minKills times and on until most carts are done (at most maxKills); after the
-	// apiRestartAfter-th kill, also stop kube-apiserver for apiDown and start it again.
+// chaos kills the manager after each sampled life and restarts it at once, at least minKills
+// times and on until most carts are done (at most maxKills); after the apiRestartAfter-th
+// kill, it also stops kube-apiserver for apiDown and starts it again.
+func (r *chaosRun) chaos(ctx context.Context, s *stack, p *plan, prog *progress) error {
 	for i := 0; ; i++ {
 		terminal, _ := prog.get()
-		if i >= o.maxKills || (i >= o.minKills && cl.apiRestarts > 0 && terminal*10 >= o.carts*9) {
-			break
+		if i >= r.o.maxKills || (i >= r.o.minKills && r.cl.apiRestarts > 0 && terminal*10 >= r.o.carts*9) {
+			return nil
 		}
-		life := life()
+		life := p.life()
 		select {
 		case <-ctx.Done():
-			fail("deadline or signal during the chaos phase: %v", ctx.Err())
-			return
-		case <-time.After(time.Until(mgr.Started().Add(life))):
+			return fmt.Errorf("deadline or signal during the chaos phase: %w", ctx.Err())
+		case <-time.After(time.Until(s.mgr.Started().Add(life))):
 		}
-		if err := restartIfExited(); err != nil {
-			fail("restart manager: %v", err)
-			return
+		if err := r.killManager(s.mgr, i+1, life, prog); err != nil {
+			return err
 		}
-		terminal, _ = prog.get()
-		if err := mgr.Kill(); err != nil {
-			fail("kill manager: %v", err)
-			return
-		}
-		cl.kills++
-		if terminal < o.carts {
-			cl.killsWithWork++
-		}
-		logf("SIGKILL %d of the manager after %s (%d/%d carts terminal)", i+1, life.Round(time.Millisecond), terminal, o.carts)
-		if err := mgr.Start(); err != nil {
-			fail("restart manager: %v", err)
-			return
-		}
-		if cl.kills == apiRestartAfter {
-			logf("stopping kube-apiserver for %s", apiDown.Round(time.Millisecond))
-			t0 := time.Now()
-			if err := cp.StopAPIServer(); err != nil {
-				fail("stop kube-apiserver: %v", err)
-				return
+		if r.cl.kills == p.apiRestartAfter {
+			if err := r.restartAPIServer(s.cp, p.apiDown); err != nil {
+				return err
 			}
-			time.Sleep(apiDown) // the outage itself, not synchronisation
-			if err := cp.StartAPIServer(); err != nil {
-				fail("restart kube-apiserver: %v", err)
-				return
-			}
-			cl.apiRestarts++
-			cl.apiDowntime = time.Since(t0)
-			logf("kube-apiserver is back after %s", cl.apiDowntime.Round(time.Millisecond))
 		}
 	}
-	if err := <-createErr; err != nil {
-		fail("create carts: %v", err)
-		return
-	}
-	logf("chaos over; waiting for every cart to end")
+}
 
-	// Converge: poll until every cart is terminal, restarting a manager that dies by itself.
+// killManager is the nth kill: restart a manager that died by itself first, then SIGKILL it
+// and start a new one at once.
+func (r *chaosRun) killManager(mgr *harness.Manager, nth int, life time.Duration, prog *progress) error {
+	if err := r.restartIfExited(mgr); err != nil {
+		return fmt.Errorf("restart manager: %w", err)
+	}
+	terminal, _ := prog.get()
+	if err := mgr.Kill(); err != nil {
+		return fmt.Errorf("kill manager: %w", err)
+	}
+	r.cl.kills++
+	if terminal < r.o.carts {
+		r.cl.killsWithWork++
+	}
+	r.logf("SIGKILL %d of the manager after %s (%d/%d carts terminal)", nth, life.Round(time.Millisecond), terminal, r.o.carts)
+	if err := mgr.Start(); err != nil {
+		return fmt.Errorf("restart manager: %w", err)
+	}
+	return nil
+}
+
+// restartAPIServer stops kube-apiserver for down and starts it again.
+func (r *chaosRun) restartAPIServer(cp *harness.ControlPlane, down time.Duration) error {
+	r.logf("stopping kube-apiserver for %s", down.Round(time.Millisecond))
+	t0 := time.Now()
+	if err := cp.StopAPIServer(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	time.Sleep(down) // the outage itself, not synchronisation
+	if err := cp.StartAPIServer(); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	r.cl.apiRestarts++
+	r.cl.apiDowntime = time.Since(t0)
+	r.logf("kube-apiserver is back after %s", r.cl.apiDowntime.Round(time.Millisecond))
+	return nil
+}
+
+// converge polls until every cart is terminal, restarting a manager that dies by itself. The
+// deadline passing is a failure, but the checks still run.
+func (r *chaosRun) converge(ctx context.Context, mgr *harness.Manager, prog *progress) error {
 	lastLog := time.Now()
 	for {
-		if err := restartIfExited(); err != nil {
-			fail("restart manager: %v", err)
-			return
+		if err := r.restartIfExited(mgr); err != nil {
+			return fmt.Errorf("restart manager: %w", err)
 		}
 		terminal, at := prog.get()
-		if terminal == o.carts && at.After(time.Now().Add(-2*time.Second)) {
-			break
+		if terminal == r.o.carts && at.After(time.Now().Add(-2*time.Second)) {
+			return nil
 		}
 		if time.Since(lastLog) > 10*time.Second {
-			logf("%d/%d carts terminal", terminal, o.carts)
+			r.logf("%d/%d carts terminal", terminal, r.o.carts)
 			lastLog = time.Now()
 		}
 		select {
 		case <-ctx.Done():
-			fail("deadline: only %d/%d carts terminal", terminal, o.carts)
+			r.fail("deadline: only %d/%d carts terminal", terminal, r.o.carts)
+			return nil
 		case <-time.After(250 * time.Millisecond):
-			continue
 		}
-		break
 	}
-	stopPoll()
-	logf("converged; checking")
+}
 
-	// Check with fresh reads, after a graceful stop so the manager's logs are complete.
-	checkCtx, cancelCheck := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancelCheck()
-	if err := mgr.Stop(10 * time.Second); err != nil {
-		fail("stop manager: %v", err)
+// verify checks with fresh reads, after a graceful stop so the manager's logs are complete.
+func (r *chaosRun) verify(s *stack, kinds map[string]cartKind) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.mgr.Stop(10 * time.Second); err != nil {
+		r.fail("stop manager: %v", err)
 	}
-	for _, e := range cl.unexpectedExits {
-		fail("the manager exited on its own: %s", e)
+	for _, e := range r.cl.unexpectedExits {
+		r.fail("the manager exited on its own: %s", e)
 	}
-	list, err := harness.ListCarts(checkCtx, cp.Client, namespaces)
+	ev, err := gather(ctx, s)
 	if err != nil {
-		fail("list carts: %v", err)
+		r.fail("%v", err)
 		return
 	}
-	stats, err := sim.Stats(checkCtx)
-	if err != nil {
-		fail("%v", err)
-		return
-	}
-	orders, err := sim.Orders(checkCtx)
-	if err != nil {
-		fail("%v", err)
-		return
-	}
-	receipts, err := harness.ListReceipts(checkCtx, cp.Client, namespaces)
-	if err != nil {
-		fail("list receipts: %v", err)
-		return
-	}
-	faults = stats.Faults
+	stats := ev.stats
+	r.faults = stats.Faults
 	for _, n := range stats.Faults {
-		faultsTotal += n
+		r.faultsTotal += n
 	}
-	dup = stats.DuplicateCheckouts
+	r.dup = stats.DuplicateCheckouts
 
-	checkOutcomes(list, kinds, o.carts, &outcomes, fail)
+	checkOutcomes(ev.list, kinds, r.o.carts, &r.outcomes, r.fail)
 	if stats.DuplicateCheckouts != 0 {
-		fail("pcsim counted %d duplicate checkouts: %v", stats.DuplicateCheckouts, stats.OrdersPerCart)
+		r.fail("pcsim counted %d duplicate checkouts: %v", stats.DuplicateCheckouts, stats.OrdersPerCart)
 	}
-	lost = checkOrders(list, receipts, orders, stats, fail)
+	r.lost = checkOrders(ev.list, ev.receipts, ev.orders, stats, r.fail)
+	r.checkLeaks(ctx, s)
 
-	leaks, err := harness.ScanFiles(mgr.LogFiles()...)
-	if err != nil {
-		fail("scan logs: %v", err)
+	calls := harness.Calls(stats)
+	r.logf("Partner Center calls: %v; upstream carts created %d for %d PartnerCarts; replayed %d", sortedMap(calls), stats.CartsCreated, r.o.carts, stats.ReplayedRequests)
+}
+
+// gather reads the carts, pcsim's stats and orders, and the receipts.
+func gather(ctx context.Context, s *stack) (*evidence, error) {
+	var ev evidence
+	var err error
+	if ev.list, err = harness.ListCarts(ctx, s.cp.Client, s.namespaces); err != nil {
+		return nil, fmt.Errorf("list carts: %w", err)
 	}
-	clusterLeaks, err := harness.ScanCluster(checkCtx, cp.Client, namespaces)
+	if ev.stats, err = s.sim.Stats(ctx); err != nil {
+		return nil, err
+	}
+	if ev.orders, err = s.sim.Orders(ctx); err != nil {
+		return nil, err
+	}
+	if ev.receipts, err = harness.ListReceipts(ctx, s.cp.Client, s.namespaces); err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
+	return &ev, nil
+}
+
+// checkLeaks: no secret or token in the manager's logs or in the cluster, and no panic.
+func (r *chaosRun) checkLeaks(ctx context.Context, s *stack) {
+	leaks, err := harness.ScanFiles(s.mgr.LogFiles()...)
 	if err != nil {
-		fail("scan cluster: %v", err)
+		r.fail("scan logs: %v", err)
+	}
+	clusterLeaks, err := harness.ScanCluster(ctx, s.cp.Client, s.namespaces)
+	if err != nil {
+		r.fail("scan cluster: %v", err)
 	}
 	for _, l := range append(leaks, clusterLeaks...) {
-		fail("secret or token leaked: %s", l)
+		r.fail("secret or token leaked: %s", l)
 	}
-	for _, f := range mgr.LogFiles() {
+	for _, f := range s.mgr.LogFiles() {
 		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "panic:") {
-			fail("the manager panicked; see %s", f)
+			r.fail("the manager panicked; see %s", f)
 		}
 	}
-	calls := harness.Calls(stats)
-	logf("Partner Center calls: %v; upstream carts created %d for %d PartnerCarts; replayed %d", sortedMap(calls), stats.CartsCreated, o.carts, stats.ReplayedRequests)
-	return
 }
 
 // checkOutcomes: every cart is terminal, and ends the way its content says it must.
-func checkOutcomes(list []v1alpha1.PartnerCart, kinds map[string]cartKind, want int, outcomes *[3]int, fail func(string, ...any)) {
+func checkOutcomes(list []pcv1alpha1.PartnerCart, kinds map[string]cartKind, want int, outcomes *[3]int, fail func(string, ...any)) {
 	if len(list) != want {
 		fail("%d PartnerCarts exist, %d were created", len(list), want)
 	}
@@ -491,24 +602,45 @@ func checkOutcomes(list []v1alpha1.PartnerCart, kinds map[string]cartKind, want 
 	}
 }
 
-// checkOrders: every pcsim order is in exactly one cart's status and one receipt; receipts
-// agree with their carts; every cart pcsim checked out is some PartnerCart's intent. It
-// returns the number of lost orders (in no status or no receipt).
-func checkOrders(list []v1alpha1.PartnerCart, receipts []corev1.ConfigMap, orders []pcsim.OrderRecord, stats *pcsim.Stats, fail func(string, ...any)) int {
-	inStatus := map[string][]string{}   // order ID -> carts listing it
-	intentCart := map[string][]string{} // upstream cart ID -> PartnerCarts whose checkout names it
-	byUID := map[string]*v1alpha1.PartnerCart{}
+// cartIndex looks PartnerCarts up by UID, by the orders in their status and by the upstream
+// cart their checkout intent names. Carts are named namespace/name.
+type cartIndex struct {
+	byUID      map[string]*pcv1alpha1.PartnerCart
+	inStatus   map[string][]string // order ID -> carts listing it
+	intentCart map[string][]string // upstream cart ID -> PartnerCarts whose checkout names it
+}
+
+func indexCarts(list []pcv1alpha1.PartnerCart) *cartIndex {
+	idx := &cartIndex{byUID: map[string]*pcv1alpha1.PartnerCart{}, inStatus: map[string][]string{}, intentCart: map[string][]string{}}
 	for i := range list {
 		c := &list[i]
 		key := c.Namespace + "/" + c.Name
-		byUID[string(c.UID)] = c
+		idx.byUID[string(c.UID)] = c
 		if c.Status.Checkout != nil {
-			intentCart[c.Status.Checkout.CartID] = append(intentCart[c.Status.Checkout.CartID], key)
+			idx.intentCart[c.Status.Checkout.CartID] = append(idx.intentCart[c.Status.Checkout.CartID], key)
 		}
 		for _, o := range c.Status.Orders {
-			inStatus[o.ID] = append(inStatus[o.ID], key)
+			idx.inStatus[o.ID] = append(idx.inStatus[o.ID], key)
 		}
 	}
+	return idx
+}
+
+// checkOrders: every pcsim order is in exactly one cart's status and one receipt; receipts
+// agree with their carts; every cart pcsim checked out is some PartnerCart's intent. It
+// returns the number of lost orders (in no status or no receipt).
+func checkOrders(list []pcv1alpha1.PartnerCart, receipts []corev1.ConfigMap, orders []pcsim.OrderRecord, stats *pcsim.Stats, fail func(string, ...any)) int {
+	idx := indexCarts(list)
+	inReceipt := checkReceipts(receipts, idx.byUID, fail)
+	lost := checkOrderRecords(orders, idx, inReceipt, fail)
+	checkUnknownOrders(orders, idx.inStatus, fail)
+	checkCheckoutIntents(stats, idx.intentCart, fail)
+	return lost
+}
+
+// checkReceipts: each receipt belongs to an existing PartnerCart with a checkout, agrees with
+// it, and is its only receipt. It returns the receipts (namespace/name) by order ID.
+func checkReceipts(receipts []corev1.ConfigMap, byUID map[string]*pcv1alpha1.PartnerCart, fail func(string, ...any)) map[string][]string {
 	inReceipt := map[string][]string{}
 	receiptsPerCart := map[string]int{}
 	for _, r := range receipts {
@@ -523,40 +655,50 @@ func checkOrders(list []v1alpha1.PartnerCart, receipts []corev1.ConfigMap, order
 			fail("receipt %s names no existing PartnerCart (uid %q)", key, uid)
 			continue
 		}
-		co := c.Status.Checkout
-		if co == nil {
+		if c.Status.Checkout == nil {
 			fail("receipt %s belongs to %s/%s, which has no checkout in status", key, c.Namespace, c.Name)
 			continue
 		}
-		var ids []string
-		for _, o := range c.Status.Orders {
-			ids = append(ids, o.ID)
-		}
-		got := harness.SplitOrderIDs(r.Data["orderIds"])
-		slices.Sort(ids)
-		slices.Sort(got)
-		switch {
-		case r.Data["cartId"] != co.CartID:
-			fail("receipt %s: cartId %q, status.checkout.cartId %q", key, r.Data["cartId"], co.CartID)
-		case r.Data["customerId"] != c.Spec.CustomerID:
-			fail("receipt %s: customerId %q, spec %q", key, r.Data["customerId"], c.Spec.CustomerID)
-		case r.Data["checkoutRequestId"] != co.RequestID:
-			fail("receipt %s: checkoutRequestId %q, status %q", key, r.Data["checkoutRequestId"], co.RequestID)
-		case !slices.Equal(ids, got):
-			fail("receipt %s: orderIds %v, status orders %v", key, got, ids)
-		}
+		checkReceiptAgrees(key, r.Data, c, fail)
 	}
 	for uid, n := range receiptsPerCart {
 		if n > 1 && byUID[uid] != nil {
 			fail("%s/%s has %d receipts", byUID[uid].Namespace, byUID[uid].Name, n)
 		}
 	}
+	return inReceipt
+}
 
+// checkReceiptAgrees: the receipt key (data) says what cart c's status and spec say; c has a
+// checkout in status.
+func checkReceiptAgrees(key string, data map[string]string, c *pcv1alpha1.PartnerCart, fail func(string, ...any)) {
+	co := c.Status.Checkout
+	ids := make([]string, 0, len(c.Status.Orders))
+	for _, o := range c.Status.Orders {
+		ids = append(ids, o.ID)
+	}
+	got := harness.SplitOrderIDs(data["orderIds"])
+	slices.Sort(ids)
+	slices.Sort(got)
+	switch {
+	case data["cartId"] != co.CartID:
+		fail("receipt %s: cartId %q, status.checkout.cartId %q", key, data["cartId"], co.CartID)
+	case data["customerId"] != c.Spec.CustomerID:
+		fail("receipt %s: customerId %q, spec %q", key, data["customerId"], c.Spec.CustomerID)
+	case data["checkoutRequestId"] != co.RequestID:
+		fail("receipt %s: checkoutRequestId %q, status %q", key, data["checkoutRequestId"], co.RequestID)
+	case !slices.Equal(ids, got):
+		fail("receipt %s: orderIds %v, status orders %v", key, got, ids)
+	}
+}
+
+// checkOrderRecords: each pcsim order is in exactly one cart's status and one receipt, and
+// that cart's checkout intent is the only one naming the order's upstream cart. It returns
+// the number of lost orders (in no status or no receipt).
+func checkOrderRecords(orders []pcsim.OrderRecord, idx *cartIndex, inReceipt map[string][]string, fail func(string, ...any)) int {
 	lost := 0
-	known := map[string]bool{}
 	for _, o := range orders {
-		known[o.OrderID] = true
-		holders := inStatus[o.OrderID]
+		holders := idx.inStatus[o.OrderID]
 		switch len(holders) {
 		case 0:
 			lost++
@@ -572,15 +714,29 @@ func checkOrders(list []v1alpha1.PartnerCart, receipts []corev1.ConfigMap, order
 			}
 			fail("order %s (cart %s, in %v) is in %d receipts %v", o.OrderID, o.CartID, holders, len(rs), rs)
 		}
-		if owners := intentCart[o.CartID]; len(owners) != 1 || !slices.Contains(owners, holders[0]) {
+		if owners := idx.intentCart[o.CartID]; len(owners) != 1 || !slices.Contains(owners, holders[0]) {
 			fail("order %s of upstream cart %s is recorded by %v, but the checkout intents naming that cart are %v", o.OrderID, o.CartID, holders, owners)
 		}
+	}
+	return lost
+}
+
+// checkUnknownOrders: no cart's status lists an order pcsim never created.
+func checkUnknownOrders(orders []pcsim.OrderRecord, inStatus map[string][]string, fail func(string, ...any)) {
+	known := make(map[string]bool, len(orders))
+	for _, o := range orders {
+		known[o.OrderID] = true
 	}
 	for id, holders := range inStatus {
 		if !known[id] {
 			fail("%v records order %s, which pcsim never created", holders, id)
 		}
 	}
+}
+
+// checkCheckoutIntents: every cart pcsim checked out is the persisted checkout intent of some
+// PartnerCart.
+func checkCheckoutIntents(stats *pcsim.Stats, intentCart map[string][]string, fail func(string, ...any)) {
 	checkedOut := map[string]bool{}
 	for id := range stats.CheckoutsExecuted {
 		checkedOut[id] = true
@@ -593,7 +749,6 @@ func checkOrders(list []v1alpha1.PartnerCart, receipts []corev1.ConfigMap, order
 			fail("pcsim checked out cart %s, but no PartnerCart has a persisted checkout intent for it", id)
 		}
 	}
-	return lost
 }
 
 // lastLine is the last non-empty line of a file, cut to 300 bytes.
