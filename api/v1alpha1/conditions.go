@@ -83,6 +83,8 @@ const (
 	CartExpiredReason = "CartExpired"
 	// SpecChangedAfterCheckoutReason: the purchase content was edited after checkout; the edit is ignored.
 	SpecChangedAfterCheckoutReason = "SpecChangedAfterCheckout"
+	// PurchaseFrozenReason: approved, but the manager runs with --purchase-freeze.
+	PurchaseFrozenReason = "PurchaseFrozen"
 	// DeletionBlockedReason: the object is being deleted and waits for a checkout outcome.
 	DeletionBlockedReason = "WaitingForCheckoutOutcome"
 )
@@ -103,4 +105,5 @@ const (
 	EventSpecIgnored        = "SpecChangedAfterCheckout"
 	EventCredentialsInvalid = "CredentialsInvalid"
 	EventUpstreamRejected   = "UpstreamRejected"
+	EventPurchaseFrozen     = "PurchaseFrozen"
 )

@@ -55,6 +55,7 @@ func main() {
 	flag.DurationVar(&opts.OrderPollInterval, "order-poll-interval", 5*time.Second, "First wait between order status polls; later waits grow with the order's age.")
 	flag.DurationVar(&opts.MaxOrderPollInterval, "max-order-poll-interval", 10*time.Minute, "Longest wait between order status polls.")
 	flag.DurationVar(&opts.CredentialsRetryInterval, "credentials-retry-interval", 5*time.Minute, "Wait before retrying after missing or refused credentials.")
+	flag.BoolVar(&opts.PurchaseFreeze, "purchase-freeze", false, "Make no new checkout (a kill switch): carts are still synced, and checkouts already started are still recovered.")
 	// A cart costs four PATCHes; at client-go's usual 50 QPS the client, not the API server,
 	// bounds a burst of a thousand carts (docs/performance.md).
 	flag.Float64Var(&kubeQPS, "kube-api-qps", 200, "Kubernetes API requests per second of the manager's client.")
@@ -123,7 +124,7 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("Starting manager", "partnerCenterEndpoint", endpoint, "authorityHost", authority,
-		"partnerCenterQPS", qps, "maxConcurrentReconciles", maxConcurrent)
+		"partnerCenterQPS", qps, "maxConcurrentReconciles", maxConcurrent, "purchaseFreeze", opts.PurchaseFreeze)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)

@@ -168,3 +168,23 @@ func TestAdmissionPolicyRefusesEditsAfterCheckout(t *testing.T) {
 	o.update("frozen", func(c *pcv1alpha1.PartnerCart) { c.Annotations = map[string]string{"note": "ok"} })
 	g.Expect(strings.Contains(o.get("frozen").Annotations["note"], "ok")).To(BeTrue())
 }
+
+// TestPurchaseFreeze: with the kill switch on, an approved cart is synced and approved but
+// never checked out; a manager started without it buys the cart once.
+func TestPurchaseFreeze(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{reconciler: Options{PurchaseFreeze: true}})
+	o.create("frozen", withApproved())
+	o.eventually("frozen", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseAwaitingApproval),
+		haveCondition(pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, pcv1alpha1.ApprovedReason),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.PurchaseFrozenReason)))
+	g.Consistently(func() int { return o.requests("Checkout") }).WithTimeout(time.Second).Should(BeZero())
+	g.Expect(o.get("frozen").Status.Checkout).To(BeNil(), "no intent while frozen")
+	g.Eventually(func() []string { return o.events("frozen") }).Should(ContainElement(pcv1alpha1.EventPurchaseFrozen))
+
+	o.shutdown()
+	o.opts.reconciler.PurchaseFreeze = false
+	o.start()
+	o.eventually("frozen", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	g.Expect(o.sim.Stats().OrdersCreated).To(Equal(1))
+}

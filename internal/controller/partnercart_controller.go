@@ -48,6 +48,10 @@ type Options struct {
 	CartExpiryMargin time.Duration
 	// SubscriptionIDWait is how long completed orders are still polled for subscription IDs.
 	SubscriptionIDWait time.Duration
+	// PurchaseFreeze stops every new checkout (an operator-wide kill switch): carts are still
+	// created, synced and approved, and checkouts already started are still recovered, so no
+	// purchase in flight is lost.
+	PurchaseFreeze bool
 }
 
 func (o *Options) defaults() {

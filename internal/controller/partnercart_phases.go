@@ -208,6 +208,15 @@ func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope)
 	if err != nil {
 		return r.upstreamError(s, "checkout", err)
 	}
+	if co == nil && r.Options.PurchaseFreeze {
+		s.waitReason, s.waitMessage = pcv1alpha1.PurchaseFrozenReason,
+			"Approved, but new checkouts are frozen (the manager runs with --purchase-freeze); nothing is bought until it runs without it"
+		if conditionReason(s.before, pcv1alpha1.ReadyCondition) != pcv1alpha1.PurchaseFrozenReason {
+			r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventPurchaseFrozen, "%s", s.waitMessage)
+		}
+		s.done = true
+		return ctrl.Result{}, nil
+	}
 	if co == nil {
 		if s.cartExpiresSoon() && !s.cartCreated {
 			// Re-create first: a cart must not expire between the intent and the call. The

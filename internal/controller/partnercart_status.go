@@ -56,6 +56,7 @@ var waitingIsProgress = map[string]bool{
 	pcv1alpha1.PriceLimitExceededReason:   true,
 	pcv1alpha1.QuoteUnavailableReason:     true,
 	pcv1alpha1.OrdersProvisioningReason:   true,
+	pcv1alpha1.PurchaseFrozenReason:       true,
 }
 
 // summarize derives phase, Ready, Reconciling and Stalled (kstatus) from what the phases
