@@ -57,6 +57,10 @@ const (
 	CheckoutFailedReason = "CheckoutFailed"
 	// CheckoutOutcomeUnknownReason: the operator cannot tell whether the checkout happened.
 	CheckoutOutcomeUnknownReason = "CheckoutOutcomeUnknown"
+	// CheckoutAbandonedReason: a person recorded that an unknown checkout bought nothing.
+	CheckoutAbandonedReason = "CheckoutAbandoned"
+	// CheckoutResolvedReason: a person recorded the orders of an unknown checkout.
+	CheckoutResolvedReason = "CheckoutResolvedByPerson"
 )
 
 // Reasons for Ready, Reconciling and Stalled.
@@ -106,4 +110,5 @@ const (
 	EventCredentialsInvalid = "CredentialsInvalid"
 	EventUpstreamRejected   = "UpstreamRejected"
 	EventPurchaseFrozen     = "PurchaseFrozen"
+	EventCheckoutResolved   = "CheckoutResolved"
 )

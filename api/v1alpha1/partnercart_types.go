@@ -363,7 +363,18 @@ type CheckoutStatus struct {
 	// attempts counts checkout calls made for this intent (recoveries included).
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// resolution records how a person settled an unknown outcome through the
+	// partnercenter.partnercart.dev/checkout-resolution annotation, with the value they gave.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Resolution string `json:"resolution,omitempty"`
 }
+
+// CheckoutResolutionAnnotation lets a person settle a checkout whose outcome the operator
+// cannot know (CheckedOut reason CheckoutOutcomeUnknown), after looking in Partner Center:
+// "nothing-bought", or "orders=<id>[,<id>...]" to record the orders the checkout created.
+// It is read only in that state and ignored otherwise.
+const CheckoutResolutionAnnotation = "partnercenter.partnercart.dev/checkout-resolution"
 
 // OrderLineItemStatus is one line of an order (seed: OrderLineItem).
 type OrderLineItemStatus struct {

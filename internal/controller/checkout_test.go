@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 	"github.com/partnercart/partnercart-operator/internal/pcsim"
 )
 
@@ -260,4 +261,72 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 		return env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "lost"}, &pcv1alpha1.PartnerCart{})
 	}).WithTimeout(2 * time.Second).Should(Succeed())
 	g.Eventually(func() []string { return o.events("lost") }).Should(ContainElement(pcv1alpha1.EventCheckoutUnknown))
+
+	// A person looks in Partner Center, finds nothing, and says so: the object goes, and a
+	// receipt keeps the intent and their word.
+	o.update("lost", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "nothing-bought"}
+	})
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "lost"}, &pcv1alpha1.PartnerCart{}))
+	}).WithTimeout(30 * time.Second).Should(BeTrue())
+	receipts := receiptsIn(t, o.ns)
+	g.Expect(receipts).To(HaveLen(1))
+	g.Expect(receipts[0].Data).To(HaveKeyWithValue("resolution", "nothing-bought"))
+	g.Expect(receipts[0].Data).To(HaveKeyWithValue("cartId", intent.CartID))
+	g.Expect(o.sim.Stats().Requests["Checkout"]).To(Equal(calls["Checkout"]), "resolving never checks out")
+}
+
+// TestCheckoutOutcomeResolvedWithOrders: a person finds the orders an unknown checkout created
+// and names them; the operator verifies they exist for the customer, records them as the
+// purchase, writes the receipt and tracks them to completion, without any checkout call.
+func TestCheckoutOutcomeResolvedWithOrders(t *testing.T) {
+	g := NewWithT(t)
+	o, intent := crashMidCheckout(t, "found", false)
+	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
+	o.start()
+	o.eventually("found", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
+
+	// An order that does not exist is refused, and the cart stays unknown.
+	o.update("found", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "orders=no-such-order"}
+	})
+	o.eventually("found", 30*time.Second).Should(WithTransform(func(c *pcv1alpha1.PartnerCart) string {
+		return conditionMessage(c, pcv1alpha1.StalledCondition)
+	}, ContainSubstring("order no-such-order")))
+
+	// The order the person found (bought elsewhere for this customer, here straight from pcsim).
+	orderID := buyDirectly(t, o)
+	checkouts := o.requests("Checkout")
+	o.update("found", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "orders=" + orderID}
+	})
+	o.eventually("found", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseCompleted),
+		haveCondition(pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutResolvedReason)))
+	cart := o.get("found")
+	g.Expect(cart.Status.Orders).To(HaveLen(1))
+	g.Expect(cart.Status.Orders[0].ID).To(Equal(orderID))
+	g.Expect(cart.Status.Checkout.Resolution).To(Equal("orders=" + orderID))
+	g.Expect(cart.Status.Checkout.CartID).To(Equal(intent.CartID))
+	g.Expect(o.requests("Checkout")).To(Equal(checkouts), "resolving never checks out")
+	receipts := receiptsIn(t, o.ns)
+	g.Expect(receipts).To(HaveLen(1))
+	g.Expect(receipts[0].Data).To(HaveKeyWithValue("orderIds", orderID))
+}
+
+// buyDirectly buys one E5 seat for the test customer straight from pcsim, as if through the
+// Partner Center portal, and returns the order ID.
+func buyDirectly(t *testing.T, o *operator) string {
+	t.Helper()
+	g := NewWithT(t)
+	pc, err := partnercenter.NewFactory(partnercenter.Config{Endpoint: o.simURL, AuthorityHost: o.simURL}).
+		ClientFor(partnercenter.Credentials{TenantID: testTenant, ClientID: testClientID, ClientSecret: testClientSecret})
+	g.Expect(err).NotTo(HaveOccurred())
+	created, err := pc.CreateCart(t.Context(), testCustomer, &partnercenter.Cart{LineItems: []partnercenter.CartLineItem{{
+		CatalogItemID: testItemE5, Quantity: 1, BillingCycle: "monthly", TermDuration: "P1Y"}}}, "portal-create")
+	g.Expect(err).NotTo(HaveOccurred())
+	result, err := pc.Checkout(t.Context(), testCustomer, created.ID, "portal-checkout")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(result.Orders).To(HaveLen(1))
+	return result.Orders[0].ID
 }

@@ -303,12 +303,3 @@ func haveCondition(condType string, status metav1.ConditionStatus, reason string
 		return ""
 	}, Equal(string(status)+"/"+reason))
 }
-
-func conditionMessage(c *pcv1alpha1.PartnerCart, condType string) string {
-	for _, cond := range c.Status.Conditions {
-		if cond.Type == condType {
-			return cond.Message
-		}
-	}
-	return ""
-}

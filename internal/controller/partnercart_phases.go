@@ -193,50 +193,22 @@ func approvedMessage(specHash string) string { return "Approved for purchase con
 //     cart and repeating the checkout of that cart with the same request ID, which Partner
 //     Center answers with the first result. A different cart is never checked out.
 func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope) (ctrl.Result, error) {
-	cart := s.cart
-	co := cart.Status.Checkout
-	if co != nil && co.CompletedAt != nil {
-		return ctrl.Result{}, nil
-	}
-	if co != nil && s.checkoutDefinitelyFailed() && cart.Generation == cart.Status.ObservedGeneration {
-		// Partner Center refused this checkout; nothing was bought. A new spec generation
-		// (say, after fixing the credit limit upstream and touching the object) retries it.
-		s.done = true
-		return ctrl.Result{}, nil
+	if res, err, stop := r.checkoutGate(ctx, s); stop {
+		return res, err
 	}
 	pc, err := s.partnerCenter(ctx)
 	if err != nil {
 		return r.upstreamError(s, "checkout", err)
 	}
-	if co == nil && r.Options.PurchaseFreeze {
-		s.waitReason, s.waitMessage = pcv1alpha1.PurchaseFrozenReason,
-			"Approved, but new checkouts are frozen (the manager runs with --purchase-freeze); nothing is bought until it runs without it"
-		if conditionReason(s.before, pcv1alpha1.ReadyCondition) != pcv1alpha1.PurchaseFrozenReason {
-			r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventPurchaseFrozen, "%s", s.waitMessage)
-		}
-		s.done = true
-		return ctrl.Result{}, nil
-	}
-	if co == nil {
-		if s.cartExpiresSoon() && !s.cartCreated {
-			// Re-create first: a cart must not expire between the intent and the call. The
-			// new cart is checked out on the next pass. A cart created in this very reconcile
-			// is trusted: upstream just made it, whatever our clock says.
-			res, err := r.createCart(ctx, s, cart.Status.Cart.ID)
-			if err == nil && res.IsZero() && !s.done {
-				res.RequeueAfter = time.Second
-			}
+	if s.cart.Status.Checkout == nil {
+		if res, err, stop := r.startCheckout(ctx, s); stop {
 			return res, err
 		}
-		if err := r.persistCheckoutIntent(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
-		s.freshIntent = true
-		co = cart.Status.Checkout
 	} else if res, err, proceed := r.reobserveCart(ctx, s, pc); !proceed {
 		return res, err
 	}
 
+	cart, co := s.cart, s.cart.Status.Checkout
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCheckoutSubmitted,
 		"Checking out cart %s (MS-RequestId %s, attempt %d)", co.CartID, co.RequestID, co.Attempts+1)
 	co.Attempts++
@@ -245,6 +217,59 @@ func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope)
 		return r.checkoutError(s, err)
 	}
 	return r.recordCheckout(ctx, s, result)
+}
+
+// checkoutGate decides whether this reconcile may call checkout at all: not once the result
+// is recorded, not while an unknown outcome waits for a person, not again after a definite
+// refusal of the same generation, and not while purchases are frozen.
+func (r *PartnerCartReconciler) checkoutGate(ctx context.Context, s *scope) (ctrl.Result, error, bool) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	switch {
+	case co != nil && co.CompletedAt != nil:
+		return ctrl.Result{}, nil, true
+	case awaitingResolution(s.before):
+		if value, ok := cart.Annotations[pcv1alpha1.CheckoutResolutionAnnotation]; ok {
+			res, err := r.resolveCheckout(ctx, s, value)
+			return res, err, true
+		}
+		// Only a person can settle it; nothing to do until they do (the annotation wakes us).
+		s.stalled = &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)}
+		return ctrl.Result{}, nil, true
+	case co != nil && s.checkoutDefinitelyFailed() && cart.Generation == cart.Status.ObservedGeneration:
+		// Partner Center refused this checkout; nothing was bought. A new spec generation
+		// (say, after fixing the credit limit upstream and touching the object) retries it.
+		s.done = true
+		return ctrl.Result{}, nil, true
+	case co == nil && r.Options.PurchaseFreeze:
+		s.waitReason, s.waitMessage = pcv1alpha1.PurchaseFrozenReason,
+			"Approved, but new checkouts are frozen (the manager runs with --purchase-freeze); nothing is bought until it runs without it"
+		if conditionReason(s.before, pcv1alpha1.ReadyCondition) != pcv1alpha1.PurchaseFrozenReason {
+			r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventPurchaseFrozen, "%s", s.waitMessage)
+		}
+		s.done = true
+		return ctrl.Result{}, nil, true
+	}
+	return ctrl.Result{}, nil, false
+}
+
+// startCheckout persists the intent of a first checkout, after making sure the cart will not
+// expire between the intent and the call.
+func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ctrl.Result, error, bool) {
+	if s.cartExpiresSoon() && !s.cartCreated {
+		// Re-create first; the new cart is checked out on the next pass. A cart created in this
+		// very reconcile is trusted: upstream just made it, whatever our clock says.
+		res, err := r.createCart(ctx, s, s.cart.Status.Cart.ID)
+		if err == nil && res.IsZero() && !s.done {
+			res.RequeueAfter = time.Second
+		}
+		return res, err, true
+	}
+	if err := r.persistCheckoutIntent(ctx, s); err != nil {
+		return ctrl.Result{}, err, true
+	}
+	s.freshIntent = true
+	return ctrl.Result{}, nil, false
 }
 
 // persistCheckoutIntent writes status.checkout before the call, with a resourceVersion

@@ -32,6 +32,14 @@ func conditionReason(cart *pcv1alpha1.PartnerCart, condType string) string {
 	return ""
 }
 
+// conditionMessage returns the message of a condition, or "" when it is absent.
+func conditionMessage(cart *pcv1alpha1.PartnerCart, condType string) string {
+	if c := meta.FindStatusCondition(cart.Status.Conditions, condType); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
 // truncateMessage keeps condition messages short and printable: upstream descriptions are
 // free text, and control characters would garble `kubectl describe`.
 func truncateMessage(m string) string {

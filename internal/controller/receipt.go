@@ -43,6 +43,7 @@ type receiptRecord struct {
 	SpecHash          string                   `json:"specHash"`
 	StartedAt         string                   `json:"checkoutStartedAt"`
 	CompletedAt       string                   `json:"checkoutCompletedAt"`
+	Resolution        string                   `json:"resolution,omitempty"`
 	Orders            []pcv1alpha1.OrderStatus `json:"orders"`
 	OrderErrors       []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
 }
@@ -64,7 +65,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	rec := receiptRecord{
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
 		CustomerID: cart.Spec.CustomerID, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
-		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed,
+		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Resolution: co.Resolution,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors,
 	}
 	body, err := json.MarshalIndent(rec, "", "  ")
@@ -89,6 +90,9 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 			"checkoutStartedAt": rec.StartedAt,
 			"receipt.json":      string(body),
 		},
+	}
+	if co.Resolution != "" {
+		cm.Data["resolution"] = co.Resolution
 	}
 	if err := r.Client.Create(ctx, cm); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
