@@ -412,8 +412,9 @@ func (r *PartnerCartReconciler) checkoutUnknown(s *scope, why string) (ctrl.Resu
 	cart := s.cart
 	co := cart.Status.Checkout
 	msg := fmt.Sprintf("%s. Check the orders of customer %s created since %s in Partner Center (MS-RequestId %s). "+
-		"The operator will not check out again; delete the PartnerCart (its finalizer can be removed once you have recorded the outcome) and create a new one if nothing was bought",
-		why, cart.Spec.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID)
+		"The operator will not check out again: record what you find with the annotation %s=nothing-bought or %s=orders=<id>[,<id>...]",
+		why, cart.Spec.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
+		pcv1alpha1.CheckoutResolutionAnnotation, pcv1alpha1.CheckoutResolutionAnnotation)
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, msg)
 	if conditionReason(s.before, pcv1alpha1.CheckedOutCondition) != pcv1alpha1.CheckoutOutcomeUnknownReason {
 		observeCheckout(cart, "unknown", s.now)
