@@ -2,7 +2,7 @@
 
 # Pinned tool versions.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-KUSTOMIZE_VERSION ?= v5.8.3
+KUSTOMIZE_VERSION ?= v5.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
 # The local control plane, built from Go modules by hack/build-control-plane.sh.
 KUBERNETES_VERSION ?= v1.37.0
@@ -92,6 +92,14 @@ demo: build control-plane ## Start a local control plane, pcsim and the manager;
 build: ## Build the manager and pcsim binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	go build -o $(LOCALBIN)/pcsim ./cmd/pcsim
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs Docker; IMG sets the tag).
+	docker build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager image.
+	docker push $(IMG)
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
