@@ -111,6 +111,7 @@ func main() {
 		PartnerCenter: factory,
 		Options:       opts,
 	}
+	metrics.Registry.MustRegister(&controller.PhaseCollector{Reader: mgr.GetCache()})
 	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
 		log.Error(err, "Failed to set up the PartnerCart controller")
 		os.Exit(1)

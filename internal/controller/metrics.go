@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"context"
 	"math/big"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -49,5 +51,41 @@ func observeCheckout(cart *pcv1alpha1.PartnerCart, result string, now time.Time)
 			f, _ := r.Float64()
 			spendTotal.WithLabelValues(o.CurrencyCode).Add(f)
 		}
+	}
+}
+
+// PhaseCollector reports how many PartnerCarts are in each phase (partnercart_carts{phase}),
+// e.g. to alert on carts waiting for approval or stalled. It counts from the manager's cache
+// at scrape time, without copying objects.
+type PhaseCollector struct {
+	Reader client.Reader
+}
+
+var cartsDesc = prometheus.NewDesc("partnercart_carts", "PartnerCarts by phase.", []string{"phase"}, nil)
+
+// Describe implements prometheus.Collector.
+func (c *PhaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- cartsDesc }
+
+// Collect implements prometheus.Collector.
+func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
+	var carts pcv1alpha1.PartnerCartList
+	if err := c.Reader.List(context.Background(), &carts, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(cartsDesc, err)
+		return
+	}
+	counts := map[pcv1alpha1.Phase]int{}
+	for _, p := range []pcv1alpha1.Phase{pcv1alpha1.PhasePending, pcv1alpha1.PhaseAwaitingApproval, pcv1alpha1.PhaseCheckingOut,
+		pcv1alpha1.PhaseProvisioning, pcv1alpha1.PhaseCompleted, pcv1alpha1.PhaseFailed} {
+		counts[p] = 0
+	}
+	for i := range carts.Items {
+		phase := carts.Items[i].Status.Phase
+		if phase == "" {
+			phase = pcv1alpha1.PhasePending // not reconciled yet
+		}
+		counts[phase]++
+	}
+	for phase, n := range counts {
+		ch <- prometheus.MustNewConstMetric(cartsDesc, prometheus.GaugeValue, float64(n), string(phase))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -152,4 +153,27 @@ func TestNoCheckoutWithoutPersistedIntent(t *testing.T) {
 
 func reconcileRequest(c *pcv1alpha1.PartnerCart) ctrl.Request {
 	return ctrl.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}}
+}
+
+func TestPhaseCollector(t *testing.T) {
+	g := NewWithT(t)
+	cart := func(name string, phase pcv1alpha1.Phase) *pcv1alpha1.PartnerCart {
+		c := newCart("ns", name)
+		c.Status.Phase = phase
+		return c
+	}
+	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithStatusSubresource(&pcv1alpha1.PartnerCart{}).
+		WithObjects(cart("a", pcv1alpha1.PhaseAwaitingApproval), cart("b", pcv1alpha1.PhaseAwaitingApproval),
+			cart("c", pcv1alpha1.PhaseCompleted), cart("d", "")).Build()
+	expected := `
+# HELP partnercart_carts PartnerCarts by phase.
+# TYPE partnercart_carts gauge
+partnercart_carts{phase="AwaitingApproval"} 2
+partnercart_carts{phase="CheckingOut"} 0
+partnercart_carts{phase="Completed"} 1
+partnercart_carts{phase="Failed"} 0
+partnercart_carts{phase="Pending"} 1
+partnercart_carts{phase="Provisioning"} 0
+`
+	g.Expect(testutil.CollectAndCompare(&PhaseCollector{Reader: k8s}, strings.NewReader(expected))).To(Succeed())
 }
