@@ -41,8 +41,6 @@ type Options struct {
 	MaxOrderPollInterval time.Duration
 	// CredentialsRetryInterval is the slow retry after missing or refused credentials.
 	CredentialsRetryInterval time.Duration
-	// RetryInterval is the first wait after a retryable upstream error.
-	RetryInterval time.Duration
 	// CartExpiryMargin: a cart that expires within this margin is re-created before checkout
 	// rather than risk expiring mid-checkout.
 	CartExpiryMargin time.Duration
@@ -58,7 +56,6 @@ func (o *Options) defaults() {
 	setDefault(&o.OrderPollInterval, 5*time.Second)
 	setDefault(&o.MaxOrderPollInterval, 10*time.Minute)
 	setDefault(&o.CredentialsRetryInterval, 5*time.Minute)
-	setDefault(&o.RetryInterval, 5*time.Second)
 	setDefault(&o.CartExpiryMargin, 15*time.Minute)
 	setDefault(&o.SubscriptionIDWait, time.Hour)
 }
@@ -116,8 +113,8 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 
-	s := newScope(ctx, r, cart)
-	defer func() { retErr = r.patchStatus(ctx, s, res, retErr) }()
+	s := newScope(r, cart)
+	defer func() { retErr = r.patchStatus(ctx, s, retErr) }()
 
 	if !cart.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
@@ -224,18 +221,21 @@ func (r *PartnerCartReconciler) cartsForSecret(ctx context.Context, secret clien
 // patchStatus writes the status once, at the end of a reconcile, with the summary
 // conditions derived from the outcome. The patch is a diff against the object as read, so a
 // reconcile never overwrites fields it did not change.
-func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, res ctrl.Result, retErr error) error {
+func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retErr error) error {
 	if s.deleted {
 		return retErr
 	}
-	summarize(s, res, retErr, r.Clock.Now())
-	patch := client.MergeFrom(s.before)
+	summarize(s, retErr)
 	// Compare what would be sent, not the Go values: times read back from the API server
 	// have second precision, so equal statuses can differ in memory.
-	if data, err := patch.Data(s.cart); err == nil && string(data) == "{}" {
+	data, err := client.MergeFrom(s.before).Data(s.cart)
+	if err != nil {
+		return errors.Join(retErr, fmt.Errorf("compute status patch: %w", err))
+	}
+	if string(data) == "{}" {
 		return retErr
 	}
-	if err := r.Client.Status().Patch(ctx, s.cart, patch); err != nil {
+	if err := r.Client.Status().Patch(ctx, s.cart, client.RawPatch(types.MergePatchType, data)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return retErr
 		}

@@ -214,7 +214,7 @@ func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope)
 	co.Attempts++
 	result, err := pc.Checkout(ctx, cart.Spec.CustomerID, co.CartID, co.RequestID)
 	if err != nil {
-		return r.checkoutError(s, err)
+		return r.checkoutError(ctx, s, err)
 	}
 	return r.recordCheckout(ctx, s, result)
 }
@@ -257,12 +257,9 @@ func (r *PartnerCartReconciler) checkoutGate(ctx context.Context, s *scope) (ctr
 // expire between the intent and the call.
 func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ctrl.Result, error, bool) {
 	if s.cartExpiresSoon() && !s.cartCreated {
-		// Re-create first; the new cart is checked out on the next pass. A cart created in this
-		// very reconcile is trusted: upstream just made it, whatever our clock says.
-		res, err := r.createCart(ctx, s, s.cart.Status.Cart.ID)
-		if err == nil && res.IsZero() && !s.done {
-			res.RequeueAfter = time.Second
-		}
+		// Re-create first. A cart created in this very reconcile is trusted: upstream just
+		// made it, whatever our clock says.
+		res, err := r.recreateCart(ctx, s, s.cart.Status.Cart.ID)
 		return res, err, true
 	}
 	if err := r.persistCheckoutIntent(ctx, s); err != nil {
@@ -270,6 +267,16 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 	}
 	s.freshIntent = true
 	return ctrl.Result{}, nil, false
+}
+
+// recreateCart replaces a cart that expired or vanished before checkout; the new cart is
+// checked out on the next pass, a second from now.
+func (r *PartnerCartReconciler) recreateCart(ctx context.Context, s *scope, replaced string) (ctrl.Result, error) {
+	res, err := r.createCart(ctx, s, replaced)
+	if err == nil && res.IsZero() && !s.done {
+		res.RequeueAfter = time.Second
+	}
+	return res, err
 }
 
 // persistCheckoutIntent writes status.checkout before the call, with a resourceVersion
@@ -368,7 +375,7 @@ func (r *PartnerCartReconciler) recordCheckout(ctx context.Context, s *scope, re
 // checkoutError decides what a failed checkout call means. Only a definite refusal (a 4xx
 // other than throttling) says nothing was bought; no answer at all, or a 5xx, may hide a
 // committed purchase, so the next reconcile re-observes and repeats the same checkout.
-func (r *PartnerCartReconciler) checkoutError(s *scope, err error) (ctrl.Result, error) {
+func (r *PartnerCartReconciler) checkoutError(ctx context.Context, s *scope, err error) (ctrl.Result, error) {
 	cart := s.cart
 	co := cart.Status.Checkout
 	switch partnercenter.Classify(err) {
@@ -390,11 +397,7 @@ func (r *PartnerCartReconciler) checkoutError(s *scope, err error) (ctrl.Result,
 			cart.Status.Checkout = nil
 			setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutPendingReason,
 				"Cart "+co.CartID+" was gone upstream at checkout; nothing was bought; the cart is re-created")
-			res, err := r.createCart(s.ctx, s, co.CartID)
-			if err == nil && res.IsZero() && !s.done {
-				res.RequeueAfter = time.Second // check the new cart out on the next pass
-			}
-			return res, err
+			return r.recreateCart(ctx, s, co.CartID)
 		}
 		msg := "Cart " + co.CartID + " vanished upstream before its checkout completed (404); Partner Center bought nothing for it. Delete and re-create the PartnerCart to buy again: " + err.Error()
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutFailedReason, msg)
@@ -431,12 +434,15 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 	if co == nil || co.CompletedAt == nil {
 		return ctrl.Result{}, nil
 	}
-	var pending []int
-	for i, o := range cart.Status.Orders {
-		if r.orderNeedsPolling(o, co.CompletedAt.Time, s.now) {
-			pending = append(pending, i)
+	pendingOrders := func() (pending []int) {
+		for i, o := range cart.Status.Orders {
+			if r.orderNeedsPolling(o, co.CompletedAt.Time, s.now) {
+				pending = append(pending, i)
+			}
 		}
+		return pending
 	}
+	pending := pendingOrders()
 	if len(pending) > 0 && !co.CompletedAt.Time.Equal(s.now) {
 		// Orders are read only after a poll interval has passed since checkout; right after
 		// checkout they are pending by definition.
@@ -451,12 +457,7 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 			}
 			cart.Status.Orders[i] = orderStatus(*o)
 		}
-		pending = pending[:0]
-		for i, o := range cart.Status.Orders {
-			if r.orderNeedsPolling(o, co.CompletedAt.Time, s.now) {
-				pending = append(pending, i)
-			}
-		}
+		pending = pendingOrders()
 	}
 	if len(pending) > 0 {
 		s.waitReason = pcv1alpha1.OrdersProvisioningReason

@@ -4,17 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
-	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
 
 // setCondition sets a condition stamped with the object's generation.
@@ -69,7 +66,7 @@ var waitingIsProgress = map[string]bool{
 
 // summarize derives phase, Ready, Reconciling and Stalled (kstatus) from what the phases
 // recorded, and stamps observedGeneration on success or terminal failure only.
-func summarize(s *scope, _ ctrl.Result, retErr error, now time.Time) {
+func summarize(s *scope, retErr error) {
 	cart := s.cart
 	st := &cart.Status
 	st.OrderCount = int32(len(st.Orders))
@@ -115,7 +112,6 @@ func summarize(s *scope, _ ctrl.Result, retErr error, now time.Time) {
 	if terminal || (retErr == nil && (s.waitReason == "" || waitingIsProgress[s.waitReason])) {
 		st.ObservedGeneration = cart.Generation
 	}
-	_ = now
 }
 
 // progressPhase is the phase of a cart that is neither stalled nor completed.
@@ -160,5 +156,3 @@ func displayTotal(st *pcv1alpha1.PartnerCartStatus) string {
 func optimisticMergeFrom(obj client.Object) client.Patch {
 	return client.MergeFromWithOptions(obj, client.MergeFromWithOptimisticLock{})
 }
-
-var _ = partnercenter.Classify

@@ -33,8 +33,6 @@ type scope struct {
 	now    time.Time
 
 	pc partnercenter.Client
-	// ctx is the reconcile's context, for the few helpers that call upstream from deep inside.
-	ctx context.Context
 	// freshIntent: the checkout intent was persisted in this reconcile, so no earlier
 	// checkout call for it can exist.
 	freshIntent bool
@@ -56,8 +54,8 @@ type stall struct {
 	reason, message string
 }
 
-func newScope(ctx context.Context, r *PartnerCartReconciler, cart *pcv1alpha1.PartnerCart) *scope {
-	return &scope{ctx: ctx, r: r, cart: cart, before: cart.DeepCopy(), now: r.Clock.Now()}
+func newScope(r *PartnerCartReconciler, cart *pcv1alpha1.PartnerCart) *scope {
+	return &scope{r: r, cart: cart, before: cart.DeepCopy(), now: r.Clock.Now()}
 }
 
 // errCredentials is a credentials problem: the reconcile retries slowly, never hot.
