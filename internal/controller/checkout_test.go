@@ -277,6 +277,27 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	g.Expect(o.sim.Stats().Requests["Checkout"]).To(Equal(calls["Checkout"]), "resolving never checks out")
 }
 
+// TestCheckoutAbandonedStaysAbandoned: once a person recorded that an unknown checkout bought
+// nothing, later reconciles keep saying so (they must not turn it into a refusal by Partner Center).
+func TestCheckoutAbandonedStaysAbandoned(t *testing.T) {
+	g := NewWithT(t)
+	o, intent := crashMidCheckout(t, "abandoned", false)
+	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
+	o.start()
+	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
+	o.update("abandoned", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "nothing-bought"}
+	})
+	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutAbandonedReason))
+
+	// Another reconcile (an annotation edit wakes one) keeps the person's outcome.
+	o.update("abandoned", func(c *pcv1alpha1.PartnerCart) { c.Annotations["note"] = "checked by finance" })
+	g.Consistently(func() string {
+		return conditionReason(o.get("abandoned"), pcv1alpha1.StalledCondition)
+	}).WithTimeout(2 * time.Second).Should(Equal(pcv1alpha1.CheckoutAbandonedReason))
+	g.Expect(o.get("abandoned").Status.Phase).To(Equal(pcv1alpha1.PhaseFailed))
+}
+
 // TestCheckoutOutcomeResolvedWithOrders: a person finds the orders an unknown checkout created
 // and names them; the operator verifies they exist for the customer, records them as the
 // purchase, writes the receipt and tracks them to completion, without any checkout call.

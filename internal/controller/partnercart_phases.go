@@ -465,8 +465,9 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 		return ctrl.Result{RequeueAfter: r.orderPollInterval(s.now.Sub(co.CompletedAt.Time))}, nil
 	}
 	if len(cart.Status.Orders) == 0 {
-		// The checkout bought nothing: every order group failed (recordCheckout said so).
-		s.stalled = &stall{pcv1alpha1.CheckoutFailedReason, "Partner Center created no order: " + describeOrderErrors(cart.Status.OrderErrors)}
+		// The checkout bought nothing (every order group failed, or a person recorded that it
+		// bought nothing); CheckedOut already says which and why.
+		s.stalled = &stall{conditionReason(cart, pcv1alpha1.CheckedOutCondition), conditionMessage(cart, pcv1alpha1.CheckedOutCondition)}
 		return ctrl.Result{}, nil
 	}
 	if s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
