@@ -47,9 +47,9 @@ type ControlPlane struct {
 // serving certificate and client CA: kubeconfigs written before the restart stay valid.
 // etcd keeps running across the restart, so no data is lost.
 func StartControlPlane(ctx context.Context, dir string) (*ControlPlane, error) {
-	root := testenv.RepoRoot()
-	if _, err := os.Stat(filepath.Join(testenv.AssetsDir(), "kube-apiserver")); err != nil {
-		return nil, fmt.Errorf("no kube-apiserver in %s: run 'make control-plane': %w", testenv.AssetsDir(), err)
+	env, err := testenv.NewEnvironment()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -68,13 +68,8 @@ func StartControlPlane(ctx context.Context, dir string) (*ControlPlane, error) {
 		return nil, err
 	}
 	cp.logs = []*os.File{apiLog, etcdLog}
-	cp.env = &envtest.Environment{
-		CRDDirectoryPaths:        []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing:    true,
-		BinaryAssetsDirectory:    testenv.AssetsDir(),
-		ControlPlaneStartTimeout: 90 * time.Second,
-		ControlPlaneStopTimeout:  60 * time.Second,
-	}
+	cp.env = env
+	cp.env.ControlPlaneStartTimeout = 90 * time.Second
 	api := cp.env.ControlPlane.GetAPIServer()
 	api.CertDir = cp.certDir
 	api.Out, api.Err = apiLog, apiLog
@@ -91,7 +86,7 @@ func StartControlPlane(ctx context.Context, dir string) (*ControlPlane, error) {
 		cp.Stop()
 		return nil, fmt.Errorf("create client: %w", err)
 	}
-	if err := testenv.ApplyDir(ctx, cp.Client, filepath.Join(root, "config", "policy")); err != nil {
+	if err := testenv.InstallPolicy(ctx, cp.Client); err != nil {
 		cp.Stop()
 		return nil, err
 	}

@@ -69,16 +69,9 @@ func NewScheme() *runtime.Scheme {
 // Start starts etcd and kube-apiserver, installs the CRD from config/crd/bases and the
 // admission policy from config/policy, and waits until both are served.
 func Start(ctx context.Context) (*Env, error) {
-	root := RepoRoot()
-	if _, err := os.Stat(filepath.Join(AssetsDir(), "kube-apiserver")); err != nil {
-		return nil, fmt.Errorf("no kube-apiserver in %s: run 'make control-plane' (or 'make test', which does it): %w", AssetsDir(), err)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:        []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing:    true,
-		BinaryAssetsDirectory:    AssetsDir(),
-		ControlPlaneStartTimeout: 60 * time.Second,
-		ControlPlaneStopTimeout:  60 * time.Second,
+	env, err := NewEnvironment()
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -89,11 +82,32 @@ func Start(ctx context.Context) (*Env, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("create client: %w", err)
 	}
-	if err := ApplyDir(ctx, e.Client, filepath.Join(root, "config", "policy")); err != nil {
+	if err := InstallPolicy(ctx, e.Client); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
 	return e, nil
+}
+
+// NewEnvironment is the local control plane, not yet started: kube-apiserver and etcd from
+// AssetsDir, with the CRD from config/crd/bases installed at start. Callers that need more
+// (log files, certificates that survive a restart) set them before Start.
+func NewEnvironment() (*envtest.Environment, error) {
+	if _, err := os.Stat(filepath.Join(AssetsDir(), "kube-apiserver")); err != nil {
+		return nil, fmt.Errorf("no kube-apiserver in %s: run 'make control-plane' (or 'make test', which does it): %w", AssetsDir(), err)
+	}
+	return &envtest.Environment{
+		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing:    true,
+		BinaryAssetsDirectory:    AssetsDir(),
+		ControlPlaneStartTimeout: 60 * time.Second,
+		ControlPlaneStopTimeout:  60 * time.Second,
+	}, nil
+}
+
+// InstallPolicy creates the admission policy of config/policy.
+func InstallPolicy(ctx context.Context, c client.Client) error {
+	return ApplyDir(ctx, c, filepath.Join(RepoRoot(), "config", "policy"))
 }
 
 // ApplyDir creates every object of every *.yaml file in dir, except kustomize's own files.
