@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,7 +47,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	cfg := &config{}
 	fs := flag.NewFlagSet("pcsim", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var knownCustomers string
+	var knownCustomers, faultsFile, checkoutFaults string
 	var faults pcsim.Faults
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8443", "address to listen on")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key; plain HTTP without)")
@@ -67,20 +68,78 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.Float64Var(&faults.DropAfterCommitRate, "drop-after-commit-rate", 0,
 		"probability that a POST or PUT commits and then drops the connection")
 	fs.DurationVar(&faults.RetryAfter, "retry-after", time.Second, "Retry-After sent with 429s")
+	fs.BoolVar(&faults.RetryAfterDate, "retry-after-date", false,
+		"send Retry-After as an HTTP date (now + --retry-after) instead of seconds")
+	fs.StringVar(&faultsFile, "faults-file", "",
+		"JSON file of faults, as PUT /_pcsim/faults takes; fault flags given too override its fields")
+	fs.StringVar(&checkoutFaults, "checkout-faults", "",
+		`checkout faults by catalog item ID as JSON, e.g. '{"<catalogItemId>":{"checkoutNotFound":true}}'`)
 	fs.Int64Var(&cfg.opts.Seed, "seed", 0, "seed of the fault decisions")
 	fs.StringVar(&knownCustomers, "known-customers", "", "comma-separated customer IDs that exist (default: all)")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	cfg.opts.Faults = faults
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.opts.Faults, err = combineFaults(faults, set, faultsFile, checkoutFaults); err != nil {
+		return nil, err
+	}
 	cfg.opts.KnownCustomers = splitList(knownCustomers)
 	if err := cfg.resolveFiles(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// combineFaults starts from the faults file, if any, and lays over it the fault flags that
+// were given (all of them, defaults included, when there is no file) and --checkout-faults.
+// Both JSON inputs reject unknown fields; pcsim.New validates the result.
+func combineFaults(flags pcsim.Faults, set map[string]bool, file, checkoutJSON string) (pcsim.Faults, error) {
+	if file == "" {
+		return flags, setCheckoutFaults(&flags, checkoutJSON)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return pcsim.Faults{}, fmt.Errorf("read faults: %w", err)
+	}
+	var f pcsim.Faults
+	if err := json.Unmarshal(b, &f); err != nil {
+		return pcsim.Faults{}, fmt.Errorf("faults file %s: %w", file, err)
+	}
+	for name, apply := range map[string]func(){
+		"fail-rate":              func() { f.FailRate = flags.FailRate },
+		"throttle-rate":          func() { f.ThrottleRate = flags.ThrottleRate },
+		"drop-after-commit-rate": func() { f.DropAfterCommitRate = flags.DropAfterCommitRate },
+		"retry-after":            func() { f.RetryAfter = flags.RetryAfter },
+		"retry-after-date":       func() { f.RetryAfterDate = flags.RetryAfterDate },
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+	return f, setCheckoutFaults(&f, checkoutJSON)
+}
+
+// setCheckoutFaults replaces f's checkout faults with the --checkout-faults JSON, if given.
+func setCheckoutFaults(f *pcsim.Faults, checkoutJSON string) error {
+	if checkoutJSON == "" {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(checkoutJSON))
+	dec.DisallowUnknownFields()
+	var cfs map[string]pcsim.CheckoutFault
+	if err := dec.Decode(&cfs); err != nil {
+		return fmt.Errorf("--checkout-faults: %w", err)
+	}
+	if dec.More() {
+		return errors.New("--checkout-faults: more than one JSON value")
+	}
+	f.CheckoutFaults = cfs
+	return nil
 }
 
 // resolveFiles reads the secret and catalog files and checks the TLS pair.
@@ -183,6 +242,9 @@ func logStart(w io.Writer, cfg *config, addr string) {
 	if cfg.catalogPath != "" {
 		catalog = cfg.catalogPath
 	}
-	slog.New(slog.NewTextHandler(w, nil)).Info("pcsim listening",
-		"url", scheme+"://"+addr, "auth", auth, "catalog", catalog, "seed", cfg.opts.Seed)
+	attrs := []any{"url", scheme + "://" + addr, "auth", auth, "catalog", catalog, "seed", cfg.opts.Seed}
+	if n := len(cfg.opts.Faults.CheckoutFaults); n > 0 {
+		attrs = append(attrs, "checkoutFaults", n)
+	}
+	slog.New(slog.NewTextHandler(w, nil)).Info("pcsim listening", attrs...)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -58,6 +60,51 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(args, &bytes.Buffer{})
 		g.Expect(err).To(HaveOccurred(), name)
 	}
+}
+
+func TestFaultFlags(t *testing.T) {
+	g := NewWithT(t)
+	const e5 = "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H"
+	cfg, err := parseFlags([]string{"--retry-after-date",
+		"--checkout-faults", `{"` + e5 + `":{"refuseFirstCheckout":{"status":403},"loseCheckoutAnswer":true}}`,
+	}, &bytes.Buffer{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cfg.opts.Faults).To(Equal(pcsim.Faults{RetryAfter: time.Second, RetryAfterDate: true,
+		CheckoutFaults: map[string]pcsim.CheckoutFault{e5: {
+			RefuseFirstCheckout: &pcsim.CheckoutRefusal{Status: 403}, LoseCheckoutAnswer: true,
+		}},
+	}))
+
+	// A faults file is the base; flags given override its fields, --checkout-faults its map.
+	dir := t.TempDir()
+	file := filepath.Join(dir, "faults.json")
+	g.Expect(os.WriteFile(file, []byte(`{"failRate":0.2,"throttleRate":0.3,"retryAfter":"5s",
+		"checkoutFaults":{"`+e5+`":{"checkoutNotFound":true}}}`), 0o600)).To(Succeed())
+	cfg, err = parseFlags([]string{"--faults-file", file, "--throttle-rate", "0"}, &bytes.Buffer{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cfg.opts.Faults).To(Equal(pcsim.Faults{FailRate: 0.2, RetryAfter: 5 * time.Second,
+		CheckoutFaults: map[string]pcsim.CheckoutFault{e5: {CheckoutNotFound: true}}}))
+	cfg, err = parseFlags([]string{"--faults-file", file, "--checkout-faults", `{}`}, &bytes.Buffer{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cfg.opts.Faults.CheckoutFaults).To(BeEmpty())
+	g.Expect(cfg.opts.Faults.FailRate).To(Equal(0.2))
+
+	bad := filepath.Join(dir, "bad.json")
+	g.Expect(os.WriteFile(bad, []byte(`{"failProbability":0.2}`), 0o600)).To(Succeed())
+	for name, args := range map[string][]string{
+		"missing file":  {"--faults-file", filepath.Join(dir, "none.json")},
+		"unknown field": {"--faults-file", bad},
+		"not JSON":      {"--checkout-faults", "checkoutNotFound"},
+		"unknown knob":  {"--checkout-faults", `{"` + e5 + `":{"notFound":true}}`},
+		"two values":    {"--checkout-faults", `{} {}`},
+	} {
+		_, err := parseFlags(args, &bytes.Buffer{})
+		g.Expect(err).To(HaveOccurred(), name)
+	}
+	// Item and status checks happen when the simulator is configured.
+	err = run(context.Background(), []string{"--listen", "127.0.0.1:0",
+		"--checkout-faults", `{"NOPE:0001:NOPE":{"checkoutNotFound":true}}`}, &bytes.Buffer{}, nil)
+	g.Expect(err).To(MatchError(ContainSubstring("not in the catalog")))
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {

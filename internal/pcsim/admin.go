@@ -29,7 +29,7 @@ func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
 		writeStored(w, encode(apiError(http.StatusBadRequest, codeInvalidInput, "Invalid faults: %v.", err)))
 		return
 	}
-	if err := f.Validate(); err != nil {
+	if err := s.checkFaults(f); err != nil {
 		writeStored(w, encode(apiError(http.StatusBadRequest, codeInvalidInput, "Invalid faults: %v.", err)))
 		return
 	}

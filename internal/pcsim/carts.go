@@ -29,6 +29,9 @@ type cart struct {
 	checkingOut bool
 	// outcome is the first successful checkout's result; a repeat returns it.
 	outcome *checkoutOutcome
+	// refusedFirst and refusedRepeat count the refusals this cart got from
+	// CheckoutFault.RefuseFirstCheckout and RefuseRepeatCheckout.
+	refusedFirst, refusedRepeat int
 }
 
 // expired reports whether an unordered cart is past its expiry. Ordered carts stay readable.

@@ -16,14 +16,14 @@ type checkoutOutcome struct {
 // checkout serves POST .../carts/{cartId}/checkout, idempotent per cart: the first call
 // creates one order per order group, every later call returns those orders (with their
 // current status) and creates none. A call that meets another checkout of the same cart
-// in progress gets 409 800064.
+// in progress gets 409 800064. The cart's CheckoutFault, if any, shapes the answer.
 func (s *Server) checkout(c *call) response {
 	ct, resp, ok := s.findCart(c)
 	if !ok {
 		return resp
 	}
 	s.stats.checkoutReached(ct.id)
-	lines, resp, ok := s.claimForCheckout(ct, c.now)
+	lines, cf, resp, ok := s.claimForCheckout(ct, c.now)
 	if !ok {
 		return resp
 	}
@@ -31,7 +31,8 @@ func (s *Server) checkout(c *call) response {
 	outcome := s.placeOrders(ct, lines, c.now)
 	ct.mu.Lock()
 	ct.checkingOut = false
-	if len(outcome.orderIDs) > 0 {
+	ordered := len(outcome.orderIDs) > 0
+	if ordered {
 		// With no order at all (every group failed) the cart stays Active, so a retry tries
 		// again, which is what Partner Center documents for failed orders.
 		ct.outcome = outcome
@@ -39,28 +40,80 @@ func (s *Server) checkout(c *call) response {
 		ct.modified = c.now
 	}
 	ct.mu.Unlock()
-	return response{status: http.StatusCreated, body: s.checkoutResult(outcome)}
+	resp = s.shapeAnswer(s.checkoutResult(outcome), cf)
+	if ordered && cf.LoseCheckoutAnswer {
+		// Once per cart: only this call moves the cart to Ordered.
+		s.stats.fault(faultLoseAnswer)
+		resp.abort = true
+	}
+	return resp
 }
 
-// claimForCheckout marks the cart as being checked out and returns its lines, or the
-// answer that ends the call: the stored outcome of an earlier checkout, 404 if expired,
-// 409 if busy, 400 800009 if a line has an error.
-func (s *Server) claimForCheckout(ct *cart, now time.Time) ([]pc.CartLineItem, response, bool) {
+// checkoutBeforeReplay is the checkout's guard: the faults that answer even a repeated
+// MS-RequestId, modelling a Partner Center that does not (or no longer) recognise it.
+// CheckoutNotFound answers every POST; RefuseRepeatCheckout answers POSTs of an ordered cart.
+func (s *Server) checkoutBeforeReplay(c *call) (response, bool) {
+	ct, _, ok := s.findCart(c)
+	if !ok {
+		return response{}, false // the handler answers 404
+	}
 	ct.mu.Lock()
 	defer ct.mu.Unlock()
+	cf, ok := s.faults.checkoutFault(ct.lines)
+	if !ok {
+		return response{}, false
+	}
+	if cf.CheckoutNotFound {
+		s.stats.checkoutReached(ct.id)
+		s.stats.fault(faultCheckoutNotFound)
+		return cartNotFound(ct.id), true
+	}
+	if resp, ok := s.refuseRepeat(ct, cf); ok {
+		s.stats.checkoutReached(ct.id)
+		return resp, true
+	}
+	return response{}, false
+}
+
+// refuseRepeat answers a checkout of an ordered cart with RefuseRepeatCheckout's refusal,
+// if it still refuses. The caller holds ct.mu.
+func (s *Server) refuseRepeat(ct *cart, cf CheckoutFault) (response, bool) {
+	if ct.outcome == nil || !cf.RefuseRepeatCheckout.refuses(ct.refusedRepeat) {
+		return response{}, false
+	}
+	ct.refusedRepeat++
+	s.stats.fault(faultRefuseRepeat)
+	return cf.RefuseRepeatCheckout.answer(ct.id), true
+}
+
+// claimForCheckout marks the cart as being checked out and returns its lines and checkout
+// fault, or the answer that ends the call: the stored outcome of an earlier checkout (or
+// its refusal), 404 if expired, 409 if busy, 400 800009 if a line has an error, or the
+// refusal of RefuseFirstCheckout.
+func (s *Server) claimForCheckout(ct *cart, now time.Time) ([]pc.CartLineItem, CheckoutFault, response, bool) {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	cf, _ := s.faults.checkoutFault(ct.lines)
 	switch {
 	case ct.outcome != nil:
-		return nil, response{status: http.StatusCreated, body: s.checkoutResult(ct.outcome)}, false
+		if resp, ok := s.refuseRepeat(ct, cf); ok {
+			return nil, cf, resp, false
+		}
+		return nil, cf, s.shapeAnswer(s.checkoutResult(ct.outcome), cf), false
 	case ct.expired(now):
-		return nil, cartNotFound(ct.id), false
+		return nil, cf, cartNotFound(ct.id), false
 	case ct.checkingOut:
-		return nil, cartBusy(ct.id), false
+		return nil, cf, cartBusy(ct.id), false
 	case hasLineErrors(ct.lines):
-		return nil, apiError(http.StatusBadRequest, codeCartLineErrors,
+		return nil, cf, apiError(http.StatusBadRequest, codeCartLineErrors,
 			"Cart %s has errors in its line items; see lineItems[].error.", ct.id), false
+	case cf.RefuseFirstCheckout.refuses(ct.refusedFirst):
+		ct.refusedFirst++
+		s.stats.fault(faultRefuseFirst)
+		return nil, cf, cf.RefuseFirstCheckout.answer(ct.id), false
 	}
 	ct.checkingOut = true
-	return ct.lines, response{}, true
+	return ct.lines, cf, response{}, true
 }
 
 // holdCheckout keeps the cart claimed for CheckoutDuration (and the tests' hook), the

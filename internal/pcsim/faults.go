@@ -1,14 +1,18 @@
 package pcsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	pc "github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
 
-// Faults are the injected failures of /v1 API requests. Rates are probabilities in 0..1.
+// Faults are the injected failures of /v1 API requests: seeded random ones (rates are
+// probabilities in 0..1) and deterministic checkout faults chosen by the carts' content.
 type Faults struct {
 	// FailRate answers 500 with code 800003 before the request does anything.
 	FailRate float64
@@ -19,24 +23,40 @@ type Faults struct {
 	DropAfterCommitRate float64
 	// RetryAfter is sent with 429s (default 1s; whole seconds on the wire, at least 1).
 	RetryAfter time.Duration
+	// RetryAfterDate sends Retry-After as an HTTP date (RFC 1123, pcsim's clock plus
+	// RetryAfter, rounded up to the second) instead of a number of seconds.
+	RetryAfterDate bool
+	// CheckoutFaults are deterministic checkout faults keyed by catalog item ID: a cart is
+	// affected when any of its lines or add-ons has that catalogItemId. See CheckoutFault.
+	CheckoutFaults map[string]CheckoutFault
 }
 
-// Fault kinds as counted in Stats.Faults.
+// Fault kinds as counted in Stats.Faults. The checkout kinds are the JSON names of their
+// CheckoutFault fields.
 const (
-	faultFail     = "fail"
-	faultThrottle = "throttle"
-	faultDrop     = "dropAfterCommit"
+	faultFail              = "fail"
+	faultThrottle          = "throttle"
+	faultDrop              = "dropAfterCommit"
+	faultRefuseFirst       = "refuseFirstCheckout"
+	faultLoseAnswer        = "loseCheckoutAnswer"
+	faultRefuseRepeat      = "refuseRepeatCheckout"
+	faultEmptyAnswer       = "emptyCheckoutAnswer"
+	faultUndecodableAnswer = "undecodableCheckoutAnswer"
+	faultCheckoutNotFound  = "checkoutNotFound"
 )
 
 const defaultRetryAfter = time.Second
 
 // faultsJSON is the wire form of Faults on /_pcsim/faults: retryAfter is a Go duration
-// string ("2s") or a number of seconds.
+// string ("2s") or a number of seconds. The fields added after the first four are
+// omitted when unset, so the JSON of rate-only faults is what it always was.
 type faultsJSON struct {
-	FailRate            float64         `json:"failRate"`
-	ThrottleRate        float64         `json:"throttleRate"`
-	DropAfterCommitRate float64         `json:"dropAfterCommitRate"`
-	RetryAfter          json.RawMessage `json:"retryAfter,omitempty"`
+	FailRate            float64                  `json:"failRate"`
+	ThrottleRate        float64                  `json:"throttleRate"`
+	DropAfterCommitRate float64                  `json:"dropAfterCommitRate"`
+	RetryAfter          json.RawMessage          `json:"retryAfter,omitempty"`
+	RetryAfterDate      bool                     `json:"retryAfterDate,omitempty"`
+	CheckoutFaults      map[string]CheckoutFault `json:"checkoutFaults,omitempty"`
 }
 
 // MarshalJSON writes retryAfter as a duration string.
@@ -45,16 +65,22 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(faultsJSON{f.FailRate, f.ThrottleRate, f.DropAfterCommitRate, ra})
+	return json.Marshal(faultsJSON{f.FailRate, f.ThrottleRate, f.DropAfterCommitRate, ra, f.RetryAfterDate, f.CheckoutFaults})
 }
 
-// UnmarshalJSON accepts retryAfter as "2s" or 2 (seconds).
+// UnmarshalJSON accepts retryAfter as "2s" or 2 (seconds). Unknown fields are an error,
+// so a misspelt knob fails loudly instead of silently injecting nothing.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var w faultsJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
 		return err
 	}
-	*f = Faults{FailRate: w.FailRate, ThrottleRate: w.ThrottleRate, DropAfterCommitRate: w.DropAfterCommitRate}
+	*f = Faults{
+		FailRate: w.FailRate, ThrottleRate: w.ThrottleRate, DropAfterCommitRate: w.DropAfterCommitRate,
+		RetryAfterDate: w.RetryAfterDate, CheckoutFaults: w.CheckoutFaults,
+	}
 	if len(w.RetryAfter) == 0 || string(w.RetryAfter) == "null" {
 		return nil
 	}
@@ -75,7 +101,9 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Validate checks that rates are probabilities and RetryAfter is not negative.
+// Validate checks that rates are probabilities, RetryAfter is not negative and every
+// checkout fault is well formed (see CheckoutFault.Validate). Whether the catalog sells
+// the keyed items is checked by New, SetFaults and PUT /_pcsim/faults.
 func (f Faults) Validate() error {
 	for name, r := range map[string]float64{
 		"failRate": f.FailRate, "throttleRate": f.ThrottleRate, "dropAfterCommitRate": f.DropAfterCommitRate,
@@ -87,16 +115,38 @@ func (f Faults) Validate() error {
 	if f.RetryAfter < 0 {
 		return fmt.Errorf("retryAfter must not be negative, got %s", f.RetryAfter)
 	}
-	return nil
+	return validateCheckoutFaults(f.CheckoutFaults)
 }
 
+// withDefaults fills in RetryAfter and the checkout faults' defaults on a deep copy, so
+// CurrentFaults shows what will be answered and the caller's values are never shared.
 func (f Faults) withDefaults() Faults {
 	if f.RetryAfter == 0 {
 		f.RetryAfter = defaultRetryAfter
 	}
+	if f.CheckoutFaults != nil {
+		cfs := make(map[string]CheckoutFault, len(f.CheckoutFaults))
+		for id, cf := range f.CheckoutFaults {
+			cfs[id] = cf.withDefaults()
+		}
+		f.CheckoutFaults = cfs
+	}
 	return f
 }
 
+// clone deep-copies f, so a caller of CurrentFaults cannot change the faults in force.
+func (f Faults) clone() Faults {
+	if f.CheckoutFaults != nil {
+		cfs := make(map[string]CheckoutFault, len(f.CheckoutFaults))
+		for id, cf := range f.CheckoutFaults {
+			cfs[id] = cf.clone()
+		}
+		f.CheckoutFaults = cfs
+	}
+	return f
+}
+
+// none reports whether no random fault can happen, so no number needs to be drawn.
 func (f Faults) none() bool {
 	return f.FailRate == 0 && f.ThrottleRate == 0 && f.DropAfterCommitRate == 0
 }
@@ -105,6 +155,7 @@ func (f Faults) none() bool {
 type faultDecision struct {
 	fail, throttle, drop bool
 	retryAfter           time.Duration
+	retryAfterDate       bool
 }
 
 // faultInjector decides faults with one seeded generator under a mutex, so the same
@@ -128,7 +179,15 @@ func (fi *faultInjector) set(f Faults) {
 func (fi *faultInjector) get() Faults {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	return fi.cfg
+	return fi.cfg.clone()
+}
+
+// checkoutFault returns the checkout fault in force for a cart with these lines, and
+// false when none of its catalog items has one.
+func (fi *faultInjector) checkoutFault(lines []pc.CartLineItem) (CheckoutFault, bool) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	return checkoutFaultFor(fi.cfg.CheckoutFaults, lines)
 }
 
 // decide draws the faults of one request. Every request with faults configured draws
@@ -145,9 +204,10 @@ func (fi *faultInjector) decide(mutating bool) faultDecision {
 	throttle := fi.rng.Float64() < cfg.ThrottleRate
 	drop := fi.rng.Float64() < cfg.DropAfterCommitRate
 	return faultDecision{
-		fail:       fail,
-		throttle:   !fail && throttle,
-		drop:       !fail && !throttle && drop && mutating,
-		retryAfter: cfg.RetryAfter,
+		fail:           fail,
+		throttle:       !fail && throttle,
+		drop:           !fail && !throttle && drop && mutating,
+		retryAfter:     cfg.RetryAfter,
+		retryAfterDate: cfg.RetryAfterDate,
 	}
 }

@@ -47,11 +47,18 @@ type call struct {
 // so the wrapper can store it for replay or drop it after the commit.
 type response struct {
 	status int
-	body   any
+	body   any // encoded with json.Marshal, or a rawJSON sent as is
 	header http.Header
+	// abort closes the connection after the answer was stored for replay, without
+	// sending it (CheckoutFault.LoseCheckoutAnswer).
+	abort bool
 }
 
 type apiHandler func(c *call) response
+
+// apiGuard runs before MS-RequestId replay and may answer instead of both replay and
+// handler (checkout faults that model Partner Center not honouring a repeat).
+type apiGuard func(c *call) (response, bool)
 
 // errorBody is pc.ErrorBody with a numeric code, as Partner Center's samples show;
 // pc.ErrorBody decodes it (its Code accepts numbers and strings).
@@ -69,6 +76,11 @@ func apiError(status, code int, format string, args ...any) response {
 // tracing headers, latency, faults, bearer auth, the customer check, MS-RequestId replay,
 // and the drop-after-commit fault.
 func (s *Server) api(op string, h apiHandler) http.Handler {
+	return s.guardedAPI(op, nil, h)
+}
+
+// guardedAPI is api with a guard that runs after the customer check and before replay.
+func (s *Server) guardedAPI(op string, guard apiGuard, h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requestID, clientSentID := echoTracingHeaders(w, r)
 		if !s.delay(r) {
@@ -89,12 +101,14 @@ func (s *Server) api(op string, h apiHandler) http.Handler {
 				"Customer %s was not found for this partner.", c.customerID)))
 			return
 		}
-		out, err := s.execute(c, h, requestID, clientSentID)
+		out, abort, err := s.execute(c, guard, h, requestID, clientSentID)
 		if err != nil {
 			return // the client went away while waiting for a replay
 		}
-		if fd.drop {
-			s.stats.fault(faultDrop)
+		if fd.drop || abort {
+			if !abort { // a lost checkout answer counted its own fault kind
+				s.stats.fault(faultDrop)
+			}
 			s.stats.request(op, 0)
 			abortConnection(w)
 			return
@@ -103,31 +117,40 @@ func (s *Server) api(op string, h apiHandler) http.Handler {
 	})
 }
 
-// execute runs the handler, or for a POST with a client-chosen MS-RequestId returns the
-// stored answer of the first request with that ID. Only 2xx answers are kept: failures
-// have no side effects, so running a repeat for real is both safe and more useful (a 409
-// replayed forever would block the caller's recovery).
-func (s *Server) execute(c *call, h apiHandler, requestID string, clientSentID bool) (*storedResponse, error) {
+// execute runs the guard and then the handler, or for a POST with a client-chosen
+// MS-RequestId returns the stored answer of the first request with that ID. Only 2xx
+// answers are kept: failures have no side effects, so running a repeat for real is both
+// safe and more useful (a 409 replayed forever would block the caller's recovery). abort
+// says the answer must not be sent (it is stored all the same).
+func (s *Server) execute(c *call, guard apiGuard, h apiHandler, requestID string, clientSentID bool) (out *storedResponse, abort bool, err error) {
+	if guard != nil {
+		c.now = s.now()
+		if resp, ok := guard(c); ok {
+			return encode(resp), resp.abort, nil
+		}
+	}
 	if c.r.Method != http.MethodPost || !clientSentID {
 		c.now = s.now()
-		return encode(h(c)), nil
+		resp := h(c)
+		return encode(resp), resp.abort, nil
 	}
 	stored, finish, err := s.replay.begin(c.r.Context(), replayKey(c.customerID, c.r.URL.Path, requestID))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if stored != nil {
 		s.stats.replayed()
-		return stored, nil
+		return stored, false, nil
 	}
 	var kept *storedResponse
 	defer func() { finish(kept) }() // also on panic, so waiting repeats never hang
 	c.now = s.now()
-	out := encode(h(c))
+	resp := h(c)
+	out = encode(resp)
 	if out.status >= 200 && out.status < 300 {
 		kept = out
 	}
-	return out, nil
+	return out, resp.abort, nil
 }
 
 // injectedFault turns a fail or throttle decision into its answer.
@@ -140,14 +163,28 @@ func (s *Server) injectedFault(fd faultDecision) (response, bool) {
 	case fd.throttle:
 		s.stats.fault(faultThrottle)
 		secs := max(1, int(math.Ceil(fd.retryAfter.Seconds())))
+		retryAfter := strconv.Itoa(secs)
+		if fd.retryAfterDate {
+			retryAfter = retryAfterDate(s.now(), fd.retryAfter)
+		}
 		return response{
 			status: http.StatusTooManyRequests,
-			header: http.Header{"Retry-After": {strconv.Itoa(secs)}},
+			header: http.Header{"Retry-After": {retryAfter}},
 			body: pc.ThrottleBody{StatusCode: http.StatusTooManyRequests,
 				Message: fmt.Sprintf("Rate limit is exceeded. Try again in %d seconds.", secs)},
 		}, true
 	}
 	return response{}, false
+}
+
+// retryAfterDate is Retry-After as an HTTP date: now plus d, rounded up to the second so
+// that a client never waits less than d, and at least a second ahead.
+func retryAfterDate(now time.Time, d time.Duration) string {
+	t := now.Add(max(d, time.Second))
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return t.UTC().Format(http.TimeFormat)
 }
 
 // echoTracingHeaders echoes MS-RequestId and MS-CorrelationId, generating them when the
@@ -190,7 +227,10 @@ func encode(resp response) *storedResponse {
 		h[k] = v
 	}
 	var body []byte
-	if resp.body != nil {
+	if raw, ok := resp.body.(rawJSON); ok {
+		body = raw
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	} else if resp.body != nil {
 		var err error
 		if body, err = json.Marshal(resp.body); err != nil {
 			// Every body is one of this package's types; failing here is a programming error.

@@ -112,6 +112,9 @@ func New(opts Options) (*Server, error) {
 			s.known[c] = true
 		}
 	}
+	if err := s.checkFaults(opts.Faults); err != nil {
+		return nil, fmt.Errorf("invalid faults: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -154,7 +157,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST "+customer+"/carts", s.api(opCreateCart, s.createCart))
 	s.mux.Handle("GET "+customer+"/carts/{cartId}", s.api(opGetCart, s.getCart))
 	s.mux.Handle("PUT "+customer+"/carts/{cartId}", s.api(opUpdateCart, s.updateCart))
-	s.mux.Handle("POST "+customer+"/carts/{cartId}/checkout", s.api(opCheckout, s.checkout))
+	s.mux.Handle("POST "+customer+"/carts/{cartId}/checkout", s.guardedAPI(opCheckout, s.checkoutBeforeReplay, s.checkout))
 	s.mux.Handle("GET "+customer+"/orders/{orderId}", s.api(opGetOrder, s.getOrder))
 	s.mux.Handle("GET "+customer+"/orders", s.api(opListOrders, s.listOrders))
 	s.adminRoutes()
@@ -169,15 +172,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Stats returns a copy of the counters.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
-// SetFaults changes the injected faults from the next request on. Rates are clamped to 0..1.
+// SetFaults replaces the injected faults from the next request on. Rates are clamped to
+// 0..1 and a negative RetryAfter to 0. An invalid checkout fault (a status that is not a
+// 4xx, an unknown mode, a catalog item the catalog does not sell) is a bug in the test
+// and panics. The caller's map is copied: changing it afterwards changes nothing.
 func (s *Server) SetFaults(f Faults) {
 	clamp := func(r float64) float64 { return min(max(r, 0), 1) }
 	f.FailRate, f.ThrottleRate, f.DropAfterCommitRate = clamp(f.FailRate), clamp(f.ThrottleRate), clamp(f.DropAfterCommitRate)
 	f.RetryAfter = max(f.RetryAfter, 0)
+	if err := s.checkFaults(f); err != nil {
+		panic("pcsim: SetFaults: " + err.Error())
+	}
 	s.faults.set(f)
 }
 
-// CurrentFaults returns the faults in force.
+// CurrentFaults returns a copy of the faults in force, with their defaults filled in.
 func (s *Server) CurrentFaults() Faults { return s.faults.get() }
 
 func (s *Server) now() time.Time { return s.opts.Now().UTC() }

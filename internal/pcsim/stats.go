@@ -15,7 +15,8 @@ type Stats struct {
 	// CartsCreated counts carts created (replays of a create do not count).
 	CartsCreated int `json:"cartsCreated"`
 	// CheckoutsExecuted counts, per cart ID, checkout calls that reached the cart: past
-	// faults, auth, MS-RequestId replay and the customer check.
+	// the random faults, auth, the customer check and MS-RequestId replay. Calls answered
+	// by a checkout fault (a refusal, 404, an empty or undecodable or lost answer) count.
 	CheckoutsExecuted map[string]int `json:"checkoutsExecuted"`
 	// OrdersPerCart counts orders created per cart ID.
 	OrdersPerCart map[string]int `json:"ordersPerCart"`
@@ -27,7 +28,10 @@ type Stats struct {
 	DuplicateCheckouts int `json:"duplicateCheckouts"`
 	// ReplayedRequests counts POSTs answered from the MS-RequestId replay store.
 	ReplayedRequests int `json:"replayedRequests"`
-	// Faults counts injected faults by kind: fail, throttle, dropAfterCommit.
+	// Faults counts injected faults by kind: fail, throttle, dropAfterCommit, and the
+	// checkout faults by their JSON names (refuseFirstCheckout, loseCheckoutAnswer,
+	// refuseRepeatCheckout, emptyCheckoutAnswer, undecodableCheckoutAnswer,
+	// checkoutNotFound), one per answer they shaped.
 	Faults map[string]int `json:"faults"`
 }
 
