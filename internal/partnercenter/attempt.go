@@ -18,10 +18,18 @@ import (
 )
 
 const (
-	// maxResponseBytes bounds what is read from one answer; a larger one is treated as cut short.
-	maxResponseBytes = 32 << 20
+	// maxResponseBytes bounds what is read from one answer: 4 MiB, far above any cart, checkout
+	// result or page of orders Partner Center sends, and small enough that a broken proxy
+	// cannot make the manager hold much memory per worker. A larger 2xx answer is a
+	// *DecodeError (it is never decoded truncated); a larger error answer is described from
+	// its status and the start of its body.
+	maxResponseBytes = 4 << 20
 	// maxErrorSnippet is how much of a non-JSON error page goes into APIError.Description.
 	maxErrorSnippet = 200
+	// maxDecodeSnippet is how much of an undecodable 2xx body goes into DecodeError.BodyPrefix.
+	maxDecodeSnippet = 100
+	// maxDecodeCause bounds DecodeError.Cause.
+	maxDecodeCause = 200
 )
 
 // attempt sends one HTTP request of r and decodes a 2xx answer into out. It waits for the
@@ -44,7 +52,7 @@ func (c *httpClient) attempt(ctx context.Context, r request, body []byte, cv str
 	}
 
 	start := time.Now()
-	status, header, respBody, err := c.send(req)
+	status, header, respBody, tooLarge, err := c.send(req)
 	c.cfg.Observer.ObserveRequest(r.op, status, time.Since(start))
 	if err != nil {
 		return &TransportError{Operation: r.op, RequestID: r.requestID, Err: err}
@@ -55,15 +63,24 @@ func (c *httpClient) attempt(ctx context.Context, r request, body []byte, cv str
 		c.react(apiErr, token)
 		return apiErr
 	}
+	if tooLarge {
+		return &DecodeError{
+			Operation: r.op, StatusCode: status, RequestID: r.requestID, CorrelationID: correlationID,
+			Cause:      fmt.Sprintf("answer is larger than %d bytes", maxResponseBytes),
+			BodyPrefix: printableSnippet(respBody, maxDecodeSnippet),
+		}
+	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(respBody, out); err != nil {
-		// Partner Center said yes but the answer is unusable: to the caller that is the same
-		// as no answer (for a POST, the outcome is unknown).
-		return &TransportError{
-			Operation: r.op, RequestID: r.requestID,
-			Err: fmt.Errorf("decode HTTP %d answer: %w", status, err),
+		// Partner Center said yes but the answer is unusable. That is not "no answer": the
+		// change may have been made, and repeating the call is the caller's decision.
+		return &DecodeError{
+			Operation: r.op, StatusCode: status, RequestID: r.requestID, CorrelationID: correlationID,
+			Cause:      printableSnippet([]byte(err.Error()), maxDecodeCause),
+			BodyPrefix: printableSnippet(respBody, maxDecodeSnippet),
+			Err:        err,
 		}
 	}
 	return nil
@@ -98,22 +115,25 @@ func (c *httpClient) newHTTPRequest(ctx context.Context, r request, body []byte,
 	return req, nil
 }
 
-// send does the HTTP exchange and reads the whole answer. Any failure before the last byte
-// arrived is returned as err, with status 0: the caller cannot know what the server did.
-func (c *httpClient) send(req *http.Request) (status int, header http.Header, body []byte, err error) {
+// send does the HTTP exchange and reads the answer, up to maxResponseBytes. Any failure
+// before the last byte arrived is returned as err, with status 0: the caller cannot know
+// what the server did. An answer longer than maxResponseBytes is not read further: send
+// returns its status and first maxResponseBytes bytes, with tooLarge set. Redirects are not
+// followed (see Config.withDefaults), so a 3xx comes back as it is.
+func (c *httpClient) send(req *http.Request) (status int, header http.Header, body []byte, tooLarge bool, err error) {
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, false, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("read HTTP %d answer: %w", resp.StatusCode, err)
+		return 0, nil, nil, false, fmt.Errorf("read HTTP %d answer: %w", resp.StatusCode, err)
 	}
 	if len(body) > maxResponseBytes {
-		return 0, nil, nil, fmt.Errorf("HTTP %d answer is larger than %d bytes", resp.StatusCode, maxResponseBytes)
+		return resp.StatusCode, resp.Header, body[:maxResponseBytes], true, nil
 	}
-	return resp.StatusCode, resp.Header, body, nil
+	return resp.StatusCode, resp.Header, body, false, nil
 }
 
 // react lets the rest of the client learn from an error answer: a 429 with Retry-After
@@ -129,6 +149,9 @@ func (c *httpClient) react(apiErr *APIError, token string) {
 
 func (c *httpClient) apiError(r request, correlationID string, status int, header http.Header, body []byte) *APIError {
 	code, description := describeFailure(status, body)
+	if isRedirect(status) {
+		description = http.StatusText(status) + ": " + redirectRefused
+	}
 	return &APIError{
 		Operation:     r.op,
 		StatusCode:    status,

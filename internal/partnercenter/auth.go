@@ -153,6 +153,10 @@ func (t *tokenCache) tokenError(err error) error {
 	if apiErr.Description == "" {
 		apiErr.Description = http.StatusText(status)
 	}
+	if isRedirect(status) {
+		// Not followed: the form carried the client secret. ClassTerminal: AuthorityHost is wrong.
+		apiErr.Description = http.StatusText(status) + ": " + redirectRefused
+	}
 	switch {
 	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
 		// Keep the status: these are worth retrying.

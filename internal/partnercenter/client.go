@@ -14,7 +14,9 @@ import (
 // transport errors, 408 and 5xx with the same MS-RequestId; CreateCart and Checkout are POSTs
 // and are sent at most once per call: their callers own recovery, with a caller-chosen
 // MS-RequestId that stays the same across the caller's own retries of one logical operation.
-// Errors are *APIError or *TransportError values; use Classify to decide what to do.
+// Redirects are never followed. Errors are *APIError (an error answer), *TransportError (no
+// answer) or *DecodeError (a success answer that cannot be read: the change may have taken
+// effect) values; use Classify to decide what to do.
 type Client interface {
 	// CreateCart creates a cart for the customer (POST .../customers/{customerId}/carts).
 	CreateCart(ctx context.Context, customerID string, cart *Cart, requestID string) (*Cart, error)

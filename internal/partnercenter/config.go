@@ -51,7 +51,9 @@ type Config struct {
 	MaxRetryWait time.Duration
 
 	// HTTPClient sends API and token requests. Nil means a client on http.DefaultTransport.
-	// Deadlines come from contexts, so its Timeout can stay zero.
+	// Deadlines come from contexts, so its Timeout can stay zero. Its CheckRedirect is
+	// replaced (in a copy): redirects are never followed, so that neither the bearer token
+	// nor the client secret can be sent to a host other than Endpoint and AuthorityHost.
 	HTTPClient *http.Client
 	// Observer is told about every HTTP attempt. Nil means nobody is told.
 	Observer Observer
@@ -86,6 +88,9 @@ func (c Config) withDefaults() Config {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Transport: http.DefaultTransport}
 	}
+	noRedirects := *c.HTTPClient // a copy: the caller's client is left as it was
+	noRedirects.CheckRedirect = refuseRedirect
+	c.HTTPClient = &noRedirects
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
@@ -98,3 +103,12 @@ func orDefault(v, def string) string {
 	}
 	return v
 }
+
+// redirectRefused is appended to the description of a 3xx answer.
+const redirectRefused = "redirect not followed (credentials are sent only to the configured endpoints)"
+
+// refuseRedirect is every HTTP client's CheckRedirect: the 3xx answer itself is returned,
+// and becomes an *APIError of ClassTerminal.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func isRedirect(status int) bool { return status >= 300 && status < 400 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -21,8 +22,14 @@ const (
 	// ClassUnauthorized errors (401, 403 on credentials, token endpoint refusals) mean the
 	// credentials are wrong; retrying soon will not help.
 	ClassUnauthorized
-	// ClassTerminal errors (other 4xx) will fail the same way until the input changes.
+	// ClassTerminal errors (other 4xx, and 3xx: redirects are never followed) will fail the
+	// same way until the input changes.
 	ClassTerminal
+	// ClassUndecodable errors (*DecodeError) mean Partner Center answered success, so the
+	// change may have taken effect; the answer cannot be read. The client never repeats such
+	// a call: for a POST (CreateCart, Checkout) whether and how to find out what happened is
+	// the caller's decision, e.g. by reading the cart and the customer's orders.
+	ClassUndecodable
 )
 
 func (c Class) String() string {
@@ -37,6 +44,8 @@ func (c Class) String() string {
 		return "Unauthorized"
 	case ClassTerminal:
 		return "Terminal"
+	case ClassUndecodable:
+		return "Undecodable"
 	}
 	return fmt.Sprintf("Class(%d)", int(c))
 }
@@ -47,6 +56,8 @@ var (
 	ErrThrottled    = errors.New("partner center: throttled")
 	ErrUnauthorized = errors.New("partner center: unauthorized")
 	ErrConflict     = errors.New("partner center: conflict")
+	// ErrUndecodable matches every *DecodeError.
+	ErrUndecodable = errors.New("partner center: answered success with an undecodable body")
 )
 
 // Partner Center error codes with a meaning the operator acts on (error-codes.md).
@@ -121,9 +132,62 @@ func (e *TransportError) Error() string {
 
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Classify says what to do about an error returned by a Client. Errors that are neither
-// *APIError nor *TransportError (a cancelled context, say) are retryable.
+// DecodeError is a 2xx answer from Partner Center whose body could not be read into the
+// model: not JSON, JSON of the wrong shape, a value the model refuses (an order error code
+// that is not an integer, a price that is not a decimal), or a body larger than
+// maxResponseBytes. Partner Center said yes, so the change may have taken effect; unlike a
+// *TransportError it is never retried by the client. It carries no more of the body than
+// BodyPrefix, and the token endpoint's answers never become a DecodeError.
+type DecodeError struct {
+	// Operation is the client operation, e.g. "Checkout".
+	Operation string
+	// StatusCode is the HTTP status of the answer (2xx).
+	StatusCode int
+	// RequestID and CorrelationID identify the call for Partner Center support.
+	RequestID     string
+	CorrelationID string
+	// Cause says, briefly, why the body could not be read.
+	Cause string
+	// BodyPrefix is the start of the body (at most maxDecodeSnippet bytes), made printable.
+	BodyPrefix string
+	// Err is the decoder's error, if there was one, for errors.As (*json.SyntaxError, say).
+	Err error
+}
+
+func (e *DecodeError) Error() string {
+	msg := fmt.Sprintf("%s: HTTP %d answer could not be decoded, the change may have taken effect", e.Operation, e.StatusCode)
+	if e.RequestID != "" {
+		msg += " (MS-RequestId " + e.RequestID + ")"
+	}
+	if e.Cause != "" {
+		msg += ": " + e.Cause
+	}
+	if e.BodyPrefix != "" {
+		msg += "; body starts " + strconv.Quote(e.BodyPrefix)
+	}
+	return msg
+}
+
+// Unwrap returns the decoder's error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Is matches ErrUndecodable.
+func (e *DecodeError) Is(target error) bool { return target == ErrUndecodable }
+
+// IsUndecodable reports whether err is (or wraps) a *DecodeError: Partner Center answered
+// success, but the answer could not be read.
+func IsUndecodable(err error) bool {
+	var decodeErr *DecodeError
+	return errors.As(err, &decodeErr)
+}
+
+// Classify says what to do about an error returned by a Client. A *DecodeError is
+// ClassUndecodable. Errors that are neither *APIError nor *DecodeError (a *TransportError,
+// a cancelled context, say) are retryable.
 func Classify(err error) Class {
+	if IsUndecodable(err) {
+		return ClassUndecodable
+	}
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {
 		return ClassRetryable
@@ -137,6 +201,8 @@ func Classify(err error) Class {
 		return ClassUnauthorized
 	case s == http.StatusRequestTimeout || s >= 500:
 		return ClassRetryable
+	case s >= 300 && s < 400:
+		return ClassTerminal // a redirect, not followed: the endpoint is misconfigured
 	case s == http.StatusConflict:
 		// 800060, 800064 and 800082 say "try again later"; other conflicts are about the input.
 		switch apiErr.Code {

@@ -84,6 +84,8 @@ func FuzzDecodeCheckoutResult(f *testing.F) {
 	f.Add([]byte(`{"orders":[],"orderErrors":[{"orderGroupId":"1","code":800002,"description":"credit limit"}]}`))
 	f.Add([]byte(`{"orders":[{"id":"o","status":"Partial_Success"},{"id":"p","status":"po review rejected"}],"orderErrors":[{"orderGroupId":"0","code":"800002"}]}`))
 	f.Add([]byte(`{"orders":[{"id":1}]}`))
+	f.Add([]byte(`{"orders":[{"id":"o","status":"PartialSuccess","totalPrice":"","lineItems":[{"lineItemNumber":0,"pricing":{"price":"57.00","extendedPrice":null}}]}],"orderErrors":[{"orderGroupId":"1","code":"800009"}]}`))
+	f.Add([]byte(`{"orders":[{"id":"o","totalPrice":"twelve"}]}`))
 	f.Add([]byte("\xff\xfe{"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r CartCheckoutResult

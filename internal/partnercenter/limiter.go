@@ -32,12 +32,13 @@ func newTenantGate(cfg Config, clk clock) *tenantGate {
 	return g
 }
 
-// pauseFor stops every caller of the tenant for d, unless a longer pause is already on.
+// pauseFor stops every caller of the tenant for d (at most MaxRetryAfter), unless a longer
+// pause is already on.
 func (g *tenantGate) pauseFor(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	until := g.clock.Now().Add(d)
+	until := g.clock.Now().Add(min(d, MaxRetryAfter))
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if until.After(g.pausedUntil) {

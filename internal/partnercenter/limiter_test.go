@@ -102,6 +102,20 @@ func TestALongerPauseIsNotShortenedByAShorterOne(t *testing.T) {
 	g.Expect(clk.Slept()).To(Equal([]time.Duration{10 * time.Second}))
 }
 
+func TestNoPauseIsLongerThanMaxRetryAfter(t *testing.T) {
+	g := NewWithT(t)
+	clk := newFakeClock()
+	gate := newTenantGate(Config{MaxRetryWait: time.Second}, clk)
+
+	gate.pauseFor(365 * 24 * time.Hour)
+
+	g.Expect(gate.pauseEnd().Sub(clk.Now())).To(Equal(MaxRetryAfter))
+	err := gate.wait(ctx, OpGetCart, "req")
+	g.Expect(RetryAfter(err)).To(Equal(MaxRetryAfter))
+	clk.Advance(MaxRetryAfter)
+	g.Expect(gate.wait(ctx, OpGetCart, "req")).To(Succeed())
+}
+
 func TestConfigDefaults(t *testing.T) {
 	g := NewWithT(t)
 	cfg := Config{Endpoint: "https://pc.example/", QPS: 2.5}.withDefaults()

@@ -4,13 +4,21 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // The wire models below follow the two seed pages ("Update an existing cart" and "Check out an
 // existing cart") field for field, with Partner Center's camelCase names. Prices are
 // json.Number so that no float rounding happens between the wire and status.
+//
+// Decoding is tolerant where Partner Center is loose and strict where money is: error codes
+// (FlexibleInt) are a JSON integer or a string holding one; amounts (Order.TotalPrice, every
+// Pricing field, PurchaseCommitment.Amount) are a JSON number or a string holding one, and
+// "" or null mean "no amount" (an empty json.Number); anything else fails the decoding, so
+// that a price is never guessed.
 
 // Cart is Microsoft.Partner.Services.Carts.V1.Models.Cart.
 type Cart struct {
@@ -97,9 +105,9 @@ type Order struct {
 	Attributes          *ResourceAttributes `json:"attributes,omitempty"`
 }
 
-// Order statuses. The wire uses spaces ("partial success") in some documents and underscores
-// ("partial_success") in the seed's enum; NormalizeOrderStatus maps both to one spelling.
-// Unknown values are kept as they come.
+// Order statuses, in the spelling NormalizeOrderStatus returns. The wire uses spaces
+// ("partial success") in some documents, underscores ("partial_success") in the seed's enum,
+// and camel case ("PartialSuccess") elsewhere; Order.Status keeps what came.
 const (
 	OrderStatusUnknown          = "unknown"
 	OrderStatusCompleted        = "completed"
@@ -114,11 +122,38 @@ const (
 	OrderStatusError            = "error"
 )
 
-// NormalizeOrderStatus lower-cases an order status and spells word breaks as spaces,
-// so "partial_success", "Partial Success" and "partial success" compare equal.
+// NormalizeOrderStatus returns the OrderStatus constant an order status spells, comparing
+// case-insensitively and ignoring spaces, underscores and hyphens, so "PartialSuccess",
+// "partial_success", "Partial-Success" and "partial success" are all OrderStatusPartialSuccess.
+// A status that is none of the constants is lower-cased with its word breaks (spaces,
+// underscores, hyphens) spelt as single spaces.
 func NormalizeOrderStatus(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(strings.ToLower(s), "_", " ")), " ")
+	if known, ok := orderStatusByKey[orderStatusKey(s)]; ok {
+		return known
+	}
+	s = strings.NewReplacer("_", " ", "-", " ").Replace(strings.ToLower(s))
+	return strings.Join(strings.Fields(s), " ")
 }
+
+// orderStatusKey is s lower-cased without white space, underscores or hyphens.
+func orderStatusKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, strings.ToLower(s))
+}
+
+var orderStatusByKey = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{OrderStatusUnknown, OrderStatusCompleted, OrderStatusPending, OrderStatusCancelled,
+		OrderStatusSuspended, OrderStatusPendingReview, OrderStatusPendingPOUpload, OrderStatusPOUploadComplete,
+		OrderStatusPOReviewRejected, OrderStatusPartialSuccess, OrderStatusError} {
+		m[orderStatusKey(s)] = s
+	}
+	return m
+}()
 
 // OrderStatusIsTerminal reports whether Partner Center is done with an order. Statuses that
 // wait for the partner (reviews, PO uploads) and unknown values are not terminal: the operator
@@ -130,6 +165,24 @@ func OrderStatusIsTerminal(s string) bool {
 		return true
 	}
 	return false
+}
+
+// UnmarshalJSON decodes an Order, reading TotalPrice as an amount ("" and null: no price).
+func (o *Order) UnmarshalJSON(b []byte) error {
+	if isNull(b) {
+		return nil
+	}
+	type plain Order // no methods: decodes the ordinary way
+	var w struct {
+		plain
+		TotalPrice amount `json:"totalPrice"` // shadows plain.TotalPrice
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*o = Order(w.plain)
+	o.TotalPrice = json.Number(w.TotalPrice)
+	return nil
 }
 
 // OrderLineItem is Microsoft.Partner.Services.Orders.V2.Models.OrderLineItem.
@@ -188,11 +241,87 @@ type Pricing struct {
 	ExtendedPrice   json.Number `json:"extendedPrice,omitempty"`
 }
 
+// UnmarshalJSON decodes Pricing, reading every field as an amount ("" and null: no price).
+func (p *Pricing) UnmarshalJSON(b []byte) error {
+	if isNull(b) {
+		return nil
+	}
+	var w struct {
+		ListPrice       amount `json:"listPrice"`
+		DiscountedPrice amount `json:"discountedPrice"`
+		ProratedPrice   amount `json:"proratedPrice"`
+		Price           amount `json:"price"`
+		ExtendedPrice   amount `json:"extendedPrice"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Pricing{
+		ListPrice:       json.Number(w.ListPrice),
+		DiscountedPrice: json.Number(w.DiscountedPrice),
+		ProratedPrice:   json.Number(w.ProratedPrice),
+		Price:           json.Number(w.Price),
+		ExtendedPrice:   json.Number(w.ExtendedPrice),
+	}
+	return nil
+}
+
 // PurchaseCommitment is the savings-plan commitment. Amount is a number on the wire.
 type PurchaseCommitment struct {
 	Amount   json.Number `json:"amount,omitempty"`
 	Currency string      `json:"currency,omitempty"`
 	Grain    string      `json:"grain,omitempty"`
+}
+
+// UnmarshalJSON decodes a PurchaseCommitment, reading Amount as an amount ("" and null: none).
+func (p *PurchaseCommitment) UnmarshalJSON(b []byte) error {
+	if isNull(b) {
+		return nil
+	}
+	type plain PurchaseCommitment
+	var w struct {
+		plain
+		Amount amount `json:"amount"` // shadows plain.Amount
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = PurchaseCommitment(w.plain)
+	p.Amount = json.Number(w.Amount)
+	return nil
+}
+
+// amount decodes a money amount: a JSON number, or a string holding one, is kept as written;
+// "" (or white space) and null are no amount; anything else is an error.
+type amount json.Number
+
+// decimalPattern is the JSON number grammar (RFC 8259 section 6).
+var decimalPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// UnmarshalJSON accepts 12.30, "12.30", "" and null.
+func (a *amount) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if isNull(b) {
+		*a = ""
+		return nil
+	}
+	raw := string(b)
+	if b[0] == '"' {
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return err
+		}
+		raw = strings.TrimSpace(raw)
+	}
+	if raw != "" && !decimalPattern.MatchString(raw) {
+		return fmt.Errorf("amount must be a decimal number, an empty string or null, got %s", truncate(string(b), 32))
+	}
+	*a = amount(raw)
+	return nil
+}
+
+func isNull(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) == 0 || bytes.Equal(b, []byte("null"))
 }
 
 // RenewsTo is the term a trial renews to.

@@ -206,13 +206,73 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"99999999999", 24 * time.Hour},
+		{"99999999999", MaxRetryAfter},
+		{"999999999", MaxRetryAfter},
+		{"300", 5 * time.Minute},
+		{"301", MaxRetryAfter},
+		{now.Add(4 * time.Minute).Format(http.TimeFormat), 4 * time.Minute},
+		{now.AddDate(1, 0, 0).Format(http.TimeFormat), MaxRetryAfter},
+		{now.AddDate(1, 0, 0).Format(time.RFC850), MaxRetryAfter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.header, func(t *testing.T) {
 			NewWithT(t).Expect(parseRetryAfter(tt.header, now)).To(Equal(tt.want))
 		})
 	}
+}
+
+func TestRetryAfterOfAYearPausesTheTenantForMaxRetryAfter(t *testing.T) {
+	for _, retryAfter := range []string{"date a year ahead", "999999999"} {
+		t.Run(retryAfter, func(t *testing.T) {
+			g := NewWithT(t)
+			s := newPCServer(t, nil)
+			f, clk := newTestFactory(s, nil)
+			header := retryAfter
+			if retryAfter == "date a year ahead" {
+				header = clk.Now().AddDate(1, 0, 0).UTC().Format(http.TimeFormat)
+			}
+			s.SetAPI(script(
+				status(429, `{"statusCode":429,"message":"Try again later."}`, "Retry-After", header),
+				status(200, `{"id":"cart-1"}`),
+			))
+			c := mustClient(t, f, testCreds)
+
+			_, err := c.Checkout(ctx, "cust", "cart-1", "req-1")
+			g.Expect(Classify(err)).To(Equal(ClassThrottled))
+			g.Expect(RetryAfter(err)).To(Equal(MaxRetryAfter))
+
+			// Every caller of the tenant is held back for MaxRetryAfter, not a year...
+			_, err = mustClient(t, f, sameTenantOtherApp).GetCart(ctx, "cust", "cart-1")
+			g.Expect(Classify(err)).To(Equal(ClassThrottled))
+			g.Expect(RetryAfter(err)).To(Equal(MaxRetryAfter))
+			g.Expect(s.Requests()).To(HaveLen(1))
+
+			// ...and then goes.
+			clk.Advance(MaxRetryAfter)
+			cart, err := c.GetCart(ctx, "cust", "cart-1")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(cart.ID).To(Equal("cart-1"))
+			g.Expect(s.Requests()).To(HaveLen(2))
+		})
+	}
+}
+
+func TestTokenEndpointRetryAfterIsCapped(t *testing.T) {
+	g := NewWithT(t)
+	s := newPCServer(t, nil)
+	f, clk := newTestFactory(s, nil)
+	s.SetTokenHandler(func(w http.ResponseWriter, _ *http.Request, _ int) {
+		reply(w, http.StatusTooManyRequests, `{"error":"temporarily_unavailable"}`,
+			"Retry-After", clk.Now().AddDate(1, 0, 0).UTC().Format(http.TimeFormat))
+	})
+
+	_, err := mustClient(t, f, testCreds).Checkout(ctx, "cust", "cart-1", "req-1")
+
+	var apiErr *APIError
+	g.Expect(errors.As(err, &apiErr)).To(BeTrue(), "error %v", err)
+	g.Expect(apiErr.Operation).To(Equal(OpAcquireToken))
+	g.Expect(apiErr.RetryAfter).To(Equal(MaxRetryAfter))
+	g.Expect(s.Requests()).To(BeEmpty())
 }
 
 func TestCorrelationIDsAreNewPerAttemptButRequestIDPerCall(t *testing.T) {
