@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
-	"math/big"
+	"errors"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +27,12 @@ var (
 	})
 	spendTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "partnercart_spend_total",
-		Help: "Sum of the totalPrice of orders created, by currency.",
+		Help: "Sum of the totalPrice of orders created, by currency. Negative and non-finite totals are left out (see partnercart_spend_skipped_total).",
 	}, []string{"currency"})
+	spendSkippedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "partnercart_spend_skipped_total",
+		Help: "Orders whose totalPrice was left out of partnercart_spend_total, by currency and reason (negative: a refund or credit; not_finite; unparsable).",
+	}, []string{"currency", "reason"})
 	checkoutSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "partnercart_checkout_duration_seconds",
 		Help:    "Time from the persisted checkout intent to the recorded result.",
@@ -35,7 +41,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, checkoutSeconds)
+	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds)
 }
 
 // observeCheckout records a checkout result in the purchase metrics.
@@ -47,10 +53,35 @@ func observeCheckout(cart *pcv1alpha1.PartnerCart, result string, now time.Time)
 	}
 	for _, o := range cart.Status.Orders {
 		ordersTotal.Inc()
-		if r, ok := new(big.Rat).SetString(o.TotalPrice); ok {
-			f, _ := r.Float64()
-			spendTotal.WithLabelValues(o.CurrencyCode).Add(f)
-		}
+		addSpend(o.CurrencyCode, o.TotalPrice)
+	}
+}
+
+// Reasons of partnercart_spend_skipped_total.
+const (
+	spendSkippedNegative   = "negative"
+	spendSkippedNotFinite  = "not_finite"
+	spendSkippedUnparsable = "unparsable"
+)
+
+// addSpend adds an order's totalPrice to partnercart_spend_total. It never panics: a counter
+// only goes up (Add panics on a negative value), so a negative total (a refund or credit)
+// is counted in partnercart_spend_skipped_total instead, and so are totals that are not
+// finite or not numbers. An empty total is an order without a price and is not counted.
+func addSpend(currency, totalPrice string) {
+	if totalPrice == "" {
+		return
+	}
+	f, err := strconv.ParseFloat(totalPrice, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		spendSkippedTotal.WithLabelValues(currency, spendSkippedUnparsable).Inc()
+	case math.IsInf(f, 0) || math.IsNaN(f):
+		spendSkippedTotal.WithLabelValues(currency, spendSkippedNotFinite).Inc()
+	case f < 0:
+		spendSkippedTotal.WithLabelValues(currency, spendSkippedNegative).Inc()
+	default:
+		spendTotal.WithLabelValues(currency).Add(f)
 	}
 }
 

@@ -295,8 +295,12 @@ func (p *PurchaseCommitment) UnmarshalJSON(b []byte) error {
 // "" (or white space) and null are no amount; anything else is an error.
 type amount json.Number
 
-// decimalPattern is the JSON number grammar (RFC 8259 section 6).
-var decimalPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+// decimalPattern is the JSON number grammar (RFC 8259 section 6), with an exponent of at most
+// three digits, so that no amount can make a big.Rat or big.Float of its readers enormous.
+var decimalPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?$`)
+
+// maxAmountLength bounds an amount's text; no price has anywhere near as many digits.
+const maxAmountLength = 64
 
 // UnmarshalJSON accepts 12.30, "12.30", "" and null.
 func (a *amount) UnmarshalJSON(b []byte) error {
@@ -312,7 +316,7 @@ func (a *amount) UnmarshalJSON(b []byte) error {
 		}
 		raw = strings.TrimSpace(raw)
 	}
-	if raw != "" && !decimalPattern.MatchString(raw) {
+	if raw != "" && (len(raw) > maxAmountLength || !decimalPattern.MatchString(raw)) {
 		return fmt.Errorf("amount must be a decimal number, an empty string or null, got %s", truncate(string(b), 32))
 	}
 	*a = amount(raw)
