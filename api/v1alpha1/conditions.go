@@ -53,8 +53,19 @@ const (
 	CheckoutSucceededReason = "CheckoutSucceeded"
 	// CheckoutPartiallyFailedReason: some order groups failed; see status.orderErrors.
 	CheckoutPartiallyFailedReason = "CheckoutPartiallyFailed"
-	// CheckoutFailedReason: Partner Center refused the checkout.
+	// CheckoutFailedReason: the checkout bought nothing and a person must act (every order
+	// group failed, or the cart kept vanishing at checkout).
 	CheckoutFailedReason = "CheckoutFailed"
+	// CheckoutRefusedReason: Partner Center definitely refused the checkout; nothing was bought.
+	// The refused intent is in status.checkoutHistory; changing the spec (fixing the cause,
+	// or re-approving) lets a new intent pass the whole gate again.
+	CheckoutRefusedReason = "CheckoutRefused"
+	// PreviouslyPurchasedReason: a receipt shows that an earlier PartnerCart of the same
+	// namespace and name already bought; annotate repurchase-of to buy again.
+	PreviouslyPurchasedReason = "PreviouslyPurchased"
+	// UpstreamCartDiffersReason: the upstream cart's lines differ from the spec even after a
+	// PUT; nothing is bought until they match.
+	UpstreamCartDiffersReason = "UpstreamCartDiffers"
 	// CheckoutOutcomeUnknownReason: the operator cannot tell whether the checkout happened.
 	CheckoutOutcomeUnknownReason = "CheckoutOutcomeUnknown"
 	// CheckoutAbandonedReason: a person recorded that an unknown checkout bought nothing.
@@ -111,4 +122,6 @@ const (
 	EventUpstreamRejected   = "UpstreamRejected"
 	EventPurchaseFrozen     = "PurchaseFrozen"
 	EventCheckoutResolved   = "CheckoutResolved"
+	EventCheckoutRefused    = "CheckoutRefused"
+	EventRepurchaseBlocked  = "PreviouslyPurchased"
 )

@@ -347,22 +347,83 @@ type LineItemError struct {
 	AdditionalInformation map[string]string `json:"additionalInformation,omitempty"`
 }
 
-// CheckoutStatus is the checkout intent, persisted before the checkout call is made.
+// CheckoutOutcome is the state of one checkout intent. Phase and conditions are derived from
+// it; nothing decides what to do from the text of a condition reason.
+// +kubebuilder:validation:Enum=Pending;Succeeded;PartiallySucceeded;Refused;Unknown;Abandoned;Resolved
+type CheckoutOutcome string
+
+const (
+	// CheckoutPending: the intent is recorded and the outcome is not known yet. The checkout
+	// is (re)tried with the same request ID until Partner Center answers.
+	CheckoutPending CheckoutOutcome = "Pending"
+	// CheckoutSucceeded: Partner Center returned orders and no order errors.
+	CheckoutSucceeded CheckoutOutcome = "Succeeded"
+	// CheckoutPartiallySucceeded: Partner Center returned orders and order errors.
+	CheckoutPartiallySucceeded CheckoutOutcome = "PartiallySucceeded"
+	// CheckoutRefused: the single call of a fresh intent was definitely refused and the cart
+	// was never seen Ordered: nothing was bought. A refused intent moves to
+	// status.checkoutHistory; a later attempt is a new intent that passes the whole gate again.
+	CheckoutRefused CheckoutOutcome = "Refused"
+	// CheckoutUnknown: the operator cannot tell whether anything was bought; a person must
+	// look and record what they find with the checkout-resolution annotation.
+	CheckoutUnknown CheckoutOutcome = "Unknown"
+	// CheckoutAbandoned: a person recorded that an unknown checkout bought nothing.
+	CheckoutAbandoned CheckoutOutcome = "Abandoned"
+	// CheckoutResolved: a person recorded the orders an unknown checkout created.
+	CheckoutResolved CheckoutOutcome = "Resolved"
+)
+
+// Final reports whether the outcome is settled: no checkout call will ever be made for it again.
+func (o CheckoutOutcome) Final() bool {
+	return o != CheckoutPending && o != CheckoutUnknown
+}
+
+// CheckoutStatus is one checkout intent, persisted before the first checkout call is made.
 type CheckoutStatus struct {
-	// requestId is the MS-RequestId sent with the checkout: UUIDv5(uid, "checkout", cartId).
+	// requestId is the MS-RequestId sent with the checkout:
+	// UUIDv5(uid, "checkout", cartId[, attempt]) — the same on every call of this intent.
 	RequestID string `json:"requestId"`
 	// cartId is the cart being checked out. Once set it never changes.
 	CartID string `json:"cartId"`
+	// customerId is the customer the cart belongs to.
+	// +optional
+	CustomerID string `json:"customerId,omitempty"`
 	// specHash is the purchase content approved and checked out.
 	SpecHash string `json:"specHash"`
+	// intent numbers the intents of this object, from 1; it is part of the request ID from 2 on.
+	// +optional
+	Intent int32 `json:"intent,omitempty"`
+	// outcome is the state of this intent.
+	// +optional
+	Outcome CheckoutOutcome `json:"outcome,omitempty"`
 	// startedAt is when the intent was persisted.
 	StartedAt metav1.Time `json:"startedAt"`
 	// completedAt is when the checkout result was recorded.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
-	// attempts counts checkout calls made for this intent (recoveries included).
+	// attempts counts checkout calls made for this intent; each is persisted before its call.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// owner is the manager process that made the last call. No other process repeats the
+	// call before deadline, so two calls of one checkout are never in flight at once.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Owner string `json:"owner,omitempty"`
+	// deadline is when the owner's last call is given up on.
+	// +optional
+	Deadline *metav1.Time `json:"deadline,omitempty"`
+	// cartSeenOrdered is true once the cart was seen Ordered upstream for this intent: from
+	// then on no refusal can mean that nothing was bought.
+	// +optional
+	CartSeenOrdered bool `json:"cartSeenOrdered,omitempty"`
+	// message says why the outcome is what it is (Partner Center's code and description of a
+	// refusal, or what a person must check).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Message string `json:"message,omitempty"`
+	// generation is the object's generation when the outcome was reached.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 	// resolution records how a person settled an unknown outcome through the
 	// partnercenter.partnercart.dev/checkout-resolution annotation, with the value they gave.
 	// +optional
@@ -371,10 +432,19 @@ type CheckoutStatus struct {
 }
 
 // CheckoutResolutionAnnotation lets a person settle a checkout whose outcome the operator
-// cannot know (CheckedOut reason CheckoutOutcomeUnknown), after looking in Partner Center:
-// "nothing-bought", or "orders=<id>[,<id>...]" to record the orders the checkout created.
-// It is read only in that state and ignored otherwise.
+// cannot know (status.checkout.outcome Unknown), after looking in Partner Center:
+// "<requestId>/nothing-bought", or "<requestId>/orders=<id>[,<id>...]" to record the orders
+// the checkout created. It is read only in that state, and only when it names the request ID
+// of the intent in question, so a value kept in Git can never settle a later checkout.
 const CheckoutResolutionAnnotation = "partnercenter.partnercart.dev/checkout-resolution"
+
+// RepurchaseOfAnnotation lets a person buy again what an earlier PartnerCart of the same
+// namespace and name already bought (a GitOps re-create, a restore): its value must name
+// that purchase's receipt ConfigMap. Without it such a cart stops with PreviouslyPurchased.
+const RepurchaseOfAnnotation = "partnercenter.partnercart.dev/repurchase-of"
+
+// MaxCheckoutHistory bounds status.checkoutHistory.
+const MaxCheckoutHistory = 10
 
 // OrderLineItemStatus is one line of an order (seed: OrderLineItem).
 type OrderLineItemStatus struct {
@@ -481,9 +551,16 @@ type PartnerCartStatus struct {
 	// +listType=atomic
 	LineItemErrors []LineItemError `json:"lineItemErrors,omitempty"`
 
-	// checkout is the checkout intent and its completion. Once set it is never removed.
+	// checkout is the current checkout intent and its outcome. It is removed only when the
+	// intent was Refused (nothing bought), into checkoutHistory.
 	// +optional
 	Checkout *CheckoutStatus `json:"checkout,omitempty"`
+
+	// checkoutHistory keeps refused intents, oldest first (at most 10).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	CheckoutHistory []CheckoutStatus `json:"checkoutHistory,omitempty"`
 
 	// orders are the orders the checkout created.
 	// +optional
@@ -527,6 +604,7 @@ type PartnerCartStatus struct {
 // +kubebuilder:printcolumn:name="Orders",type=integer,JSONPath=`.status.orderCount`
 // +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.total`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Checkout",type=string,JSONPath=`.status.checkout.outcome`,priority=10
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=10
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PartnerCart struct {

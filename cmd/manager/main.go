@@ -50,7 +50,8 @@ func main() {
 	flag.Float64Var(&qps, "partner-center-qps", 8, "Partner Center calls per second per partner tenant, shared by all workers (0: unlimited).")
 	flag.IntVar(&burst, "partner-center-burst", 0, "Burst of Partner Center calls per partner tenant (0: the QPS rounded up).")
 	flag.DurationVar(&requestTimeout, "partner-center-timeout", partnercenter.DefaultTimeout, "Deadline of each Partner Center call.")
-	flag.DurationVar(&checkoutTime, "partner-center-checkout-timeout", partnercenter.DefaultCheckoutTimeout, "Deadline of each checkout call.")
+	flag.DurationVar(&checkoutTime, "partner-center-checkout-timeout", partnercenter.DefaultCheckoutTimeout,
+		"Deadline of each checkout call. A shutdown waits for a checkout in flight this long (plus 40s), and another manager process repeats a call only after it.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 16, "PartnerCarts reconciled in parallel.")
 	flag.DurationVar(&opts.OrderPollInterval, "order-poll-interval", 5*time.Second, "First wait between order status polls; later waits grow with the order's age.")
 	flag.DurationVar(&opts.MaxOrderPollInterval, "max-order-poll-interval", 10*time.Minute, "Longest wait between order status polls.")
@@ -75,6 +76,11 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	// A checkout call, with the client's own retries, and the writes that record it must
+	// finish within the reconciler's checkout timeout, and a shutdown waits for them.
+	opts.CheckoutTimeout = checkoutTime + 30*time.Second
+	gracefulShutdown := opts.CheckoutTimeout + 10*time.Second
+
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(kubeQPS), kubeBurst
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
@@ -86,6 +92,8 @@ func main() {
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionResourceLock:    resourcelock.LeasesResourceLock,
 		LeaderElectionReleaseOnCancel: true,
+		// SIGTERM or a lost lease lets a checkout in flight finish and be recorded.
+		GracefulShutdownTimeout: &gracefulShutdown,
 		// managedFields are a third of a cached PartnerCart and the operator never reads them.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})

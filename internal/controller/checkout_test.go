@@ -265,14 +265,14 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	// A person looks in Partner Center, finds nothing, and says so: the object goes, and a
 	// receipt keeps the intent and their word.
 	o.update("lost", func(c *pcv1alpha1.PartnerCart) {
-		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "nothing-bought"}
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})
 	g.Eventually(func() bool {
 		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "lost"}, &pcv1alpha1.PartnerCart{}))
 	}).WithTimeout(30 * time.Second).Should(BeTrue())
 	receipts := receiptsIn(t, o.ns)
 	g.Expect(receipts).To(HaveLen(1))
-	g.Expect(receipts[0].Data).To(HaveKeyWithValue("resolution", "nothing-bought"))
+	g.Expect(receipts[0].Data).To(HaveKeyWithValue("resolution", intent.RequestID+"/nothing-bought"))
 	g.Expect(receipts[0].Data).To(HaveKeyWithValue("cartId", intent.CartID))
 	g.Expect(o.sim.Stats().Requests["Checkout"]).To(Equal(calls["Checkout"]), "resolving never checks out")
 }
@@ -286,7 +286,7 @@ func TestCheckoutAbandonedStaysAbandoned(t *testing.T) {
 	o.start()
 	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
 	o.update("abandoned", func(c *pcv1alpha1.PartnerCart) {
-		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "nothing-bought"}
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})
 	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutAbandonedReason))
 
@@ -310,24 +310,25 @@ func TestCheckoutOutcomeResolvedWithOrders(t *testing.T) {
 
 	// An order that does not exist is refused, and the cart stays unknown.
 	o.update("found", func(c *pcv1alpha1.PartnerCart) {
-		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "orders=no-such-order"}
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/orders=no-such-order"}
 	})
 	o.eventually("found", 30*time.Second).Should(WithTransform(func(c *pcv1alpha1.PartnerCart) string {
 		return conditionMessage(c, pcv1alpha1.StalledCondition)
-	}, ContainSubstring("order no-such-order")))
+	}, ContainSubstring("Order no-such-order")))
 
 	// The order the person found (bought elsewhere for this customer, here straight from pcsim).
 	orderID := buyDirectly(t, o)
 	checkouts := o.requests("Checkout")
 	o.update("found", func(c *pcv1alpha1.PartnerCart) {
-		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: "orders=" + orderID}
+		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/orders=" + orderID}
 	})
 	o.eventually("found", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseCompleted),
 		haveCondition(pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutResolvedReason)))
 	cart := o.get("found")
 	g.Expect(cart.Status.Orders).To(HaveLen(1))
 	g.Expect(cart.Status.Orders[0].ID).To(Equal(orderID))
-	g.Expect(cart.Status.Checkout.Resolution).To(Equal("orders=" + orderID))
+	g.Expect(cart.Status.Checkout.Resolution).To(Equal(intent.RequestID + "/orders=" + orderID))
+	g.Expect(cart.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutResolved))
 	g.Expect(cart.Status.Checkout.CartID).To(Equal(intent.CartID))
 	g.Expect(o.requests("Checkout")).To(Equal(checkouts), "resolving never checks out")
 	receipts := receiptsIn(t, o.ns)

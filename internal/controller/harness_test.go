@@ -46,6 +46,7 @@ type operator struct {
 	logs   *syncBuffer
 	writes writeCounter
 	stop   context.CancelFunc
+	kill   context.CancelFunc
 	done   chan struct{}
 	opts   operatorOptions
 }
@@ -119,6 +120,9 @@ func (o *operator) start() {
 	ropts := o.opts.reconciler
 	setDefault(&ropts.OrderPollInterval, 200*time.Millisecond)
 	setDefault(&ropts.CredentialsRetryInterval, 2*time.Second)
+	// A restarted manager waits this long before repeating a call its predecessor made.
+	setDefault(&ropts.CheckoutTimeout, 2*time.Second)
+	lifetime, kill := context.WithCancel(context.Background())
 	r := &PartnerCartReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -128,12 +132,13 @@ func (o *operator) start() {
 			RetryBaseDelay: 10 * time.Millisecond, MaxRetryWait: 2 * time.Second,
 			HTTPClient: &http.Client{Transport: &http.Transport{}},
 		}),
-		Options: ropts,
-		Clock:   o.opts.clock,
+		Options:  ropts,
+		Clock:    o.opts.clock,
+		Lifetime: lifetime,
 	}
 	g.Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
-	o.stop, o.done = cancel, make(chan struct{})
+	o.stop, o.kill, o.done = cancel, kill, make(chan struct{})
 	go func() {
 		defer close(o.done)
 		if err := mgr.Start(ctx); err != nil {
@@ -142,11 +147,21 @@ func (o *operator) start() {
 	}()
 }
 
+// shutdown kills the manager as SIGKILL would: calls in flight are abandoned.
 func (o *operator) shutdown() {
+	if o.kill != nil {
+		o.kill()
+	}
+	o.stopGracefully()
+}
+
+// stopGracefully stops the manager as SIGTERM does: a checkout call in flight completes and is
+// recorded before the manager returns.
+func (o *operator) stopGracefully() {
 	if o.stop != nil {
 		o.stop()
 		<-o.done
-		o.stop = nil
+		o.stop, o.kill = nil, nil
 	}
 	if o.t.Failed() {
 		lines := strings.Split(o.logs.String(), "\n")

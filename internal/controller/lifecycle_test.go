@@ -30,7 +30,7 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(cart.Status.ObservedGeneration).To(Equal(cart.Generation))
 	g.Expect(cart.Status.SpecHash).To(HavePrefix("sha256:"))
 	g.Expect(cart.Status.Cart.SyncedSpecHash).To(Equal(cart.Status.SpecHash))
-	g.Expect(cart.Status.Checkout.RequestID).To(Equal(checkoutRequestID(cart.UID, cart.Status.Checkout.CartID)))
+	g.Expect(cart.Status.Checkout.RequestID).To(Equal(checkoutRequestID(cart.UID, cart.Status.Checkout.CartID, 1)))
 	g.Expect(cart.Status.Checkout.CompletedAt).NotTo(BeNil())
 	g.Expect(cart.Status.Orders).To(HaveLen(1))
 	g.Expect(cart.Status.Orders[0].Status).To(Equal(partnercenter.OrderStatusCompleted))
@@ -94,8 +94,9 @@ func TestFailedOrderGroupsStayFailed(t *testing.T) {
 		c.Spec.LineItems[0].CatalogItemID = "CFQ7TTC0LF8S:0001:CFQ7TTC0TEST" // its order ends in "error"
 	})
 
+	// Every order group failed on the only call: nothing was bought, the intent is history.
 	o.eventually("nothing", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),
-		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutFailedReason)))
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutRefusedReason)))
 	o.eventually("partly", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),
 		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason)))
 	o.eventually("errored", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),

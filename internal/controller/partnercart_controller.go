@@ -7,11 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -46,6 +49,13 @@ type Options struct {
 	CartExpiryMargin time.Duration
 	// SubscriptionIDWait is how long completed orders are still polled for subscription IDs.
 	SubscriptionIDWait time.Duration
+	// CheckoutTimeout bounds one checkout call and the writes that record it; it is also the
+	// deadline after which another process may repeat a call this one made. A shutdown waits
+	// for a call in flight, up to this long.
+	CheckoutTimeout time.Duration
+	// Identity names this manager process in status.checkout.owner (default: host name and a
+	// random suffix, new at every start).
+	Identity string
 	// PurchaseFreeze stops every new checkout (an operator-wide kill switch): carts are still
 	// created, synced and approved, and checkouts already started are still recovered, so no
 	// purchase in flight is lost.
@@ -58,6 +68,23 @@ func (o *Options) defaults() {
 	setDefault(&o.CredentialsRetryInterval, 5*time.Minute)
 	setDefault(&o.CartExpiryMargin, 15*time.Minute)
 	setDefault(&o.SubscriptionIDWait, time.Hour)
+	setDefault(&o.CheckoutTimeout, DefaultCheckoutTimeout)
+	if o.Identity == "" {
+		o.Identity = NewIdentity()
+	}
+}
+
+// DefaultCheckoutTimeout is the default Options.CheckoutTimeout.
+const DefaultCheckoutTimeout = 2 * time.Minute
+
+// NewIdentity names a manager process: its host name (the pod name) and a random suffix, so a
+// restarted container is a new owner that waits out its predecessor's checkout deadline.
+func NewIdentity() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "manager"
+	}
+	return host + "_" + uuid.NewString()[:8]
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -78,6 +105,10 @@ type PartnerCartReconciler struct {
 	PartnerCenter partnercenter.Factory
 	Clock         clock.PassiveClock
 	Options       Options
+	// Lifetime ends only when the process dies: a checkout call and the writes that record it
+	// run on it (and the checkout timeout), not on the reconcile's context, which a shutdown
+	// or a lost lease cancels. Default: never cancelled. Tests cancel it to simulate a crash.
+	Lifetime context.Context
 
 	credentials credentialsCache
 }
@@ -86,7 +117,7 @@ type PartnerCartReconciler struct {
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one PartnerCart through its lifecycle. Status is written once, at the end,
@@ -115,6 +146,7 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	s := newScope(r, cart)
 	defer func() { retErr = r.patchStatus(ctx, s, retErr) }()
+	migrateLegacyCheckout(cart)
 
 	if !cart.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
@@ -139,21 +171,28 @@ func (r *PartnerCartReconciler) reconcileNormal(ctx context.Context, s *scope) (
 	return ctrl.Result{}, nil
 }
 
-// reconcileDelete lets the object go once nothing can be lost: with no checkout started it
-// goes at once (an unused cart expires upstream); with a checkout in flight it first
-// establishes the outcome; after a purchase it makes sure the receipt exists (Orphan policy).
+// reconcileDelete lets the object go once nothing can be lost: with no checkout started (or
+// only refused ones) it goes at once (an unused cart expires upstream); with a checkout whose
+// outcome is not settled it first establishes it, and waits for a person if it cannot; after a
+// purchase it makes sure the receipt exists (Orphan policy).
 func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
 	cart := s.cart
-	if co := cart.Status.Checkout; co != nil && co.CompletedAt == nil && !s.checkoutDefinitelyFailed() {
+	if co := cart.Status.Checkout; co != nil && !co.Outcome.Final() {
 		res, err := r.reconcileCheckout(ctx, s)
-		if err != nil || cart.Status.Checkout.CompletedAt == nil {
-			setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason,
-				"Deletion waits until the outcome of the checkout of cart "+co.CartID+" is recorded")
+		if co := cart.Status.Checkout; co != nil && !co.Outcome.Final() {
+			s.deletionBlocked = "Deletion waits until the outcome of the checkout of cart " + co.CartID + " is recorded"
+			if co.Outcome == pcv1alpha1.CheckoutUnknown {
+				s.deletionBlocked += ": settle it with the annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " (see the Stalled condition)"
+			}
+			return res, err
+		}
+		if err != nil {
 			return res, err
 		}
 	}
-	if cart.Status.Checkout != nil && len(cart.Status.Orders) > 0 {
+	if co := cart.Status.Checkout; co != nil && co.Outcome.Final() && (len(cart.Status.Orders) > 0 || co.Resolution != "") {
 		if err := r.ensureReceipt(ctx, s); err != nil {
+			s.deletionBlocked = "Deletion waits until the receipt of the purchase is written: " + err.Error()
 			return ctrl.Result{}, err
 		}
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventReceiptRecorded,
@@ -165,8 +204,50 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (
 	if err := r.Client.Patch(ctx, cart, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	s.deleted = true
+	s.noStatusWrite = true
 	return ctrl.Result{}, nil
+}
+
+// migrateLegacyCheckout gives an intent recorded before status.checkout.outcome existed its
+// outcome, from the fields that version wrote.
+func migrateLegacyCheckout(cart *pcv1alpha1.PartnerCart) {
+	co := cart.Status.Checkout
+	if co == nil || co.Outcome != "" {
+		return
+	}
+	if co.Intent == 0 {
+		co.Intent = 1
+	}
+	switch {
+	case co.CompletedAt == nil && conditionReason(cart, pcv1alpha1.CheckedOutCondition) == pcv1alpha1.CheckoutOutcomeUnknownReason:
+		co.Outcome, co.Message = pcv1alpha1.CheckoutUnknown, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
+	case co.CompletedAt == nil:
+		co.Outcome = pcv1alpha1.CheckoutPending
+	case strings.HasSuffix(co.Resolution, resolutionNothingBought):
+		co.Outcome, co.Message = pcv1alpha1.CheckoutAbandoned, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
+	case co.Resolution != "":
+		co.Outcome = pcv1alpha1.CheckoutResolved
+	case len(cart.Status.Orders) == 0:
+		// The old version's "refused, nothing bought": history, so the whole gate applies again.
+		co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, conditionMessage(cart, pcv1alpha1.CheckedOutCondition), cart.Status.ObservedGeneration
+		cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
+		cart.Status.Checkout = nil
+	case len(cart.Status.OrderErrors) > 0:
+		co.Outcome = pcv1alpha1.CheckoutPartiallySucceeded
+	default:
+		co.Outcome = pcv1alpha1.CheckoutSucceeded
+	}
+}
+
+// detached returns a context that a shutdown does not cancel, bounded by the checkout timeout
+// and by the process's lifetime.
+func (r *PartnerCartReconciler) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Options.CheckoutTimeout)
+	if r.Lifetime == nil {
+		return c, cancel
+	}
+	stop := context.AfterFunc(r.Lifetime, cancel)
+	return c, func() { stop(); cancel() }
 }
 
 // SetupWithManager declares the watches: PartnerCart spec and annotation changes (our own
@@ -222,7 +303,7 @@ func (r *PartnerCartReconciler) cartsForSecret(ctx context.Context, secret clien
 // conditions derived from the outcome. The patch is a diff against the object as read, so a
 // reconcile never overwrites fields it did not change.
 func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retErr error) error {
-	if s.deleted {
+	if s.noStatusWrite {
 		return retErr
 	}
 	summarize(s, retErr)
@@ -235,6 +316,9 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retEr
 	if string(data) == "{}" {
 		return retErr
 	}
+	// A shutdown must not drop the record of a checkout that just happened.
+	ctx, cancel := r.detached(ctx)
+	defer cancel()
 	if err := r.Client.Status().Patch(ctx, s.cart, client.RawPatch(types.MergePatchType, data)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return retErr

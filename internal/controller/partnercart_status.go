@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,7 +18,7 @@ import (
 // setCondition sets a condition stamped with the object's generation.
 func setCondition(cart *pcv1alpha1.PartnerCart, condType string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&cart.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: truncateMessage(message), ObservedGeneration: cart.Generation,
+		Type: condType, Status: status, Reason: reason, Message: truncate(message, 4096), ObservedGeneration: cart.Generation,
 	})
 }
 
@@ -37,20 +38,23 @@ func conditionMessage(cart *pcv1alpha1.PartnerCart, condType string) string {
 	return ""
 }
 
-// truncateMessage keeps condition messages short and printable: upstream descriptions are
-// free text, and control characters would garble `kubectl describe`.
-func truncateMessage(m string) string {
-	const limit = 4096
+// truncate keeps messages short and printable: upstream descriptions are free text, and
+// control characters would garble `kubectl describe`. It never cuts a UTF-8 sequence.
+func truncate(m string, limit int) string {
 	m = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
 	}, m)
-	if len(m) > limit {
-		return m[:limit-3] + "..."
+	if len(m) <= limit {
+		return m
 	}
-	return m
+	cut := limit - 3
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "..."
 }
 
 // waitingIsProgress lists the wait reasons that mean the generation is reconciled as far as it
@@ -76,13 +80,14 @@ func summarize(s *scope, retErr error) {
 	switch {
 	case s.stalled != nil:
 		st.Phase = pcv1alpha1.PhaseFailed
-		if st.Checkout != nil && st.Checkout.CompletedAt == nil && s.stalled.reason == pcv1alpha1.CheckoutOutcomeUnknownReason {
+		if st.Checkout != nil && !st.Checkout.Outcome.Final() {
+			// Unknown: something may have been bought; "Failed" would say it was not.
 			st.Phase = pcv1alpha1.PhaseCheckingOut
 		}
 		setCondition(cart, pcv1alpha1.StalledCondition, metav1.ConditionTrue, s.stalled.reason, s.stalled.message)
 		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.ReconcilingCondition)
 		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, s.stalled.reason, s.stalled.message)
-	case st.Checkout != nil && st.Checkout.CompletedAt != nil && s.waitReason == "" && retErr == nil:
+	case st.Checkout != nil && st.Checkout.Outcome.Final() && s.waitReason == "" && retErr == nil:
 		st.Phase = pcv1alpha1.PhaseCompleted
 		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.StalledCondition)
 		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.ReconcilingCondition)
@@ -106,6 +111,9 @@ func summarize(s *scope, retErr error) {
 		}
 		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
 	}
+	if s.deletionBlocked != "" {
+		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, s.deletionBlocked)
+	}
 	if st.Checkout == nil && meta.FindStatusCondition(st.Conditions, pcv1alpha1.CheckedOutCondition) == nil {
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutPendingReason, "The cart has not been checked out")
 	}
@@ -118,7 +126,7 @@ func summarize(s *scope, retErr error) {
 func progressPhase(s *scope) pcv1alpha1.Phase {
 	st := &s.cart.Status
 	switch {
-	case st.Checkout != nil && st.Checkout.CompletedAt != nil:
+	case st.Checkout != nil && st.Checkout.Outcome.Final():
 		return pcv1alpha1.PhaseProvisioning
 	case st.Checkout != nil:
 		return pcv1alpha1.PhaseCheckingOut

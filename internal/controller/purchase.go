@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,11 +113,15 @@ func wireLine(f pcv1alpha1.LineItemFields) partnercenter.CartLineItem {
 	return line
 }
 
-// checkoutRequestID is the MS-RequestId of the checkout of one cart by one PartnerCart:
-// UUIDv5 of (object UID, "checkout", cart ID). It is the same on every attempt and after any
-// restart, so Partner Center can recognise a repeat.
-func checkoutRequestID(uid types.UID, cartID string) string {
-	return requestID(uid, "checkout", cartID)
+// checkoutRequestID is the MS-RequestId of one checkout intent: UUIDv5 of (object UID,
+// "checkout", cart ID) for the first intent, with the intent number from the second on. It is
+// the same on every call of the intent and after any restart, so Partner Center can recognise
+// a repeat; a new intent after a refusal is a new request, never a replay of the refusal.
+func checkoutRequestID(uid types.UID, cartID string, intent int32) string {
+	if intent <= 1 {
+		return requestID(uid, "checkout", cartID)
+	}
+	return requestID(uid, "checkout", cartID, strconv.Itoa(int(intent)))
 }
 
 // createRequestID is the MS-RequestId of one cart creation. It includes the content and the
@@ -284,4 +289,37 @@ func formatDecimal(r *big.Rat) string {
 		}
 	}
 	return r.FloatString(8)
+}
+
+// linesDiffer compares what an upstream cart holds with what the spec asks to buy, on the
+// fields that decide what is bought and what it costs: line (and add-on) ids, catalog items,
+// quantities, billing cycles and terms. It returns a description of the first difference, or
+// "" when they match. Partner Center's spelling of enums does not count.
+func linesDiffer(upstream []partnercenter.CartLineItem, spec *pcv1alpha1.PartnerCartSpec) string {
+	want, got := lineKeys(wireLineItems(spec.LineItems), ""), lineKeys(upstream, "")
+	for i := range max(len(want), len(got)) {
+		switch {
+		case i >= len(got):
+			return "upstream lacks " + want[i]
+		case i >= len(want):
+			return "upstream has extra " + got[i]
+		case want[i] != got[i]:
+			return fmt.Sprintf("upstream has %s where the spec has %s", got[i], want[i])
+		}
+	}
+	return ""
+}
+
+// lineKeys describes each line and add-on as "line <id>: <item> x<quantity> <cycle> <term>",
+// sorted, so that line order does not count.
+func lineKeys(lines []partnercenter.CartLineItem, parent string) []string {
+	var keys []string
+	for _, l := range lines {
+		key := fmt.Sprintf("%sline %d: %s x%d %s %s", parent, l.ID, strings.ToLower(l.CatalogItemID), l.Quantity,
+			strings.ToLower(l.BillingCycle), strings.ToUpper(l.TermDuration))
+		keys = append(keys, key)
+		keys = append(keys, lineKeys(l.AddonItems, fmt.Sprintf("line %d add-on ", l.ID))...)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -22,7 +22,7 @@ var managerRolePolicy = map[string][]string{
 	"partnercenter.partnercart.dev/partnercarts/status":     {"get", "update", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/finalizers": {"update"},
 	"/secrets":             {"get", "list", "watch"},
-	"/configmaps":          {"get", "create"},
+	"/configmaps":          {"get", "list", "create"}, // list: receipts of earlier objects of the same name
 	"events.k8s.io/events": {"create", "patch"},
 	"/events":              {"create", "patch"}, // the core/v1 spelling, should the recorder change
 }

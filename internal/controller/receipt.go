@@ -2,13 +2,17 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,13 +27,25 @@ const (
 )
 
 // receiptName names the receipt after the cart, with the object UID so that a later cart of
-// the same name never collides with an earlier purchase's receipt.
+// the same name never collides with an earlier purchase's receipt. It is a valid ConfigMap
+// name for every valid PartnerCart name: a long name is cut, never to end in '-' or '.'.
 func receiptName(cart *pcv1alpha1.PartnerCart) string {
 	name := cart.Name
 	if len(name) > 200 {
-		name = name[:200]
+		name = strings.TrimRight(name[:200], "-.")
 	}
 	return fmt.Sprintf("%s-receipt-%s", name, string(cart.UID)[:8])
+}
+
+// cartLabelValue is the receipt's cart label: the cart's name when it is a valid label value,
+// otherwise "h" and 62 hex digits of its SHA-256, so that receipts of every cart name can be
+// listed by label.
+func cartLabelValue(name string) string {
+	if len(validation.IsValidLabelValue(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "h" + hex.EncodeToString(sum[:])[:62]
 }
 
 // receiptRecord is what a receipt keeps of a purchase.
@@ -43,6 +59,7 @@ type receiptRecord struct {
 	SpecHash          string                   `json:"specHash"`
 	StartedAt         string                   `json:"checkoutStartedAt"`
 	CompletedAt       string                   `json:"checkoutCompletedAt"`
+	Outcome           string                   `json:"outcome,omitempty"`
 	Resolution        string                   `json:"resolution,omitempty"`
 	Orders            []pcv1alpha1.OrderStatus `json:"orders"`
 	OrderErrors       []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
@@ -62,10 +79,14 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	if co.CompletedAt != nil {
 		completed = co.CompletedAt.UTC().Format(time.RFC3339)
 	}
+	customer := co.CustomerID
+	if customer == "" { // intents recorded before the customer was
+		customer = cart.Spec.CustomerID
+	}
 	rec := receiptRecord{
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
-		CustomerID: cart.Spec.CustomerID, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
-		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Resolution: co.Resolution,
+		CustomerID: customer, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
+		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors,
 	}
 	body, err := json.MarshalIndent(rec, "", "  ")
@@ -77,12 +98,12 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 			Namespace: cart.Namespace,
 			Name:      name,
 			Labels: map[string]string{
-				ReceiptLabel: "true", ReceiptCartLabel: truncateLabel(cart.Name), ReceiptCartUIDLabel: string(cart.UID),
+				ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name), ReceiptCartUIDLabel: string(cart.UID),
 			},
 		},
 		Immutable: ptr.To(true),
 		Data: map[string]string{
-			"customerId":        cart.Spec.CustomerID,
+			"customerId":        customer,
 			"cartId":            co.CartID,
 			"orderIds":          orderIDs(cart.Status.Orders),
 			"checkoutRequestId": co.RequestID,
@@ -110,9 +131,66 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	return nil
 }
 
-func truncateLabel(v string) string {
-	if len(v) > 63 {
-		return v[:63]
+// readOwnReceipt returns the purchase recorded in this object's receipt for the current
+// intent, or nil when there is none: a crash between the receipt and the status write leaves
+// the result only there.
+func (r *PartnerCartReconciler) readOwnReceipt(ctx context.Context, s *scope) (*receiptRecord, error) {
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: s.cart.Namespace, Name: receiptName(s.cart)}
+	if err := r.APIReader.Get(ctx, key, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read receipt %s: %w", key.Name, err)
 	}
-	return v
+	rec, err := decodeReceipt(cm)
+	if err != nil || rec.PartnerCartUID != string(s.cart.UID) || rec.CartID != s.cart.Status.Checkout.CartID ||
+		rec.CheckoutRequestID != s.cart.Status.Checkout.RequestID {
+		return nil, nil //nolint:nilerr // a receipt of another purchase is not this one's result
+	}
+	return rec, nil
+}
+
+func decodeReceipt(cm *corev1.ConfigMap) (*receiptRecord, error) {
+	rec := &receiptRecord{}
+	if err := json.Unmarshal([]byte(cm.Data["receipt.json"]), rec); err != nil {
+		return nil, fmt.Errorf("decode receipt %s: %w", cm.Name, err)
+	}
+	return rec, nil
+}
+
+// repurchaseGuard stops a first checkout when an earlier PartnerCart of the same namespace and
+// name already bought (any UID): GitOps prune and re-sync, `kubectl replace --force` and
+// restores create a new object with empty status, which must not buy again unless a person
+// says so with the repurchase-of annotation naming that receipt.
+func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (bool, error) {
+	cart := s.cart
+	var list corev1.ConfigMapList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace),
+		client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name)}); err != nil {
+		return true, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
+	}
+	var newest *receiptRecord
+	newestName := ""
+	for i := range list.Items {
+		cm := &list.Items[i]
+		rec, err := decodeReceipt(cm)
+		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
+			continue
+		}
+		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == cm.Name {
+			return false, nil
+		}
+		if newest == nil || rec.StartedAt > newest.StartedAt {
+			newest, newestName = rec, cm.Name
+		}
+	}
+	if newest == nil {
+		return false, nil
+	}
+	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
+		"To buy again on purpose, annotate the object with %s=%s",
+		cart.Namespace, cart.Name, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
+	_, err := r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
+	return true, err
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -33,11 +34,11 @@ type scope struct {
 	now    time.Time
 
 	pc partnercenter.Client
-	// freshIntent: the checkout intent was persisted in this reconcile, so no earlier
-	// checkout call for it can exist.
-	freshIntent bool
-	// cartCreated: the upstream cart was created in this reconcile.
-	cartCreated bool
+	// cartWritten: the upstream cart was created or PUT in this reconcile, so upstreamLines
+	// are as fresh as a read.
+	cartWritten bool
+	// upstreamLines are the line items of the upstream cart as last answered in this reconcile.
+	upstreamLines []partnercenter.CartLineItem
 
 	// stalled is set by a phase that hit a failure only a person can fix.
 	stalled *stall
@@ -45,8 +46,23 @@ type scope struct {
 	waitReason, waitMessage string
 	// done ends the phase loop without an error or a requeue (e.g. waiting for approval).
 	done bool
-	// deleted: the finalizer was removed; there is no status left to write.
-	deleted bool
+	// noStatusWrite: the finalizer was removed, or a locked write lost a race; this reconcile
+	// writes no status.
+	noStatusWrite bool
+	// deletionBlocked says why the deletion waits, shown in Ready.
+	deletionBlocked string
+}
+
+// wait ends the phases: the cart waits for a person (approval, say) or for Partner Center.
+func (s *scope) wait(reason, msg string) (ctrl.Result, error) {
+	s.waitReason, s.waitMessage, s.done = reason, msg, true
+	return ctrl.Result{}, nil
+}
+
+// waitInProgress ends the phases while a checkout call of another process may be in flight.
+func (s *scope) waitInProgress(msg string, after time.Duration) (ctrl.Result, error) {
+	s.waitReason, s.waitMessage = pcv1alpha1.CheckoutInProgressReason, msg
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // stall is a terminal failure: Stalled=True with this reason and message.

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -87,9 +88,9 @@ func TestDecimals(t *testing.T) {
 func TestRequestIDsAreDeterministic(t *testing.T) {
 	g := NewWithT(t)
 	uid := types.UID("5b0f8b1e-9d3c-4b5e-8f0e-1d2c3b4a5968")
-	g.Expect(checkoutRequestID(uid, "cart-1")).To(Equal(checkoutRequestID(uid, "cart-1")))
-	g.Expect(checkoutRequestID(uid, "cart-1")).NotTo(Equal(checkoutRequestID(uid, "cart-2")))
-	g.Expect(checkoutRequestID(uid, "cart-1")).NotTo(Equal(checkoutRequestID("other", "cart-1")))
+	g.Expect(checkoutRequestID(uid, "cart-1", 1)).To(Equal(checkoutRequestID(uid, "cart-1", 1)))
+	g.Expect(checkoutRequestID(uid, "cart-1", 1)).NotTo(Equal(checkoutRequestID(uid, "cart-2", 1)))
+	g.Expect(checkoutRequestID(uid, "cart-1", 1)).NotTo(Equal(checkoutRequestID("other", "cart-1", 1)))
 	g.Expect(createRequestID(uid, "sha256:a", "")).NotTo(Equal(createRequestID(uid, "sha256:a", "cart-1")),
 		"re-creating an expired cart is a new request, not a replay of the first creation")
 }
@@ -139,15 +140,15 @@ func TestNoCheckoutWithoutPersistedIntent(t *testing.T) {
 	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
 		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).
 		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			return errors.New("conflict: the object has been modified")
+			return apierrors.NewConflict(pcv1alpha1.GroupVersion.WithResource("partnercarts").GroupResource(), obj.GetName(), errors.New("the object has been modified"))
 		}}).Build()
-	pc := pcfake.New()
+	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}))
 	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
 		PartnerCenter: pcfake.NewFactory(pc), Clock: clocktesting.NewFakePassiveClock(time.Now())}
 	r.Options.defaults()
 
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
-	g.Expect(err).To(MatchError(ContainSubstring("no checkout was made")))
+	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "the conflict is returned: %v", err)
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
 }
 

@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// reconcileOrders polls pending orders with growing, jittered intervals until each is
+// terminal and has its subscription IDs; then it makes no further upstream calls.
+func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	co := cart.Status.Checkout
+	if co == nil || !co.Outcome.Final() || co.CompletedAt == nil {
+		return ctrl.Result{}, nil
+	}
+	if len(cart.Status.Orders) > 0 && cart.Status.ReceiptName == "" {
+		// A receipt that could not be written at checkout is retried by every reconcile.
+		if err := r.ensureReceipt(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	pendingOrders := func() (pending []int) {
+		for i, o := range cart.Status.Orders {
+			if r.orderNeedsPolling(o, co.CompletedAt.Time, s.now) {
+				pending = append(pending, i)
+			}
+		}
+		return pending
+	}
+	pending := pendingOrders()
+	if len(pending) > 0 && !co.CompletedAt.Time.Equal(s.now) {
+		// Orders are read only after a poll interval has passed since checkout; right after
+		// checkout they are pending by definition.
+		pc, err := s.partnerCenter(ctx)
+		if err != nil {
+			return r.upstreamError(s, "get orders", err)
+		}
+		for _, i := range pending {
+			o, err := pc.GetOrder(ctx, cart.Spec.CustomerID, cart.Status.Orders[i].ID)
+			if err != nil {
+				return r.upstreamError(s, "get order "+cart.Status.Orders[i].ID, err)
+			}
+			cart.Status.Orders[i] = orderStatus(*o)
+		}
+		pending = pendingOrders()
+	}
+	if len(pending) > 0 {
+		s.waitReason = pcv1alpha1.OrdersProvisioningReason
+		s.waitMessage = fmt.Sprintf("Waiting for %d of %d orders to complete", len(pending), len(cart.Status.Orders))
+		return ctrl.Result{RequeueAfter: r.orderPollInterval(s.now.Sub(co.CompletedAt.Time))}, nil
+	}
+	if len(cart.Status.Orders) == 0 {
+		// A person recorded that the checkout bought nothing (Abandoned): only they move it on.
+		s.stalled = &stall{pcv1alpha1.CheckoutAbandonedReason, co.Message}
+		return ctrl.Result{}, nil
+	}
+	if s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCompleted, "Orders %s reached their final status: %s",
+			orderIDs(cart.Status.Orders), orderStatuses(cart.Status.Orders))
+	}
+	switch failed := failedOrders(cart.Status.Orders); {
+	case failed != "":
+		s.stalled = &stall{pcv1alpha1.OrdersFailedReason, "Orders did not complete: " + failed + "; Partner Center advises repurchasing what was not fulfilled"}
+	case len(cart.Status.OrderErrors) > 0:
+		// Not everything asked for was bought: a person decides whether to buy the rest.
+		s.stalled = &stall{pcv1alpha1.CheckoutPartiallyFailedReason, fmt.Sprintf(
+			"Orders %s completed, but order groups failed at checkout: %s; buy what is missing with a new PartnerCart",
+			orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))}
+	}
+	return ctrl.Result{}, nil
+}
+
+// orderNeedsPolling: an order is polled until its status is terminal and, when completed,
+// until its lines have subscription IDs (which may appear later), for at most SubscriptionIDWait.
+func (r *PartnerCartReconciler) orderNeedsPolling(o pcv1alpha1.OrderStatus, checkedOutAt, now time.Time) bool {
+	if !partnercenter.OrderStatusIsTerminal(o.Status) {
+		return true
+	}
+	if partnercenter.NormalizeOrderStatus(o.Status) != partnercenter.OrderStatusCompleted || now.Sub(checkedOutAt) > r.Options.SubscriptionIDWait {
+		return false
+	}
+	for _, l := range o.LineItems {
+		if l.SubscriptionID == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// orderPollInterval grows with the age of the orders (half their age, between the configured
+// first and maximum intervals) with ±20% jitter, so thousands of carts do not poll in step.
+func (r *PartnerCartReconciler) orderPollInterval(age time.Duration) time.Duration {
+	d := max(r.Options.OrderPollInterval, min(age/2, r.Options.MaxOrderPollInterval))
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func orderIDs(orders []pcv1alpha1.OrderStatus) string {
+	ids := make([]string, 0, len(orders))
+	for _, o := range orders {
+		ids = append(ids, o.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func orderStatuses(orders []pcv1alpha1.OrderStatus) string {
+	parts := make([]string, 0, len(orders))
+	for _, o := range orders {
+		parts = append(parts, o.ID+" "+o.Status)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func failedOrders(orders []pcv1alpha1.OrderStatus) string {
+	var parts []string
+	for _, o := range orders {
+		if partnercenter.NormalizeOrderStatus(o.Status) != partnercenter.OrderStatusCompleted {
+			parts = append(parts, o.ID+" is "+o.Status)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
