@@ -43,7 +43,9 @@ func objectGone(t *testing.T, o *operator, name string) func() bool {
 	}
 }
 
-func observedGeneration(c *pcv1alpha1.PartnerCart) bool { return c.Status.ObservedGeneration == c.Generation }
+func observedGeneration(c *pcv1alpha1.PartnerCart) bool {
+	return c.Status.ObservedGeneration == c.Generation
+}
 
 // Path 1: a definite refusal (403, a credit limit) leaves nothing bought. Withdrawing the
 // approval, or lowering maxTotalPrice, must then keep it that way: the refused intent is

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -143,7 +144,23 @@ const (
 	Completed
 	// Stalled is a cart with Stalled=True and a message that explains it (a terminal failure).
 	Stalled
+	// AwaitingApproval is a cart whose approval was taken back before any checkout: phase
+	// AwaitingApproval for its current generation, spec.approval.approved false, no checkout.
+	// A cart the harness approved never ends here.
+	AwaitingApproval
 )
+
+func (o Outcome) String() string {
+	switch o {
+	case Completed:
+		return "Completed"
+	case Stalled:
+		return "Stalled"
+	case AwaitingApproval:
+		return "AwaitingApproval"
+	}
+	return "InFlight"
+}
 
 // OutcomeOf classifies a cart.
 func OutcomeOf(c *pcv1alpha1.PartnerCart) Outcome {
@@ -154,7 +171,19 @@ func OutcomeOf(c *pcv1alpha1.PartnerCart) Outcome {
 		cond.Status == metav1.ConditionTrue && strings.TrimSpace(cond.Message) != "" {
 		return Stalled
 	}
+	if c.Status.Phase == pcv1alpha1.PhaseAwaitingApproval && !c.Spec.Approval.Approved && c.Status.Checkout == nil &&
+		c.Status.ObservedGeneration == c.Generation {
+		return AwaitingApproval
+	}
 	return InFlight
+}
+
+// StalledReason is the reason of a cart's Stalled=True condition, or "".
+func StalledReason(c *pcv1alpha1.PartnerCart) string {
+	if cond := meta.FindStatusCondition(c.Status.Conditions, pcv1alpha1.StalledCondition); cond != nil && cond.Status == metav1.ConditionTrue {
+		return cond.Reason
+	}
+	return ""
 }
 
 // Describe is a one-line summary of a cart for failure reports.
@@ -165,11 +194,15 @@ func Describe(c *pcv1alpha1.PartnerCart) string {
 			conds = append(conds, fmt.Sprintf("%s=%s/%s %q", cond.Type, cond.Status, cond.Reason, cond.Message))
 		}
 	}
-	cartID := ""
-	if c.Status.Checkout != nil {
-		cartID = " checkoutCart=" + c.Status.Checkout.CartID
+	checkout := ""
+	if co := c.Status.Checkout; co != nil {
+		checkout = fmt.Sprintf(" checkoutCart=%s outcome=%s intent=%d attempts=%d owner=%q", co.CartID, co.Outcome, co.Intent, co.Attempts, co.Owner)
 	}
-	return fmt.Sprintf("%s/%s phase=%q orders=%d%s %s", c.Namespace, c.Name, c.Status.Phase, len(c.Status.Orders), cartID, strings.Join(conds, " "))
+	if n := len(c.Status.CheckoutHistory); n > 0 {
+		checkout += fmt.Sprintf(" history=%d", n)
+	}
+	return fmt.Sprintf("%s/%s uid=%s gen=%d approved=%t phase=%q orders=%d%s %s", c.Namespace, c.Name, c.UID, c.Generation, c.Spec.Approval.Approved,
+		c.Status.Phase, len(c.Status.Orders), checkout, strings.Join(conds, " "))
 }
 
 // ListCarts lists every PartnerCart in the namespaces.
@@ -207,4 +240,71 @@ func SplitOrderIDs(s string) []string {
 		}
 	}
 	return out
+}
+
+// RevokeApproval sets spec.approval.approved to false on namespace/name with a merge patch,
+// retrying while the API server is unavailable or the cart does not exist yet. It returns
+// the object as the API server stored it at the revoke (its resourceVersion, and the status
+// at that moment) and the time the API server's answer arrived: the revoke took effect no
+// later than that.
+func RevokeApproval(ctx context.Context, c client.Client, namespace, name string) (*pcv1alpha1.PartnerCart, time.Time, error) {
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approval":{"approved":false}}}`))
+	for {
+		cart := &pcv1alpha1.PartnerCart{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+		err := c.Patch(ctx, cart, patch)
+		if err == nil {
+			return cart, time.Now(), nil
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) {
+			return nil, time.Time{}, fmt.Errorf("revoke approval of %s/%s: %w", namespace, name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, time.Time{}, fmt.Errorf("revoke approval of %s/%s: %w (last error: %w)", namespace, name, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// DeleteAndWait deletes the object with this UID, as a GitOps prune would, and waits until
+// it is gone (its finalizer removed by the manager), retrying while the API server is
+// unavailable. It returns the object's last state seen before it went.
+func DeleteAndWait(ctx context.Context, c client.Client, cart *pcv1alpha1.PartnerCart) (*pcv1alpha1.PartnerCart, error) {
+	last := cart.DeepCopy()
+	key := client.ObjectKeyFromObject(cart)
+	deleted := false
+	for {
+		if !deleted {
+			err := c.Delete(ctx, last.DeepCopy(), client.Preconditions{UID: &cart.UID})
+			deleted = err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err)
+		}
+		got := &pcv1alpha1.PartnerCart{}
+		err := c.Get(ctx, key, got)
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && got.UID != cart.UID):
+			return last, nil
+		case err == nil:
+			last = got
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("delete %s/%s: %w (last seen: %s)", cart.Namespace, cart.Name, ctx.Err(), Describe(last))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Reapply creates namespace/name again with spec, as a GitOps re-sync of an unchanged
+// manifest does after a prune: same name and spec, new UID, empty status.
+func Reapply(ctx context.Context, c client.Client, namespace, name string, spec *pcv1alpha1.PartnerCartSpec) (*pcv1alpha1.PartnerCart, error) {
+	cart := &pcv1alpha1.PartnerCart{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Spec: *spec.DeepCopy()}
+	if err := CreateWithRetry(ctx, c, cart); err != nil {
+		return nil, err
+	}
+	if cart.UID == "" { // the create landed but its answer was lost
+		if err := c.Get(ctx, client.ObjectKeyFromObject(cart), cart); err != nil {
+			return nil, err
+		}
+	}
+	return cart, nil
 }

@@ -66,6 +66,11 @@ func TestOutcomeOf(t *testing.T) {
 	cart := func(phase pcv1alpha1.Phase, conds ...metav1.Condition) *pcv1alpha1.PartnerCart {
 		return &pcv1alpha1.PartnerCart{Status: pcv1alpha1.PartnerCartStatus{Phase: phase, Conditions: conds}}
 	}
+	revoked := func(gen, observed int64, co *pcv1alpha1.CheckoutStatus) *pcv1alpha1.PartnerCart {
+		c := cart(pcv1alpha1.PhaseAwaitingApproval)
+		c.Generation, c.Status.ObservedGeneration, c.Status.Checkout = gen, observed, co
+		return c
+	}
 	cond := func(typ string, st metav1.ConditionStatus, msg string) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: st, Message: msg, LastTransitionTime: metav1.NewTime(time.Now())}
 	}
@@ -78,6 +83,9 @@ func TestOutcomeOf(t *testing.T) {
 		{cart(pcv1alpha1.PhaseFailed, cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, "why")), Stalled},
 		{cart(pcv1alpha1.PhaseFailed, cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, " ")), InFlight},
 		{cart(pcv1alpha1.PhaseCheckingOut), InFlight},
+		{revoked(1, 1, nil), AwaitingApproval},
+		{revoked(2, 1, nil), InFlight}, // the revoke not seen yet
+		{revoked(1, 1, &pcv1alpha1.CheckoutStatus{Outcome: pcv1alpha1.CheckoutPending}), InFlight},
 	} {
 		if got := OutcomeOf(tc.cart); got != tc.want {
 			t.Errorf("OutcomeOf(%s) = %v, want %v", Describe(tc.cart), got, tc.want)

@@ -15,7 +15,9 @@ import (
 
 // ManagerConfig is how the harness runs bin/manager.
 type ManagerConfig struct {
-	// Dir receives manager-NN.log, one file per start.
+	// Name prefixes the log files (default "manager"), so that two managers can share Dir.
+	Name string
+	// Dir receives <Name>-NN.log, one file per start.
 	Dir        string
 	Kubeconfig string
 	// PartnerCenterURL is pcsim's URL, used as endpoint and authority host.
@@ -56,8 +58,8 @@ func (m *Manager) Start() error {
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", probeAddr,
 	}, m.cfg.Flags...)
-	logPath := filepath.Join(m.cfg.Dir, fmt.Sprintf("manager-%02d.log", m.Starts))
-	p, err := StartProcessEnv("manager", logPath, m.cfg.Env, BinPath("manager"), args...)
+	logPath := m.logPath(m.Starts)
+	p, err := StartProcessEnv(m.name(), logPath, m.cfg.Env, BinPath("manager"), args...)
 	if err != nil {
 		return err
 	}
@@ -76,9 +78,20 @@ func (m *Manager) WaitReady(ctx context.Context, timeout time.Duration) error {
 func (m *Manager) LogFiles() []string {
 	var out []string
 	for i := 1; i <= m.Starts; i++ {
-		out = append(out, filepath.Join(m.cfg.Dir, fmt.Sprintf("manager-%02d.log", i)))
+		out = append(out, m.logPath(i))
 	}
 	return out
+}
+
+func (m *Manager) name() string {
+	if m.cfg.Name == "" {
+		return "manager"
+	}
+	return m.cfg.Name
+}
+
+func (m *Manager) logPath(start int) string {
+	return filepath.Join(m.cfg.Dir, fmt.Sprintf("%s-%02d.log", m.name(), start))
 }
 
 // Metrics scrapes the manager's metrics endpoint.

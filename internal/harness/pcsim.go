@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 	"github.com/partnercart/partnercart-operator/internal/pcsim"
 	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
@@ -62,6 +65,72 @@ func (s *Pcsim) Stats(ctx context.Context) (*pcsim.Stats, error) {
 func (s *Pcsim) Orders(ctx context.Context) ([]pcsim.OrderRecord, error) {
 	var out []pcsim.OrderRecord
 	return out, s.getJSON(ctx, "/_pcsim/orders", &out)
+}
+
+// CustomerOrders reads every order of a customer, with its lines, through pcsim's Partner
+// Center API (GET /v1/customers/{id}/orders) with the harness's client credentials. pcsim's
+// random faults apply to these calls as to any client's, so each is retried; call it after
+// the run, since it draws from the fault sequence.
+func (s *Pcsim) CustomerOrders(ctx context.Context, customerID string) ([]partnercenter.Order, error) {
+	var last error
+	for range 50 {
+		orders, err := s.customerOrders(ctx, customerID)
+		if err == nil {
+			return orders, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list orders of %s: %w (last error: %w)", customerID, ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("list orders of %s: %w", customerID, last)
+}
+
+func (s *Pcsim) customerOrders(ctx context.Context, customerID string) ([]partnercenter.Order, error) {
+	form := url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {ClientID}, "client_secret": {ClientSecret},
+		"scope": {partnercenter.DefaultScope},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/"+TenantID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := s.do(req, &tok); err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	req, err = http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/customers/"+url.PathEscape(customerID)+"/orders", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	var coll partnercenter.OrderCollection
+	if err := s.do(req, &coll); err != nil {
+		return nil, err
+	}
+	return coll.Items, nil
+}
+
+// do sends req and decodes a 200 answer into out. Errors never carry the body (it may hold a
+// token).
+func (s *Pcsim) do(req *http.Request, out any) error {
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: HTTP %d", req.Method, req.URL.Path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
 }
 
 func (s *Pcsim) getJSON(ctx context.Context, path string, out any) error {

@@ -143,6 +143,28 @@ func (p *Process) Stop(timeout time.Duration) error {
 	return p.signal(syscall.SIGTERM, timeout)
 }
 
+// Terminate sends SIGTERM and waits up to grace for the process to exit on its own; past
+// grace it sends SIGKILL. It reports whether the process exited within grace, and how long
+// it took.
+func (p *Process) Terminate(grace time.Duration) (inTime bool, took time.Duration, err error) {
+	t0 := time.Now()
+	if done, _ := p.Exited(); done {
+		return true, 0, nil
+	}
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return false, 0, err
+	}
+	select {
+	case <-p.done:
+		return true, time.Since(t0), nil
+	case <-time.After(grace):
+	}
+	return false, time.Since(t0), p.Kill()
+}
+
 func (p *Process) signal(sig syscall.Signal, timeout time.Duration) error {
 	if done, _ := p.Exited(); done {
 		return nil
