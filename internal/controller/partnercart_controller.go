@@ -306,7 +306,8 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retEr
 	if s.noStatusWrite {
 		return retErr
 	}
-	summarize(s, retErr)
+	s.err = retErr
+	summarize(s.cart, s.outcome)
 	// Compare what would be sent, not the Go values: times read back from the API server
 	// have second precision, so equal statuses can differ in memory.
 	data, err := client.MergeFrom(s.before).Data(s.cart)

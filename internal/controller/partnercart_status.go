@@ -68,10 +68,11 @@ var waitingIsProgress = map[string]bool{
 	pcv1alpha1.PurchaseFrozenReason:       true,
 }
 
-// summarize derives phase, Ready, Reconciling and Stalled (kstatus) from what the phases
-// recorded, and stamps observedGeneration on success or terminal failure only.
-func summarize(s *scope, retErr error) {
-	cart := s.cart
+// summarize derives phase, Ready, Reconciling and Stalled (kstatus) from the status (above
+// all status.checkout.outcome) and what the phases concluded, and stamps observedGeneration
+// on success or terminal failure only. It is a pure function of its inputs.
+func summarize(cart *pcv1alpha1.PartnerCart, s outcome) {
+	retErr := s.err
 	st := &cart.Status
 	st.OrderCount = int32(len(st.Orders))
 	st.Total = displayTotal(st)
@@ -94,7 +95,7 @@ func summarize(s *scope, retErr error) {
 		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionTrue, pcv1alpha1.SucceededReason,
 			fmt.Sprintf("Orders %s completed", orderIDs(st.Orders)))
 	default:
-		st.Phase = progressPhase(s)
+		st.Phase = progressPhase(st, s.waitReason)
 		reason, msg := s.waitReason, s.waitMessage
 		if reason == "" {
 			reason, msg = pcv1alpha1.ProgressingReason, "Reconciling the cart with Partner Center"
@@ -123,14 +124,13 @@ func summarize(s *scope, retErr error) {
 }
 
 // progressPhase is the phase of a cart that is neither stalled nor completed.
-func progressPhase(s *scope) pcv1alpha1.Phase {
-	st := &s.cart.Status
+func progressPhase(st *pcv1alpha1.PartnerCartStatus, waitReason string) pcv1alpha1.Phase {
 	switch {
 	case st.Checkout != nil && st.Checkout.Outcome.Final():
 		return pcv1alpha1.PhaseProvisioning
 	case st.Checkout != nil:
 		return pcv1alpha1.PhaseCheckingOut
-	case waitingIsProgress[s.waitReason] && s.waitReason != pcv1alpha1.OrdersProvisioningReason:
+	case waitingIsProgress[waitReason] && waitReason != pcv1alpha1.OrdersProvisioningReason:
 		return pcv1alpha1.PhaseAwaitingApproval
 	}
 	return pcv1alpha1.PhasePending

@@ -40,17 +40,26 @@ type scope struct {
 	// upstreamLines are the line items of the upstream cart as last answered in this reconcile.
 	upstreamLines []partnercenter.CartLineItem
 
+	// outcome is what the phases concluded; summarize derives phase and conditions from it
+	// and the status.
+	outcome
+	// noStatusWrite: the finalizer was removed, or a locked write lost a race; this reconcile
+	// writes no status.
+	noStatusWrite bool
+}
+
+// outcome is what the phases of one reconcile concluded, besides what they wrote into status.
+type outcome struct {
 	// stalled is set by a phase that hit a failure only a person can fix.
 	stalled *stall
 	// waitReason and waitMessage describe why the reconcile is waiting (not stalled).
 	waitReason, waitMessage string
 	// done ends the phase loop without an error or a requeue (e.g. waiting for approval).
 	done bool
-	// noStatusWrite: the finalizer was removed, or a locked write lost a race; this reconcile
-	// writes no status.
-	noStatusWrite bool
 	// deletionBlocked says why the deletion waits, shown in Ready.
 	deletionBlocked string
+	// err is the reconcile's error, if any.
+	err error
 }
 
 // wait ends the phases: the cart waits for a person (approval, say) or for Partner Center.

@@ -1,0 +1,133 @@
+package controller
+
+import (
+	"errors"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// TestSummarize walks every row of the state table (docs/api.md): from the checkout outcome
+// and what the phases concluded to phase, Ready, Reconciling, Stalled and observedGeneration.
+func TestSummarize(t *testing.T) {
+	completed := metav1.Now()
+	checkout := func(o pcv1alpha1.CheckoutOutcome) *pcv1alpha1.CheckoutStatus {
+		co := &pcv1alpha1.CheckoutStatus{CartID: "c", RequestID: "r", Outcome: o}
+		if o.Final() {
+			co.CompletedAt = &completed
+		}
+		return co
+	}
+	order := []pcv1alpha1.OrderStatus{{ID: "o1", Status: "completed", TotalPrice: "10.00", CurrencyCode: "USD"}}
+	type want struct {
+		phase                        pcv1alpha1.Phase
+		ready                        metav1.ConditionStatus
+		readyReason                  string
+		reconciling, stalled, stamps bool
+	}
+	for name, tc := range map[string]struct {
+		checkout *pcv1alpha1.CheckoutStatus
+		orders   []pcv1alpha1.OrderStatus
+		outcome  outcome
+		want     want
+	}{
+		"syncing the cart": {
+			want: want{pcv1alpha1.PhasePending, metav1.ConditionFalse, pcv1alpha1.ProgressingReason, true, false, true}},
+		"upstream failing, retried": {outcome: outcome{err: errors.New("503")},
+			want: want{pcv1alpha1.PhasePending, metav1.ConditionFalse, pcv1alpha1.UpstreamUnavailableReason, true, false, false}},
+		"throttled": {outcome: outcome{waitReason: pcv1alpha1.ThrottledReason, waitMessage: "wait"},
+			want: want{pcv1alpha1.PhasePending, metav1.ConditionFalse, pcv1alpha1.ThrottledReason, true, false, false}},
+		"waiting for approval": {outcome: outcome{waitReason: pcv1alpha1.WaitingForApprovalReason, waitMessage: "approve", done: true},
+			want: want{pcv1alpha1.PhaseAwaitingApproval, metav1.ConditionFalse, pcv1alpha1.WaitingForApprovalReason, false, false, true}},
+		"purchases frozen": {outcome: outcome{waitReason: pcv1alpha1.PurchaseFrozenReason, waitMessage: "frozen", done: true},
+			want: want{pcv1alpha1.PhaseAwaitingApproval, metav1.ConditionFalse, pcv1alpha1.PurchaseFrozenReason, false, false, true}},
+		"line item errors": {outcome: outcome{stalled: &stall{pcv1alpha1.LineItemErrorsReason, "fix"}},
+			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.LineItemErrorsReason, false, true, true}},
+		"refused (history), waiting for a spec change": {outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutRefusedReason, "403"}},
+			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutRefusedReason, false, true, true}},
+		"previously purchased": {outcome: outcome{stalled: &stall{pcv1alpha1.PreviouslyPurchasedReason, "receipt"}},
+			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.PreviouslyPurchasedReason, false, true, true}},
+		"pending, call failed, retried": {checkout: checkout(pcv1alpha1.CheckoutPending), outcome: outcome{err: errors.New("connection reset")},
+			want: want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.UpstreamUnavailableReason, true, false, false}},
+		"pending, another process owns the call": {checkout: checkout(pcv1alpha1.CheckoutPending),
+			outcome: outcome{waitReason: pcv1alpha1.CheckoutInProgressReason, waitMessage: "owner"},
+			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.CheckoutInProgressReason, true, false, false}},
+		"unknown: a person must look": {checkout: checkout(pcv1alpha1.CheckoutUnknown),
+			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, "look"}},
+			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.CheckoutOutcomeUnknownReason, false, true, true}},
+		"unknown, being deleted": {checkout: checkout(pcv1alpha1.CheckoutUnknown),
+			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, "look"}, deletionBlocked: "waits"},
+			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, false, true, true}},
+		"pending, being deleted": {checkout: checkout(pcv1alpha1.CheckoutPending),
+			outcome: outcome{err: errors.New("503"), deletionBlocked: "waits"},
+			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, true, false, false}},
+		"succeeded, orders provisioning": {checkout: checkout(pcv1alpha1.CheckoutSucceeded), orders: order,
+			outcome: outcome{waitReason: pcv1alpha1.OrdersProvisioningReason, waitMessage: "pending"},
+			want:    want{pcv1alpha1.PhaseProvisioning, metav1.ConditionFalse, pcv1alpha1.OrdersProvisioningReason, true, false, true}},
+		"succeeded, orders complete": {checkout: checkout(pcv1alpha1.CheckoutSucceeded), orders: order,
+			want: want{pcv1alpha1.PhaseCompleted, metav1.ConditionTrue, pcv1alpha1.SucceededReason, false, false, true}},
+		"resolved by a person, orders complete": {checkout: checkout(pcv1alpha1.CheckoutResolved), orders: order,
+			want: want{pcv1alpha1.PhaseCompleted, metav1.ConditionTrue, pcv1alpha1.SucceededReason, false, false, true}},
+		"partially succeeded": {checkout: checkout(pcv1alpha1.CheckoutPartiallySucceeded), orders: order,
+			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutPartiallyFailedReason, "rest"}},
+			want:    want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutPartiallyFailedReason, false, true, true}},
+		"orders failed": {checkout: checkout(pcv1alpha1.CheckoutSucceeded), orders: order,
+			outcome: outcome{stalled: &stall{pcv1alpha1.OrdersFailedReason, "error"}},
+			want:    want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.OrdersFailedReason, false, true, true}},
+		"abandoned by a person": {checkout: checkout(pcv1alpha1.CheckoutAbandoned),
+			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutAbandonedReason, "nothing"}},
+			want:    want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutAbandonedReason, false, true, true}},
+		"terminal error": {outcome: outcome{stalled: &stall{pcv1alpha1.UpstreamRejectedReason, "400"}, err: reconcile.TerminalError(errors.New("400"))},
+			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.UpstreamRejectedReason, false, true, true}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			cart := newCart("ns", "c")
+			cart.Generation = 3
+			cart.Status.Checkout, cart.Status.Orders = tc.checkout, tc.orders
+			summarize(cart, tc.outcome)
+			st := cart.Status
+			g.Expect(st.Phase).To(Equal(tc.want.phase))
+			ready := meta.FindStatusCondition(st.Conditions, pcv1alpha1.ReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(tc.want.ready))
+			g.Expect(ready.Reason).To(Equal(tc.want.readyReason))
+			g.Expect(meta.IsStatusConditionTrue(st.Conditions, pcv1alpha1.ReconcilingCondition)).To(Equal(tc.want.reconciling), "Reconciling")
+			g.Expect(meta.IsStatusConditionTrue(st.Conditions, pcv1alpha1.StalledCondition)).To(Equal(tc.want.stalled), "Stalled")
+			g.Expect(st.ObservedGeneration == cart.Generation).To(Equal(tc.want.stamps), "observedGeneration stamped")
+		})
+	}
+}
+
+// TestSpecHashIsStable pins the hash of two specs: a model change that alters the canonical
+// purchase content would re-hash every cart (lapsing every pinned approval, and making every
+// recorded checkout look edited). These values are those of 4abeaaf.
+func TestSpecHashIsStable(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(SpecHash(&newCart("ns", "c").Spec)).To(Equal("sha256:c27768cec2d4c918781ada413751405247bc3afbe9be7ce38aed9204b953947c"))
+	g.Expect(SpecHash(richSpec())).To(Equal("sha256:6654dc94cdf9945fce8b9506ec05c21edd6e0f7f8a43b6c89e111a27baf2eb3b"))
+}
+
+// richSpec uses every kind of purchase content the hash covers.
+func richSpec() *pcv1alpha1.PartnerCartSpec {
+	yes := true
+	c := newCart("ns", "rich")
+	c.Spec.PartnerOnRecordAttestationAccepted = &yes
+	c.Spec.LineItems[0].PromotionID = "39NFJQT1Q5KPHPR"
+	c.Spec.LineItems[0].CustomTermEndDate = "2027-06-30T00:00:00Z"
+	c.Spec.LineItems[0].AttestationAccepted = &yes
+	c.Spec.LineItems[0].Participants = []pcv1alpha1.Participant{{Key: pcv1alpha1.ParticipantTransactionReseller, Value: "5357564"}}
+	c.Spec.LineItems[0].RenewsTo = &pcv1alpha1.RenewsTo{TermDuration: "P1Y"}
+	c.Spec.LineItems[0].AddonItems = []pcv1alpha1.CartAddonItem{{LineItemFields: pcv1alpha1.LineItemFields{
+		ID: 1, CatalogItemID: "CFQ7TTC0LHSF:0001:CFQ7TTC0KXG6", Quantity: 25, BillingCycle: pcv1alpha1.BillingCycleMonthly, TermDuration: "P1Y"}}}
+	c.Spec.LineItems = append(c.Spec.LineItems, pcv1alpha1.CartLineItem{LineItemFields: pcv1alpha1.LineItemFields{
+		ID: 2, CatalogItemID: "DZH318Z0BQ3Q:0007:DZH318Z0BHQ1", Quantity: 1, BillingCycle: pcv1alpha1.BillingCycleMonthly, TermDuration: "P3Y",
+		ProvisioningContext: map[string]string{"scope": "shared", "subscriptionId": "0d3b1f0e-7a11-4d1e-9c64-6f1b3a525c1e", "duration": "3Year"},
+		PurchaseCommitment:  &pcv1alpha1.PurchaseCommitment{Amount: "100", Currency: "USD", Grain: "monthly"}}})
+	return &c.Spec
+}
