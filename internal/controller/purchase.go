@@ -94,12 +94,12 @@ func wireLine(f pcv1alpha1.LineItemFields) partnercenter.CartLineItem {
 		CatalogItemID:       f.CatalogItemID,
 		FriendlyName:        f.FriendlyName,
 		Quantity:            int(f.Quantity),
-		BillingCycle:        string(f.BillingCycle),
+		BillingCycle:        partnercenter.NormalizeBillingCycle(string(f.BillingCycle)),
 		TermDuration:        f.TermDuration,
 		PromotionID:         f.PromotionID,
 		CustomTermEndDate:   f.CustomTermEndDate,
 		AttestationAccepted: f.AttestationAccepted,
-		ProvisioningContext: f.ProvisioningContext,
+		ProvisioningContext: partnercenter.ProvisioningContextOf(f.ProvisioningContext),
 	}
 	for _, p := range f.Participants {
 		line.Participants = append(line.Participants, partnercenter.KeyValuePair{Key: string(p.Key), Value: p.Value})
@@ -108,7 +108,9 @@ func wireLine(f pcv1alpha1.LineItemFields) partnercenter.CartLineItem {
 		line.RenewsTo = &partnercenter.RenewsTo{TermDuration: f.RenewsTo.TermDuration}
 	}
 	if pc := f.PurchaseCommitment; pc != nil {
-		line.PurchaseCommitment = &partnercenter.PurchaseCommitment{Amount: json.Number(pc.Amount), Currency: pc.Currency, Grain: pc.Grain}
+		// The CRD accepts a currency in either case (the published savings-plan sample sends
+		// "usd"); the wire and the spec hash see it in upper case.
+		line.PurchaseCommitment = &partnercenter.PurchaseCommitment{Amount: json.Number(pc.Amount), Currency: strings.ToUpper(pc.Currency), Grain: pc.Grain}
 	}
 	return line
 }

@@ -52,7 +52,7 @@ type CartLineItem struct {
 	PromotionID         string              `json:"promotionId,omitempty"`
 	CustomTermEndDate   string              `json:"customTermEndDate,omitempty"`
 	AttestationAccepted *bool               `json:"attestationAccepted,omitempty"`
-	ProvisioningContext map[string]string   `json:"provisioningContext,omitempty"`
+	ProvisioningContext ProvisioningContext `json:"provisioningContext,omitempty"`
 	Participants        []KeyValuePair      `json:"participants,omitempty"`
 	RenewsTo            *RenewsTo           `json:"renewsTo,omitempty"`
 	PurchaseCommitment  *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
@@ -82,27 +82,33 @@ const (
 
 // CartCheckoutResult is Microsoft.Partner.Services.Carts.V1.Models.CartCheckoutResult.
 type CartCheckoutResult struct {
-	Orders      []Order             `json:"orders,omitempty"`
-	OrderErrors []OrderError        `json:"orderErrors,omitempty"`
-	Attributes  *ResourceAttributes `json:"attributes,omitempty"`
+	Orders      []Order      `json:"orders,omitempty"`
+	OrderErrors []OrderError `json:"orderErrors,omitempty"`
+	// AdditionalInformation appears in the published savings-plan checkout answer (as an
+	// empty array) with no documented element type; each element is kept as it came.
+	AdditionalInformation []json.RawMessage   `json:"additionalInformation,omitempty"`
+	Attributes            *ResourceAttributes `json:"attributes,omitempty"`
 }
 
 // Order is Microsoft.Partner.Services.Orders.V2.Models.Order.
 type Order struct {
-	ID                  string              `json:"id"`
-	AlternateID         string              `json:"alternateId,omitempty"`
-	ReferenceCustomerID string              `json:"referenceCustomerId,omitempty"`
-	BillingCycle        string              `json:"billingCycle,omitempty"`
-	CurrencyCode        string              `json:"currencyCode,omitempty"`
-	CurrencySymbol      string              `json:"currencySymbol,omitempty"`
-	LineItems           []OrderLineItem     `json:"lineItems,omitempty"`
-	CreationDate        string              `json:"creationDate,omitempty"`
-	Status              string              `json:"status,omitempty"`
-	TransactionType     string              `json:"transactionType,omitempty"`
-	TotalPrice          json.Number         `json:"totalPrice,omitempty"`
-	Client              *ClientContext      `json:"client,omitempty"`
-	Links               *OrderLinks         `json:"links,omitempty"`
-	Attributes          *ResourceAttributes `json:"attributes,omitempty"`
+	ID                  string          `json:"id"`
+	AlternateID         string          `json:"alternateId,omitempty"`
+	ReferenceCustomerID string          `json:"referenceCustomerId,omitempty"`
+	BillingCycle        string          `json:"billingCycle,omitempty"`
+	CurrencyCode        string          `json:"currencyCode,omitempty"`
+	CurrencySymbol      string          `json:"currencySymbol,omitempty"`
+	LineItems           []OrderLineItem `json:"lineItems,omitempty"`
+	CreationDate        string          `json:"creationDate,omitempty"`
+	Status              string          `json:"status,omitempty"`
+	TransactionType     string          `json:"transactionType,omitempty"`
+	TotalPrice          json.Number     `json:"totalPrice,omitempty"`
+	// PartnerOnRecordAttestationAccepted is the partner-of-record attestation of an order
+	// placed for an indirect reseller (SDK Order.PartnerOnRecordAttestationAccepted).
+	PartnerOnRecordAttestationAccepted *bool               `json:"partnerOnRecordAttestationAccepted,omitempty"`
+	Client                             *ClientContext      `json:"client,omitempty"`
+	Links                              *OrderLinks         `json:"links,omitempty"`
+	Attributes                         *ResourceAttributes `json:"attributes,omitempty"`
 }
 
 // Order statuses, in the spelling NormalizeOrderStatus returns. The wire uses spaces
@@ -187,23 +193,27 @@ func (o *Order) UnmarshalJSON(b []byte) error {
 
 // OrderLineItem is Microsoft.Partner.Services.Orders.V2.Models.OrderLineItem.
 type OrderLineItem struct {
-	LineItemNumber       int                 `json:"lineItemNumber"`
-	OfferID              string              `json:"offerId,omitempty"`
-	SubscriptionID       string              `json:"subscriptionId,omitempty"`
-	ParentSubscriptionID string              `json:"parentSubscriptionId,omitempty"`
-	TermDuration         string              `json:"termDuration,omitempty"`
-	TransactionType      string              `json:"transactionType,omitempty"`
-	FriendlyName         string              `json:"friendlyName,omitempty"`
-	PartnerIDOnRecord    string              `json:"partnerIdOnRecord,omitempty"`
-	Quantity             int                 `json:"quantity"`
-	PromotionID          string              `json:"promotionId,omitempty"`
-	CustomTermEndDate    string              `json:"customTermEndDate,omitempty"`
-	AttestationAccepted  *bool               `json:"attestationAccepted,omitempty"`
-	ProvisioningContext  map[string]string   `json:"provisioningContext,omitempty"`
-	RenewsTo             *RenewsTo           `json:"renewsTo,omitempty"`
-	PurchaseCommitment   *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
-	Pricing              *Pricing            `json:"pricing,omitempty"`
-	Links                *OrderLineItemLinks `json:"links,omitempty"`
+	LineItemNumber       int    `json:"lineItemNumber"`
+	OfferID              string `json:"offerId,omitempty"`
+	SubscriptionID       string `json:"subscriptionId,omitempty"`
+	ParentSubscriptionID string `json:"parentSubscriptionId,omitempty"`
+	TermDuration         string `json:"termDuration,omitempty"`
+	TransactionType      string `json:"transactionType,omitempty"`
+	FriendlyName         string `json:"friendlyName,omitempty"`
+	PartnerIDOnRecord    string `json:"partnerIdOnRecord,omitempty"`
+	// AdditionalPartnerIDsOnRecord are the additional indirect resellers (EU/EFTA only, at
+	// most five) the line is attributed to, as the cart's additional_transaction_reseller
+	// participants asked.
+	AdditionalPartnerIDsOnRecord []string            `json:"additionalPartnerIdsOnRecord,omitempty"`
+	Quantity                     int                 `json:"quantity"`
+	PromotionID                  string              `json:"promotionId,omitempty"`
+	CustomTermEndDate            string              `json:"customTermEndDate,omitempty"`
+	AttestationAccepted          *bool               `json:"attestationAccepted,omitempty"`
+	ProvisioningContext          ProvisioningContext `json:"provisioningContext,omitempty"`
+	RenewsTo                     *RenewsTo           `json:"renewsTo,omitempty"`
+	PurchaseCommitment           *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
+	Pricing                      *Pricing            `json:"pricing,omitempty"`
+	Links                        *OrderLineItemLinks `json:"links,omitempty"`
 }
 
 // OrderLineItemLinks is Microsoft.Partner.Services.Orders.V2.Models.OrderLineItemLinks.

@@ -15,15 +15,15 @@ import (
 func TestCreateCartReportsEveryLineErrorKind(t *testing.T) {
 	h := newHarness(t, Options{})
 	g := h.g
-	riContext := map[string]string{"scope": "shared", "subscriptionId": "plan-1"}
+	riContext := pc.ProvisioningContext{"scope": "shared", "subscriptionId": "plan-1"}
 	commitment := &pc.PurchaseCommitment{Amount: "100", Currency: "USD", Grain: "monthly"}
 
 	withAttestation := line(9, w365, 5, "monthly", "P1M")
 	withAttestation.AttestationAccepted = ptr(false)
 	riNoSub := line(11, reservedVM, 1, "one_time", "P1Y")
-	riNoSub.ProvisioningContext = map[string]string{"scope": "shared"}
+	riNoSub.ProvisioningContext = pc.ProvisioningContext{"scope": "shared"}
 	riBadScope := line(12, reservedVM, 1, "one_time", "P1Y")
-	riBadScope.ProvisioningContext = map[string]string{"scope": "galaxy", "subscriptionId": "plan-1"}
+	riBadScope.ProvisioningContext = pc.ProvisioningContext{"scope": "galaxy", "subscriptionId": "plan-1"}
 	spNoCommitment := line(13, savingsPlan, 1, "one_time", "P1Y")
 
 	cases := []struct {

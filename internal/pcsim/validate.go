@@ -15,6 +15,7 @@ const (
 	lineErrUnknownProduct      = 400013 // product not found
 	lineErrUnknownAvailability = 400019 // sku or availability not found
 	lineErrScopeNotSupported   = 900312 // provisioningContext.scope not supported
+	lineErrNeedsEntitlementID  = 900313 // provisioningContext.entitlementId missing (scope single)
 	lineErrNeedsSubscriptionID = 900317 // provisioningContext.subscriptionId missing
 )
 
@@ -139,37 +140,68 @@ func checkQuantity(item *CatalogItem, li pc.CartLineItem) *pc.CartError {
 	return cerr
 }
 
-// checkProvisioningContext enforces the catalog's required keys with the codes Partner
-// Center uses for the Azure ones (900317 subscriptionId, 900312 scope).
+// checkProvisioningContext enforces the catalog's provisioning rules with the codes Partner
+// Center uses. Keys are matched case-insensitively (the published reserved-instance PUT sends
+// "SubscriptionId" and "Scope"); values that are not strings count by their text. For an item
+// with provisioningScopes the scope decides which Azure key is needed:
+//
+//   - shared: subscriptionId, the Azure plan ID (900317 when missing);
+//   - single: entitlementId, the Azure subscription ID, or subscriptionId, which the published
+//     create-a-cart sample sends for a single-scope reservation (900313 when both are missing);
+//   - any other supported scope: neither.
+//
+// A missing or unsupported scope is 900312. Every other key in provisioningContextKeys is
+// required whatever the scope (10010, or 900317 for subscriptionId on an unscoped item).
 func checkProvisioningContext(item *CatalogItem, li pc.CartLineItem) *pc.CartError {
 	pcx := li.ProvisioningContext
+	scoped := len(item.ProvisioningScopes) > 0
 	for _, key := range item.ProvisioningContextKeys {
-		if key == "scope" {
-			continue // checked below, with the value
+		if strings.EqualFold(key, "scope") || (scoped && isAzureTargetKey(key)) {
+			continue // checked below, with the scope
 		}
-		if pcx[key] != "" {
+		if pcx.Get(key) != "" {
 			continue
 		}
-		if key == "subscriptionId" {
-			return lineError(lineErrNeedsSubscriptionID,
-				"The provisioningContext of line item %d must contain subscriptionId (the Azure plan ID).", li.ID)
+		if strings.EqualFold(key, "subscriptionId") {
+			return needsSubscriptionID(li)
 		}
 		return lineError(pc.CartErrorInvalidInput,
 			"The provisioningContext of line item %d must contain %s.", li.ID, key)
 	}
-	scope, hasScope := pcx["scope"]
-	if !hasScope && !slices.Contains(item.ProvisioningContextKeys, "scope") {
+	scope, hasScope := pcx.Lookup("scope")
+	if !scoped && !hasScope && !containsFold(item.ProvisioningContextKeys, "scope") {
 		return nil
 	}
-	supported := len(item.ProvisioningScopes) == 0 || slices.ContainsFunc(item.ProvisioningScopes, func(s string) bool {
-		return strings.EqualFold(s, scope)
-	})
-	if scope == "" || !supported {
+	if scope == "" || (scoped && !containsFold(item.ProvisioningScopes, scope)) {
 		return lineError(lineErrScopeNotSupported,
 			"Scope '%s' in the provisioningContext of line item %d is not supported; supported: %s.",
 			scope, li.ID, strings.Join(item.ProvisioningScopes, ", "))
 	}
+	switch strings.ToLower(scope) {
+	case "shared":
+		if pcx.Get("subscriptionId") == "" {
+			return needsSubscriptionID(li)
+		}
+	case "single":
+		if pcx.Get("entitlementId") == "" && pcx.Get("subscriptionId") == "" {
+			return lineError(lineErrNeedsEntitlementID,
+				"The provisioningContext of line item %d must contain entitlementId (the Azure subscription ID) for scope 'single'.", li.ID)
+		}
+	}
 	return nil
+}
+
+func needsSubscriptionID(li pc.CartLineItem) *pc.CartError {
+	return lineError(lineErrNeedsSubscriptionID,
+		"The provisioningContext of line item %d must contain subscriptionId (the Azure plan ID).", li.ID)
+}
+
+func isAzureTargetKey(key string) bool {
+	return strings.EqualFold(key, "subscriptionId") || strings.EqualFold(key, "entitlementId")
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(v string) bool { return strings.EqualFold(v, s) })
 }
 
 // monthlyUnitCents is the catalog price, or for commitment-priced items (savings plans)
