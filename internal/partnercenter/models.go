@@ -214,6 +214,7 @@ type OrderLineItem struct {
 	PurchaseCommitment           *PurchaseCommitment `json:"purchaseCommitment,omitempty"`
 	Pricing                      *Pricing            `json:"pricing,omitempty"`
 	Links                        *OrderLineItemLinks `json:"links,omitempty"`
+	Attributes                   *ResourceAttributes `json:"attributes,omitempty"`
 }
 
 // OrderLineItemLinks is Microsoft.Partner.Services.Orders.V2.Models.OrderLineItemLinks.
