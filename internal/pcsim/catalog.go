@@ -20,6 +20,10 @@ var knownBillingCycles = []string{"monthly", "annual", "triennial", "biennial", 
 
 var termPattern = regexp.MustCompile(`^P([1-9][0-9]?)([MY])$`)
 
+// legacyOfferPattern is a legacy offer ID: a GUID (license-based offers) or a name such as
+// MS-AZR-0145P (the Azure plan), without colons.
+var legacyOfferPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
+
 // maxCatalogQuantity bounds maxQuantity so that money math in cents stays far from overflow.
 const maxCatalogQuantity = 1_000_000
 
@@ -42,9 +46,14 @@ type CatalogItem struct {
 	// UnitPriceMonthly is the USD list price per unit and month, a decimal string with at
 	// most two decimals. Optional when PurchaseCommitmentRequired (the price is the commitment).
 	UnitPriceMonthly string `json:"unitPriceMonthly,omitempty"`
+	// OneTimePrice is the USD price of one unit of a term-less one_time item (perpetual
+	// software), paid once. Required for such items, refused for others.
+	OneTimePrice string `json:"oneTimePrice,omitempty"`
 	// BillingCycles lists the accepted billingCycle values (see knownBillingCycles).
 	BillingCycles []string `json:"billingCycles"`
-	// TermDurations lists the accepted ISO-8601 terms, e.g. P1M, P1Y, P3Y.
+	// TermDurations lists the accepted ISO-8601 terms, e.g. P1M, P1Y, P3Y. Empty makes a
+	// term-less item (perpetual software, a legacy license-based offer): lines must not have a
+	// term.
 	TermDurations []string `json:"termDurations"`
 	// AttestationRequired makes a line without attestationAccepted=true fail with 10012.
 	AttestationRequired bool `json:"attestationRequired,omitempty"`
@@ -64,7 +73,8 @@ type CatalogItem struct {
 	// instead of "completed" (e.g. "error", "partial success").
 	OrderFinalStatus string `json:"orderFinalStatus,omitempty"`
 
-	unitCents int64
+	unitCents    int64
+	oneTimeCents int64
 }
 
 // CheckoutOrderError is the OrderError a CatalogItem's order group gets at checkout.
@@ -134,8 +144,9 @@ func (c *Catalog) index() error {
 
 func (it *CatalogItem) validate() error {
 	parts := strings.Split(it.CatalogItemID, ":")
-	if len(parts) != 3 || slices.Contains(parts, "") {
-		return errors.New("catalogItemId must be productId:skuId:availabilityId")
+	legacy := len(parts) == 1 && legacyOfferPattern.MatchString(it.CatalogItemID)
+	if !legacy && (len(parts) != 3 || slices.Contains(parts, "")) {
+		return errors.New("catalogItemId must be productId:skuId:availabilityId, or a legacy offer ID such as MS-AZR-0145P")
 	}
 	if it.Name == "" {
 		return errors.New("name is required")
@@ -156,9 +167,6 @@ func (it *CatalogItem) validate() error {
 		}
 		it.BillingCycles[i] = canon
 	}
-	if len(it.TermDurations) == 0 {
-		return errors.New("termDurations is required")
-	}
 	for i, t := range it.TermDurations {
 		it.TermDurations[i] = strings.ToUpper(t)
 		if !termPattern.MatchString(it.TermDurations[i]) {
@@ -169,8 +177,22 @@ func (it *CatalogItem) validate() error {
 }
 
 func (it *CatalogItem) validatePrice() error {
+	termless := len(it.TermDurations) == 0
+	_, oneTime := canonicalBillingCycle("one_time", it.BillingCycles)
+	if it.OneTimePrice != "" {
+		if !termless || !oneTime {
+			return errors.New("oneTimePrice is only for term-less items billed one_time")
+		}
+		cents, err := parseCents(it.OneTimePrice)
+		if err != nil {
+			return fmt.Errorf("oneTimePrice: %w", err)
+		}
+		it.oneTimeCents = cents
+	} else if termless && oneTime {
+		return errors.New("a term-less one_time item needs oneTimePrice")
+	}
 	if it.UnitPriceMonthly == "" {
-		if it.PurchaseCommitmentRequired {
+		if it.PurchaseCommitmentRequired || it.OneTimePrice != "" {
 			return nil
 		}
 		return errors.New("unitPriceMonthly is required")

@@ -119,7 +119,7 @@ func orderLine(n int, li pc.CartLineItem, item *CatalogItem) pc.OrderLineItem {
 	if name == "" && item != nil {
 		name = item.Name
 	}
-	return pc.OrderLineItem{
+	ol := pc.OrderLineItem{
 		LineItemNumber:      n,
 		OfferID:             li.CatalogItemID,
 		TermDuration:        li.TermDuration,
@@ -134,6 +134,17 @@ func orderLine(n int, li pc.CartLineItem, item *CatalogItem) pc.OrderLineItem {
 		PurchaseCommitment:  li.PurchaseCommitment,
 		Pricing:             li.Pricing,
 	}
+	// The partners of record come from the cart's participants, as in the published NCE
+	// checkout answer (partnerIdOnRecord and additionalPartnerIdsOnRecord, EU/EFTA only).
+	for _, p := range li.Participants {
+		switch strings.ToLower(p.Key) {
+		case "transaction_reseller":
+			ol.PartnerIDOnRecord = p.Value
+		case "additional_transaction_reseller":
+			ol.AdditionalPartnerIDsOnRecord = append(ol.AdditionalPartnerIDsOnRecord, p.Value)
+		}
+	}
+	return ol
 }
 
 // snapshot returns the order as of now, completing it first if it is due. Completion is

@@ -98,7 +98,7 @@ func (s *Server) priceLine(li pc.CartLineItem) pc.CartLineItem {
 		return out
 	}
 	out.CurrencyCode = "USD"
-	out.Pricing = linePricing(unit, periodMonths(out.BillingCycle, out.TermDuration), li.Quantity)
+	out.Pricing = linePricing(item, unit, out.BillingCycle, out.TermDuration, li.Quantity)
 	return out
 }
 
@@ -120,10 +120,14 @@ func checkTerms(item *CatalogItem, out *pc.CartLineItem) *pc.CartError {
 			out.BillingCycle, out.ID, item.CatalogItemID, strings.Join(item.BillingCycles, ", "))
 	}
 	term := strings.ToUpper(out.TermDuration)
+	if term == "" && len(item.TermDurations) == 0 {
+		out.BillingCycle, out.TermDuration = cycle, ""
+		return nil // a term-less item (perpetual software, a legacy offer): no term is right
+	}
 	if !slices.Contains(item.TermDurations, term) {
 		return lineError(pc.CartErrorInvalidInput,
 			"Availability %s referenced by line item %d does not support term '%s'; supported: %s.",
-			item.CatalogItemID, out.ID, out.TermDuration, strings.Join(item.TermDurations, ", "))
+			item.CatalogItemID, out.ID, out.TermDuration, termList(item.TermDurations))
 	}
 	out.BillingCycle, out.TermDuration = cycle, term
 	return nil
@@ -235,35 +239,67 @@ func monthlyUnitCents(item *CatalogItem, li pc.CartLineItem) (int64, *pc.CartErr
 		"The purchaseCommitment grain '%s' of line item %d is not supported; use monthly or hourly.", pcm.Grain, li.ID)
 }
 
-// periodMonths is how many months one billing period covers: the price Partner Center
-// shows is per billing period (annual = 12 x monthly; one_time pays the whole term).
-func periodMonths(billingCycle, term string) int64 {
-	switch billingCycle {
-	case "monthly":
-		return 1
-	case "annual":
-		return 12
-	case "biennial":
-		return 24
-	case "triennial":
-		return 36
-	case "one_time":
-		if n, ok := termMonths(term); ok {
-			return n
-		}
-		return 1
+func termList(terms []string) string {
+	if len(terms) == 0 {
+		return "none (the item has no term)"
 	}
-	return 0 // "none" is a trial: free
+	return strings.Join(terms, ", ")
 }
 
-func linePricing(unitMonthlyCents, months int64, quantity int) *pc.Pricing {
-	price := formatCents(unitMonthlyCents * months)
+// periodMonths is how many months one billing period of a recurring billing cycle covers.
+func periodMonths(billingCycle string) int64 {
+	switch billingCycle {
+	case pc.BillingCycleMonthly:
+		return 1
+	case pc.BillingCycleAnnual:
+		return 12
+	case pc.BillingCycleBiennial:
+		return 24
+	case pc.BillingCycleTriennial:
+		return 36
+	}
+	return 0
+}
+
+// linePricing prices a line the way Partner Center's published quotes do (create-a-cart NCE
+// sample: monthly billing of a P1Y term at 30.40 a month has price 30.40 and extendedPrice
+// 364.80; savings-plan sample: 0.05 an hour for P1Y is 438.00):
+//
+//   - listPrice, discountedPrice, proratedPrice and price are the unit price of one billing
+//     period: the monthly price x 1 (monthly), 12 (annual), 24 (biennial) or 36 (triennial);
+//     for one_time the price paid once (below);
+//   - extendedPrice is the whole term: monthly unit price x quantity x months in the term for
+//     a recurring cycle (P1M 1, P1Y 12, P3Y 36; at least one billing period); a term-less
+//     recurring line (a legacy offer) is priced for one billing period;
+//   - one_time is priced once: the monthly price x months in the term (reservations, savings
+//     plans), or the item's oneTimePrice for a term-less line (perpetual software), x quantity;
+//   - none (trials) is free.
+func linePricing(item *CatalogItem, unitMonthlyCents int64, billingCycle, term string, quantity int) *pc.Pricing {
+	months, hasTerm := termMonths(term)
+	var unit, extended int64
+	switch billingCycle {
+	case pc.BillingCycleNone:
+	case pc.BillingCycleOneTime:
+		unit = unitMonthlyCents * months
+		if !hasTerm {
+			unit = item.oneTimeCents
+		}
+		extended = unit * int64(quantity)
+	default:
+		period := max(periodMonths(billingCycle), 1)
+		unit = unitMonthlyCents * period
+		extended = unit * int64(quantity)
+		if hasTerm && months > period {
+			extended = unitMonthlyCents * int64(quantity) * months
+		}
+	}
+	price := formatCents(unit)
 	return &pc.Pricing{
 		ListPrice:       price,
 		DiscountedPrice: price,
 		ProratedPrice:   price,
 		Price:           price,
-		ExtendedPrice:   formatCents(unitMonthlyCents * months * int64(quantity)),
+		ExtendedPrice:   formatCents(extended),
 	}
 }
 
