@@ -8,13 +8,17 @@ import (
 const Finalizer = "partnercenter.partnercart.dev/finalizer"
 
 // BillingCycle is how often a line item is billed. Values are the seed's CartLineItem enum.
-// +kubebuilder:validation:Enum=annual;monthly;none;one_time;triennial;unknown
+// Values are the wire's lower snake case; PascalCase request spellings ("Monthly") are not
+// accepted (see docs/api.md, "Enums and normalisation").
+// +kubebuilder:validation:Enum=annual;biennial;monthly;none;one_time;triennial;unknown
 type BillingCycle string
 
 // Billing cycles accepted by Partner Center.
 const (
 	// BillingCycleAnnual bills once a year.
 	BillingCycleAnnual BillingCycle = "annual"
+	// BillingCycleBiennial bills once every two years (SDK BillingCycleType.Biennial).
+	BillingCycleBiennial BillingCycle = "biennial"
 	// BillingCycleMonthly bills every month.
 	BillingCycleMonthly BillingCycle = "monthly"
 	// BillingCycleNone is used for trials.
@@ -113,9 +117,10 @@ type PurchaseCommitment struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^(0*[1-9][0-9]*(\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*|0+\.[0-9]*[1-9][0-9]*)$`
 	Amount string `json:"amount"`
-	// currency is the ISO-4217 currency code of amount, e.g. USD.
+	// currency is the ISO-4217 currency code of amount, e.g. USD, in either case: the published
+	// savings-plan sample sends "usd". It is sent, and hashed, in upper case.
 	// +required
-	// +kubebuilder:validation:Pattern=`^[A-Z]{3}$`
+	// +kubebuilder:validation:Pattern=`^[A-Za-z]{3}$`
 	Currency string `json:"currency"`
 	// grain is the commitment period, e.g. hourly or monthly.
 	// +required
@@ -390,6 +395,13 @@ type CheckoutStatus struct {
 	CustomerID string `json:"customerId,omitempty"`
 	// specHash is the purchase content approved and checked out.
 	SpecHash string `json:"specHash"`
+	// additionalInformation is the checkout answer's additionalInformation, each element as
+	// compact JSON (at most 16, each cut at 1024 characters), when Partner Center sends any.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=1024
+	AdditionalInformation []string `json:"additionalInformation,omitempty"`
 	// intent numbers the intents of this object, from 1; it is part of the request ID from 2 on.
 	// +optional
 	Intent int32 `json:"intent,omitempty"`
@@ -474,6 +486,12 @@ type OrderLineItemStatus struct {
 	// partnerIdOnRecord is the partner of record for the line.
 	// +optional
 	PartnerIDOnRecord string `json:"partnerIdOnRecord,omitempty"`
+	// additionalPartnerIdsOnRecord are the additional indirect resellers the line is attributed
+	// to (EU/EFTA; Partner Center allows five, a longer answer is cut at 16).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	AdditionalPartnerIDsOnRecord []string `json:"additionalPartnerIdsOnRecord,omitempty"`
 	// promotionId is the promotion applied.
 	// +optional
 	PromotionID string `json:"promotionId,omitempty"`
@@ -511,6 +529,10 @@ type OrderStatus struct {
 	// transactionType is e.g. UserPurchase.
 	// +optional
 	TransactionType string `json:"transactionType,omitempty"`
+	// partnerOnRecordAttestationAccepted is the order's partner-of-record attestation, when
+	// Partner Center reports one.
+	// +optional
+	PartnerOnRecordAttestationAccepted *bool `json:"partnerOnRecordAttestationAccepted,omitempty"`
 	// lineItems are the order's lines.
 	// +optional
 	// +listType=atomic

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -212,6 +214,8 @@ func orderStatus(o partnercenter.Order) pcv1alpha1.OrderStatus {
 		TotalPrice:      o.TotalPrice.String(),
 		BillingCycle:    o.BillingCycle,
 		TransactionType: o.TransactionType,
+
+		PartnerOnRecordAttestationAccepted: o.PartnerOnRecordAttestationAccepted,
 	}
 	for _, l := range o.LineItems {
 		ls := pcv1alpha1.OrderLineItemStatus{
@@ -227,12 +231,50 @@ func orderStatus(o partnercenter.Order) pcv1alpha1.OrderStatus {
 			PromotionID:          l.PromotionID,
 			CustomTermEndDate:    l.CustomTermEndDate,
 		}
+		if ids := l.AdditionalPartnerIDsOnRecord; len(ids) > 0 {
+			ls.AdditionalPartnerIDsOnRecord = slices.Clone(ids[:min(len(ids), maxAdditionalPartnerIDs)])
+		}
 		if l.Pricing != nil {
 			ls.Price = l.Pricing.Price.String()
 		}
 		st.LineItems = append(st.LineItems, ls)
 	}
 	return st
+}
+
+// Bounds of the status copies of open-ended answer fields (the CRD's MaxItems/MaxLength).
+const (
+	maxAdditionalPartnerIDs     = 16
+	maxAdditionalInformation    = 16
+	maxAdditionalInformationLen = 1024
+)
+
+// checkoutAdditionalInformation is the checkout answer's additionalInformation for
+// status.checkout.additionalInformation: each element as compact JSON, bounded.
+func checkoutAdditionalInformation(res *partnercenter.CartCheckoutResult) []string {
+	if res == nil {
+		return nil
+	}
+	var out []string
+	for _, raw := range res.AdditionalInformation[:min(len(res.AdditionalInformation), maxAdditionalInformation)] {
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			b.Reset()
+			b.Write(raw)
+		}
+		out = append(out, truncateRunes(b.String(), maxAdditionalInformationLen))
+	}
+	return out
+}
+
+func truncateRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func orderErrors(errs []partnercenter.OrderError) []pcv1alpha1.OrderError {

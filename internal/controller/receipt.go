@@ -63,6 +63,10 @@ type receiptRecord struct {
 	Resolution        string                   `json:"resolution,omitempty"`
 	Orders            []pcv1alpha1.OrderStatus `json:"orders"`
 	OrderErrors       []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
+	// AdditionalInformation is the checkout answer's additionalInformation, as in
+	// status.checkout (the orders above carry additionalPartnerIdsOnRecord and
+	// partnerOnRecordAttestationAccepted themselves).
+	AdditionalInformation []string `json:"additionalInformation,omitempty"`
 }
 
 // ensureReceipt records the purchase in an immutable ConfigMap owned by nobody, so that it
@@ -87,7 +91,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
 		CustomerID: customer, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
 		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution,
-		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors,
+		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors, AdditionalInformation: co.AdditionalInformation,
 	}
 	body, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
