@@ -63,6 +63,9 @@ const (
 	// PreviouslyPurchasedReason: a receipt shows that an earlier PartnerCart of the same
 	// namespace and name already bought; annotate repurchase-of to buy again.
 	PreviouslyPurchasedReason = "PreviouslyPurchased"
+	// IdenticalRecentPurchaseReason: no receipt exists, but the customer bought exactly these
+	// lines recently (a cluster rebuilt from Git, say); annotate repurchase-of to buy again.
+	IdenticalRecentPurchaseReason = "IdenticalRecentPurchase"
 	// UpstreamCartDiffersReason: the upstream cart's lines differ from the spec even after a
 	// PUT; nothing is bought until they match.
 	UpstreamCartDiffersReason = "UpstreamCartDiffers"

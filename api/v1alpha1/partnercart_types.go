@@ -358,23 +358,23 @@ type LineItemError struct {
 type CheckoutOutcome string
 
 const (
-	// CheckoutPending: the intent is recorded and the outcome is not known yet. The checkout
+	// CheckoutPending means the intent is recorded and the outcome is not known yet. The checkout
 	// is (re)tried with the same request ID until Partner Center answers.
 	CheckoutPending CheckoutOutcome = "Pending"
-	// CheckoutSucceeded: Partner Center returned orders and no order errors.
+	// CheckoutSucceeded means Partner Center returned orders and no order errors.
 	CheckoutSucceeded CheckoutOutcome = "Succeeded"
-	// CheckoutPartiallySucceeded: Partner Center returned orders and order errors.
+	// CheckoutPartiallySucceeded means Partner Center returned orders and order errors.
 	CheckoutPartiallySucceeded CheckoutOutcome = "PartiallySucceeded"
-	// CheckoutRefused: the single call of a fresh intent was definitely refused and the cart
+	// CheckoutRefused means the single call of a fresh intent was definitely refused and the cart
 	// was never seen Ordered: nothing was bought. A refused intent moves to
 	// status.checkoutHistory; a later attempt is a new intent that passes the whole gate again.
 	CheckoutRefused CheckoutOutcome = "Refused"
-	// CheckoutUnknown: the operator cannot tell whether anything was bought; a person must
+	// CheckoutUnknown means the operator cannot tell whether anything was bought; a person must
 	// look and record what they find with the checkout-resolution annotation.
 	CheckoutUnknown CheckoutOutcome = "Unknown"
-	// CheckoutAbandoned: a person recorded that an unknown checkout bought nothing.
+	// CheckoutAbandoned means a person recorded that an unknown checkout bought nothing.
 	CheckoutAbandoned CheckoutOutcome = "Abandoned"
-	// CheckoutResolved: a person recorded the orders an unknown checkout created.
+	// CheckoutResolved means a person recorded the orders an unknown checkout created.
 	CheckoutResolved CheckoutOutcome = "Resolved"
 )
 

@@ -56,6 +56,8 @@ func main() {
 	flag.DurationVar(&opts.OrderPollInterval, "order-poll-interval", 5*time.Second, "First wait between order status polls; later waits grow with the order's age.")
 	flag.DurationVar(&opts.MaxOrderPollInterval, "max-order-poll-interval", 10*time.Minute, "Longest wait between order status polls.")
 	flag.DurationVar(&opts.CredentialsRetryInterval, "credentials-retry-interval", 5*time.Minute, "Wait before retrying after missing or refused credentials.")
+	flag.DurationVar(&opts.IdenticalPurchaseWindow, "identical-purchase-window", 7*24*time.Hour,
+		"Before a first checkout with no receipt of the same name, look this far back in the customer's orders for exactly the cart's lines, and stop instead of buying them again (negative: do not look).")
 	flag.BoolVar(&opts.PurchaseFreeze, "purchase-freeze", false, "Make no new checkout (a kill switch): carts are still synced, and checkouts already started are still recovered.")
 	// A cart costs four PATCHes; at client-go's usual 50 QPS the client, not the API server,
 	// bounds a burst of a thousand carts (docs/performance.md).

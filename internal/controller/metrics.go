@@ -19,7 +19,7 @@ import (
 var (
 	checkoutsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "partnercart_checkouts_total",
-		Help: "Checkout outcomes recorded, by result (succeeded, partially_failed, failed, unknown).",
+		Help: "Checkout outcomes recorded, by result (succeeded, partially_failed, refused, unknown).",
 	}, []string{"result"})
 	ordersTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "partnercart_orders_created_total",

@@ -52,7 +52,7 @@ func (r *PartnerCartReconciler) reconcileCheckout(ctx context.Context, s *scope)
 // can stop a purchase is checked here, against fresh data, before the intent is written.
 func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ctrl.Result, error) {
 	cart := s.cart
-	if stop, res, err := r.refusalGate(ctx, s); stop {
+	if stop, res, err := r.refusalGate(s); stop {
 		return res, err
 	}
 	if r.Options.PurchaseFreeze {
@@ -90,7 +90,7 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 // refusalGate keeps a refused cart from being checked out again until something changed: a
 // definite refusal (a credit limit, say) blocks new intents for the same cart and spec
 // generation; a cart that vanished at checkout is re-created, a bounded number of times.
-func (r *PartnerCartReconciler) refusalGate(ctx context.Context, s *scope) (bool, ctrl.Result, error) {
+func (r *PartnerCartReconciler) refusalGate(s *scope) (bool, ctrl.Result, error) {
 	cart := s.cart
 	refusals := 0
 	var last *pcv1alpha1.CheckoutStatus
@@ -340,7 +340,7 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 		// reconcile re-creates it before anything else.
 		cart.Status.Cart.ExpirationTimestamp = &now
 	}
-	if stop, res, err := r.refusalGate(ctx, s); stop || !cartGone {
+	if stop, res, err := r.refusalGate(s); stop || !cartGone {
 		return res, err
 	}
 	r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutRefused, "%s; nothing was bought; the cart is re-created", why)

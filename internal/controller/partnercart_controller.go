@@ -56,6 +56,11 @@ type Options struct {
 	// Identity names this manager process in status.checkout.owner (default: host name and a
 	// random suffix, new at every start).
 	Identity string
+	// IdenticalPurchaseWindow: before a first checkout with no receipt of the same name, the
+	// customer's orders created within this window are searched for exactly the cart's lines
+	// (a cluster rebuilt from Git must not buy again). Zero takes the default, seven days (the
+	// New-Commerce cancellation window); a negative value disables the search.
+	IdenticalPurchaseWindow time.Duration
 	// PurchaseFreeze stops every new checkout (an operator-wide kill switch): carts are still
 	// created, synced and approved, and checkouts already started are still recovered, so no
 	// purchase in flight is lost.
@@ -69,6 +74,9 @@ func (o *Options) defaults() {
 	setDefault(&o.CartExpiryMargin, 15*time.Minute)
 	setDefault(&o.SubscriptionIDWait, time.Hour)
 	setDefault(&o.CheckoutTimeout, DefaultCheckoutTimeout)
+	if o.IdenticalPurchaseWindow == 0 {
+		o.IdenticalPurchaseWindow = 7 * 24 * time.Hour
+	}
 	if o.Identity == "" {
 		o.Identity = NewIdentity()
 	}

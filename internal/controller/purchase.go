@@ -357,7 +357,7 @@ func linesDiffer(upstream []partnercenter.CartLineItem, spec *pcv1alpha1.Partner
 // lineKeys describes each line and add-on as "line <id>: <item> x<quantity> <cycle> <term>",
 // sorted, so that line order does not count.
 func lineKeys(lines []partnercenter.CartLineItem, parent string) []string {
-	var keys []string
+	keys := make([]string, 0, len(lines))
 	for _, l := range lines {
 		key := fmt.Sprintf("%sline %d: %s x%d %s %s", parent, l.ID, strings.ToLower(l.CatalogItemID), l.Quantity,
 			strings.ToLower(l.BillingCycle), strings.ToUpper(l.TermDuration))

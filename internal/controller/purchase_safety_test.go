@@ -343,3 +343,35 @@ func TestCheckoutNotFoundForeverIsBounded(t *testing.T) {
 	g.Expect(o.sim.Stats().CartsCreated).To(Equal(maxRefusalsPerGeneration))
 	g.Expect(o.sim.Orders()).To(BeEmpty())
 }
+
+// Path 3, without receipts: a cluster rebuilt from Git (or a namespace re-created) has lost
+// the receipts too. The customer's recent orders then show the purchase, and the new object
+// stops unless a person names the order.
+func TestRebuiltClusterDoesNotBuyAgain(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{})
+	o.create("rebuilt", withApproved())
+	o.eventually("rebuilt", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	g.Expect(env.Client.Delete(t.Context(), o.get("rebuilt"))).To(Succeed())
+	g.Eventually(objectGone(t, o, "rebuilt")).WithTimeout(30 * time.Second).Should(BeTrue())
+	for _, cm := range receiptsIn(t, o.ns) { // the receipts went with the old cluster
+		g.Expect(env.Client.Delete(t.Context(), &cm)).To(Succeed())
+	}
+	orderID := o.sim.Orders()[0].OrderID
+
+	o.create("rebuilt", withApproved())
+	o.eventually("rebuilt", 30*time.Second).Should(
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.IdenticalRecentPurchaseReason))
+	g.Expect(conditionMessage(o.get("rebuilt"), pcv1alpha1.StalledCondition)).To(ContainSubstring(orderID))
+	g.Expect(o.sim.Orders()).To(HaveLen(1))
+
+	// Another cart of the same customer with other content is not held back.
+	o.create("other", withApproved(), func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].Quantity = 3 })
+	o.eventually("other", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+
+	o.update("rebuilt", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.RepurchaseOfAnnotation: orderID}
+	})
+	o.eventually("rebuilt", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	g.Expect(o.sim.Orders()).To(HaveLen(3))
+}

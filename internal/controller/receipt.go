@@ -119,6 +119,11 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	if co.Resolution != "" {
 		cm.Data["resolution"] = co.Resolution
 	}
+	for _, o := range cart.Status.Orders {
+		if key, ok := orderLabelKey(o.ID); ok {
+			cm.Labels[key] = "true"
+		}
+	}
 	if err := r.Client.Create(ctx, cm); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create receipt %s: %w", name, err)
@@ -133,6 +138,16 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	}
 	cart.Status.ReceiptName = name
 	return nil
+}
+
+// orderLabelPrefix labels a receipt with each order it records, so that the re-purchase guard
+// can tell an order some PartnerCart bought knowingly from one whose record was lost.
+const orderLabelPrefix = "order.partnercenter.partnercart.dev/"
+
+// orderLabelKey is the receipt label naming an order, when the order ID can be a label name.
+func orderLabelKey(orderID string) (string, bool) {
+	key := orderLabelPrefix + orderID
+	return key, len(validation.IsQualifiedName(key)) == 0
 }
 
 // readOwnReceipt returns the purchase recorded in this object's receipt for the current
@@ -161,40 +176,4 @@ func decodeReceipt(cm *corev1.ConfigMap) (*receiptRecord, error) {
 		return nil, fmt.Errorf("decode receipt %s: %w", cm.Name, err)
 	}
 	return rec, nil
-}
-
-// repurchaseGuard stops a first checkout when an earlier PartnerCart of the same namespace and
-// name already bought (any UID): GitOps prune and re-sync, `kubectl replace --force` and
-// restores create a new object with empty status, which must not buy again unless a person
-// says so with the repurchase-of annotation naming that receipt.
-func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (bool, error) {
-	cart := s.cart
-	var list corev1.ConfigMapList
-	if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace),
-		client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name)}); err != nil {
-		return true, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
-	}
-	var newest *receiptRecord
-	newestName := ""
-	for i := range list.Items {
-		cm := &list.Items[i]
-		rec, err := decodeReceipt(cm)
-		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
-			continue
-		}
-		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == cm.Name {
-			return false, nil
-		}
-		if newest == nil || rec.StartedAt > newest.StartedAt {
-			newest, newestName = rec, cm.Name
-		}
-	}
-	if newest == nil {
-		return false, nil
-	}
-	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
-		"To buy again on purpose, annotate the object with %s=%s",
-		cart.Namespace, cart.Name, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
-	_, err := r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
-	return true, err
 }

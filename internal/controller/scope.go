@@ -176,12 +176,6 @@ func (r *PartnerCartReconciler) readCredentials(ctx context.Context, key client.
 	return creds, nil
 }
 
-// checkoutDefinitelyFailed reports whether Partner Center refused the checkout for good,
-// so that nothing was bought.
-func (s *scope) checkoutDefinitelyFailed() bool {
-	return conditionReason(s.cart, pcv1alpha1.CheckedOutCondition) == pcv1alpha1.CheckoutFailedReason
-}
-
 // isCredentialsError reports whether err is a credentials problem, local or upstream.
 func isCredentialsError(err error) (*errCredentials, bool) {
 	var ce *errCredentials

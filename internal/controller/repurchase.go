@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// The re-purchase guard (design 3.7). GitOps prune and re-sync, `kubectl replace --force`,
+// restores (status is not restored) and clusters rebuilt from Git all create a new object with
+// an empty status for something that was already bought. Before a first intent the operator
+// looks for that earlier purchase, first in the receipts of the same namespace and name, then
+// (receipts are lost with their namespace or cluster) in the customer's recent orders, and
+// stops instead of buying again unless a person names the earlier purchase in the
+// repurchase-of annotation.
+
+// repurchaseGuard reports whether the cart must stop because it was bought before.
+func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (bool, error) {
+	stop, confirmed, err := r.previouslyPurchased(ctx, s)
+	if stop || confirmed || err != nil {
+		// A person who named the earlier receipt has seen the earlier purchase.
+		return stop, err
+	}
+	return r.identicalRecentPurchase(ctx, s)
+}
+
+// previouslyPurchased looks for a receipt with orders of an earlier object of the same
+// namespace and name (any UID). confirmed: the repurchase-of annotation names one of them.
+func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) (stop, confirmed bool, err error) {
+	cart := s.cart
+	var list corev1.ConfigMapList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace),
+		client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name)}); err != nil {
+		return true, false, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
+	}
+	var newest *receiptRecord
+	newestName := ""
+	for i := range list.Items {
+		cm := &list.Items[i]
+		rec, err := decodeReceipt(cm)
+		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
+			continue
+		}
+		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == cm.Name {
+			return false, true, nil
+		}
+		if newest == nil || rec.StartedAt > newest.StartedAt {
+			newest, newestName = rec, cm.Name
+		}
+	}
+	if newest == nil {
+		return false, false, nil
+	}
+	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
+		"To buy again on purpose, annotate the object with %s=%s",
+		cart.Namespace, cart.Name, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
+	_, err = r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
+	return true, false, err
+}
+
+// identicalRecentPurchase looks, when no receipt exists, for orders of the customer created
+// within the window (the New-Commerce cancellation window by default) whose lines are exactly
+// the cart's: offer, quantity, term, billing cycle and, where the spec names it, friendly
+// name. Naming lines lets two intended purchases of the same seats be told apart.
+func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *scope) (bool, error) {
+	window := r.Options.IdenticalPurchaseWindow
+	if window <= 0 {
+		return false, nil
+	}
+	cart := s.cart
+	pc, err := s.partnerCenter(ctx)
+	if err != nil {
+		return true, err
+	}
+	orders, err := pc.ListOrders(ctx, cart.Spec.CustomerID)
+	if err != nil {
+		if partnercenter.Classify(err) == partnercenter.ClassUndecodable {
+			// The list cannot be read (too many orders for one answer): this secondary guard
+			// cannot run; the receipt guard and the request IDs still hold.
+			ctrl.LoggerFrom(ctx).Info("Cannot read the customer's orders to look for an identical recent purchase", "error", err.Error())
+			return false, nil
+		}
+		_, err := r.upstreamError(s, "list the customer's orders", err)
+		return true, err
+	}
+	matched, err := r.unrecordedMatches(ctx, orders, cart.Spec.LineItems, s.now.Add(-window))
+	if err != nil || len(matched) == 0 {
+		return err != nil, err
+	}
+	for _, id := range matched {
+		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == id {
+			return false, nil
+		}
+	}
+	msg := fmt.Sprintf("Customer %s bought exactly these lines within the last %s (orders %s), and no receipt here says by whom; nothing is bought again. "+
+		"To buy again on purpose, annotate the object with %s=%s",
+		cart.Spec.CustomerID, window, strings.Join(matched, ", "), pcv1alpha1.RepurchaseOfAnnotation, matched[0])
+	_, err = r.stall(s, pcv1alpha1.IdenticalRecentPurchaseReason, msg)
+	return true, err
+}
+
+// unrecordedMatches returns the orders matching the cart's lines that no receipt records: an
+// order another PartnerCart bought knowingly (its receipt, written before its status, names
+// it) says nothing about this one.
+func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []partnercenter.Order, lines []pcv1alpha1.CartLineItem, since time.Time) ([]string, error) {
+	for {
+		matched := matchingOrders(orders, lines, since)
+		recorded := ""
+		for _, id := range matched {
+			key, ok := orderLabelKey(id)
+			if !ok {
+				continue
+			}
+			var receipts metav1.PartialObjectMetadataList
+			receipts.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+			if err := r.APIReader.List(ctx, &receipts, client.HasLabels{key}, client.Limit(1)); err != nil {
+				return nil, fmt.Errorf("look for the receipt of order %s: %w", id, err)
+			}
+			if len(receipts.Items) > 0 {
+				recorded = id
+				break
+			}
+		}
+		if recorded == "" {
+			return matched, nil
+		}
+		orders = slices.DeleteFunc(orders, func(o partnercenter.Order) bool { return o.ID == recorded })
+	}
+}
+
+// matchingOrders returns the IDs of orders created since `since` that together hold exactly
+// the cart's lines: Partner Center makes one order per billing cycle, so each billing cycle's
+// lines must be one order's lines. Friendly names count when the spec names every line of the
+// group. It returns nil unless every group is matched.
+func matchingOrders(orders []partnercenter.Order, lines []pcv1alpha1.CartLineItem, since time.Time) []string {
+	groups := map[string][]pcv1alpha1.LineItemFields{} // billing cycle -> lines and add-ons
+	for _, l := range lines {
+		cycle := strings.ToLower(string(l.BillingCycle))
+		groups[cycle] = append(groups[cycle], l.LineItemFields)
+		for _, a := range l.AddonItems {
+			groups[cycle] = append(groups[cycle], a.LineItemFields)
+		}
+	}
+	var ids []string
+	for cycle, group := range groups {
+		named := !slices.ContainsFunc(group, func(f pcv1alpha1.LineItemFields) bool { return f.FriendlyName == "" })
+		want := make([]string, 0, len(group))
+		for _, f := range group {
+			want = append(want, orderLineKey(f.CatalogItemID, int(f.Quantity), f.TermDuration, f.FriendlyName, named))
+		}
+		slices.Sort(want)
+		found := ""
+		for _, o := range orders {
+			created := parseTime(o.CreationDate)
+			if created == nil || created.Before(&metav1.Time{Time: since}) || strings.ToLower(o.BillingCycle) != cycle || len(o.LineItems) != len(want) {
+				continue
+			}
+			got := make([]string, 0, len(o.LineItems))
+			for _, ol := range o.LineItems {
+				got = append(got, orderLineKey(ol.OfferID, ol.Quantity, ol.TermDuration, ol.FriendlyName, named))
+			}
+			slices.Sort(got)
+			if slices.Equal(got, want) {
+				found = o.ID
+				break
+			}
+		}
+		if found == "" {
+			return nil
+		}
+		ids = append(ids, found)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func orderLineKey(offer string, quantity int, term, name string, withName bool) string {
+	key := fmt.Sprintf("%s x%d %s", strings.ToLower(offer), quantity, strings.ToUpper(term))
+	if withName {
+		key += " named " + name
+	}
+	return key
+}

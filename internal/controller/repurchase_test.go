@@ -1,0 +1,44 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+func TestMatchingOrders(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	order := func(id string, age time.Duration, cycle string, lines ...partnercenter.OrderLineItem) partnercenter.Order {
+		return partnercenter.Order{ID: id, BillingCycle: cycle, CreationDate: now.Add(-age).Format(time.RFC3339), LineItems: lines}
+	}
+	e5 := func(q int, name string) partnercenter.OrderLineItem {
+		return partnercenter.OrderLineItem{OfferID: testItemE5, Quantity: q, TermDuration: "P1Y", FriendlyName: name}
+	}
+	spec := newCart("ns", "c").Spec.LineItems // 25 x E5 monthly P1Y, named "Contoso E5"
+	unnamed := newCart("ns", "c", func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].FriendlyName = "" }).Spec.LineItems
+	since := now.Add(-7 * 24 * time.Hour)
+
+	for name, tc := range map[string]struct {
+		orders []partnercenter.Order
+		lines  []pcv1alpha1.CartLineItem
+		want   []string
+	}{
+		"same lines, same name":         {[]partnercenter.Order{order("o1", time.Hour, "monthly", e5(25, "Contoso E5"))}, spec, []string{"o1"}},
+		"billing cycle spelled another": {[]partnercenter.Order{order("o1", time.Hour, "Monthly", e5(25, "Contoso E5"))}, spec, []string{"o1"}},
+		"another quantity":              {[]partnercenter.Order{order("o1", time.Hour, "monthly", e5(24, "Contoso E5"))}, spec, nil},
+		"another name":                  {[]partnercenter.Order{order("o1", time.Hour, "monthly", e5(25, "Fabrikam E5"))}, spec, nil},
+		"unnamed spec ignores names":    {[]partnercenter.Order{order("o1", time.Hour, "monthly", e5(25, "whatever"))}, unnamed, []string{"o1"}},
+		"older than the window":         {[]partnercenter.Order{order("o1", 8*24*time.Hour, "monthly", e5(25, "Contoso E5"))}, spec, nil},
+		"another billing cycle":         {[]partnercenter.Order{order("o1", time.Hour, "annual", e5(25, "Contoso E5"))}, spec, nil},
+		"an order with more lines":      {[]partnercenter.Order{order("o1", time.Hour, "monthly", e5(25, "Contoso E5"), e5(1, "x"))}, spec, nil},
+		"no orders":                     {nil, spec, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			NewWithT(t).Expect(matchingOrders(tc.orders, tc.lines, since)).To(Equal(tc.want))
+		})
+	}
+}
