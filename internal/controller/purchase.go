@@ -161,6 +161,13 @@ func cartStatus(c *partnercenter.Cart, specHash string) *pcv1alpha1.CartStatus {
 			ls.Price, ls.ExtendedPrice = l.Pricing.Price.String(), l.Pricing.ExtendedPrice.String()
 		}
 		if ls.ExtendedPrice == "" {
+			// Savings-plan carts come back without pricing; the commitment is the price.
+			ls.ExtendedPrice = commitmentTotal(l)
+			if ls.ExtendedPrice != "" && ls.CurrencyCode == "" {
+				ls.CurrencyCode = strings.ToUpper(l.PurchaseCommitment.Currency)
+			}
+		}
+		if ls.ExtendedPrice == "" {
 			priced = false
 		}
 		if st.CurrencyCode == "" {
@@ -175,6 +182,57 @@ func cartStatus(c *partnercenter.Cart, specHash string) *pcv1alpha1.CartStatus {
 		}
 	}
 	return st
+}
+
+// hoursPerMonth is how Azure turns an hourly savings-plan commitment into a monthly one.
+const hoursPerMonth = 730
+
+// commitmentTotal is what a savings-plan line commits to over its term, as Partner Center
+// prices it at checkout (published sample: 0.05 USD an hour for P1Y is 438.0): the amount x
+// 730 hours (hourly grain) or x 1 (monthly grain) x the months of the term. It is "" when the
+// line has no commitment, an unknown grain or a term that is not P<n>M or P<n>Y.
+func commitmentTotal(l partnercenter.CartLineItem) string {
+	pcm := l.PurchaseCommitment
+	if pcm == nil || pcm.Amount == "" {
+		return ""
+	}
+	amount, ok := new(big.Rat).SetString(pcm.Amount.String())
+	if !ok || amount.Sign() <= 0 {
+		return ""
+	}
+	var perMonth int64
+	switch strings.ToLower(pcm.Grain) {
+	case "hourly":
+		perMonth = hoursPerMonth
+	case "monthly":
+		perMonth = 1
+	default:
+		return ""
+	}
+	months := termMonths(l.TermDuration)
+	if months == 0 {
+		return ""
+	}
+	return formatDecimal(amount.Mul(amount, big.NewRat(perMonth*months, 1)))
+}
+
+// termMonths is the number of months of a P<n>M or P<n>Y term, 0 for anything else.
+func termMonths(term string) int64 {
+	term = strings.ToUpper(term)
+	if len(term) < 3 || term[0] != 'P' {
+		return 0
+	}
+	n, err := strconv.ParseInt(term[1:len(term)-1], 10, 64)
+	if err != nil || n <= 0 || n > 100 {
+		return 0
+	}
+	switch term[len(term)-1] {
+	case 'M':
+		return n
+	case 'Y':
+		return 12 * n
+	}
+	return 0
 }
 
 // lineItemErrors collects the per-line errors of a cart, add-ons included.
