@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -302,38 +300,8 @@ func orderStatus(o partnercenter.Order) pcv1alpha1.OrderStatus {
 
 // Bounds of the status copies of open-ended answer fields (the CRD's MaxItems/MaxLength).
 const (
-	maxAdditionalPartnerIDs     = 16
-	maxAdditionalInformation    = 16
-	maxAdditionalInformationLen = 1024
+	maxAdditionalPartnerIDs = 16
 )
-
-// checkoutAdditionalInformation is the checkout answer's additionalInformation for
-// status.checkout.additionalInformation: each element as compact JSON, bounded.
-func checkoutAdditionalInformation(res *partnercenter.CartCheckoutResult) []string {
-	if res == nil {
-		return nil
-	}
-	var out []string
-	for _, raw := range res.AdditionalInformation[:min(len(res.AdditionalInformation), maxAdditionalInformation)] {
-		var b bytes.Buffer
-		if err := json.Compact(&b, raw); err != nil {
-			b.Reset()
-			b.Write(raw)
-		}
-		out = append(out, truncateRunes(b.String(), maxAdditionalInformationLen))
-	}
-	return out
-}
-
-func truncateRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 func orderErrors(errs []partnercenter.OrderError) []pcv1alpha1.OrderError {
 	out := make([]pcv1alpha1.OrderError, 0, len(errs))
