@@ -102,7 +102,7 @@ expect_eq "$E5 orders" "$(jp $E5 '{.status.orders[*].id}' | wc -w | tr -d ' ')" 
 expect_eq "$E5 orderCount" "$(jp $E5 '{.status.orderCount}')" 1
 expect_eq "$E5 order status" "$(jp $E5 '{.status.orders[0].status}')" completed
 expect_match "$E5 subscriptionId" "$(jp $E5 '{.status.orders[0].lineItems[0].subscriptionId}')" '^[0-9a-f-]{36}$'
-expect_match "$E5 total" "$(jp $E5 '{.status.total}')" '^1425\.00 USD$'
+expect_match "$E5 total" "$(jp $E5 '{.status.total}')" '^17100\.00 USD$'
 expect_match "$E5 checkout.requestId" "$(jp $E5 '{.status.checkout.requestId}')" '^[0-9a-f-]{36}$'
 E5_CART=$(jp $E5 '{.status.cart.id}')
 expect_eq "$E5 checkout.cartId = cart.id" "$(jp $E5 '{.status.checkout.cartId}')" "$E5_CART"
@@ -130,7 +130,7 @@ BB=fabrikam-business-basic
 wait_phase "$BB" AwaitingApproval
 BB_CART=$(jp $BB '{.status.cart.id}')
 expect_match "$BB cart.id" "$BB_CART" '^[0-9a-f-]{36}$'
-expect_eq "$BB quoted total" "$(jp $BB '{.status.total}')" "170.00 USD"
+expect_eq "$BB quoted total" "$(jp $BB '{.status.total}')" "2040.00 USD"
 expect_eq "$BB Approved reason" "$(jp $BB '{.status.conditions[?(@.type=="Approved")].reason}')" WaitingForApproval
 expect_eq "$BB Ready" "$(jp $BB '{.status.conditions[?(@.type=="Ready")].status}')" False
 expect_eq "$BB checkout" "$(jp $BB '{.status.checkout}')" ""
@@ -215,6 +215,14 @@ must "kubectl delete pcart $E5" kubectl delete pcart "$E5" --timeout="$WAIT"
 if out=$(kubectl get pcart "$E5" 2>&1); then fail "$E5 still exists: $out"; else pass "$E5 is gone"; fi
 expect_eq "receipt $E5_RECEIPT after the delete" \
   "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
+
+step "Re-applying the deleted cart from Git (an Argo CD prune and re-sync) does not buy again"
+must "kubectl apply -f config/samples/m365-e5-seats.yaml" kubectl apply -f config/samples/m365-e5-seats.yaml
+must "kubectl wait --for=condition=Stalled pcart/$E5" kubectl wait --for=condition=Stalled --timeout="$WAIT" "pcart/$E5"
+expect_eq "$E5 Stalled reason" "$(jp $E5 '{.status.conditions[?(@.type=="Stalled")].reason}')" PreviouslyPurchased
+expect_match "$E5 Stalled message names the receipt" "$(jp $E5 '{.status.conditions[?(@.type=="Stalled")].message}')" "$E5_RECEIPT"
+expect_eq "$E5 checkout" "$(jp $E5 '{.status.checkout}')" ""
+must "kubectl delete pcart $E5 (never bought: it goes at once)" kubectl delete pcart "$E5" --timeout="$WAIT"
 
 step "pcsim: every cart checked out once, nothing bought twice"
 stats=$(pcsim_get /_pcsim/stats)

@@ -30,7 +30,7 @@ func TestSpecEditBeforeApprovalCausesOnePut(t *testing.T) {
 	}, BeTrue()))
 	g.Consistently(func() int { return o.requests("UpdateCart") }).WithTimeout(time.Second).Should(Equal(1))
 	g.Expect(o.requests("CreateCart")).To(Equal(1))
-	g.Expect(o.get("edit").Status.Cart.QuotedTotal).To(Equal("1710.00"), "30 seats of E5 at 57.00")
+	g.Expect(o.get("edit").Status.Cart.QuotedTotal).To(Equal("20520.00"), "30 seats of E5 at 57.00 a month for 12 months")
 	g.Eventually(func() []string { return o.events("edit") }).Should(ContainElement(pcv1alpha1.EventCartUpdated))
 
 	// Approval-only edits change no purchase content: no PUT.
@@ -69,13 +69,13 @@ func TestPinnedApprovalLapsesWhenContentChanges(t *testing.T) {
 func TestMaxTotalPriceBlocksCheckout(t *testing.T) {
 	g := NewWithT(t)
 	o := startOperator(t, operatorOptions{})
-	o.create("guarded", withApproved(), withMaxTotal("1000.00")) // 25 x 57.00 = 1425.00
+	o.create("guarded", withApproved(), withMaxTotal("1000.00")) // 25 x 57.00 x 12 months = 17100.00
 	o.eventually("guarded", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseAwaitingApproval),
 		haveCondition(pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.PriceLimitExceededReason)))
-	g.Expect(conditionMessage(o.get("guarded"), pcv1alpha1.ApprovedCondition)).To(ContainSubstring("1425.00 USD"))
+	g.Expect(conditionMessage(o.get("guarded"), pcv1alpha1.ApprovedCondition)).To(ContainSubstring("17100.00 USD"))
 	g.Consistently(func() int { return o.requests("Checkout") }).WithTimeout(time.Second).Should(BeZero())
 
-	o.update("guarded", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.MaxTotalPrice = "1425" })
+	o.update("guarded", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.MaxTotalPrice = "17100" })
 	o.eventually("guarded", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 }
 

@@ -61,7 +61,7 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(receipt.Data).To(HaveKeyWithValue("customerId", testCustomer))
 
 	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded"))).To(Equal(succeeded + 1))
-	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD"))).To(Equal(spent+1425), "25 seats of E5 at 57.00")
+	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD"))).To(Equal(spent+17100), "25 seats of E5 at 57.00 a month for 12 months")
 
 	g.Eventually(func() []string { return o.events("e5") }).Should(ContainElements(
 		pcv1alpha1.EventCartCreated, pcv1alpha1.EventCheckoutSubmitted, pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))

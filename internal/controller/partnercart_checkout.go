@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -365,6 +367,7 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 			cart.Status.Orders = append(cart.Status.Orders, orderStatus(o))
 		}
 		cart.Status.OrderErrors = orderErrors(result.OrderErrors)
+		co.AdditionalInformation = additionalInformation(result.AdditionalInformation)
 	}
 	co.CompletedAt = &now
 	co.Owner, co.Deadline = "", nil
@@ -473,4 +476,18 @@ func (r *PartnerCartReconciler) stall(s *scope, reason, msg string) (ctrl.Result
 	}
 	s.stalled = &stall{reason, msg}
 	return ctrl.Result{}, nil
+}
+
+// additionalInformation keeps the checkout answer's additionalInformation entries as compact
+// JSON, at most 16, each cut to 1024 bytes.
+func additionalInformation(raw []json.RawMessage) []string {
+	var out []string
+	for _, r := range raw[:min(len(raw), 16)] {
+		var b bytes.Buffer
+		if err := json.Compact(&b, r); err != nil {
+			continue
+		}
+		out = append(out, truncate(b.String(), 1024))
+	}
+	return out
 }

@@ -16,7 +16,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"golang.org/x/time/rate"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -279,8 +281,20 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.cartsForSecret)).
 		Named("partnercart").
-		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent, RateLimiter: retryRateLimiter()}).
 		Complete(r)
+}
+
+// maxRetryBackoff caps the wait before retrying a failed reconcile. client-go's default grows to
+// 1000 s; a cart whose every step meets a flaky Partner Center would then sit idle for many
+// minutes after it recovered. The per-tenant client limiter, not this, bounds the call rate.
+const maxRetryBackoff = 30 * time.Second
+
+func retryRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxRetryBackoff),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
 }
 
 // eventf records a Kubernetes Event about the cart. The reason doubles as the action.

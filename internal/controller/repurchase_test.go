@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +43,16 @@ func TestMatchingOrders(t *testing.T) {
 			NewWithT(t).Expect(matchingOrders(tc.orders, tc.lines, since)).To(Equal(tc.want))
 		})
 	}
+}
+
+func TestAdditionalInformationIsKeptCompactAndBounded(t *testing.T) {
+	g := NewWithT(t)
+	raw := []json.RawMessage{json.RawMessage(`{ "name" : "savings plan",  "id": 1 }`), json.RawMessage(`{broken`)}
+	for range 20 {
+		raw = append(raw, json.RawMessage(`"`+strings.Repeat("x", 2000)+`"`))
+	}
+	got := additionalInformation(raw)
+	g.Expect(got[0]).To(Equal(`{"name":"savings plan","id":1}`))
+	g.Expect(got).To(HaveLen(15), "16 kept, the undecodable one dropped")
+	g.Expect(len(got[1])).To(BeNumerically("<=", 1024))
 }
