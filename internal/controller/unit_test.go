@@ -178,3 +178,47 @@ partnercart_carts{phase="Provisioning"} 0
 `
 	g.Expect(testutil.CollectAndCompare(&PhaseCollector{Reader: k8s}, strings.NewReader(expected))).To(Succeed())
 }
+
+// TestAnotherProcessOwnsTheCall: a Pending intent whose last call another manager process
+// made, with its deadline still ahead, is not called again (two managers without leader
+// election must never have two calls of one checkout in flight); once the deadline passed,
+// this process takes the call over, persisting itself as owner first.
+func TestAnotherProcessOwnsTheCall(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := newCart("ns", "c", withApproved())
+	cart.UID = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f21"
+	cart.Finalizers = []string{pcv1alpha1.Finalizer}
+	cart.Status.SpecHash = SpecHash(&cart.Spec)
+	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash}
+	deadline := metav1.NewTime(now.Add(time.Minute))
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now),
+		Attempts: 1, Owner: "manager-a_1234", Deadline: &deadline}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "partner-center"},
+		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).Build()
+	pc := pcfake.New(
+		pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
+		pcfake.WithCheckoutResult(&partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "pending", TotalPrice: "10"}}}))
+	clk := clocktesting.NewFakePassiveClock(now)
+	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
+		PartnerCenter: pcfake.NewFactory(pc), Clock: clk, Options: Options{Identity: "manager-b_5678"}}
+	r.Options.defaults()
+
+	res, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically("~", time.Minute, 2*time.Second), "it comes back after the owner's deadline")
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+
+	clk.SetTime(now.Add(time.Minute + time.Second))
+	_, err = r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
+	g.Expect(got.Status.Checkout.Attempts).To(Equal(int32(2)))
+	g.Expect(got.Status.Checkout.RequestID).To(Equal(cart.Status.Checkout.RequestID), "the same request ID")
+}
