@@ -156,15 +156,20 @@ func (r *chaosRun) checkOutcomes(list []pcv1alpha1.PartnerCart, p *plan, g *gito
 		r.fail("%d PartnerCarts exist, %d were created", len(list), r.o.carts)
 	}
 	var bad []string
+	stalled := map[string]int{}
 	for i := range list {
 		c := &list[i]
 		out := harness.OutcomeOf(c)
 		r.outcomes[out]++
+		if out == harness.Stalled {
+			stalled[harness.StalledReason(c)]++
+		}
 		if msg := r.expectOutcome(c, out, p.kinds[c.Namespace+"/"+c.Name], g); msg != "" {
 			bad = append(bad, msg+": "+harness.Describe(c))
 		}
 	}
 	reportCapped(r.fail, "", bad)
+	r.logf("stalled carts by reason: %s", sortedMap(stalled))
 }
 
 // expectOutcome says what is wrong with how cart c ended (out), or "".
