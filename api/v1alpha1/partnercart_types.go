@@ -553,7 +553,10 @@ type OrderError struct {
 // PartnerCartStatus is what the operator observed and did.
 type PartnerCartStatus struct {
 	// observedGeneration is the generation last reconciled to success or to a terminal failure.
+	// It is -1 until the operator has looked at the object, so that kstatus (Flux, kubectl
+	// wait, Argo CD health checks) never reads a cart nobody has seen yet as current.
 	// +optional
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// phase summarises the lifecycle; conditions carry the detail.
@@ -637,8 +640,11 @@ type PartnerCart struct {
 	// +required
 	Spec PartnerCartSpec `json:"spec"`
 
-	// status is what the operator observed and did.
+	// status is what the operator observed and did. A new object reads
+	// {"observedGeneration": -1} until the operator writes it (the API server drops status on
+	// create and applies this default when it reads the object back).
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status PartnerCartStatus `json:"status,omitempty"`
 }
 
