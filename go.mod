@@ -3,6 +3,8 @@ module github.com/partnercart/partnercart-operator
 go 1.26.0
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.4
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/cel-go v0.29.2
 	github.com/google/uuid v1.6.0
 	github.com/onsi/gomega v1.44.0

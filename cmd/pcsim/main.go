@@ -41,6 +41,10 @@ type config struct {
 	catalogPath      string
 	clientSecretFile string
 	opts             pcsim.Options
+	// Sign-in with assertions (see auth.go).
+	clientCertFile    string
+	federated         pcsim.FederatedCredential
+	federatedJWKSFile string
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -56,6 +60,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&cfg.opts.ClientID, "client-id", "", "the only client ID that gets a token (default: any)")
 	fs.StringVar(&cfg.opts.ClientSecret, "client-secret", "", "its secret (prefer --client-secret-file)")
 	fs.StringVar(&cfg.clientSecretFile, "client-secret-file", "", "file holding the client secret")
+	cfg.authFlags(fs)
 	fs.DurationVar(&cfg.opts.CartTTL, "cart-ttl", pcsim.DefaultCartTTL, "time from cart creation to expiry")
 	fs.DurationVar(&cfg.opts.OrderCompleteAfter, "order-complete-after", pcsim.DefaultOrderCompleteAfter,
 		"time after which a pending order reaches its final status")
@@ -160,6 +165,9 @@ func (c *config) resolveFiles() error {
 	if c.opts.ClientSecret != "" && c.opts.ClientID == "" {
 		return errors.New("--client-secret needs --client-id")
 	}
+	if err := c.resolveAuthFiles(); err != nil {
+		return err
+	}
 	if c.catalogPath != "" {
 		cat, err := pcsim.LoadCatalog(c.catalogPath)
 		if err != nil {
@@ -238,6 +246,7 @@ func logStart(w io.Writer, cfg *config, addr string) {
 	if cfg.opts.ClientID != "" {
 		auth = "client ID " + cfg.opts.ClientID
 	}
+	auth += authMethods(cfg)
 	catalog := "embedded"
 	if cfg.catalogPath != "" {
 		catalog = cfg.catalogPath

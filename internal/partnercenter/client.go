@@ -41,11 +41,26 @@ type Credentials struct {
 	ClientID string
 	// ClientSecret is the app's secret. It must never be logged.
 	ClientSecret string
+
+	// Account names the PartnerCenterAccount the credentials come from ("" for a namespace
+	// Secret). Tokens are cached per account and credential version.
+	Account string
+	// Method is how the app signs in; "" means AuthClientSecret. See auth_assertion.go.
+	Method AuthMethod
+	// CertificatePEM and PrivateKeyPEM (AuthCertificate) are tls.crt and tls.key: the app's
+	// certificate (leaf first) and its RSA private key, which must never be logged.
+	CertificatePEM, PrivateKeyPEM string
+	// SigningAlgorithm (AuthCertificate) is RS256 or PS256; "" means PS256.
+	SigningAlgorithm string
+	// TokenFile (AuthWorkloadIdentity) is the projected service-account token, read again
+	// for every token request so that its rotation is picked up without a restart.
+	TokenFile string
 }
 
 // String hides the secret so that Credentials can never leak through %v or a logger.
 func (c Credentials) String() string {
-	return "Credentials{TenantID:" + c.TenantID + ", ClientID:" + c.ClientID + ", ClientSecret:<redacted>}"
+	return "Credentials{TenantID:" + c.TenantID + ", ClientID:" + c.ClientID + ", ClientSecret:<redacted>" +
+		", Account:" + c.Account + ", Method:" + string(c.Method) + ", PrivateKeyPEM:<redacted>}"
 }
 
 // GoString hides the secret from %#v too.

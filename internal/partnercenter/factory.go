@@ -23,12 +23,14 @@ type HTTPFactory struct {
 
 var _ Factory = (*HTTPFactory)(nil)
 
-// clientKey identifies credentials without keeping the secret: a rotated secret hashes to a
-// new key, so it gets a new client and token at once. Entries of rotated-away secrets stay
-// in the map; rotations are rare enough for that not to matter.
+// clientKey identifies credentials without keeping the secret: a rotated secret (or
+// certificate) hashes to a new key, so it gets a new client and token at once. Entries of
+// rotated-away secrets stay in the map; rotations are rare enough for that not to matter.
+// A projected token file keeps its key when the kubelet rotates it: it is read per request.
 type clientKey struct {
-	tenantID, clientID string
-	secretSHA256       string
+	account, tenantID, clientID string
+	method                      AuthMethod
+	secretSHA256                string
 }
 
 // NewFactory returns a Factory of HTTP clients for cfg; unset fields take their defaults.
@@ -45,19 +47,23 @@ func NewFactory(cfg Config) *HTTPFactory {
 // are refused with a 401 *APIError, so that callers classify them as ClassUnauthorized
 // like any other credentials the token endpoint would refuse.
 func (f *HTTPFactory) ClientFor(creds Credentials) (Client, error) {
-	if err := validateCredentials(creds); err != nil {
-		return nil, err
-	}
 	key := keyOf(creds)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.clients[key]; ok {
-		return c, nil
+		return c, nil // valid when it was made: only valid credentials are kept
+	}
+	if err := validateCredentials(creds); err != nil {
+		return nil, err
+	}
+	tokens, err := newTokenCache(f.cfg, creds, f.clock)
+	if err != nil {
+		return nil, invalidCredentials(err.Error())
 	}
 	c := &httpClient{
 		cfg:    f.cfg,
-		tokens: newTokenCache(f.cfg, creds, f.clock),
+		tokens: tokens,
 		gate:   f.gateLocked(creds.TenantID),
 		clock:  f.clock,
 	}
@@ -77,11 +83,17 @@ func (f *HTTPFactory) gateLocked(tenantID string) *tenantGate {
 }
 
 func keyOf(creds Credentials) clientKey {
-	sum := sha256.Sum256([]byte(creds.ClientSecret))
+	h := sha256.New()
+	for _, part := range []string{creds.ClientSecret, creds.CertificatePEM, creds.PrivateKeyPEM, creds.SigningAlgorithm, creds.TokenFile} {
+		// Length-prefixed, so that moving bytes between fields changes the hash.
+		_, _ = fmt.Fprintf(h, "%d:%s", len(part), part)
+	}
 	return clientKey{
+		account:      creds.Account,
 		tenantID:     strings.ToLower(creds.TenantID),
 		clientID:     creds.ClientID,
-		secretSHA256: hex.EncodeToString(sum[:]),
+		method:       creds.method(),
+		secretSHA256: hex.EncodeToString(h.Sum(nil)),
 	}
 }
 
@@ -96,11 +108,16 @@ func validateCredentials(creds Credentials) error {
 		problem = fmt.Sprintf("tenant ID %q is not a GUID or a domain name", creds.TenantID)
 	case creds.ClientID == "":
 		problem = "client ID is empty"
-	case creds.ClientSecret == "":
-		problem = "client secret is empty"
 	default:
-		return nil
+		if problem = checkMethod(creds); problem == "" {
+			return nil
+		}
 	}
+	return invalidCredentials(problem)
+}
+
+// invalidCredentials is the 401 *APIError of credentials refused before any request.
+func invalidCredentials(problem string) *APIError {
 	return &APIError{
 		Operation:   OpAcquireToken,
 		StatusCode:  http.StatusUnauthorized,

@@ -60,9 +60,8 @@ func (s *Server) issueToken(r *http.Request) response {
 			"AADSTS900144: The request body must contain the following parameter: 'scope'.")
 	}
 	clientID, secret := clientCredentials(r)
-	if !s.credentialsValid(clientID, secret) {
-		return oauthFailure(http.StatusUnauthorized, "invalid_client",
-			"AADSTS7000215: Invalid client secret provided.")
+	if resp, ok := s.authenticateClient(r, clientID, secret); !ok {
+		return resp
 	}
 	token := rand.Text() + rand.Text() // 256 random bits, opaque to the client
 	s.tokens.put(token, tokenInfo{clientID: clientID, expires: s.now().Add(s.opts.TokenTTL)})
@@ -87,12 +86,53 @@ func clientCredentials(r *http.Request) (id, secret string) {
 	return r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 }
 
+// authenticateClient checks the client secret or the client assertion of a token request.
+func (s *Server) authenticateClient(r *http.Request, clientID, secret string) (response, bool) {
+	assertionType, assertion := r.PostForm.Get("client_assertion_type"), r.PostForm.Get("client_assertion")
+	if assertionType == "" && assertion == "" {
+		if !s.credentialsValid(clientID, secret) {
+			return oauthFailure(http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided."), false
+		}
+		return response{}, true
+	}
+	switch {
+	case secret != "":
+		return oauthFailure(http.StatusBadRequest, "invalid_request",
+			"AADSTS90015: Only one client authentication method may be used: client_secret or client_assertion."), false
+	case assertionType != ClientAssertionType:
+		return oauthFailure(http.StatusBadRequest, "invalid_request",
+			"AADSTS900144: client_assertion_type must be '"+ClientAssertionType+"'."), false
+	case assertion == "":
+		return oauthFailure(http.StatusBadRequest, "invalid_request",
+			"AADSTS900144: The request body must contain the following parameter: 'client_assertion'."), false
+	case clientID == "":
+		return oauthFailure(http.StatusBadRequest, "invalid_request",
+			"AADSTS900144: The request body must contain the following parameter: 'client_id'."), false
+	case s.opts.ClientID != "" && clientID != s.opts.ClientID:
+		return oauthFailure(http.StatusBadRequest, "unauthorized_client",
+			"AADSTS700016: Application with identifier '"+clientID+"' was not found in the directory."), false
+	}
+	return s.verifyAssertion(clientID, assertion, tokenURL(r))
+}
+
+// tokenURL is the URL the request was sent to: the audience of certificate assertions.
+func tokenURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.Path
+}
+
 func (s *Server) credentialsValid(id, secret string) bool {
 	if id == "" || secret == "" {
 		return false
 	}
 	if s.opts.ClientID == "" {
 		return true
+	}
+	if s.opts.ClientSecret == "" {
+		return false // the app has certificates or federated credentials only
 	}
 	idOK := subtle.ConstantTimeCompare([]byte(id), []byte(s.opts.ClientID)) == 1
 	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.ClientSecret)) == 1

@@ -6,6 +6,7 @@
 package pcsim
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,6 +29,11 @@ type Options struct {
 	// ClientID and ClientSecret: when ClientID is set only that pair gets a token; when it
 	// is unset any non-empty pair does.
 	ClientID, ClientSecret string
+	// ClientCertificates are registered for the app: a certificate client assertion (iss =
+	// sub = client_id) must be signed by one of them, named by its x5t#S256 header.
+	ClientCertificates []*x509.Certificate
+	// Federated trusts the service-account tokens of one issuer as client assertions.
+	Federated *FederatedCredential
 	// Catalog sells the products; nil means DefaultCatalog().
 	Catalog *Catalog
 	// CartTTL is the time from creation to expiry (default 168h).
@@ -69,6 +75,8 @@ type Server struct {
 	// customerOrders lists each customer's order IDs in creation order (GET .../orders).
 	customerOrders *shardedMap[*orderList]
 	replay         *replayStore
+	// assertionKeys verify client assertions (auth_assertion.go).
+	assertionKeys assertionKeys
 
 	// allOrders lists every order in creation order for Orders().
 	allOrdersMu sync.Mutex
@@ -83,8 +91,12 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Faults.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid faults: %w", err)
 	}
-	if opts.ClientID != "" && opts.ClientSecret == "" {
-		return nil, errors.New("a client secret is required when a client ID is set")
+	if opts.ClientID != "" && opts.ClientSecret == "" && len(opts.ClientCertificates) == 0 && opts.Federated == nil {
+		return nil, errors.New("a client secret, certificate or federated credential is required when a client ID is set")
+	}
+	keys, err := newAssertionKeys(opts)
+	if err != nil {
+		return nil, err
 	}
 	for name, d := range map[string]time.Duration{
 		"cart TTL": opts.CartTTL, "order completion delay": opts.OrderCompleteAfter, "token TTL": opts.TokenTTL,
@@ -105,6 +117,7 @@ func New(opts Options) (*Server, error) {
 		orders:         newShardedMap[*order](),
 		customerOrders: newShardedMap[*orderList](),
 		replay:         newReplayStore(),
+		assertionKeys:  keys,
 	}
 	if len(opts.KnownCustomers) > 0 {
 		s.known = make(map[string]bool, len(opts.KnownCustomers))
