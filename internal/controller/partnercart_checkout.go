@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -315,6 +317,12 @@ func (r *PartnerCartReconciler) checkoutError(ctx context.Context, s *scope, err
 	case class == partnercenter.ClassTerminal || class == partnercenter.ClassNotFound:
 		return r.checkoutUnknown(ctx, s, fmt.Sprintf("a repeated checkout of cart %s was refused (%v), so whether an earlier call bought cannot be told from the answer", co.CartID, err))
 	}
+	if _, credentials := isCredentialsError(err); credentials || class == partnercenter.ClassThrottled {
+		// Refused before Partner Center processed it (no token, 401, 429, or our own tenant
+		// gate): this call cannot have bought, so it does not count as a call that might have,
+		// and a later definite refusal of the only processed call still means nothing was bought.
+		co.Attempts--
+	}
 	setCondition(s.cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason,
 		fmt.Sprintf("Outcome of the checkout of cart %s not known yet; it will be re-read and repeated with MS-RequestId %s: %v", co.CartID, co.RequestID, err))
 	return r.upstreamError(s, "checkout", err)
@@ -424,8 +432,9 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 	return r.awaitResolution(ctx, s)
 }
 
-// ordersSince lists the IDs of the customer's orders created at or after t, best effort: it is
-// a hint for the person settling an unknown outcome, never a decision.
+// ordersSince lists the IDs of the customer's orders created at or after t that hold one of the
+// cart's items, best effort: it is a hint for the person settling an unknown outcome, never a
+// decision.
 func (r *PartnerCartReconciler) ordersSince(ctx context.Context, s *scope, t time.Time) string {
 	pc, err := s.partnerCenter(ctx)
 	if err != nil {
@@ -435,9 +444,15 @@ func (r *PartnerCartReconciler) ordersSince(ctx context.Context, s *scope, t tim
 	if err != nil {
 		return ""
 	}
+	items := map[string]bool{}
+	forEachLine(wireLineItems(s.cart.Spec.LineItems), func(l partnercenter.CartLineItem) { items[strings.ToLower(l.CatalogItemID)] = true })
 	var found []pcv1alpha1.OrderStatus
 	for _, o := range orders {
-		if created := parseTime(o.CreationDate); created != nil && !created.Time.Before(t.Add(-time.Minute)) {
+		created := parseTime(o.CreationDate)
+		if created == nil || created.Time.Before(t.Add(-time.Minute)) {
+			continue
+		}
+		if slices.ContainsFunc(o.LineItems, func(l partnercenter.OrderLineItem) bool { return items[strings.ToLower(l.OfferID)] }) {
 			found = append(found, pcv1alpha1.OrderStatus{ID: o.ID})
 		}
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,8 @@ func TestNoCheckoutWithoutPersistedIntent(t *testing.T) {
 		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			return apierrors.NewConflict(pcv1alpha1.GroupVersion.WithResource("partnercarts").GroupResource(), obj.GetName(), errors.New("the object has been modified"))
 		}}).Build()
-	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}))
+	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
+		pcfake.WithOrders())
 	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
 		PartnerCenter: pcfake.NewFactory(pc), Clock: clocktesting.NewFakePassiveClock(time.Now())}
 	r.Options.defaults()
@@ -221,4 +223,45 @@ func TestAnotherProcessOwnsTheCall(t *testing.T) {
 	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(got.Status.Checkout.Attempts).To(Equal(int32(2)))
 	g.Expect(got.Status.Checkout.RequestID).To(Equal(cart.Status.Checkout.RequestID), "the same request ID")
+}
+
+// TestThrottledCallsDoNotCountAsProcessed: a checkout answered 429 (not processed) and then
+// definitely refused is Refused, nothing bought; had the 429 counted as a call that might have
+// bought, the refusal of the "repeat" would have made it Unknown and stopped for a person.
+func TestThrottledCallsDoNotCountAsProcessed(t *testing.T) {
+	g := NewWithT(t)
+	cart := newCart("ns", "c", withApproved())
+	cart.UID = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f22"
+	cart.Finalizers = []string{pcv1alpha1.Finalizer}
+	cart.Status.SpecHash = SpecHash(&cart.Spec)
+	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "partner-center"},
+		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).Build()
+	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
+		pcfake.WithOrders())
+	answers := []error{
+		&partnercenter.APIError{StatusCode: http.StatusTooManyRequests, RetryAfter: time.Second},
+		&partnercenter.APIError{StatusCode: http.StatusForbidden, Code: "900121", Description: "credit limit"},
+	}
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		err := answers[0]
+		answers = answers[1:]
+		return nil, err
+	}
+	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
+		PartnerCenter: pcfake.NewFactory(pc), Clock: clocktesting.NewFakePassiveClock(time.Now())}
+	r.Options.defaults()
+
+	for range 2 {
+		_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(2))
+	g.Expect(got.Status.Checkout).To(BeNil())
+	g.Expect(got.Status.CheckoutHistory).To(HaveLen(1))
+	g.Expect(got.Status.CheckoutHistory[0].Outcome).To(Equal(pcv1alpha1.CheckoutRefused))
 }
