@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -131,23 +132,11 @@ func TestOrderPolling(t *testing.T) {
 // answers Conflict, as for a stale object), the checkout is never called.
 func TestNoCheckoutWithoutPersistedIntent(t *testing.T) {
 	g := NewWithT(t)
-	cart := newCart("ns", "c", withApproved())
-	cart.UID = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f20"
-	cart.Finalizers = []string{pcv1alpha1.Finalizer}
-	cart.Status.SpecHash = SpecHash(&cart.Spec)
-	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash, QuotedTotal: "1425.00"}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "partner-center"},
-		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
-	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
-		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f20")
+	r, _, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			return apierrors.NewConflict(pcv1alpha1.GroupVersion.WithResource("partnercarts").GroupResource(), obj.GetName(), errors.New("the object has been modified"))
-		}}).Build()
-	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
-		pcfake.WithOrders())
-	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
-		PartnerCenter: pcfake.NewFactory(pc), Clock: clocktesting.NewFakePassiveClock(time.Now())}
-	r.Options.defaults()
+		}}, Options{})
 
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "the conflict is returned: %v", err)
@@ -188,26 +177,16 @@ partnercart_carts{phase="Provisioning"} 0
 func TestAnotherProcessOwnsTheCall(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Now().Truncate(time.Second)
-	cart := newCart("ns", "c", withApproved())
-	cart.UID = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f21"
-	cart.Finalizers = []string{pcv1alpha1.Finalizer}
-	cart.Status.SpecHash = SpecHash(&cart.Spec)
-	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash}
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f21")
 	deadline := metav1.NewTime(now.Add(time.Minute))
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
 		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now),
 		Attempts: 1, Owner: "manager-a_1234", Deadline: &deadline}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "partner-center"},
-		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
-	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
-		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).Build()
-	pc := pcfake.New(
-		pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
-		pcfake.WithCheckoutResult(&partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "pending", TotalPrice: "10"}}}))
 	clk := clocktesting.NewFakePassiveClock(now)
-	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
-		PartnerCenter: pcfake.NewFactory(pc), Clock: clk, Options: Options{Identity: "manager-b_5678"}}
-	r.Options.defaults()
+	r, k8s, pc := unitReconciler(cart, clk, interceptor.Funcs{}, Options{Identity: "manager-b_5678"})
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "pending", TotalPrice: "10"}}}, nil
+	}
 
 	res, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -230,17 +209,8 @@ func TestAnotherProcessOwnsTheCall(t *testing.T) {
 // bought, the refusal of the "repeat" would have made it Unknown and stopped for a person.
 func TestThrottledCallsDoNotCountAsProcessed(t *testing.T) {
 	g := NewWithT(t)
-	cart := newCart("ns", "c", withApproved())
-	cart.UID = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f22"
-	cart.Finalizers = []string{pcv1alpha1.Finalizer}
-	cart.Status.SpecHash = SpecHash(&cart.Spec)
-	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "partner-center"},
-		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
-	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
-		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).Build()
-	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
-		pcfake.WithOrders())
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f22")
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
 	answers := []error{
 		&partnercenter.APIError{StatusCode: http.StatusTooManyRequests, RetryAfter: time.Second},
 		&partnercenter.APIError{StatusCode: http.StatusForbidden, Code: "900121", Description: "credit limit"},
@@ -250,10 +220,6 @@ func TestThrottledCallsDoNotCountAsProcessed(t *testing.T) {
 		answers = answers[1:]
 		return nil, err
 	}
-	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
-		PartnerCenter: pcfake.NewFactory(pc), Clock: clocktesting.NewFakePassiveClock(time.Now())}
-	r.Options.defaults()
-
 	for range 2 {
 		_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 		g.Expect(err).NotTo(HaveOccurred())
@@ -264,4 +230,30 @@ func TestThrottledCallsDoNotCountAsProcessed(t *testing.T) {
 	g.Expect(got.Status.Checkout).To(BeNil())
 	g.Expect(got.Status.CheckoutHistory).To(HaveLen(1))
 	g.Expect(got.Status.CheckoutHistory[0].Outcome).To(Equal(pcv1alpha1.CheckoutRefused))
+}
+
+// syncedApprovedCart is an approved cart whose upstream cart "cart-1" holds its spec.
+func syncedApprovedCart(uid types.UID) *pcv1alpha1.PartnerCart {
+	cart := newCart("ns", "c", withApproved())
+	cart.UID = uid
+	cart.Finalizers = []string{pcv1alpha1.Finalizer}
+	cart.Status.SpecHash = SpecHash(&cart.Spec)
+	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash}
+	return cart
+}
+
+// unitReconciler is a reconciler over a fake API server that holds cart and its credentials
+// Secret (with funcs intercepting its calls), and a fake Partner Center that holds cart-1 as
+// the spec says and no orders.
+func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs interceptor.Funcs, opts Options) (*PartnerCartReconciler, client.Client, *pcfake.Client) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: "partner-center"},
+		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithInterceptorFuncs(funcs).Build()
+	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
+		pcfake.WithOrders())
+	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
+		PartnerCenter: pcfake.NewFactory(pc), Clock: clk, Options: opts}
+	r.Options.defaults()
+	return r, k8s, pc
 }
