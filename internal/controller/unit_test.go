@@ -257,3 +257,34 @@ func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs 
 	r.Options.defaults()
 	return r, k8s, pc
 }
+
+// TestRecoveryReadsTheReceiptFirst: the manager died after writing the receipt and before the
+// status write. Recovery records the purchase from the receipt, without another checkout call
+// (which a Partner Center that forgot the request ID could have answered with a refusal).
+func TestRecoveryReadsTheReceiptFirst(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23")
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: 1}
+	// The receipt the dead manager wrote, exactly as ensureReceipt writes it.
+	written := cart.DeepCopy()
+	written.Status.Orders = []pcv1alpha1.OrderStatus{{ID: "o-1", Status: "completed", TotalPrice: "10.00", CurrencyCode: "USD"}}
+	dead, k8s, _ := unitReconciler(written, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	g.Expect(dead.ensureReceipt(t.Context(), &scope{r: dead, cart: written})).To(Succeed())
+	receipt := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: receiptName(cart)}, receipt)).To(Succeed())
+
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now.Add(time.Hour)), interceptor.Funcs{}, Options{})
+	receipt.ResourceVersion = ""
+	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
+	g.Expect(got.Status.Orders).To(HaveLen(1))
+	g.Expect(got.Status.Orders[0].ID).To(Equal("o-1"))
+	g.Expect(got.Status.ReceiptName).To(Equal(receipt.Name))
+}
