@@ -248,6 +248,27 @@ type Approval struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^(0*[1-9][0-9]*(\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*)$`
 	MaxTotalPrice string `json:"maxTotalPrice,omitempty"`
+
+	// requestedBy is the user who created the PartnerCart. Stamped at creation by the
+	// partnercart-approval-stamp MutatingAdmissionPolicy (config/policy); it cannot be set or
+	// changed by hand.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	RequestedBy string `json:"requestedBy,omitempty"`
+
+	// approvedBy is the user who last changed the approval decision (approved, specHash or
+	// maxTotalPrice); with approved true, the approver. Stamped by the admission policy; it
+	// cannot be set by hand. A GitOps controller's service account appears here when the
+	// approval is a merged commit: the object's Argo CD or Flux labels and annotations name it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ApprovedBy string `json:"approvedBy,omitempty"`
+
+	// approvedAt is when approvedBy changed the decision. Stamped by the admission policy.
+	// +optional
+	// +kubebuilder:validation:Format=date-time
+	// +kubebuilder:validation:MaxLength=64
+	ApprovedAt string `json:"approvedAt,omitempty"`
 }
 
 // PartnerCartSpec declares the cart to buy for one customer.
@@ -413,7 +434,9 @@ type CheckoutStatus struct {
 	// completedAt is when the checkout result was recorded.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
-	// attempts counts checkout calls made for this intent; each is persisted before its call.
+	// attempts counts checkout calls made for this intent that Partner Center may have
+	// processed; each is persisted before its call (a call refused unprocessed — no token,
+	// 401, 429 — is taken back afterwards).
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 	// owner is the manager process that made the last call. No other process repeats the
