@@ -38,6 +38,7 @@ func main() {
 		kubeBurst                    int
 		opts                         controller.Options
 		requestTimeout, checkoutTime time.Duration
+		accounts                     controller.AccountReconciler
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 with --metrics-secure=false; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -64,6 +65,10 @@ func main() {
 	flag.Float64Var(&kubeQPS, "kube-api-qps", 200, "Kubernetes API requests per second of the manager's client.")
 	flag.IntVar(&kubeBurst, "kube-api-burst", 400, "Kubernetes API request burst of the manager's client.")
 	zapOpts := zap.Options{Development: false}
+	flag.StringVar(&accounts.CredentialsNamespace, "credentials-namespace", "",
+		"Namespace of PartnerCenterAccount Secrets: a Secret reference without a namespace means it, one naming another is refused.")
+	flag.StringVar(&accounts.WorkloadIdentityTokenPath, "workload-identity-token-path", controller.DefaultWorkloadIdentityTokenPath,
+		"Projected service-account token of the manager, the client assertion of workloadIdentity accounts.")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -124,6 +129,11 @@ func main() {
 	metrics.Registry.MustRegister(&controller.PhaseCollector{Reader: mgr.GetCache()})
 	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
 		log.Error(err, "Failed to set up the PartnerCart controller")
+		os.Exit(1)
+	}
+	accounts.Client, accounts.APIReader, accounts.PartnerCenter = mgr.GetClient(), mgr.GetAPIReader(), factory
+	if err := accounts.SetupWithManager(mgr); err != nil {
+		log.Error(err, "Failed to set up the PartnerCenterAccount controller")
 		os.Exit(1)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -21,6 +21,9 @@ var managerRolePolicy = map[string][]string{
 	"partnercenter.partnercart.dev/partnercarts":            {"get", "list", "watch", "update", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/status":     {"get", "update", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/finalizers": {"update"},
+	// Accounts are the platform team's: the operator reads them and writes only their status.
+	"partnercenter.partnercart.dev/partnercenteraccounts":        {"get", "list", "watch"},
+	"partnercenter.partnercart.dev/partnercenteraccounts/status": {"get", "update", "patch"},
 	"/secrets":             {"get", "list", "watch"},
 	"/configmaps":          {"get", "list", "create"}, // list: receipts of earlier objects of the same name
 	"events.k8s.io/events": {"create", "patch"},

@@ -1,0 +1,295 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+)
+
+// Defaults of AccountReconciler.
+const (
+	// DefaultWorkloadIdentityTokenPath is where the manager's Deployment projects its token.
+	DefaultWorkloadIdentityTokenPath = "/var/run/secrets/partnercart.dev/workload-identity/token"
+	// DefaultAccountRetryInterval is the first retry after an account was refused; later
+	// retries wait as long as the account has been failing, up to maxAccountRetryInterval.
+	DefaultAccountRetryInterval = 30 * time.Second
+	// DefaultAccountRefreshInterval is how often a Ready account proves its token again.
+	DefaultAccountRefreshInterval = time.Hour
+	maxAccountRetryInterval       = 10 * time.Minute
+)
+
+// Keys of a certificate Secret (kubernetes.io/tls).
+const (
+	SecretKeyTLSCert = corev1.TLSCertKey
+	SecretKeyTLSKey  = corev1.TLSPrivateKeyKey
+)
+
+// AccountReconciler proves each PartnerCenterAccount by obtaining a token for it (no Partner
+// Center call): Ready=True with TokenObtained, or Stalled with the reason it was refused and
+// a slow retry.
+type AccountReconciler struct {
+	Client client.Client
+	// APIReader reads Secrets from the API server: only their metadata is cached.
+	APIReader     client.Reader
+	PartnerCenter partnercenter.Factory
+	Clock         clock.PassiveClock
+	// CredentialsNamespace is where account Secrets live. When set, a Secret reference
+	// without a namespace means it, and one naming another namespace is refused.
+	CredentialsNamespace string
+	// WorkloadIdentityTokenPath is the manager's projected token (default
+	// DefaultWorkloadIdentityTokenPath), used when an account names no tokenPath.
+	WorkloadIdentityTokenPath string
+	RetryInterval             time.Duration
+	RefreshInterval           time.Duration
+}
+
+// +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercenteraccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercenteraccounts/status,verbs=get;update;patch
+
+// SetupWithManager registers the reconciler; a change of a referenced Secret re-proves the account.
+func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	setDefault(&r.RetryInterval, DefaultAccountRetryInterval)
+	setDefault(&r.RefreshInterval, DefaultAccountRefreshInterval)
+	if r.WorkloadIdentityTokenPath == "" {
+		r.WorkloadIdentityTokenPath = DefaultWorkloadIdentityTokenPath
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&pcv1alpha1.PartnerCenterAccount{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsForSecret)).
+		Named("partnercenteraccount").
+		Complete(r)
+}
+
+// accountsForSecret maps a Secret to the accounts that name it.
+func (r *AccountReconciler) accountsForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &pcv1alpha1.PartnerCenterAccountList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if key, ok := r.secretKey(&list.Items[i]); ok && key == client.ObjectKeyFromObject(obj) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: list.Items[i].Name}})
+		}
+	}
+	return out
+}
+
+// secretKey is the Secret an account names, with the credentials namespace filled in.
+func (r *AccountReconciler) secretKey(acct *pcv1alpha1.PartnerCenterAccount) (client.ObjectKey, bool) {
+	var ns, name string
+	switch a := acct.Spec.Auth; {
+	case a.ClientSecret != nil:
+		ns, name = a.ClientSecret.SecretRef.Namespace, a.ClientSecret.SecretRef.Name
+	case a.Certificate != nil:
+		ns, name = a.Certificate.SecretRef.Namespace, a.Certificate.SecretRef.Name
+	default:
+		return client.ObjectKey{}, false
+	}
+	if ns == "" {
+		ns = r.CredentialsNamespace
+	}
+	return client.ObjectKey{Namespace: ns, Name: name}, true
+}
+
+// Reconcile obtains a token for the account and records the result.
+func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	acct := &pcv1alpha1.PartnerCenterAccount{}
+	if err := r.Client.Get(ctx, req.NamespacedName, acct); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := acct.DeepCopy()
+	now := r.Clock.Now()
+	st := &acct.Status
+	st.AuthMethod = authMethodOf(acct)
+
+	result, err := r.prove(ctx, acct)
+	var refusal *accountRefusal
+	switch {
+	case err == nil:
+		st.LastTokenAt = &metav1.Time{Time: now}
+		r.setConditions(acct, metav1.ConditionTrue, pcv1alpha1.TokenObtainedReason,
+			fmt.Sprintf("Entra ID issued a token with the %s credentials", st.AuthMethod), false)
+	case errors.As(err, &refusal):
+		r.setConditions(acct, metav1.ConditionFalse, refusal.reason, refusal.message, refusal.stalled)
+		result = ctrl.Result{RequeueAfter: r.retryAfter(before)}
+		err = nil
+	default:
+		return ctrl.Result{}, err
+	}
+	st.ObservedGeneration = acct.Generation
+	if !apiequalStatus(before, acct) {
+		if perr := r.Client.Status().Patch(ctx, acct, client.MergeFrom(before)); perr != nil {
+			return ctrl.Result{}, fmt.Errorf("patch account status: %w", perr)
+		}
+	}
+	return result, err
+}
+
+// accountRefusal is a failure to prove the account that the status explains.
+type accountRefusal struct {
+	reason, message string
+	// stalled: only a person can fix it (as opposed to an unavailable token endpoint).
+	stalled bool
+}
+
+func (e *accountRefusal) Error() string { return e.reason + ": " + e.message }
+
+func refused(reason, format string, args ...any) error {
+	return &accountRefusal{reason: reason, message: fmt.Sprintf(format, args...), stalled: true}
+}
+
+// prove reads the credentials and obtains a token.
+func (r *AccountReconciler) prove(ctx context.Context, acct *pcv1alpha1.PartnerCenterAccount) (ctrl.Result, error) {
+	creds, err := r.credentials(ctx, acct)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	pc, err := r.PartnerCenter.ClientFor(creds)
+	if err != nil {
+		return ctrl.Result{}, refused(pcv1alpha1.AccountSecretInvalidReason, "%v", err)
+	}
+	prover, ok := pc.(partnercenter.TokenProver)
+	if !ok {
+		return ctrl.Result{RequeueAfter: r.RefreshInterval}, nil // a test double: nothing to prove
+	}
+	if err := prover.ProveToken(ctx); err != nil {
+		switch partnercenter.Classify(err) {
+		case partnercenter.ClassUnauthorized:
+			reason := pcv1alpha1.TokenRefusedReason
+			if creds.Method == partnercenter.AuthWorkloadIdentity && partnercenter.ErrorCode(err) == "invalid_credentials" {
+				reason = pcv1alpha1.WorkloadIdentityUnavailableReason
+			}
+			return ctrl.Result{}, refused(reason, "%v", err)
+		default:
+			return ctrl.Result{}, &accountRefusal{reason: pcv1alpha1.TokenEndpointUnavailableReason, message: err.Error()}
+		}
+	}
+	return ctrl.Result{RequeueAfter: r.RefreshInterval}, nil
+}
+
+// credentials resolves the account into partnercenter.Credentials, reading its Secret.
+func (r *AccountReconciler) credentials(ctx context.Context, acct *pcv1alpha1.PartnerCenterAccount) (partnercenter.Credentials, error) {
+	creds := partnercenter.Credentials{TenantID: acct.Spec.TenantID, ClientID: acct.Spec.ClientID, Account: acct.Name}
+	auth := acct.Spec.Auth
+	if auth.WorkloadIdentity != nil {
+		creds.Method = partnercenter.AuthWorkloadIdentity
+		creds.TokenFile = auth.WorkloadIdentity.TokenPath
+		if creds.TokenFile == "" {
+			creds.TokenFile = r.WorkloadIdentityTokenPath
+		}
+		return creds, nil
+	}
+	key, ok := r.secretKey(acct)
+	if !ok {
+		return creds, refused(pcv1alpha1.AccountSecretInvalidReason, "spec.auth names no sign-in method")
+	}
+	if key.Namespace == "" {
+		return creds, refused(pcv1alpha1.AccountSecretNamespaceNotAllowedReason,
+			"the Secret reference needs a namespace: the manager has no --credentials-namespace")
+	}
+	if r.CredentialsNamespace != "" && key.Namespace != r.CredentialsNamespace {
+		return creds, refused(pcv1alpha1.AccountSecretNamespaceNotAllowedReason,
+			"Secret %s is outside the credentials namespace %s", key, r.CredentialsNamespace)
+	}
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return creds, refused(pcv1alpha1.AccountSecretNotFoundReason, "Secret %s does not exist", key)
+		}
+		return creds, fmt.Errorf("get account secret %s: %w", key, err)
+	}
+	value := func(k string) (string, error) {
+		v := strings.TrimSpace(string(secret.Data[k]))
+		if v == "" {
+			return "", refused(pcv1alpha1.AccountSecretInvalidReason, "Secret %s lacks key %s", key, k)
+		}
+		return v, nil
+	}
+	var err error
+	switch {
+	case auth.ClientSecret != nil:
+		k := auth.ClientSecret.SecretRef.Key
+		if k == "" {
+			k = SecretKeyClientSecret
+		}
+		creds.Method = partnercenter.AuthClientSecret
+		creds.ClientSecret, err = value(k)
+	case auth.Certificate != nil:
+		creds.Method = partnercenter.AuthCertificate
+		creds.SigningAlgorithm = auth.Certificate.SigningAlgorithm
+		if creds.CertificatePEM, err = value(SecretKeyTLSCert); err == nil {
+			creds.PrivateKeyPEM, err = value(SecretKeyTLSKey)
+		}
+	}
+	return creds, err
+}
+
+// setConditions writes Ready and its kstatus companions.
+func (r *AccountReconciler) setConditions(acct *pcv1alpha1.PartnerCenterAccount, ready metav1.ConditionStatus, reason, message string, stalled bool) {
+	gen := acct.Generation
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		apimeta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen,
+		})
+	}
+	set(pcv1alpha1.ReadyCondition, ready, reason, message)
+	switch {
+	case ready == metav1.ConditionTrue:
+		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.StalledCondition)
+		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.ReconcilingCondition)
+	case stalled:
+		set(pcv1alpha1.StalledCondition, metav1.ConditionTrue, reason, message)
+		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.ReconcilingCondition)
+	default:
+		set(pcv1alpha1.ReconcilingCondition, metav1.ConditionTrue, reason, message)
+		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.StalledCondition)
+	}
+}
+
+// retryAfter waits as long as the account has been failing (from RetryInterval up to
+// maxAccountRetryInterval), so a refused account costs a token request every few minutes,
+// not a hot loop. before is the status as it was read.
+func (r *AccountReconciler) retryAfter(before *pcv1alpha1.PartnerCenterAccount) time.Duration {
+	ready := apimeta.FindStatusCondition(before.Status.Conditions, pcv1alpha1.ReadyCondition)
+	if ready == nil || ready.Status == metav1.ConditionTrue {
+		return r.RetryInterval
+	}
+	failing := r.Clock.Since(ready.LastTransitionTime.Time)
+	return min(max(failing, r.RetryInterval), maxAccountRetryInterval)
+}
+
+func authMethodOf(acct *pcv1alpha1.PartnerCenterAccount) string {
+	switch a := acct.Spec.Auth; {
+	case a.Certificate != nil:
+		return pcv1alpha1.AuthMethodCertificate
+	case a.WorkloadIdentity != nil:
+		return pcv1alpha1.AuthMethodWorkloadIdentity
+	default:
+		return pcv1alpha1.AuthMethodClientSecret
+	}
+}
+
+// apiequalStatus reports whether the reconcile changed nothing in the status.
+func apiequalStatus(a, b *pcv1alpha1.PartnerCenterAccount) bool {
+	return equality.Semantic.DeepEqual(a.Status, b.Status)
+}

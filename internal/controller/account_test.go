@@ -1,0 +1,244 @@
+package controller
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/partnercenter/authtest"
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
+)
+
+const accountSA = "system:serviceaccount:partnercart-system:partnercart-controller-manager"
+
+// accountWorld is pcsim (taking a secret, a certificate and a federated token for one app),
+// a credentials namespace and a manager running only the account reconciler.
+type accountWorld struct {
+	t        *testing.T
+	credNS   string
+	prefix   string // account names are cluster-wide: each test's start with its namespace
+	sim      *pcsim.Server
+	cert     authtest.Certificate
+	issuer   *authtest.Issuer
+	logs     *syncBuffer
+	tokenDir string
+}
+
+func startAccountWorld(t *testing.T) *accountWorld {
+	t.Helper()
+	g := NewWithT(t)
+	w := &accountWorld{t: t, credNS: newNamespace(t), cert: authtest.NewCertificate(t), logs: &syncBuffer{}}
+	w.prefix = w.credNS + "-"
+	w.issuer = authtest.NewIssuer(t, "https://cluster.example/"+w.credNS)
+	sim, err := pcsim.New(pcsim.Options{
+		ClientID: testClientID, ClientSecret: testClientSecret,
+		ClientCertificates: []*x509.Certificate{w.cert.Cert},
+		Federated:          &pcsim.FederatedCredential{Issuer: w.issuer.URL, Subject: accountSA, JWKS: w.issuer.JWKS(t)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	w.sim = sim
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:     env.Scheme,
+		Logger:     zap.New(zap.WriteTo(w.logs), zap.UseDevMode(true)),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{w.credNS: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	w.tokenDir = t.TempDir()
+	r := &AccountReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		PartnerCenter: partnercenter.NewFactory(partnercenter.Config{
+			Endpoint: srv.URL, AuthorityHost: srv.URL, HTTPClient: &http.Client{Transport: &http.Transport{}},
+		}),
+		CredentialsNamespace:      w.credNS,
+		WorkloadIdentityTokenPath: w.tokenDir + "/token",
+		// Long: a Secret that appears or changes must be picked up by the watch, not a retry.
+		RetryInterval: time.Hour,
+	}
+	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for _, leak := range []string{testClientSecret, w.cert.KeyPEM[40:80]} {
+			if strings.Contains(w.logs.String(), leak) {
+				t.Errorf("a secret or private key appears in the manager's logs")
+			}
+		}
+		list := &pcv1alpha1.PartnerCenterAccountList{}
+		_ = env.Client.List(context.Background(), list)
+		for i := range list.Items {
+			if strings.HasPrefix(list.Items[i].Name, w.prefix) {
+				_ = env.Client.Delete(context.Background(), &list.Items[i])
+			}
+		}
+	})
+	return w
+}
+
+func (w *accountWorld) secret(name string, data map[string]string) {
+	w.t.Helper()
+	NewWithT(w.t).Expect(env.Client.Create(w.t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.credNS, Name: name}, StringData: data,
+	})).To(Succeed())
+}
+
+func (w *accountWorld) account(name string, auth pcv1alpha1.AccountAuth) string {
+	w.t.Helper()
+	acct := &pcv1alpha1.PartnerCenterAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: w.prefix + name},
+		Spec:       pcv1alpha1.PartnerCenterAccountSpec{TenantID: testTenant, ClientID: testClientID, Auth: auth},
+	}
+	NewWithT(w.t).Expect(env.Client.Create(w.t.Context(), acct)).To(Succeed())
+	return acct.Name
+}
+
+// eventuallyReady waits for the account's Ready condition to be status/reason.
+func (w *accountWorld) eventuallyReady(name string, status metav1.ConditionStatus, reason string) *pcv1alpha1.PartnerCenterAccount {
+	w.t.Helper()
+	acct := &pcv1alpha1.PartnerCenterAccount{}
+	NewWithT(w.t).Eventually(func() string {
+		if err := env.Client.Get(w.t.Context(), client.ObjectKey{Name: name}, acct); err != nil {
+			return err.Error()
+		}
+		c := apimeta.FindStatusCondition(acct.Status.Conditions, pcv1alpha1.ReadyCondition)
+		if c == nil || acct.Status.ObservedGeneration != acct.Generation {
+			return "not yet"
+		}
+		return string(c.Status) + "/" + c.Reason
+	}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(Equal(string(status) + "/" + reason))
+	return acct
+}
+
+func stalled(acct *pcv1alpha1.PartnerCenterAccount) *metav1.Condition {
+	return apimeta.FindStatusCondition(acct.Status.Conditions, pcv1alpha1.StalledCondition)
+}
+
+func TestAccountReadyByEachSignInMethod(t *testing.T) {
+	w := startAccountWorld(t)
+	g := NewWithT(t)
+	w.secret("app-secret", map[string]string{"clientSecret": testClientSecret})
+	w.secret("app-cert", map[string]string{corev1.TLSCertKey: w.cert.CertPEM, corev1.TLSPrivateKeyKey: w.cert.KeyPEM})
+	authtest.WriteTokenFile(t, w.tokenDir+"/token", w.issuer.Token(t, accountSA, pcsim.DefaultFederatedAudience, time.Now(), time.Hour))
+
+	for method, auth := range map[string]pcv1alpha1.AccountAuth{
+		pcv1alpha1.AuthMethodClientSecret:     {ClientSecret: &pcv1alpha1.ClientSecretAuth{SecretRef: pcv1alpha1.AccountSecretKeyReference{Name: "app-secret"}}},
+		pcv1alpha1.AuthMethodCertificate:      {Certificate: &pcv1alpha1.CertificateAuth{SecretRef: pcv1alpha1.AccountSecretReference{Name: "app-cert"}, SigningAlgorithm: "RS256"}},
+		pcv1alpha1.AuthMethodWorkloadIdentity: {WorkloadIdentity: &pcv1alpha1.WorkloadIdentityAuth{}},
+	} {
+		name := w.account(strings.ToLower(method), auth)
+		acct := w.eventuallyReady(name, metav1.ConditionTrue, pcv1alpha1.TokenObtainedReason)
+		g.Expect(acct.Status.AuthMethod).To(Equal(method))
+		g.Expect(acct.Status.LastTokenAt).NotTo(BeNil())
+		g.Expect(stalled(acct)).To(BeNil())
+	}
+	stats := w.sim.Stats().Requests
+	g.Expect(stats).To(HaveKey("Token"))
+	g.Expect(stats).To(HaveLen(1), "proving an account calls no Partner Center API")
+}
+
+func TestAccountRefusedWithAClearReason(t *testing.T) {
+	w := startAccountWorld(t)
+	g := NewWithT(t)
+	other := authtest.NewCertificate(t)
+	w.secret("wrong-secret", map[string]string{"clientSecret": "not-the-secret"})
+	w.secret("stranger-cert", map[string]string{corev1.TLSCertKey: other.CertPEM, corev1.TLSPrivateKeyKey: other.KeyPEM})
+	w.secret("no-key", map[string]string{corev1.TLSCertKey: w.cert.CertPEM})
+
+	cases := []struct {
+		name, reason, message string
+		auth                  pcv1alpha1.AccountAuth
+	}{
+		{"wrong-secret", pcv1alpha1.TokenRefusedReason, "AADSTS7000215",
+			pcv1alpha1.AccountAuth{ClientSecret: &pcv1alpha1.ClientSecretAuth{SecretRef: pcv1alpha1.AccountSecretKeyReference{Name: "wrong-secret"}}}},
+		{"stranger-cert", pcv1alpha1.TokenRefusedReason, "AADSTS700027",
+			pcv1alpha1.AccountAuth{Certificate: &pcv1alpha1.CertificateAuth{SecretRef: pcv1alpha1.AccountSecretReference{Name: "stranger-cert"}}}},
+		{"no-key", pcv1alpha1.AccountSecretInvalidReason, "lacks key tls.key",
+			pcv1alpha1.AccountAuth{Certificate: &pcv1alpha1.CertificateAuth{SecretRef: pcv1alpha1.AccountSecretReference{Name: "no-key"}}}},
+		{"other-namespace", pcv1alpha1.AccountSecretNamespaceNotAllowedReason, "outside the credentials namespace",
+			pcv1alpha1.AccountAuth{ClientSecret: &pcv1alpha1.ClientSecretAuth{SecretRef: pcv1alpha1.AccountSecretKeyReference{Namespace: "kube-system", Name: "x"}}}},
+		{"no-token-file", pcv1alpha1.WorkloadIdentityUnavailableReason, "no such file",
+			pcv1alpha1.AccountAuth{WorkloadIdentity: &pcv1alpha1.WorkloadIdentityAuth{TokenPath: w.tokenDir + "/absent"}}},
+	}
+	for _, tc := range cases {
+		name := w.account(tc.name, tc.auth)
+		acct := w.eventuallyReady(name, metav1.ConditionFalse, tc.reason)
+		g.Expect(stalled(acct)).NotTo(BeNil(), tc.name)
+		g.Expect(stalled(acct).Reason).To(Equal(tc.reason))
+		ready := apimeta.FindStatusCondition(acct.Status.Conditions, pcv1alpha1.ReadyCondition)
+		g.Expect(ready.Message).To(ContainSubstring(tc.message), tc.name)
+		g.Expect(ready.Message).NotTo(ContainSubstring("not-the-secret"))
+		g.Expect(ready.Message).NotTo(ContainSubstring("PRIVATE KEY"))
+		g.Expect(acct.Status.LastTokenAt).To(BeNil())
+	}
+}
+
+func TestAccountFollowsItsSecret(t *testing.T) {
+	w := startAccountWorld(t)
+	g := NewWithT(t)
+	name := w.account("late", pcv1alpha1.AccountAuth{ClientSecret: &pcv1alpha1.ClientSecretAuth{
+		SecretRef: pcv1alpha1.AccountSecretKeyReference{Name: "late-secret", Key: "secret"}}})
+	w.eventuallyReady(name, metav1.ConditionFalse, pcv1alpha1.AccountSecretNotFoundReason)
+
+	// The retry interval is an hour: only the Secret watch can bring these changes in.
+	w.secret("late-secret", map[string]string{"secret": testClientSecret})
+	w.eventuallyReady(name, metav1.ConditionTrue, pcv1alpha1.TokenObtainedReason)
+
+	sec := &corev1.Secret{}
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: w.credNS, Name: "late-secret"}, sec)).To(Succeed())
+	sec.Data = map[string][]byte{"secret": []byte("rotated-to-a-wrong-value")}
+	g.Expect(env.Client.Update(t.Context(), sec)).To(Succeed())
+	acct := w.eventuallyReady(name, metav1.ConditionFalse, pcv1alpha1.TokenRefusedReason)
+	g.Expect(acct.Status.LastTokenAt).NotTo(BeNil(), "the last good token is still recorded")
+}
+
+func TestAccountCRDValidation(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t) // for a unique name
+	secretAuth := &pcv1alpha1.ClientSecretAuth{SecretRef: pcv1alpha1.AccountSecretKeyReference{Name: "s"}}
+	for name, auth := range map[string]pcv1alpha1.AccountAuth{
+		"none": {},
+		"two":  {ClientSecret: secretAuth, WorkloadIdentity: &pcv1alpha1.WorkloadIdentityAuth{}},
+	} {
+		err := env.Client.Create(t.Context(), &pcv1alpha1.PartnerCenterAccount{
+			ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name},
+			Spec:       pcv1alpha1.PartnerCenterAccountSpec{TenantID: testTenant, ClientID: testClientID, Auth: auth},
+		})
+		g.Expect(err).To(MatchError(ContainSubstring("exactly one of clientSecret, certificate, workloadIdentity")), name)
+	}
+	err := env.Client.Create(t.Context(), &pcv1alpha1.PartnerCenterAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-path"},
+		Spec: pcv1alpha1.PartnerCenterAccountSpec{TenantID: "../common", ClientID: testClientID,
+			Auth: pcv1alpha1.AccountAuth{ClientSecret: secretAuth}},
+	})
+	g.Expect(err).To(MatchError(ContainSubstring("spec.tenantId")))
+}
