@@ -426,6 +426,17 @@ type CheckoutStatus struct {
 	// intent numbers the intents of this object, from 1; it is part of the request ID from 2 on.
 	// +optional
 	Intent int32 `json:"intent,omitempty"`
+	// requestedBy, approvedBy and approvedAt are spec.approval's admission stamps when the
+	// intent was made: who asked, and who approved this specHash.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ApprovedBy string `json:"approvedBy,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ApprovedAt string `json:"approvedAt,omitempty"`
 	// outcome is the state of this intent.
 	// +optional
 	Outcome CheckoutOutcome `json:"outcome,omitempty"`

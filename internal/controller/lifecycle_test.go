@@ -58,6 +58,12 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(receipt.Data).To(HaveKeyWithValue("cartId", cart.Status.Checkout.CartID))
 	g.Expect(receipt.Data).To(HaveKeyWithValue("orderIds", cart.Status.Orders[0].ID))
 	g.Expect(receipt.Data).To(HaveKeyWithValue("checkoutRequestId", cart.Status.Checkout.RequestID))
+	// Who approved which spec hash: admission stamped the approver, the intent and receipt keep it.
+	g.Expect(cart.Spec.Approval.ApprovedBy).NotTo(BeEmpty())
+	g.Expect(cart.Status.Checkout.ApprovedBy).To(Equal(cart.Spec.Approval.ApprovedBy))
+	g.Expect(cart.Status.Checkout.ApprovedAt).To(Equal(cart.Spec.Approval.ApprovedAt))
+	g.Expect(receipt.Data).To(HaveKeyWithValue("approvedBy", cart.Spec.Approval.ApprovedBy))
+	g.Expect(receipt.Data["receipt.json"]).To(ContainSubstring(`"specHash": "` + cart.Status.Checkout.SpecHash))
 	g.Expect(receipt.Data).To(HaveKeyWithValue("customerId", testCustomer))
 
 	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded"))).To(Equal(succeeded + 1))

@@ -178,13 +178,16 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		intent = max(intent, h.Intent+1)
 	}
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
-		RequestID:  checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
-		CartID:     cart.Status.Cart.ID,
-		CustomerID: cart.Spec.CustomerID,
-		SpecHash:   cart.Status.SpecHash,
-		Intent:     intent,
-		Outcome:    pcv1alpha1.CheckoutPending,
-		StartedAt:  metav1.NewTime(s.now),
+		RequestID:   checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
+		CartID:      cart.Status.Cart.ID,
+		CustomerID:  cart.Spec.CustomerID,
+		SpecHash:    cart.Status.SpecHash,
+		RequestedBy: cart.Spec.Approval.RequestedBy,
+		ApprovedBy:  cart.Spec.Approval.ApprovedBy,
+		ApprovedAt:  cart.Spec.Approval.ApprovedAt,
+		Intent:      intent,
+		Outcome:     pcv1alpha1.CheckoutPending,
+		StartedAt:   metav1.NewTime(s.now),
 	}
 	return r.persistAttempt(ctx, s)
 }

@@ -60,6 +60,9 @@ type receiptRecord struct {
 	StartedAt         string                   `json:"checkoutStartedAt"`
 	CompletedAt       string                   `json:"checkoutCompletedAt"`
 	Outcome           string                   `json:"outcome,omitempty"`
+	RequestedBy       string                   `json:"requestedBy,omitempty"`
+	ApprovedBy        string                   `json:"approvedBy,omitempty"`
+	ApprovedAt        string                   `json:"approvedAt,omitempty"`
 	Resolution        string                   `json:"resolution,omitempty"`
 	Orders            []pcv1alpha1.OrderStatus `json:"orders"`
 	OrderErrors       []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
@@ -91,6 +94,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
 		CustomerID: customer, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
 		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution,
+		RequestedBy: co.RequestedBy, ApprovedBy: co.ApprovedBy, ApprovedAt: co.ApprovedAt,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors, AdditionalInformation: co.AdditionalInformation,
 	}
 	body, err := json.MarshalIndent(rec, "", "  ")
@@ -118,6 +122,9 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	}
 	if co.Resolution != "" {
 		cm.Data["resolution"] = co.Resolution
+	}
+	if co.ApprovedBy != "" {
+		cm.Data["approvedBy"] = co.ApprovedBy
 	}
 	for _, o := range cart.Status.Orders {
 		if key, ok := orderLabelKey(o.ID); ok {

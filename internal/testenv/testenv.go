@@ -19,6 +19,8 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -105,9 +107,43 @@ func NewEnvironment() (*envtest.Environment, error) {
 	}, nil
 }
 
-// InstallPolicy creates the admission policy of config/policy.
+// InstallPolicy creates the admission policy of config/policy and waits until it is in
+// force. The policies fail closed, and kube-apiserver compiles them asynchronously: a
+// PartnerCart written in between is refused (or not stamped), which made first tests flaky.
 func InstallPolicy(ctx context.Context, c client.Client) error {
-	return ApplyDir(ctx, c, filepath.Join(RepoRoot(), "config", "policy"))
+	if err := ApplyDir(ctx, c, filepath.Join(RepoRoot(), "config", "policy")); err != nil {
+		return err
+	}
+	return waitForPolicy(ctx, c)
+}
+
+// waitForPolicy dry-runs the creation of a PartnerCart until admission accepts it and the
+// requester stamp shows that the mutating policies run.
+func waitForPolicy(ctx context.Context, c client.Client) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		probe := &pcv1alpha1.PartnerCart{
+			ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, GenerateName: "policy-probe-"},
+			Spec: pcv1alpha1.PartnerCartSpec{
+				CustomerID:           "932c4101-dc08-461b-b4c1-75d80e905775",
+				CredentialsSecretRef: pcv1alpha1.SecretReference{Name: "probe"},
+				LineItems: []pcv1alpha1.CartLineItem{{LineItemFields: pcv1alpha1.LineItemFields{
+					CatalogItemID: "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H", Quantity: 1, BillingCycle: pcv1alpha1.BillingCycleMonthly, TermDuration: "P1Y"}}},
+			},
+		}
+		if last = c.Create(ctx, probe, client.DryRunAll); last != nil {
+			return false, nil
+		}
+		if probe.Spec.Approval.RequestedBy == "" {
+			last = errors.New("the requester stamp is not applied yet")
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("admission policy not in force: %w (last: %v)", err, last)
+	}
+	return nil
 }
 
 // ApplyDir creates every object of every *.yaml file in dir, except kustomize's own files.
