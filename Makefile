@@ -89,9 +89,10 @@ demo: build control-plane ## Start a local control plane, pcsim and the manager;
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and pcsim binaries into bin/.
+build: ## Build the manager, pcsim and kubectl-partnercart binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	go build -o $(LOCALBIN)/pcsim ./cmd/pcsim
+	go build -o $(LOCALBIN)/kubectl-partnercart ./cmd/kubectl-partnercart
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs Docker; IMG sets the tag).

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// now is the clock of AGE columns; tests fix it.
+var now = time.Now
+
+func cmdGet(ctx context.Context, c client.Client, ns string, all bool, names []string, out io.Writer) error {
+	var carts []pcv1alpha1.PartnerCart
+	if len(names) > 0 {
+		for _, n := range names {
+			var cart pcv1alpha1.PartnerCart
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, &cart); err != nil {
+				return err
+			}
+			carts = append(carts, cart)
+		}
+	} else {
+		var list pcv1alpha1.PartnerCartList
+		var opts []client.ListOption
+		if !all {
+			opts = append(opts, client.InNamespace(ns))
+		}
+		if err := c.List(ctx, &list, opts...); err != nil {
+			return err
+		}
+		carts = list.Items
+	}
+	if len(carts) == 0 {
+		if all {
+			printLine(out, "No PartnerCarts found.")
+		} else {
+			printf(out, "No PartnerCarts found in namespace %s.\n", ns)
+		}
+		return nil
+	}
+	printCarts(out, carts, all)
+	return nil
+}
+
+// printCarts writes one line per cart: what it quotes, whether and how it is approved, how
+// the checkout went and what it bought.
+func printCarts(out io.Writer, carts []pcv1alpha1.PartnerCart, withNamespace bool) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if withNamespace {
+		printText(tw, "NAMESPACE\t")
+	}
+	printLine(tw, "NAME\tCUSTOMER\tPHASE\tQUOTE\tAPPROVAL\tCHECKOUT\tORDERS\tTOTAL\tAGE")
+	for i := range carts {
+		cart := &carts[i]
+		if withNamespace {
+			printf(tw, "%s\t", cart.Namespace)
+		}
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			cart.Name, cart.Spec.CustomerID, dash(phase(cart)), dash(quote(cart)), approvalSummary(cart),
+			dash(checkoutOutcome(cart)), orders(cart), dash(total(cart)), age(cart))
+	}
+	_ = tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func phase(cart *pcv1alpha1.PartnerCart) string {
+	return string(cart.Status.Phase)
+}
+
+// quote is the quoted total with its currency, or "" before Partner Center priced the cart.
+func quote(cart *pcv1alpha1.PartnerCart) string {
+	st := cart.Status.Cart
+	if st == nil || st.QuotedTotal == "" {
+		return ""
+	}
+	return strings.TrimSpace(st.QuotedTotal + " " + st.CurrencyCode)
+}
+
+// approvalSummary says whether the cart is approved and whether that approval covers the spec
+// the operator hashed: "no", "yes (pinned)", "yes (unpinned)", "yes (stale pin)", with the
+// approver when the admission policy recorded one.
+func approvalSummary(cart *pcv1alpha1.PartnerCart) string {
+	a := cart.Spec.Approval
+	if !a.Approved {
+		return "no"
+	}
+	s := "yes"
+	switch {
+	case a.SpecHash == "":
+		s += " (unpinned)"
+	case cart.Status.SpecHash != "" && a.SpecHash != cart.Status.SpecHash:
+		s += " (stale pin)"
+	default:
+		s += " (pinned)"
+	}
+	if a.ApprovedBy != "" {
+		s += " by " + a.ApprovedBy
+	}
+	if a.MaxTotalPrice != "" {
+		s += " max " + a.MaxTotalPrice
+	}
+	return s
+}
+
+// checkoutOutcome is the current checkout's outcome; Unknown is flagged, as it needs a person.
+func checkoutOutcome(cart *pcv1alpha1.PartnerCart) string {
+	co := cart.Status.Checkout
+	if co == nil {
+		return ""
+	}
+	if co.Outcome == pcv1alpha1.CheckoutUnknown {
+		return "Unknown (resolve)"
+	}
+	return string(co.Outcome)
+}
+
+// orders is the number of orders and their IDs, at most three of them.
+func orders(cart *pcv1alpha1.PartnerCart) string {
+	n := len(cart.Status.Orders)
+	if n == 0 {
+		return "0"
+	}
+	ids := make([]string, 0, 3)
+	for i, o := range cart.Status.Orders {
+		if i == 3 {
+			ids = append(ids, "...")
+			break
+		}
+		ids = append(ids, o.ID)
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(ids, ","))
+}
+
+// total is what the orders cost, with the currency of the first order.
+func total(cart *pcv1alpha1.PartnerCart) string {
+	if cart.Status.Total == "" {
+		return ""
+	}
+	cur := ""
+	if len(cart.Status.Orders) > 0 {
+		cur = cart.Status.Orders[0].CurrencyCode
+	}
+	return strings.TrimSpace(cart.Status.Total + " " + cur)
+}
+
+func age(cart *pcv1alpha1.PartnerCart) string {
+	if cart.CreationTimestamp.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now().Sub(cart.CreationTimestamp.Time))
+}
+
+// condition returns "Status Reason: message" of a condition, or "".
+func condition(cart *pcv1alpha1.PartnerCart, typ string) string {
+	c := apimeta.FindStatusCondition(cart.Status.Conditions, typ)
+	if c == nil {
+		return ""
+	}
+	s := string(c.Status)
+	if c.Reason != "" {
+		s += " " + c.Reason
+	}
+	if c.Message != "" {
+		s += ": " + c.Message
+	}
+	return s
+}

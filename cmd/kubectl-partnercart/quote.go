@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+func cmdQuote(ctx context.Context, c client.Client, ns, name string, out io.Writer) error {
+	var cart pcv1alpha1.PartnerCart
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cart); err != nil {
+		return err
+	}
+	printQuote(out, &cart)
+	return nil
+}
+
+// printQuote writes what an approver reads before approving: who buys what, at which unit and
+// extended prices, the total, whether the quote is for the current spec, and every line error.
+func printQuote(out io.Writer, cart *pcv1alpha1.PartnerCart) {
+	printQuoteHeader(out, cart)
+	printLine(out)
+	printLineItems(out, cart)
+	printErrorsAndOrders(out, cart)
+}
+
+// printQuoteHeader writes who buys, the cart, the spec hash, and the approval.
+func printQuoteHeader(out io.Writer, cart *pcv1alpha1.PartnerCart) {
+	st := &cart.Status
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	printf(tw, "PartnerCart:\t%s/%s\n", cart.Namespace, cart.Name)
+	printf(tw, "Customer:\t%s\n", cart.Spec.CustomerID)
+	printf(tw, "Phase:\t%s\n", dash(string(st.Phase)))
+	if st.Cart != nil && st.Cart.ID != "" {
+		line := st.Cart.ID
+		var extra []string
+		if st.Cart.Status != "" {
+			extra = append(extra, st.Cart.Status)
+		}
+		if st.Cart.ExpirationTimestamp != nil {
+			extra = append(extra, "expires "+st.Cart.ExpirationTimestamp.UTC().Format(time.RFC3339))
+		}
+		if len(extra) > 0 {
+			line += " (" + strings.Join(extra, ", ") + ")"
+		}
+		printf(tw, "Partner Center cart:\t%s\n", line)
+	}
+	printf(tw, "Spec hash:\t%s\n", dash(st.SpecHash))
+	printf(tw, "Quote:\t%s\n", quoteFreshness(cart))
+	printf(tw, "Approval:\t%s\n", approvalDetail(cart))
+	for _, typ := range []string{pcv1alpha1.ApprovedCondition, pcv1alpha1.CartSyncedCondition, pcv1alpha1.StalledCondition} {
+		if s := condition(cart, typ); s != "" {
+			printf(tw, "%s:\t%s\n", typ, s)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// printLineItems writes the line items with unit and extended prices and the total.
+func printLineItems(out io.Writer, cart *pcv1alpha1.PartnerCart) {
+	st := &cart.Status
+	prices := map[int32]pcv1alpha1.CartLineItemStatus{}
+	if st.Cart != nil {
+		for _, l := range st.Cart.LineItems {
+			prices[l.ID] = l
+		}
+	}
+	rows := [][]string{{"ID", "CATALOG ITEM", "NAME", "QTY", "BILLING", "TERM", "UNIT PRICE", "EXTENDED PRICE", "CURRENCY"}}
+	row := func(l pcv1alpha1.LineItemFields, addonOf int32) {
+		p := prices[l.ID]
+		id := fmt.Sprint(l.ID)
+		name := l.FriendlyName
+		if addonOf != 0 {
+			id = fmt.Sprintf("+%d", l.ID)
+			name = strings.TrimSpace(name + " (add-on of " + fmt.Sprint(addonOf) + ")")
+		}
+		rows = append(rows, []string{id, l.CatalogItemID, dash(name), fmt.Sprint(l.Quantity), string(l.BillingCycle),
+			dash(l.TermDuration), dash(p.Price), dash(p.ExtendedPrice), dash(p.CurrencyCode)})
+	}
+	for _, l := range cart.Spec.LineItems {
+		row(l.LineItemFields, 0)
+		for _, a := range l.AddonItems {
+			row(a.LineItemFields, l.ID)
+		}
+	}
+	totalText, cur := "-", "-"
+	if st.Cart != nil && st.Cart.QuotedTotal != "" {
+		totalText, cur = st.Cart.QuotedTotal, dash(st.Cart.CurrencyCode)
+	}
+	rows = append(rows, []string{"", "", "", "", "", "", "TOTAL", totalText, cur})
+	writeTable(out, rows, map[int]bool{3: true, 6: true, 7: true})
+}
+
+// printErrorsAndOrders writes the line errors, the orders and the order errors.
+func printErrorsAndOrders(out io.Writer, cart *pcv1alpha1.PartnerCart) {
+	st := &cart.Status
+	if len(st.LineItemErrors) > 0 {
+		printLine(out)
+		printLine(out, "Line errors:")
+		for _, e := range st.LineItemErrors {
+			printf(out, "  line %d: error %d: %s", e.LineItemID, e.ErrorCode, dash(e.ErrorDescription))
+			if len(e.AdditionalInformation) > 0 {
+				kv := make([]string, 0, len(e.AdditionalInformation))
+				for _, k := range slices.Sorted(maps.Keys(e.AdditionalInformation)) {
+					kv = append(kv, k+"="+e.AdditionalInformation[k])
+				}
+				printf(out, " [%s]", strings.Join(kv, ", "))
+			}
+			printLine(out)
+		}
+	}
+	if len(st.Orders) > 0 {
+		printLine(out)
+		printf(out, "Orders (total %s):\n", dash(total(cart)))
+		for _, o := range st.Orders {
+			printf(out, "  %s  %s  %s %s\n", o.ID, dash(o.Status), dash(o.TotalPrice), o.CurrencyCode)
+		}
+	}
+	if len(st.OrderErrors) > 0 {
+		printLine(out)
+		printLine(out, "Order errors:")
+		for _, e := range st.OrderErrors {
+			printf(out, "  order group %s: error %d: %s\n", e.OrderGroupID, e.Code, dash(e.Description))
+		}
+	}
+}
+
+// quoteFreshness says whether the prices shown are the ones Partner Center quoted for the spec
+// as it is now: an approver must not approve a quote of an earlier spec.
+func quoteFreshness(cart *pcv1alpha1.PartnerCart) string {
+	st := &cart.Status
+	switch {
+	case st.Cart == nil || st.Cart.QuotedTotal == "":
+		return "none yet (Partner Center has not priced this cart)"
+	case st.ObservedGeneration != cart.Generation:
+		return fmt.Sprintf("stale: the spec changed (generation %d) since the operator last looked (generation %d); wait", cart.Generation, st.ObservedGeneration)
+	case st.Cart.SyncedSpecHash != "" && st.Cart.SyncedSpecHash != st.SpecHash:
+		return "stale: the quote is for an earlier spec; wait for the operator to update the cart"
+	default:
+		return "for the current spec"
+	}
+}
+
+func approvalDetail(cart *pcv1alpha1.PartnerCart) string {
+	a := cart.Spec.Approval
+	var parts []string
+	if !a.Approved {
+		parts = append(parts, "not approved")
+	} else {
+		s := "approved"
+		if a.ApprovedBy != "" {
+			s += " by " + a.ApprovedBy
+		}
+		if a.ApprovedAt != "" {
+			s += " at " + a.ApprovedAt
+		}
+		parts = append(parts, s)
+		switch {
+		case a.SpecHash == "":
+			parts = append(parts, "not pinned to a spec hash")
+		case a.SpecHash != cart.Status.SpecHash:
+			parts = append(parts, "pinned to "+a.SpecHash+", which is NOT the current spec hash")
+		default:
+			parts = append(parts, "pinned to the current spec hash")
+		}
+	}
+	if a.MaxTotalPrice != "" {
+		parts = append(parts, "max total "+a.MaxTotalPrice)
+	}
+	if a.RequestedBy != "" {
+		parts = append(parts, "requested by "+a.RequestedBy)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// writeTable writes rows in columns two spaces apart, the columns in right right-aligned
+// (amounts and quantities), the others left-aligned.
+func writeTable(out io.Writer, rows [][]string, right map[int]bool) {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, cell := range r {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", widths[i]-len(cell))
+			if right[i] {
+				b.WriteString(pad + cell)
+			} else {
+				b.WriteString(cell + pad)
+			}
+		}
+		printLine(out, strings.TrimRight(b.String(), " "))
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// receiptLabel marks the receipts the operator writes (internal/controller/receipt.go).
+const receiptLabel = "partnercenter.partnercart.dev/receipt"
+
+type receiptsOptions struct {
+	customer      string
+	cart          string
+	allNamespaces bool
+}
+
+// receiptSummary is the part of a receipt's receipt.json the listing shows.
+type receiptSummary struct {
+	PartnerCart string `json:"partnerCart"`
+	CustomerID  string `json:"customerId"`
+	Outcome     string `json:"outcome"`
+	CompletedAt string `json:"checkoutCompletedAt"`
+	Orders      []struct {
+		ID           string `json:"id"`
+		TotalPrice   string `json:"totalPrice"`
+		CurrencyCode string `json:"currencyCode"`
+	} `json:"orders"`
+}
+
+func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOptions, out io.Writer) error {
+	var list corev1.ConfigMapList
+	opts := []client.ListOption{client.MatchingLabels{receiptLabel: "true"}}
+	if !o.allNamespaces {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	if err := c.List(ctx, &list, opts...); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	n := 0
+	for i := range list.Items {
+		cm := &list.Items[i]
+		var r receiptSummary
+		if err := json.Unmarshal([]byte(cm.Data["receipt.json"]), &r); err != nil {
+			r.PartnerCart, r.CustomerID = "?", cm.Data["customerId"]
+		}
+		if o.customer != "" && r.CustomerID != o.customer {
+			continue
+		}
+		if o.cart != "" && r.PartnerCart != o.cart {
+			continue
+		}
+		if n == 0 {
+			if o.allNamespaces {
+				printText(tw, "NAMESPACE\t")
+			}
+			printLine(tw, "RECEIPT\tCART\tCUSTOMER\tOUTCOME\tORDERS\tTOTALS\tCOMPLETED")
+		}
+		n++
+		ids := make([]string, 0, len(r.Orders))
+		totals := make([]string, 0, len(r.Orders))
+		for _, ord := range r.Orders {
+			ids = append(ids, ord.ID)
+			if ord.TotalPrice != "" {
+				totals = append(totals, strings.TrimSpace(ord.TotalPrice+" "+ord.CurrencyCode))
+			}
+		}
+		if o.allNamespaces {
+			printf(tw, "%s\t", cm.Namespace)
+		}
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(r.PartnerCart), dash(r.CustomerID), dash(r.Outcome),
+			dash(strings.Join(ids, ",")), dash(strings.Join(totals, ", ")), dash(r.CompletedAt))
+	}
+	if n == 0 {
+		printLine(out, "No receipts found.")
+		return nil
+	}
+	return tw.Flush()
+}
