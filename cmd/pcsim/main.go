@@ -79,6 +79,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		"JSON file of faults, as PUT /_pcsim/faults takes; fault flags given too override its fields")
 	fs.StringVar(&checkoutFaults, "checkout-faults", "",
 		`checkout faults by catalog item ID as JSON, e.g. '{"<catalogItemId>":{"checkoutNotFound":true}}'`)
+	fs.IntVar(&cfg.opts.RateLimit, "rate-limit", 0,
+		"requests per minute per partner tenant (sliding window); over it: 429 with Retry-After (0: unlimited)")
 	fs.Int64Var(&cfg.opts.Seed, "seed", 0, "seed of the fault decisions")
 	fs.StringVar(&knownCustomers, "known-customers", "", "comma-separated customer IDs that exist (default: all)")
 	err := fs.Parse(args)

@@ -96,6 +96,10 @@ func (s *Server) guardedAPI(op string, guard apiGuard, h apiHandler) http.Handle
 			s.send(w, op, encode(resp))
 			return
 		}
+		if resp, limited := s.rateLimited(c.clientID); limited {
+			s.send(w, op, encode(resp))
+			return
+		}
 		if !s.customerKnown(c.customerID) {
 			s.send(w, op, encode(apiError(http.StatusNotFound, codeUnknownCustomer,
 				"Customer %s was not found for this partner.", c.customerID)))

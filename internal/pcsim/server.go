@@ -58,6 +58,10 @@ type Options struct {
 	// KnownCustomers restricts the customers that exist; empty means all of them except
 	// NilCustomerID.
 	KnownCustomers []string
+	// RateLimit is each partner tenant's budget of /v1 requests per minute (sliding window);
+	// a request over it gets Partner Center's 429 with Retry-After (ratelimit.go). pcsim
+	// knows the tenant by the bearer token's app (client ID). 0: unlimited.
+	RateLimit int
 }
 
 // Server is the simulator. It is safe for concurrent use.
@@ -77,6 +81,8 @@ type Server struct {
 	replay         *replayStore
 	// assertionKeys verify client assertions (auth_assertion.go).
 	assertionKeys assertionKeys
+	// rateLimiter enforces Options.RateLimit; nil when unlimited.
+	rateLimiter *rateLimiter
 
 	// allOrders lists every order in creation order for Orders().
 	allOrdersMu sync.Mutex
@@ -106,6 +112,9 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("%s must not be negative, got %s", name, d)
 		}
 	}
+	if opts.RateLimit < 0 {
+		return nil, fmt.Errorf("rate limit must not be negative, got %d", opts.RateLimit)
+	}
 	opts = withDefaults(opts)
 	s := &Server{
 		opts:           opts,
@@ -118,6 +127,7 @@ func New(opts Options) (*Server, error) {
 		customerOrders: newShardedMap[*orderList](),
 		replay:         newReplayStore(),
 		assertionKeys:  keys,
+		rateLimiter:    newRateLimiter(opts.RateLimit),
 	}
 	if len(opts.KnownCustomers) > 0 {
 		s.known = make(map[string]bool, len(opts.KnownCustomers))

@@ -33,6 +33,9 @@ type Stats struct {
 	// refuseRepeatCheckout, emptyCheckoutAnswer, undecodableCheckoutAnswer,
 	// checkoutNotFound), one per answer they shaped.
 	Faults map[string]int `json:"faults"`
+	// RateLimited counts requests refused with 429 because their partner tenant had spent
+	// its Options.RateLimit budget.
+	RateLimited int `json:"rateLimited"`
 }
 
 // statsRecorder guards Stats with one mutex; every update is a few map operations.
