@@ -97,11 +97,12 @@ func kubeClient(o *options) (client.Client, string, error) {
 
 // addCommon registers the kubeconfig flags on fs.
 func (o *options) addCommon(fs *flag.FlagSet) {
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to the kubeconfig file")
-	fs.StringVar(&o.context, "context", "", "kubeconfig context to use")
-	fs.StringVar(&o.namespace, "namespace", "", "namespace (default: the context's)")
-	fs.StringVar(&o.namespace, "n", "", "namespace (short for --namespace)")
-	fs.StringVar(&o.as, "as", "", "user to impersonate")
+	// The defaults are the values already parsed, so that flags before the subcommand hold.
+	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "path to the kubeconfig file")
+	fs.StringVar(&o.context, "context", o.context, "kubeconfig context to use")
+	fs.StringVar(&o.namespace, "namespace", o.namespace, "namespace (default: the context's)")
+	fs.StringVar(&o.namespace, "n", o.namespace, "namespace (short for --namespace)")
+	fs.StringVar(&o.as, "as", o.as, "user to impersonate")
 }
 
 func (e *env) run(ctx context.Context, args []string) error {

@@ -120,11 +120,14 @@ func TestGet(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(t, e, "get", "-n", "other"); err != nil {
-		t.Fatal(err)
-	}
-	if got := out.String(); got != "No PartnerCarts found in namespace other.\n" {
-		t.Errorf("empty namespace: %q", got)
+	for _, args := range [][]string{{"get", "-n", "other"}, {"-n", "other", "get"}, {"--namespace=other", "get"}} {
+		out.Reset()
+		if err := run(t, e, args...); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); got != "No PartnerCarts found in namespace other.\n" {
+			t.Errorf("%v: %q", args, got)
+		}
 	}
 
 	out.Reset()
