@@ -18,6 +18,11 @@
 //	BENCH_BASELINE_SAMPLE      carts the sequential baseline buys, extrapolated to N (100)
 //	BENCH_RESTART_WINDOW       how long the restarted manager is watched (60s)
 //	BENCH_TIMEOUT              deadline of the operator phase (15m)
+//	BENCH_FLOOR_WORKERS        concurrencies the API-floor writer tries, comma-separated (32,64,128; empty: skip)
+//	BENCH_RATE_LIMIT           pcsim --rate-limit of the rate-limited phase, requests per minute (1500; 0: skip)
+//	BENCH_RL_N                 carts of the rate-limited phase (BENCH_N)
+//	BENCH_RL_QPS               manager --partner-center-qps in that phase (0.95 × BENCH_RATE_LIMIT / 60)
+//	BENCH_RL_BURST             manager --partner-center-burst in that phase (0: the manager's default)
 //
 // Needs bin/manager and bin/pcsim ('make build') and bin/k8s ('make control-plane').
 package main
@@ -37,11 +42,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/harness"
@@ -62,6 +69,11 @@ type config struct {
 	baselineSample     int
 	restartWindow      time.Duration
 	timeout            time.Duration
+	floorWorkers       []int
+	rateLimit          int
+	rlN                int
+	rlQPS              float64
+	rlBurst            int
 	dir                string
 }
 
@@ -78,8 +90,14 @@ func main() {
 		baselineSample:     envInt("BENCH_BASELINE_SAMPLE", 100),
 		restartWindow:      envDuration("BENCH_RESTART_WINDOW", time.Minute),
 		timeout:            envDuration("BENCH_TIMEOUT", 15*time.Minute),
+		floorWorkers:       envInts("BENCH_FLOOR_WORKERS", "32,64,128"),
+		rateLimit:          envInt("BENCH_RATE_LIMIT", 1500),
+		rlBurst:            envInt("BENCH_RL_BURST", 0),
 		dir:                filepath.Join(testenv.RepoRoot(), "tmp", "bench"),
 	}
+	cfg.rlN = envInt("BENCH_RL_N", cfg.n)
+	cfg.rlQPS = envFloat("BENCH_RL_QPS", 0.95*float64(cfg.rateLimit)/60)
+	ctrllog.SetLogger(logr.Discard()) // the bench's own clients log nothing worth reading
 	os.Exit(run(cfg))
 }
 
@@ -181,16 +199,27 @@ func (bm *benchmark) measure(ctx context.Context) error {
 		return err
 	}
 	defer cp.Stop()
+	var floor *floorRun
+	if len(cfg.floorWorkers) > 0 {
+		if floor, err = bm.floorPhase(ctx, cp); err != nil {
+			return err
+		}
+	}
 	s, err := bm.startStack(ctx, cp)
 	if err != nil {
 		return err
 	}
-	wall, err := bm.loadPhase(ctx, s)
+	wall, err := bm.loadPhase(ctx, s, floor)
 	if err != nil {
 		return err
 	}
 	if err := bm.restartPhase(ctx, s); err != nil {
 		return err
+	}
+	if cfg.rateLimit > 0 && cfg.rlN > 0 {
+		if err := bm.rateLimitPhase(ctx, cp); err != nil {
+			return err
+		}
 	}
 	return bm.baselinePhase(ctx, s, wall)
 }
@@ -228,8 +257,16 @@ func (bm *benchmark) startStack(ctx context.Context, cp *harness.ControlPlane) (
 }
 
 // loadPhase is phase 1: N carts at once. It adds its rows and returns the wall time.
-func (bm *benchmark) loadPhase(ctx context.Context, s *stack) (time.Duration, error) {
-	lr, err := bm.buyAll(ctx, s.cp)
+func (bm *benchmark) loadPhase(ctx context.Context, s *stack, floor *floorRun) (time.Duration, error) {
+	reqs0, err := apiServerRequests(ctx, s.cp)
+	if err != nil {
+		return 0, err
+	}
+	lr, err := bm.buyAll(ctx, s.cp, benchNamespace, bm.cfg.n)
+	if err != nil {
+		return 0, err
+	}
+	reqs1, err := apiServerRequests(ctx, s.cp)
 	if err != nil {
 		return 0, err
 	}
@@ -241,28 +278,35 @@ func (bm *benchmark) loadPhase(ctx context.Context, s *stack) (time.Duration, er
 	bm.addTimeRows(lr, n)
 	bm.addCallRow(harness.Calls(sc.stats), n)
 	bm.addAPIRows(sc, n, lr.wall)
+	byResource, perCart := requestDelta(reqs0, reqs1, n)
+	bm.add("API-server requests per cart, by verb and resource", fmt.Sprintf("%.2f", perCart), "kube-apiserver apiserver_request_total, first create to last Ready, every client (the bench's creates and its watch too; WATCH left out): "+byResource)
+	bm.add("API-server latency by verb and resource", "", "apiserver_request_duration_seconds mean over the same interval, pairs with at least 0.5 requests per cart: "+requestLatency(reqs0, reqs1, n))
+	bm.add("Partner Center call latency by operation", "", pcLatency(sc.metrics))
 	bm.addResourceRows(lr, sc, n)
 	bm.addFloorRows(lr.wall)
+	if floor != nil {
+		bm.addAPIFloorRows(lr, sc, floor, n)
+	}
 	return lr.wall, nil
 }
 
 // buyAll creates the N carts with 32 concurrent creators and waits until a watch has seen
 // every one Ready, timing it and the CPU the stack used meanwhile.
-func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane) (*loadRun, error) {
+func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane, ns string, n int) (*loadRun, error) {
 	cfg := bm.cfg
 	wc, err := client.NewWithWatch(cp.Config, client.Options{Scheme: testenv.NewScheme()})
 	if err != nil {
 		return nil, err
 	}
-	lr := &loadRun{tr: newTracker(cfg.n)}
+	lr := &loadRun{tr: newTracker(n)}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go lr.tr.watch(watchCtx, wc, benchNamespace)
-	carts := make([]*pcv1alpha1.PartnerCart, cfg.n)
+	go lr.tr.watch(watchCtx, wc, ns)
+	carts := make([]*pcv1alpha1.PartnerCart, n)
 	for i := range carts {
-		carts[i] = harness.NewCart(benchNamespace, fmt.Sprintf("cart-%05d", i))
+		carts[i] = harness.NewCart(ns, fmt.Sprintf("cart-%05d", i))
 	}
-	logf("creating %d carts", cfg.n)
+	logf("creating %d carts in %s", n, ns)
 	phaseCtx, cancelPhase := context.WithTimeout(ctx, cfg.timeout)
 	defer cancelPhase()
 	lr.cpu0 = harness.ChildrenCPU()
@@ -272,8 +316,8 @@ func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane) (*loa
 		return nil, err
 	}
 	lr.created = time.Since(first)
-	logf("created %d carts in %s; waiting for Ready", cfg.n, lr.created.Round(time.Millisecond))
-	if err := lr.tr.wait(phaseCtx, func(ready, failed int) { logf("%d/%d Ready, %d stalled", ready, cfg.n, failed) }); err != nil {
+	logf("created %d carts in %s; waiting for Ready", n, lr.created.Round(time.Millisecond))
+	if err := lr.tr.wait(phaseCtx, func(ready, failed int) { logf("%d/%d Ready, %d stalled", ready, n, failed) }); err != nil {
 		return nil, err
 	}
 	lr.wall = lr.tr.lastReady().Sub(first)
@@ -314,15 +358,31 @@ func (bm *benchmark) addTimeRows(lr *loadRun, n float64) {
 
 // addCallRow: Partner Center calls per cart, by operation.
 func (bm *benchmark) addCallRow(calls map[string]int, n float64) {
+	bm.addCallRowNamed("Partner Center calls per cart", calls, n)
+}
+
+// addCallRowNamed: Partner Center calls per cart, by operation (every operation pcsim saw).
+func (bm *benchmark) addCallRowNamed(metric string, calls map[string]int, n float64) {
 	var parts []string
 	total := 0
-	for _, op := range []string{"CreateCart", "GetCart", "UpdateCart", "Checkout", "GetOrder", "ListOrders"} {
+	ops := make([]string, 0, len(calls))
+	for op := range calls {
+		if op != "Token" {
+			ops = append(ops, op)
+		}
+	}
+	order := map[string]int{"CreateCart": 1, "GetCart": 2, "UpdateCart": 3, "Checkout": 4, "GetOrder": 5, "ListOrders": 6}
+	sort.Slice(ops, func(i, j int) bool {
+		oi, oj := cmp.Or(order[ops[i]], 99), cmp.Or(order[ops[j]], 99)
+		return oi < oj || oi == oj && ops[i] < ops[j]
+	})
+	for _, op := range ops {
 		if c := calls[op]; c > 0 {
 			parts = append(parts, fmt.Sprintf("%s %.2f", op, float64(c)/n))
 			total += c
 		}
 	}
-	bm.add("Partner Center calls per cart", fmt.Sprintf("%.2f", float64(total)/n), strings.Join(parts, ", ")+fmt.Sprintf("; plus %d token requests in all", calls["Token"]))
+	bm.add(metric, fmt.Sprintf("%.2f", float64(total)/n), strings.Join(parts, ", ")+fmt.Sprintf("; plus %d token requests in all", calls["Token"]))
 }
 
 // addAPIRows: API-server writes per cart, and where the reconcile time goes.
@@ -331,7 +391,7 @@ func (bm *benchmark) addAPIRows(sc *loadScrape, n float64, wall time.Duration) {
 	events := len(sc.events.Items)
 	writes, byMethod := apiWrites(metrics)
 	reads := metrics.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] == "GET" })
-	bm.add("API-server writes per cart", fmt.Sprintf("%.2f (%.2f without Events)", writes/n, (writes-float64(events))/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs %.2f per cart (Secrets are read only when their resourceVersion changes)",
+	bm.add("API-server writes per cart", fmt.Sprintf("%.2f (%.2f without Events)", writes/n, (writes-float64(events))/n), byMethod+fmt.Sprintf("; %d Events (%.2f per cart); GETs and LISTs %.2f per cart (see the next row)",
 		events, float64(events)/n, reads/n))
 	reconciles := metrics.Sum("controller_runtime_reconcile_time_seconds_count", isController)
 	reconcileSecs := metrics.Sum("controller_runtime_reconcile_time_seconds_sum", isController)
@@ -567,11 +627,14 @@ type tracker struct {
 	createdAt map[string]time.Time
 	readyAt   map[string]time.Time
 	stalled   map[string]string
-	changed   chan struct{}
+	// modified counts, per cart, the watch's MODIFIED events: writes that changed the
+	// object (a write that changes nothing bumps no resourceVersion and sends no event).
+	modified map[string]int
+	changed  chan struct{}
 }
 
 func newTracker(n int) *tracker {
-	return &tracker{n: n, createdAt: map[string]time.Time{}, readyAt: map[string]time.Time{}, stalled: map[string]string{}, changed: make(chan struct{}, 1)}
+	return &tracker{n: n, createdAt: map[string]time.Time{}, readyAt: map[string]time.Time{}, stalled: map[string]string{}, modified: map[string]int{}, changed: make(chan struct{}, 1)}
 }
 
 func (t *tracker) created(name string, at time.Time) {
@@ -618,6 +681,11 @@ func (t *tracker) watch(ctx context.Context, wc client.WithWatch, ns string) {
 				break
 			}
 			if c, ok := ev.Object.(*pcv1alpha1.PartnerCart); ok {
+				if ev.Type == watch.Modified {
+					t.mu.Lock()
+					t.modified[c.Name]++
+					t.mu.Unlock()
+				}
 				t.observe(c, time.Now())
 			}
 		}
@@ -782,6 +850,27 @@ func envFloat(key string, def float64) float64 {
 	return def
 }
 
+// envInts parses a comma-separated list of integers; an empty value is an empty list.
+func envInts(key, def string) []int {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		v = def
+	}
+	var out []int
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "%s=%q: want positive integers\n", key, v)
+			os.Exit(2)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 func envDuration(key string, def time.Duration) time.Duration {
 	if v := os.Getenv(key); v != "" {
 		d, err := time.ParseDuration(v)
@@ -792,4 +881,29 @@ func envDuration(key string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// pcLatency is the manager's mean partnercenter_request_duration_seconds per operation.
+func pcLatency(ms harness.Metrics) string {
+	sums, counts := map[string]float64{}, map[string]float64{}
+	for _, s := range ms {
+		switch s.Name {
+		case "partnercenter_request_duration_seconds_sum":
+			sums[s.Labels["operation"]] += s.Value
+		case "partnercenter_request_duration_seconds_count":
+			counts[s.Labels["operation"]] += s.Value
+		}
+	}
+	ops := make([]string, 0, len(counts))
+	for op := range counts {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	parts := make([]string, 0, len(ops))
+	for _, op := range ops {
+		if counts[op] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", op, fmtDur(seconds(sums[op]/counts[op]))))
+		}
+	}
+	return "manager's partnercenter_request_duration_seconds mean, pcsim's latency included: " + strings.Join(parts, ", ")
 }

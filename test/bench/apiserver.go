@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/partnercart/partnercart-operator/internal/harness"
+)
+
+// apiServerRequests reads kube-apiserver's apiserver_request_total, summed per verb and
+// resource (with subresource), leaving out WATCH: what every client of the run asked.
+func apiServerRequests(ctx context.Context, cp *harness.ControlPlane) (map[string]float64, error) {
+	hc, err := rest.HTTPClientFor(cp.Config)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cp.Config.Host, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("kube-apiserver metrics: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("kube-apiserver metrics: HTTP %d", resp.StatusCode)
+	}
+	ms, err := harness.ParseMetrics(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range ms {
+		name := s.Name
+		switch name {
+		case "apiserver_request_total", "apiserver_request_duration_seconds_sum", "apiserver_request_duration_seconds_count":
+		default:
+			continue
+		}
+		if s.Labels["verb"] == "WATCH" || s.Labels["resource"] == "" {
+			continue
+		}
+		key := s.Labels["verb"] + " " + s.Labels["resource"]
+		if sub := s.Labels["subresource"]; sub != "" {
+			key += "/" + sub
+		}
+		switch name {
+		case "apiserver_request_total":
+			out[key] += s.Value
+		case "apiserver_request_duration_seconds_sum":
+			out[durSum+key] += s.Value
+		default:
+			out[durCount+key] += s.Value
+		}
+	}
+	return out, nil
+}
+
+// Prefixes of the duration entries of apiServerRequests' map.
+const (
+	durSum   = "sum\x00"
+	durCount = "count\x00"
+)
+
+// requestLatency formats the mean server-side latency over the interval of the busiest
+// verb-and-resource pairs (at least 0.5 per cart).
+func requestLatency(before, after map[string]float64, n float64) string {
+	type lat struct {
+		key  string
+		mean float64
+	}
+	var out []lat
+	for k, v := range after {
+		if strings.HasPrefix(k, durSum) || strings.HasPrefix(k, durCount) || (v-before[k])/n < 0.5 {
+			continue
+		}
+		c := after[durCount+k] - before[durCount+k]
+		if c > 0 {
+			out = append(out, lat{k, (after[durSum+k] - before[durSum+k]) / c})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].mean > out[j].mean })
+	parts := make([]string, 0, len(out))
+	for _, l := range out {
+		parts = append(parts, fmt.Sprintf("%s %s", l.key, fmtDur(seconds(l.mean))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// requestDelta formats after − before per cart for the keys that grew by at least 0.005 per
+// cart, and returns the total per cart.
+func requestDelta(before, after map[string]float64, n float64) (string, float64) {
+	var keys []string
+	total := 0.0
+	for k, v := range after {
+		if strings.HasPrefix(k, durSum) || strings.HasPrefix(k, durCount) {
+			continue
+		}
+		total += v - before[k]
+		if (v-before[k])/n >= 0.005 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return after[keys[i]]-before[keys[i]] > after[keys[j]]-before[keys[j]] })
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, (after[k]-before[k])/n))
+	}
+	return strings.Join(parts, ", "), total / n
+}
