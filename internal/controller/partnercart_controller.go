@@ -120,7 +120,8 @@ type PartnerCartReconciler struct {
 	// or a lost lease cancels. Default: never cancelled. Tests cancel it to simulate a crash.
 	Lifetime context.Context
 
-	credentials credentialsCache
+	credentials  credentialsCache
+	recentOrders ordersCache
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,7 +83,7 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 	if err != nil {
 		return true, err
 	}
-	orders, err := pc.ListOrders(ctx, cart.Spec.CustomerID)
+	orders, err := r.recentOrders.list(ctx, pc, cart, s.now)
 	if err != nil {
 		if partnercenter.Classify(err) == partnercenter.ClassUndecodable {
 			// The list cannot be read (too many orders for one answer): this secondary guard
@@ -190,4 +191,47 @@ func orderLineKey(offer string, quantity int, term, name string, withName bool) 
 		key += " named " + name
 	}
 	return key
+}
+
+// ordersCache shares one ListOrders answer among the first checkouts of a customer's carts
+// (with the same credentials): the guard looks for purchases made before the object existed,
+// and every answer fetched after the object's creation holds them all. One call per burst of
+// carts instead of one per cart, where each answer grows with the customer's orders.
+type ordersCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedOrders
+}
+
+type cachedOrders struct {
+	fetchedAt time.Time
+	orders    []partnercenter.Order
+}
+
+// The cache serves bursts: at most maxCachedCustomers answers, each for ordersCacheTTL.
+const (
+	maxCachedCustomers = 100
+	ordersCacheTTL     = 5 * time.Minute
+)
+
+func (c *ordersCache) list(ctx context.Context, pc partnercenter.Client, cart *pcv1alpha1.PartnerCart, now time.Time) ([]partnercenter.Order, error) {
+	key := cart.Namespace + "/" + cart.Spec.CredentialsSecretRef.Name + "/" + strings.ToLower(cart.Spec.CustomerID)
+	// A second of margin: the object's creationTimestamp has second precision.
+	createdBefore := cart.CreationTimestamp.Add(time.Second)
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && e.fetchedAt.After(createdBefore) && now.Sub(e.fetchedAt) < ordersCacheTTL {
+		return e.orders, nil
+	}
+	orders, err := pc.ListOrders(ctx, cart.Spec.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxCachedCustomers {
+		c.entries = map[string]cachedOrders{}
+	}
+	c.entries[key] = cachedOrders{fetchedAt: now, orders: orders}
+	return orders, nil
 }

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	pcfake "github.com/partnercart/partnercart-operator/internal/partnercenter/fake"
 )
 
 func TestMatchingOrders(t *testing.T) {
@@ -55,4 +57,32 @@ func TestAdditionalInformationIsKeptCompactAndBounded(t *testing.T) {
 	g.Expect(got[0]).To(Equal(`{"name":"savings plan","id":1}`))
 	g.Expect(got).To(HaveLen(15), "16 kept, the undecodable one dropped")
 	g.Expect(len(got[1])).To(BeNumerically("<=", 1024))
+}
+
+// TestOrdersAnswerIsSharedByABurst: carts created before an answer was fetched share it; a
+// cart created after it (which could be a re-creation of something bought in between) gets a
+// fresh one.
+func TestOrdersAnswerIsSharedByABurst(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	pc := pcfake.New(pcfake.WithOrders(partnercenter.Order{ID: "o1"}))
+	cart := func(name string, created time.Time) *pcv1alpha1.PartnerCart {
+		c := newCart("ns", name)
+		c.CreationTimestamp = metav1.NewTime(created)
+		return c
+	}
+	var cache ordersCache
+	for i, c := range []*pcv1alpha1.PartnerCart{cart("a", now.Add(-time.Minute)), cart("b", now.Add(-time.Minute)), cart("c", now.Add(-2*time.Second))} {
+		orders, err := cache.list(t.Context(), pc, c, now.Add(time.Duration(i)*time.Millisecond))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(orders).To(HaveLen(1))
+	}
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(1))
+
+	_, err := cache.list(t.Context(), pc, cart("late", now.Add(time.Second)), now.Add(2*time.Second))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(2), "created after the answer: fetched again")
+	_, err = cache.list(t.Context(), pc, cart("much-later", now), now.Add(ordersCacheTTL+time.Minute))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(3), "an old answer is not reused")
 }
