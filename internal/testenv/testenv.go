@@ -17,9 +17,9 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -141,7 +141,7 @@ func waitForPolicy(ctx context.Context, c client.Client) error {
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("admission policy not in force: %w (last: %v)", err, last)
+		return fmt.Errorf("admission policy not in force: %w", errors.Join(err, last))
 	}
 	return nil
 }

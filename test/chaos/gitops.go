@@ -54,7 +54,7 @@ func (g *gitops) done() bool {
 func (g *gitops) describePending() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var keys []string
+	keys := make([]string, 0, len(g.waiting)+len(g.inProgress))
 	for k := range g.waiting {
 		keys = append(keys, k+" (waiting for Completed)")
 	}
