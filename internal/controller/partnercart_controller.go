@@ -229,9 +229,16 @@ func migrateLegacyCheckout(cart *pcv1alpha1.PartnerCart) {
 	if co.Intent == 0 {
 		co.Intent = 1
 	}
+	reason := conditionReason(cart, pcv1alpha1.CheckedOutCondition)
 	switch {
-	case co.CompletedAt == nil && conditionReason(cart, pcv1alpha1.CheckedOutCondition) == pcv1alpha1.CheckoutOutcomeUnknownReason:
+	case co.CompletedAt == nil && reason == pcv1alpha1.CheckoutOutcomeUnknownReason:
 		co.Outcome, co.Message = pcv1alpha1.CheckoutUnknown, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
+	case co.CompletedAt == nil && reason == pcv1alpha1.CheckoutFailedReason:
+		// That release's definite refusal: nothing was bought. Repeating its call would buy
+		// past a gate (approval, freeze) it may no longer pass; it becomes history instead.
+		co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, conditionMessage(cart, pcv1alpha1.CheckedOutCondition), cart.Status.ObservedGeneration
+		cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
+		cart.Status.Checkout = nil
 	case co.CompletedAt == nil:
 		co.Outcome = pcv1alpha1.CheckoutPending
 	case strings.HasSuffix(co.Resolution, resolutionNothingBought):

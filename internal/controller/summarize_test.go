@@ -131,3 +131,43 @@ func richSpec() *pcv1alpha1.PartnerCartSpec {
 		PurchaseCommitment:  &pcv1alpha1.PurchaseCommitment{Amount: "100", Currency: "USD", Grain: "monthly"}}})
 	return &c.Spec
 }
+
+// TestMigrateLegacyCheckout: intents written by the first release get an outcome from the
+// fields it wrote; above all, its definite refusal must not become Pending (which would repeat
+// a call past a gate the cart may no longer pass).
+func TestMigrateLegacyCheckout(t *testing.T) {
+	done := metav1.Now()
+	for name, tc := range map[string]struct {
+		completed bool
+		reason    string
+		orders    int
+		want      pcv1alpha1.CheckoutOutcome // "" with history: moved to history as Refused
+	}{
+		"in flight":         {false, pcv1alpha1.CheckoutInProgressReason, 0, pcv1alpha1.CheckoutPending},
+		"outcome unknown":   {false, pcv1alpha1.CheckoutOutcomeUnknownReason, 0, pcv1alpha1.CheckoutUnknown},
+		"refused (4xx)":     {false, pcv1alpha1.CheckoutFailedReason, 0, ""},
+		"order groups fail": {true, pcv1alpha1.CheckoutFailedReason, 0, ""},
+		"bought":            {true, pcv1alpha1.CheckoutSucceededReason, 1, pcv1alpha1.CheckoutSucceeded},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			cart := newCart("ns", "c")
+			cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{CartID: "cart-1", RequestID: "r"}
+			if tc.completed {
+				cart.Status.Checkout.CompletedAt = &done
+			}
+			for range tc.orders {
+				cart.Status.Orders = append(cart.Status.Orders, pcv1alpha1.OrderStatus{ID: "o"})
+			}
+			setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, tc.reason, "m")
+			migrateLegacyCheckout(cart)
+			if tc.want == "" {
+				g.Expect(cart.Status.Checkout).To(BeNil())
+				g.Expect(cart.Status.CheckoutHistory).To(HaveLen(1))
+				g.Expect(cart.Status.CheckoutHistory[0].Outcome).To(Equal(pcv1alpha1.CheckoutRefused))
+				return
+			}
+			g.Expect(cart.Status.Checkout.Outcome).To(Equal(tc.want))
+		})
+	}
+}
