@@ -288,3 +288,39 @@ func TestRecoveryReadsTheReceiptFirst(t *testing.T) {
 	g.Expect(got.Status.Orders[0].ID).To(Equal("o-1"))
 	g.Expect(got.Status.ReceiptName).To(Equal(receipt.Name))
 }
+
+// TestUnclearCheckoutAnswersAreUnknown walks the answers no other test sends: 800065 ("already
+// submitted") on the first call says something was bought before, so it is Unknown, never a
+// refusal; and a call that keeps getting no usable answer stops for a person at the cap.
+func TestUnclearCheckoutAnswersAreUnknown(t *testing.T) {
+	for name, tc := range map[string]struct {
+		answer   error
+		attempts int32
+		calls    int
+	}{
+		"800065 on the first call": {&partnercenter.APIError{StatusCode: http.StatusBadRequest, Code: partnercenter.CodeCartAlreadySubmitted}, 0, 1},
+		"the call cap":             {&partnercenter.TransportError{Err: errors.New("connection reset")}, maxCheckoutAttempts, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			now := time.Now().Truncate(time.Second)
+			cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f24")
+			if tc.attempts > 0 {
+				cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
+					SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: tc.attempts}
+			}
+			r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+			pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+				return nil, tc.answer
+			}
+			_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+			g.Expect(err).NotTo(HaveOccurred())
+			got := &pcv1alpha1.PartnerCart{}
+			g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+			g.Expect(got.Status.Checkout).NotTo(BeNil())
+			g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutUnknown))
+			g.Expect(got.Status.CheckoutHistory).To(BeEmpty())
+			g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(tc.calls))
+		})
+	}
+}
