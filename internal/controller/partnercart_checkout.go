@@ -339,13 +339,8 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 	cart := s.cart
 	co := cart.Status.Checkout
 	now := metav1.NewTime(s.now)
-	co.Outcome, co.CompletedAt, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, &now, truncate(why, 2048), cart.Generation
-	co.Owner, co.Deadline = "", nil
-	cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
-	if n := len(cart.Status.CheckoutHistory); n > pcv1alpha1.MaxCheckoutHistory {
-		cart.Status.CheckoutHistory = cart.Status.CheckoutHistory[n-pcv1alpha1.MaxCheckoutHistory:]
-	}
-	cart.Status.Checkout = nil
+	co.CompletedAt = &now
+	retireRefused(cart, why, cart.Generation)
 	observeCheckout(cart, "refused", s.now)
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutRefusedReason, why+"; nothing was bought")
 	if cartGone && cart.Status.Cart != nil {
@@ -362,6 +357,19 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 		res.RequeueAfter = time.Duration(1<<len(cart.Status.CheckoutHistory)) * time.Second
 	}
 	return res, err
+}
+
+// retireRefused closes the current intent as Refused (nothing was bought) and moves it to the
+// bounded history: status.checkout is empty again, and a new intent passes the whole gate.
+func retireRefused(cart *pcv1alpha1.PartnerCart, why string, generation int64) {
+	co := cart.Status.Checkout
+	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, truncate(why, 2048), generation
+	co.Owner, co.Deadline = "", nil
+	cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
+	if n := len(cart.Status.CheckoutHistory); n > pcv1alpha1.MaxCheckoutHistory {
+		cart.Status.CheckoutHistory = cart.Status.CheckoutHistory[n-pcv1alpha1.MaxCheckoutHistory:]
+	}
+	cart.Status.Checkout = nil
 }
 
 // recordResult records the orders of a checkout (from its answer, or from the receipt already

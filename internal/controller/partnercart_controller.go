@@ -233,23 +233,18 @@ func migrateLegacyCheckout(cart *pcv1alpha1.PartnerCart) {
 	switch {
 	case co.CompletedAt == nil && reason == pcv1alpha1.CheckoutOutcomeUnknownReason:
 		co.Outcome, co.Message = pcv1alpha1.CheckoutUnknown, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
-	case co.CompletedAt == nil && reason == pcv1alpha1.CheckoutFailedReason:
-		// That release's definite refusal: nothing was bought. Repeating its call would buy
-		// past a gate (approval, freeze) it may no longer pass; it becomes history instead.
-		co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, conditionMessage(cart, pcv1alpha1.CheckedOutCondition), cart.Status.ObservedGeneration
-		cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
-		cart.Status.Checkout = nil
+	case co.CompletedAt == nil && reason == pcv1alpha1.CheckoutFailedReason,
+		co.CompletedAt != nil && co.Resolution == "" && len(cart.Status.Orders) == 0:
+		// That release's "refused, nothing bought" (a definite refusal, or every order group
+		// failed). Repeating its call would buy past a gate (approval, freeze) the cart may no
+		// longer pass: it becomes history, so the whole gate applies again.
+		retireRefused(cart, conditionMessage(cart, pcv1alpha1.CheckedOutCondition), cart.Status.ObservedGeneration)
 	case co.CompletedAt == nil:
 		co.Outcome = pcv1alpha1.CheckoutPending
 	case strings.HasSuffix(co.Resolution, resolutionNothingBought):
 		co.Outcome, co.Message = pcv1alpha1.CheckoutAbandoned, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
 	case co.Resolution != "":
 		co.Outcome = pcv1alpha1.CheckoutResolved
-	case len(cart.Status.Orders) == 0:
-		// The old version's "refused, nothing bought": history, so the whole gate applies again.
-		co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, conditionMessage(cart, pcv1alpha1.CheckedOutCondition), cart.Status.ObservedGeneration
-		cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
-		cart.Status.Checkout = nil
 	case len(cart.Status.OrderErrors) > 0:
 		co.Outcome = pcv1alpha1.CheckoutPartiallySucceeded
 	default:

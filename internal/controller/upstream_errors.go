@@ -37,18 +37,11 @@ func (r *PartnerCartReconciler) upstreamError(s *scope, step string, err error) 
 	return ctrl.Result{}, fmt.Errorf("%s: %w", step, err)
 }
 
-// rejected stalls the cart on a refusal from Partner Center, with a Warning event the first time.
+// rejected stalls the cart on a refusal from Partner Center (a Warning event the first time);
+// the error is terminal, so the work queue does not retry it.
 func (r *PartnerCartReconciler) rejected(s *scope, msg string, err error) (ctrl.Result, error) {
-	if conditionReason(s.before, pcv1alpha1.StalledCondition) != pcv1alpha1.UpstreamRejectedReason {
-		r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventUpstreamRejected, "%s", msg)
-	}
-	return r.terminal(s, pcv1alpha1.UpstreamRejectedReason, msg, err)
-}
-
-// terminal stalls the cart: only a person (or a spec change) can move it on.
-func (r *PartnerCartReconciler) terminal(s *scope, reason, msg string, err error) (ctrl.Result, error) {
-	s.stalled = &stall{reason, msg}
-	return ctrl.Result{}, reconcile.TerminalError(err)
+	res, _ := r.stall(s, pcv1alpha1.UpstreamRejectedReason, msg)
+	return res, reconcile.TerminalError(err)
 }
 
 func describeLineErrors(errs []pcv1alpha1.LineItemError) string {
