@@ -11,7 +11,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -164,10 +163,7 @@ func TestDeletion(t *testing.T) {
 		o.create("early")
 		o.eventually("early", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseAwaitingApproval))
 		g.Expect(env.Client.Delete(t.Context(), o.get("early"))).To(Succeed())
-		g.Eventually(func() bool {
-			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "early"}, &pcv1alpha1.PartnerCart{}))
-		}).
-			WithTimeout(30 * time.Second).Should(BeTrue())
+		g.Eventually(objectGone(t, o, "early")).WithTimeout(30 * time.Second).Should(BeTrue())
 		g.Expect(o.requests("Checkout")).To(BeZero())
 	})
 
@@ -184,10 +180,7 @@ func TestDeletion(t *testing.T) {
 			return env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "midway"}, &pcv1alpha1.PartnerCart{})
 		}).WithTimeout(time.Second).Should(Succeed(), "the object must stay while the checkout is in flight")
 		gate.decide <- true
-		g.Eventually(func() bool {
-			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "midway"}, &pcv1alpha1.PartnerCart{}))
-		}).
-			WithTimeout(30 * time.Second).Should(BeTrue())
+		g.Eventually(objectGone(t, o, "midway")).WithTimeout(30 * time.Second).Should(BeTrue())
 		receipts := receiptsIn(t, o.ns)
 		g.Expect(receipts).To(HaveLen(1))
 		g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
@@ -201,10 +194,7 @@ func TestDeletion(t *testing.T) {
 		o.eventually("late", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 		receipt := o.get("late").Status.ReceiptName
 		g.Expect(env.Client.Delete(t.Context(), o.get("late"))).To(Succeed())
-		g.Eventually(func() bool {
-			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "late"}, &pcv1alpha1.PartnerCart{}))
-		}).
-			WithTimeout(30 * time.Second).Should(BeTrue())
+		g.Eventually(objectGone(t, o, "late")).WithTimeout(30 * time.Second).Should(BeTrue())
 		cm := &corev1.ConfigMap{}
 		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: receipt}, cm)).To(Succeed())
 		g.Expect(cm.Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
@@ -267,9 +257,7 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	o.update("lost", func(c *pcv1alpha1.PartnerCart) {
 		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})
-	g.Eventually(func() bool {
-		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "lost"}, &pcv1alpha1.PartnerCart{}))
-	}).WithTimeout(30 * time.Second).Should(BeTrue())
+	g.Eventually(objectGone(t, o, "lost")).WithTimeout(30 * time.Second).Should(BeTrue())
 	receipts := receiptsIn(t, o.ns)
 	g.Expect(receipts).To(HaveLen(1))
 	g.Expect(receipts[0].Data).To(HaveKeyWithValue("resolution", intent.RequestID+"/nothing-bought"))
@@ -341,9 +329,7 @@ func TestCheckoutOutcomeResolvedWithOrders(t *testing.T) {
 func buyDirectly(t *testing.T, o *operator) string {
 	t.Helper()
 	g := NewWithT(t)
-	pc, err := partnercenter.NewFactory(partnercenter.Config{Endpoint: o.simURL, AuthorityHost: o.simURL}).
-		ClientFor(partnercenter.Credentials{TenantID: testTenant, ClientID: testClientID, ClientSecret: testClientSecret})
-	g.Expect(err).NotTo(HaveOccurred())
+	pc := directClient(t, o)
 	created, err := pc.CreateCart(t.Context(), testCustomer, &partnercenter.Cart{LineItems: []partnercenter.CartLineItem{{
 		CatalogItemID: testItemE5, Quantity: 1, BillingCycle: "monthly", TermDuration: "P1Y"}}}, "portal-create")
 	g.Expect(err).NotTo(HaveOccurred())

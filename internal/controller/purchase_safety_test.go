@@ -3,7 +3,6 @@ package controller
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -294,13 +293,13 @@ func TestReceiptOfTheLongestNames(t *testing.T) {
 // its result before the manager returns; nothing waits for a restart.
 func TestShutdownDuringCheckoutRecordsTheResult(t *testing.T) {
 	g := NewWithT(t)
-	hold := &heldCheckout{arrived: make(chan struct{}), release: make(chan struct{})}
-	o := startOperator(t, operatorOptions{middleware: hold.middleware})
+	gate := newCheckoutGate()
+	o := startOperator(t, operatorOptions{middleware: gate.forwardingMiddleware})
 	o.create("sigterm", withApproved())
-	g.Eventually(hold.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
 
 	o.stop() // the shutdown begins with the call in flight...
-	close(hold.release)
+	gate.decide <- true
 	<-o.done // ...and ends after it was recorded
 	o.stop, o.kill = nil, nil
 
@@ -309,24 +308,6 @@ func TestShutdownDuringCheckoutRecordsTheResult(t *testing.T) {
 	g.Expect(cart.Status.Orders).To(HaveLen(1))
 	g.Expect(cart.Status.ReceiptName).NotTo(BeEmpty())
 	g.Expect(receiptsIn(t, o.ns)).To(HaveLen(1))
-}
-
-// heldCheckout holds the first checkout at pcsim's door until released, then forwards it.
-type heldCheckout struct {
-	once             sync.Once
-	arrived, release chan struct{}
-}
-
-func (h *heldCheckout) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/checkout") {
-			h.once.Do(func() {
-				close(h.arrived)
-				<-h.release
-			})
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // Path 10: a checkout that keeps answering 404 for fresh carts is re-created a bounded number
