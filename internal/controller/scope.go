@@ -39,6 +39,8 @@ type scope struct {
 	cartWritten bool
 	// upstreamLines are the line items of the upstream cart as last answered in this reconcile.
 	upstreamLines []partnercenter.CartLineItem
+	// ordersPlaced: this reconcile recorded the checkout's orders (and said so in an Event).
+	ordersPlaced bool
 
 	// outcome is what the phases concluded; summarize derives phase and conditions from it
 	// and the status.
