@@ -101,8 +101,8 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		// SIGTERM or a lost lease lets a checkout in flight finish and be recorded.
 		GracefulShutdownTimeout: &gracefulShutdown,
-		// managedFields are a third of a cached PartnerCart and the operator never reads them.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Receipts cached as metadata only; managedFields and last-applied copies dropped.
+		Cache: controller.CacheOptions(cache.Options{}),
 	})
 	if err != nil {
 		log.Error(err, "Failed to create manager")

@@ -120,15 +120,16 @@ type PartnerCartReconciler struct {
 	// or a lost lease cancels. Default: never cancelled. Tests cancel it to simulate a crash.
 	Lifetime context.Context
 
-	credentials  credentialsCache
-	recentOrders ordersCache
+	credentials   credentialsCache
+	recentOrders  ordersCache
+	receiptWrites receiptWrites
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one PartnerCart through its lifecycle. Status is written once, at the end,
@@ -156,6 +157,8 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 
 	s := newScope(r, cart)
+	// Receipts whose creation starts from now on were written after the cart was read.
+	s.receiptMark = r.receiptWrites.mark()
 	defer func() { retErr = r.patchStatus(ctx, s, retErr) }()
 	migrateLegacyCheckout(cart)
 
@@ -278,6 +281,9 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 			return []string{o.(*pcv1alpha1.PartnerCart).Spec.CredentialsSecretRef.Name}
 		}); err != nil {
 		return fmt.Errorf("index credentials secret refs: %w", err)
+	}
+	if err := indexReceipts(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("index receipts: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&pcv1alpha1.PartnerCart{}, builder.WithPredicates(predicate.Or(

@@ -39,15 +39,14 @@ func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (
 // namespace and name (any UID). confirmed: the repurchase-of annotation names one of them.
 func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) (stop, confirmed bool, err error) {
 	cart := s.cart
-	var list corev1.ConfigMapList
-	if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace),
-		client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name)}); err != nil {
-		return true, false, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
+	receipts, err := r.earlierReceipts(ctx, s)
+	if err != nil {
+		return true, false, err
 	}
 	var newest *receiptRecord
 	newestName := ""
-	for i := range list.Items {
-		cm := &list.Items[i]
+	for i := range receipts {
+		cm := &receipts[i]
 		rec, err := decodeReceipt(cm)
 		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
 			continue

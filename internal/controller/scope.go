@@ -41,6 +41,8 @@ type scope struct {
 	upstreamLines []partnercenter.CartLineItem
 	// ordersPlaced: this reconcile recorded the checkout's orders (and said so in an Event).
 	ordersPlaced bool
+	// receiptMark: receipt creations started before this reconcile read the cart.
+	receiptMark uint64
 
 	// outcome is what the phases concluded; summarize derives phase and conditions from it
 	// and the status.
