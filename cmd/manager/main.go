@@ -22,6 +22,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/controller"
+	"github.com/partnercart/partnercart-operator/internal/memlimit"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
 
@@ -73,6 +74,10 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	// Without GOMEMLIMIT, 90% of the container's memory limit (docs/performance.md).
+	if d := memlimit.Set(memlimit.DefaultShare); d.Source != "none" {
+		log.Info("Go memory limit", "bytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit)
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {

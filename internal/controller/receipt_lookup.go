@@ -11,8 +11,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
 // The re-purchase guard looks, before every first intent, for receipts of an earlier object of
@@ -29,9 +34,10 @@ import (
 // created before the cart existed; otherwise the receipts are listed from the API server, as
 // before.
 //
-// The proof is a receipt this process created after the reconcile read the cart: an earlier
-// object's receipt was created before that object was deleted, so before the new object was
-// created, so before this reconcile read it, so before that later receipt. One watch delivers
+// The proof is a receipt this process started to create after its cache first showed the cart
+// (or after the reconcile read it): an earlier object's receipt was created before that
+// object was deleted, so before the new object was created, so before the cache showed it,
+// so before that later receipt. One watch delivers
 // the ConfigMaps it sees in the order they were written (and a re-list returns a consistent
 // snapshot), so once the cache shows the later receipt it holds the earlier one. This needs no
 // clocks and no comparison of resource versions, holds whoever wrote the receipt (this process,
@@ -72,11 +78,63 @@ type receiptWrites struct {
 	mu     sync.Mutex
 	recent [64]receiptWrite // ring of the latest created receipts
 	next   int
+	// seen holds, for each cart not yet checked out, the mark taken when the cache first
+	// showed it: the earliest valid mark, so that a cart that waited in the queue finds the
+	// receipts written meanwhile.
+	seen map[types.UID]uint64
 }
 
 type receiptWrite struct {
 	seq uint64
 	key client.ObjectKey
+}
+
+// observed records the mark for a cart the cache shows for the first time.
+func (w *receiptWrites) observed(uid types.UID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen == nil {
+		w.seen = map[types.UID]uint64{}
+	}
+	if _, ok := w.seen[uid]; !ok {
+		w.seen[uid] = w.started.Load()
+	}
+}
+
+// firstMark returns (and forgets) the mark taken when the cart was first seen, or fallback,
+// a mark taken later, when there is none.
+func (w *receiptWrites) firstMark(uid types.UID, fallback uint64) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if m, ok := w.seen[uid]; ok {
+		delete(w.seen, uid)
+		return min(m, fallback)
+	}
+	return fallback
+}
+
+// forget drops the mark of a deleted cart.
+func (w *receiptWrites) forget(uid types.UID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.seen, uid)
+}
+
+// observeCarts is the PartnerCart watch's predicate that takes the marks: a cart the cache
+// shows (at start or when created) without a checkout may need the guard.
+func (r *PartnerCartReconciler) observeCarts() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool {
+			if c, ok := e.Object.(*pcv1alpha1.PartnerCart); ok && c.Status.Checkout == nil {
+				r.receiptWrites.observed(c.UID)
+			}
+			return true
+		},
+		DeleteFunc: func(e event.DeleteEvent) bool {
+			r.receiptWrites.forget(e.Object.GetUID())
+			return true
+		},
+	}
 }
 
 // mark returns the number of receipt creations started so far.
@@ -146,7 +204,7 @@ func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) (
 	}
 	// A receipt with orders decides the guard whatever else exists (it stops the cart, or the
 	// repurchase-of annotation names it); otherwise the cache must have caught up.
-	if slices.ContainsFunc(found, recordsOrders) || r.receiptCacheCaughtUp(ctx, s.receiptMark) {
+	if slices.ContainsFunc(found, recordsOrders) || r.receiptCacheCaughtUp(ctx, r.receiptWrites.firstMark(cart.UID, s.receiptMark)) {
 		return found, nil
 	}
 	// The cache may not hold a receipt written just before the cart was created: ask the API server.
