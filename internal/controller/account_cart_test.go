@@ -8,6 +8,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -107,6 +108,7 @@ func TestCartBoughtThroughEachSignInMethod(t *testing.T) {
 	g := NewWithT(t)
 	for method, auth := range w.signInMethods() {
 		name := w.accountFor(strings.ToLower(method), auth, w.allowTenant)
+		succeeded := testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", name))
 		cart := "bought-by-" + strings.ToLower(method)
 		w.cart(cart, name, withApproved())
 		w.eventuallyCart(cart).Should(havePhase(pcv1alpha1.PhaseCompleted), method)
@@ -119,6 +121,8 @@ func TestCartBoughtThroughEachSignInMethod(t *testing.T) {
 		var rec receiptRecord
 		g.Expect(json.Unmarshal([]byte(receipt.Data["receipt.json"]), &rec)).To(Succeed())
 		g.Expect(rec.Account).To(Equal(name), "the receipt names the account that bought")
+		g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", name))).To(Equal(succeeded+1), "metrics name the account")
+		g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD", name))).To(Equal(17100.0))
 
 		g.Eventually(func() int32 {
 			return w.eventuallyReady(name, metav1.ConditionTrue, pcv1alpha1.TokenObtainedReason).Status.CartsUsing
