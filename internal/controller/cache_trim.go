@@ -78,7 +78,12 @@ func shareCartStrings(c *pcv1alpha1.PartnerCart) {
 		internAs(&c.Finalizers[i])
 	}
 	internAs(&c.Spec.CustomerID)
-	internAs(&c.Spec.CredentialsSecretRef.Name)
+	if ref := c.Spec.CredentialsSecretRef; ref != nil {
+		internAs(&ref.Name)
+	}
+	if ref := c.Spec.AccountRef; ref != nil {
+		internAs(&ref.Name)
+	}
 	for i := range c.Spec.LineItems {
 		l := &c.Spec.LineItems[i].LineItemFields
 		internAs(&l.CatalogItemID)
@@ -102,6 +107,7 @@ func shareCartStrings(c *pcv1alpha1.PartnerCart) {
 	}
 	if co := st.Checkout; co != nil {
 		internAs(&co.CustomerID)
+		internAs(&co.Account)
 		internAs(&co.Outcome)
 		if co.SpecHash == st.SpecHash {
 			co.SpecHash = st.SpecHash

@@ -27,6 +27,12 @@ func TestTrimForCache(t *testing.T) {
 	out, _ = TrimForCache(only)
 	g.Expect(out.(*pcv1alpha1.PartnerCart).Annotations).To(BeNil())
 
+	viaAccount := newCart("ns", "e")
+	viaAccount.Spec.CredentialsSecretRef, viaAccount.Spec.AccountRef = nil, &pcv1alpha1.AccountReference{Name: "contoso"}
+	out, err = TrimForCache(viaAccount)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.(*pcv1alpha1.PartnerCart).Spec.AccountRef.Name).To(Equal("contoso"))
+
 	notAnObject := "tombstone"
 	out, err = TrimForCache(notAnObject)
 	g.Expect(err).NotTo(HaveOccurred())
