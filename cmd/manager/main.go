@@ -80,10 +80,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
-	// Without GOMEMLIMIT, 90% of the container's memory limit (docs/performance.md).
-	if d := memlimit.Set(memlimit.DefaultShare); d.Source != "none" {
-		log.Info("Go memory limit", "bytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit)
-	}
+	// Without GOMEMLIMIT, 90% of the container's memory limit; without any, GOGC 50 (docs/performance.md).
+	d := memlimit.Set(memlimit.DefaultShare)
+	log.Info("Go memory settings", "limitBytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit, "gogc", d.GCPercent)
 	if !allowNamespaceCredentials && accounts.CredentialsNamespace == "" {
 		log.Error(nil, "--allow-namespace-credentials=false needs --credentials-namespace: the only namespace whose Secrets the manager reads")
 		os.Exit(2)

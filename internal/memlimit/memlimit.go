@@ -1,7 +1,8 @@
 // Package memlimit gives the Go runtime a soft memory limit derived from the container's
 // memory limit, so that the garbage collector works harder before the kernel's OOM killer
 // would: by default the heap may grow to twice the live data (GOGC=100), which in a container
-// sized for the live data means being killed during a burst.
+// sized for the live data means being killed during a burst. Without any limit it lowers
+// GOGC instead (NoLimitGCPercent): the manager's heap is mostly its long-lived cache.
 package memlimit
 
 import (
@@ -21,8 +22,15 @@ import (
 // cache charged to the container).
 const DefaultShare = 0.9
 
+// NoLimitGCPercent is the GOGC used when neither GOGC nor a memory limit is set: the heap may
+// grow to 1.5 times the live data instead of 2 times, for some more collector CPU
+// (docs/performance.md).
+const NoLimitGCPercent = 50
+
 // Decision is what Set did, for the log.
 type Decision struct {
+	// GCPercent is the GOGC now in force.
+	GCPercent int
 	// Limit is the soft memory limit now in force, in bytes (math.MaxInt64: none).
 	Limit int64
 	// CgroupLimit is the memory limit found for this process's cgroup, in bytes (0: none).
@@ -32,19 +40,31 @@ type Decision struct {
 }
 
 // Set applies share × the cgroup memory limit as the runtime's soft memory limit, unless the
-// GOMEMLIMIT environment variable is set (then the runtime already applied it and it wins)
-// or no limit is found (then nothing changes).
+// GOMEMLIMIT environment variable is set (then the runtime already applied it and it wins).
+// When no limit is found either, it sets GOGC to NoLimitGCPercent unless GOGC is set.
 func Set(share float64) Decision {
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return Decision{Limit: debug.SetMemoryLimit(-1), Source: "GOMEMLIMIT"}
+		return Decision{Limit: debug.SetMemoryLimit(-1), Source: "GOMEMLIMIT", GCPercent: gcPercent()}
 	}
 	cg := CgroupLimit(os.DirFS("/"))
 	if cg <= 0 {
-		return Decision{Limit: debug.SetMemoryLimit(-1), Source: "none"}
+		d := Decision{Limit: debug.SetMemoryLimit(-1), Source: "none", GCPercent: gcPercent()}
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(NoLimitGCPercent)
+			d.GCPercent = NoLimitGCPercent
+		}
+		return d
 	}
 	limit := int64(float64(cg) * share)
 	debug.SetMemoryLimit(limit)
-	return Decision{Limit: limit, CgroupLimit: cg, Source: "cgroup"}
+	return Decision{Limit: limit, CgroupLimit: cg, Source: "cgroup", GCPercent: gcPercent()}
+}
+
+// gcPercent reads the GOGC in force.
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }
 
 // unlimited is the smallest value treated as no limit: cgroup v1 writes "no limit" as the
