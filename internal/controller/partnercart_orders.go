@@ -63,6 +63,13 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 		s.stalled = &stall{pcv1alpha1.CheckoutAbandonedReason, co.Message}
 		return ctrl.Result{}, nil
 	}
+	return r.ordersFinished(s)
+}
+
+// ordersFinished reports orders that all reached a final status: one Event unless the checkout's
+// already did, and a stall when not everything asked for was bought.
+func (r *PartnerCartReconciler) ordersFinished(s *scope) (ctrl.Result, error) {
+	cart := s.cart
 	if !s.ordersPlaced && s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
 		// Orders final when they were placed were already reported so by OrdersCreated.
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCompleted, "Orders %s reached their final status: %s",
