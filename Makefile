@@ -4,6 +4,8 @@
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# promtool checks and unit-tests the alert rules (module github.com/prometheus/prometheus).
+PROMETHEUS_VERSION ?= v0.316.0
 # The local control plane, built from Go modules by hack/build-control-plane.sh.
 KUBERNETES_VERSION ?= v1.37.0
 ETCD_VERSION ?= v3.6.16
@@ -18,11 +20,14 @@ K8S_BIN ?= $(LOCALBIN)/k8s
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMETHEUS_VERSION)
 KUBECTL ?= $(K8S_BIN)/kubectl
 
 # envtest and the e2e harness find kube-apiserver and etcd here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export KUBERNETES_VERSION ETCD_VERSION
+# config/prometheus/promtool_test.go runs this promtool.
+export PROMTOOL
 
 .PHONY: all
 all: build
@@ -52,8 +57,12 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint with the house-style configuration.
+lint: golangci-lint promtool-check ## Run golangci-lint with the house-style configuration, and promtool on the alert rules.
 	$(GOLANGCI_LINT) run ./...
+
+.PHONY: promtool-check
+promtool-check: promtool ## Check the alert rules and dashboard queries (promtool check rules, promtool test rules with config/prometheus/tests/).
+	go test -count=1 ./config/prometheus/
 
 .PHONY: verify
 verify: manifests generate ## Regenerate everything and fail if anything generated or go.mod is stale.
@@ -65,7 +74,7 @@ verify: manifests generate ## Regenerate everything and fail if anything generat
 	@echo "verify: generated files are up to date"
 
 .PHONY: test
-test: manifests generate control-plane ## Run unit and envtest integration tests against a real kube-apiserver.
+test: manifests generate control-plane promtool ## Run unit and envtest integration tests against a real kube-apiserver.
 	go test -race -count=1 ./... -coverprofile cover.out
 
 .PHONY: test-e2e
@@ -153,6 +162,11 @@ $(KUSTOMIZE):
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into bin/.
 $(GOLANGCI_LINT):
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Install promtool into bin/.
+$(PROMTOOL):
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMETHEUS_VERSION))
 
 # go-install-tool installs a pinned Go tool as bin/<name>-<version> and links bin/<name> to it.
 define go-install-tool
