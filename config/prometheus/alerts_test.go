@@ -160,7 +160,7 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	var overlay ruleFile
-	if err := yaml.Unmarshal(overlayPatches(t, filepath.Join("examples", "spend-limits", "kustomization.yaml"), rule), &overlay); err != nil {
+	if err := yaml.Unmarshal(overlayPatches(t, filepath.Join("..", "examples", "alert-thresholds", "kustomization.yaml"), rule), &overlay); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []ruleFile{rf, overlay} {
@@ -226,8 +226,8 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 			t.Errorf("docs/operations.md has a runbook for %s, which is not an alert", h[1])
 		}
 	}
-	if !strings.Contains(string(doc), "config/prometheus/examples/spend-limits") {
-		t.Error("docs/operations.md#thresholds must show the tested overlay config/prometheus/examples/spend-limits")
+	if !strings.Contains(string(doc), "config/examples/alert-thresholds") {
+		t.Error("docs/operations.md#thresholds must show the tested overlay config/examples/alert-thresholds")
 	}
 	t.Logf("metrics alerted on: %v", slices.Sorted(maps.Keys(used)))
 }

@@ -127,8 +127,8 @@ func TestPromtool(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeRules(t, filepath.Join(dir, "partnercart.rules.yaml"), ruleSpec(t, rule))
-	overlay := overlayPatches(t, filepath.Join("examples", "spend-limits", "kustomization.yaml"), rule)
-	writeRules(t, filepath.Join(dir, "partnercart-spend-limits.rules.yaml"), ruleSpec(t, overlay))
+	overlay := overlayPatches(t, filepath.Join("..", "examples", "alert-thresholds", "kustomization.yaml"), rule)
+	writeRules(t, filepath.Join(dir, "partnercart-alert-thresholds.rules.yaml"), ruleSpec(t, overlay))
 
 	tests, err := filepath.Glob(filepath.Join("tests", "*_test.yaml"))
 	if err != nil || len(tests) == 0 {
@@ -146,7 +146,7 @@ func TestPromtool(t *testing.T) {
 		names = append(names, filepath.Base(src))
 	}
 
-	runPromtool(t, dir, "check", "rules", "partnercart.rules.yaml", "partnercart-spend-limits.rules.yaml")
+	runPromtool(t, dir, "check", "rules", "partnercart.rules.yaml", "partnercart-alert-thresholds.rules.yaml")
 	runPromtool(t, dir, append([]string{"test", "rules"}, names...)...)
 }
 
