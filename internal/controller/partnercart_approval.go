@@ -64,3 +64,39 @@ func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 }
 
 func approvedMessage(specHash string) string { return "Approved for purchase content " + specHash }
+
+// aboveAccountCeiling applies the account's maxTotalPricePerCart, which no cart using the
+// account may exceed whatever its approval says: the fresh quote must be at or below it, and
+// so must the approval's own maxTotalPrice. It returns why the cart is above it, or "". The
+// account is read from the cache (this reconcile's upstream calls have read it already).
+func (s *scope) aboveAccountCeiling(ctx context.Context) (string, error) {
+	name := s.credentialSource().account
+	if name == "" {
+		return "", nil
+	}
+	acct, err := s.partnerAccount(ctx, name)
+	if err != nil || acct.Spec.MaxTotalPricePerCart == "" {
+		return "", err
+	}
+	ceiling := acct.Spec.MaxTotalPricePerCart
+	cart := s.cart
+	if limit := cart.Spec.Approval.MaxTotalPrice; limit != "" {
+		if c, err := compareDecimals(limit, ceiling); err != nil || c > 0 {
+			return fmt.Sprintf("spec.approval.maxTotalPrice %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s; nothing is bought",
+				limit, acct.Name, ceiling), nil
+		}
+	}
+	quoted, currency := "", ""
+	if cart.Status.Cart != nil {
+		quoted, currency = cart.Status.Cart.QuotedTotal, cart.Status.Cart.CurrencyCode
+	}
+	if quoted == "" {
+		return fmt.Sprintf("PartnerCenterAccount %s caps each cart at %s but Partner Center quoted no total for this cart; nothing is bought",
+			acct.Name, ceiling), nil
+	}
+	if c, err := compareDecimals(quoted, ceiling); err != nil || c > 0 {
+		return fmt.Sprintf("The quoted total %s %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s; nothing is bought",
+			quoted, currency, acct.Name, ceiling), nil
+	}
+	return "", nil
+}

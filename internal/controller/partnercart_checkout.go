@@ -85,6 +85,11 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
 		return s.wait(reason, msg)
 	}
+	if msg, err := s.aboveAccountCeiling(ctx); err != nil {
+		return r.upstreamError(s, "read the account", err)
+	} else if msg != "" {
+		return r.stall(s, pcv1alpha1.AccountPriceCeilingExceededReason, msg)
+	}
 	if err := r.persistCheckoutIntent(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -181,6 +186,7 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		RequestID:   checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
 		CartID:      cart.Status.Cart.ID,
 		CustomerID:  cart.Spec.CustomerID,
+		Account:     s.credentialSource().account,
 		SpecHash:    cart.Status.SpecHash,
 		RequestedBy: cart.Spec.Approval.RequestedBy,
 		ApprovedBy:  cart.Spec.Approval.ApprovedBy,

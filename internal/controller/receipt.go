@@ -50,10 +50,12 @@ func cartLabelValue(name string) string {
 
 // receiptRecord is what a receipt keeps of a purchase.
 type receiptRecord struct {
-	Namespace         string                   `json:"namespace"`
-	PartnerCart       string                   `json:"partnerCart"`
-	PartnerCartUID    string                   `json:"partnerCartUID"`
-	CustomerID        string                   `json:"customerId"`
+	Namespace      string `json:"namespace"`
+	PartnerCart    string `json:"partnerCart"`
+	PartnerCartUID string `json:"partnerCartUID"`
+	CustomerID     string `json:"customerId"`
+	// Account is the PartnerCenterAccount that bought ("" for a namespace Secret).
+	Account           string                   `json:"account,omitempty"`
 	CartID            string                   `json:"cartId"`
 	CheckoutRequestID string                   `json:"checkoutRequestId"`
 	SpecHash          string                   `json:"specHash"`
@@ -92,7 +94,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	}
 	rec := receiptRecord{
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
-		CustomerID: customer, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
+		CustomerID: customer, Account: co.Account, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
 		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution,
 		RequestedBy: co.RequestedBy, ApprovedBy: co.ApprovedBy, ApprovedAt: co.ApprovedAt,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors, AdditionalInformation: co.AdditionalInformation,
