@@ -65,24 +65,8 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: helm-lint
-helm-lint: manifests kustomize helm ## Lint the Helm chart; check its renders against the kustomize installs (both modes), the manager's flags and the alerts.
-	@mkdir -p tmp/helm-lint
-	go build -o $(LOCALBIN)/manager ./cmd/manager
-	go build -o $(LOCALBIN)/chartcheck ./hack/chartcheck
-	$(HELM) lint --strict $(CHART)
-	$(HELM) lint --strict $(CHART) -f $(CHART)/ci/accounts-only-values.yaml
-	$(LOCALBIN)/manager -help 2> tmp/helm-lint/manager-help.txt
-	@set -e; for mode in $(INSTALL_MODES); do \
-		values=""; [ "$$mode" = default ] || values="-f $(CHART)/ci/$$mode-values.yaml"; \
-		echo "install mode $$mode: kustomize build config/$$mode; helm template $$values"; \
-		$(KUSTOMIZE) build config/$$mode > tmp/helm-lint/kustomize-$$mode.yaml; \
-		$(HELM) template partnercart $(CHART) --namespace partnercart-system --kube-version $(KUBERNETES_VERSION) $$values > tmp/helm-lint/helm-$$mode.yaml; \
-		$(LOCALBIN)/chartcheck compare tmp/helm-lint/kustomize-$$mode.yaml tmp/helm-lint/helm-$$mode.yaml; \
-	done
-	$(LOCALBIN)/chartcheck flags tmp/helm-lint/manager-help.txt tmp/helm-lint/helm-default.yaml $(CHART)/values.yaml
-	$(HELM) template partnercart $(CHART) --namespace partnercart-system --kube-version $(KUBERNETES_VERSION) \
-		--set serviceMonitor.enabled=true,prometheusRule.enabled=true > tmp/helm-lint/helm-monitoring.yaml
-	$(LOCALBIN)/chartcheck alerts config/prometheus/alerts.yaml tmp/helm-lint/helm-monitoring.yaml
+helm-lint: manifests kustomize helm control-plane ## Lint the Helm chart; check its renders against both kustomize installs, the manager's flags, the alerts and the API server (hack/helm-lint.sh).
+	HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) hack/helm-lint.sh
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint with the house-style configuration.
