@@ -93,8 +93,9 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // accountsOfCart maps a cart to the accounts it uses.
 func accountsOfCart(_ context.Context, obj client.Object) []reconcile.Request {
-	var out []reconcile.Request
-	for _, name := range cartAccounts(obj) {
+	names := cartAccounts(obj)
+	out := make([]reconcile.Request, 0, len(names))
+	for _, name := range names {
 		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
 	}
 	return out

@@ -128,6 +128,9 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	if co.ApprovedBy != "" {
 		cm.Data["approvedBy"] = co.ApprovedBy
 	}
+	if co.Account != "" {
+		cm.Data["account"] = co.Account
+	}
 	for _, o := range cart.Status.Orders {
 		if key, ok := orderLabelKey(o.ID); ok {
 			cm.Labels[key] = "true"
