@@ -42,6 +42,7 @@ bin/chartcheck alerts config/prometheus/alerts.yaml "$out/helm-monitoring.yaml"
 # The API server's own validation of what the chart renders (the monitoring kinds need the
 # Prometheus Operator's CRDs, which the local control plane does not have).
 kubeconfig=$out/kubeconfig
+rm -f "$out/localcp.log" "$kubeconfig" # a "ready" of an earlier run must not count
 bin/localcp --kubeconfig "$kubeconfig" > "$out/localcp.log" 2>&1 &
 localcp=$!
 trap 'kill "$localcp" 2>/dev/null; wait "$localcp" 2>/dev/null || true' EXIT
