@@ -132,8 +132,9 @@ func TestCartBoughtThroughEachSignInMethod(t *testing.T) {
 }
 
 // TestAccountAllowListGatesTheTenant: an account that does not allow the cart's namespace
-// stops the cart with AccountNotAllowed before any Partner Center call; allowing the namespace
-// (here by a label selector) wakes the cart at once, without a retry timer.
+// stops the cart with AccountNotAllowed before any Partner Center call; labelling the
+// namespace so that the account's selector matches wakes the cart at once (a stalled cart has
+// no retry timer).
 func TestAccountAllowListGatesTheTenant(t *testing.T) {
 	w := startAccountWorld(t)
 	g := NewWithT(t)
@@ -154,8 +155,6 @@ func TestAccountAllowListGatesTheTenant(t *testing.T) {
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Name: w.tenantNS}, ns)).To(Succeed())
 	ns.Labels = map[string]string{"partnercart.dev/buyer": w.credNS}
 	g.Expect(env.Client.Update(t.Context(), ns)).To(Succeed())
-	// Labels are read when the cart is woken; a change of the account wakes it.
-	w.editAccount(name, func(spec *pcv1alpha1.PartnerCenterAccountSpec) { spec.MaxTotalPricePerCart = "100000" })
 	w.eventuallyCart("denied").Should(havePhase(pcv1alpha1.PhaseCompleted))
 	g.Expect(w.sim.Stats().OrdersCreated).To(Equal(1))
 }

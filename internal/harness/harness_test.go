@@ -49,6 +49,10 @@ func TestScanText(t *testing.T) {
 		`"Authorization":"Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi"`,
 		`{"access_token":"x"}`,
 		"token ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRST in a message",
+		"-----BEGIN RSA PRIVATE KEY-----\nMIIEow",
+		`{"tls.key":"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvuNMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ"}`,
+		// A client assertion: header, claims and signature, base64url.
+		"client_assertion=eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL2xvZ2luIn0.c2lnbmF0dXJlLWJ5dGVzLWhlcmUtYW5kLW1vcmU",
 	} {
 		leaks := ScanText("log", dirty)
 		if len(leaks) == 0 {

@@ -16,8 +16,9 @@ import (
 )
 
 // Secret patterns: the client secret itself, a bearer token in any header-like form, an
-// OAuth2 token response, and the shape of pcsim's tokens (two rand.Text() values: 52
-// characters of base32).
+// OAuth2 token response, the shape of pcsim's tokens (two rand.Text() values: 52
+// characters of base32), a PEM private key (an account's certificate key), and a signed JWT
+// (a client assertion, or the service-account token a workload-identity account presents).
 var leakPatterns = []struct {
 	name string
 	re   *regexp.Regexp
@@ -26,6 +27,8 @@ var leakPatterns = []struct {
 	{"a bearer token", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*`)},
 	{"an OAuth2 token response", regexp.MustCompile(`(?i)"?access_token"?\s*[:=]`)},
 	{"a pcsim access token", regexp.MustCompile(`\b[A-Z2-7]{52}\b`)},
+	{"a private key", regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----|\\n?MII[A-Za-z0-9+/]{60,}`)},
+	{"a signed JWT", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}`)},
 }
 
 // Leak is a place where a secret or a token appeared.
@@ -66,8 +69,9 @@ func ScanFiles(paths ...string) ([]Leak, error) {
 	return out, nil
 }
 
-// ScanCluster scans, in the namespaces, every Event (events.k8s.io and core), every
-// PartnerCart (spec, status and all) and every receipt ConfigMap.
+// ScanCluster scans every PartnerCenterAccount and, in the namespaces, every Event
+// (events.k8s.io and core), every PartnerCart (spec, status and all) and every receipt
+// ConfigMap.
 func ScanCluster(ctx context.Context, c client.Client, namespaces []string) ([]Leak, error) {
 	var out []Leak
 	scan := func(where string, obj any) error {
@@ -77,6 +81,13 @@ func ScanCluster(ctx context.Context, c client.Client, namespaces []string) ([]L
 		}
 		out = append(out, ScanText(where, string(b))...)
 		return nil
+	}
+	accounts := &pcv1alpha1.PartnerCenterAccountList{}
+	if err := c.List(ctx, accounts); err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	if err := scan("PartnerCenterAccounts", accounts); err != nil {
+		return nil, err
 	}
 	for _, ns := range namespaces {
 		ev := &eventsv1.EventList{}
