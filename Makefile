@@ -71,6 +71,7 @@ test: manifests generate control-plane ## Run unit and envtest integration tests
 .PHONY: test-e2e
 test-e2e: build control-plane ## Run the end-to-end suite: control plane, pcsim and the manager as processes, driven with kubectl.
 	go build -o $(LOCALBIN)/localcp ./hack/localcp
+	go build -o $(LOCALBIN)/e2ekit ./hack/e2ekit
 	hack/e2e.sh
 
 .PHONY: test-chaos
