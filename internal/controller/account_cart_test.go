@@ -132,8 +132,9 @@ func TestCartBoughtThroughEachSignInMethod(t *testing.T) {
 }
 
 // TestAccountAllowListGatesTheTenant: an account that does not allow the cart's namespace
-// stops the cart with AccountNotAllowed before any Partner Center call; allowing the namespace
-// (here by a label selector) wakes the cart at once, without a retry timer.
+// stops the cart with AccountNotAllowed before any Partner Center call; labelling the
+// namespace so that the account's selector matches wakes the cart at once (a stalled cart has
+// no retry timer).
 func TestAccountAllowListGatesTheTenant(t *testing.T) {
 	w := startAccountWorld(t)
 	g := NewWithT(t)
@@ -154,8 +155,6 @@ func TestAccountAllowListGatesTheTenant(t *testing.T) {
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Name: w.tenantNS}, ns)).To(Succeed())
 	ns.Labels = map[string]string{"partnercart.dev/buyer": w.credNS}
 	g.Expect(env.Client.Update(t.Context(), ns)).To(Succeed())
-	// Labels are read when the cart is woken; a change of the account wakes it.
-	w.editAccount(name, func(spec *pcv1alpha1.PartnerCenterAccountSpec) { spec.MaxTotalPricePerCart = "100000" })
 	w.eventuallyCart("denied").Should(havePhase(pcv1alpha1.PhaseCompleted))
 	g.Expect(w.sim.Stats().OrdersCreated).To(Equal(1))
 }
@@ -315,4 +314,45 @@ func TestStartedCheckoutKeepsItsAccount(t *testing.T) {
 		g.Expect(creds.TenantID).To(Equal(testTenant))
 	}
 	g.Expect(factory.Requested()).NotTo(BeEmpty())
+}
+
+// TestPurchaseRecordsWhoApprovedAndWhatApplied: a cart applied by Argo CD and approved by its
+// service account (the approval is the merged commit) records, in the intent and in the
+// receipt, the admission stamps and the identifiers Argo CD left on the object, so an auditor
+// can go from the receipt to the sync and the commit.
+func TestPurchaseRecordsWhoApprovedAndWhatApplied(t *testing.T) {
+	g := NewWithT(t)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f32")
+	cart.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "tenants:partnercenter.partnercart.dev/PartnerCart:ns/c", "unrelated": "x"}
+	cart.Labels = map[string]string{"app.kubernetes.io/instance": "tenants"}
+	cart.Spec.Approval.RequestedBy = "alice"
+	cart.Spec.Approval.ApprovedBy = "system:serviceaccount:argocd:argocd-application-controller"
+	cart.Spec.Approval.ApprovedAt = "2026-11-30T09:00:00Z"
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "completed", TotalPrice: "1.00", CurrencyCode: "USD"}}}, nil
+	}
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+	want := map[string]string{
+		"argocd.argoproj.io/tracking-id": "tenants:partnercenter.partnercart.dev/PartnerCart:ns/c",
+		"app.kubernetes.io/instance":     "tenants",
+	}
+	co := got.Status.Checkout
+	g.Expect(co.AppliedBy).To(Equal(want))
+	g.Expect([]string{co.RequestedBy, co.ApprovedBy, co.ApprovedAt, co.SpecHash}).To(Equal(
+		[]string{"alice", cart.Spec.Approval.ApprovedBy, "2026-11-30T09:00:00Z", cart.Status.SpecHash}))
+	g.Expect(conditionMessage(got, pcv1alpha1.ApprovedCondition)).To(Equal(
+		"Approved for purchase content " + cart.Status.SpecHash + " by system:serviceaccount:argocd:argocd-application-controller at 2026-11-30T09:00:00Z"))
+
+	receipt := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: got.Status.ReceiptName}, receipt)).To(Succeed())
+	var rec receiptRecord
+	g.Expect(json.Unmarshal([]byte(receipt.Data["receipt.json"]), &rec)).To(Succeed())
+	g.Expect(rec.AppliedBy).To(Equal(want))
+	g.Expect(rec.ApprovedBy).To(Equal(cart.Spec.Approval.ApprovedBy))
+	g.Expect(rec.SpecHash).To(Equal(cart.Status.SpecHash))
 }

@@ -191,6 +191,7 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		RequestedBy: cart.Spec.Approval.RequestedBy,
 		ApprovedBy:  cart.Spec.Approval.ApprovedBy,
 		ApprovedAt:  cart.Spec.Approval.ApprovedAt,
+		AppliedBy:   appliedBy(cart),
 		Intent:      intent,
 		Outcome:     pcv1alpha1.CheckoutPending,
 		StartedAt:   metav1.NewTime(s.now),

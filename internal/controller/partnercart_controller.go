@@ -146,7 +146,6 @@ type PartnerCartReconciler struct {
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
@@ -311,6 +310,8 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.cartsForSecret)).
 		Watches(&pcv1alpha1.PartnerCenterAccount{}, handler.EnqueueRequestsFromMapFunc(r.cartsForAccount),
 			builder.WithPredicates(accountChanged())).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.cartsNotAllowedIn),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Named("partnercart").
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent, RateLimiter: retryRateLimiter()}).
 		Complete(r)
@@ -380,6 +381,23 @@ func (r *PartnerCartReconciler) cartsForAccount(ctx context.Context, acct client
 			continue
 		}
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+	}
+	return reqs
+}
+
+// cartsNotAllowedIn maps a namespace whose labels changed to its carts stopped by an account's
+// allow-list: a label that now matches the account's selector lets them go on.
+func (r *PartnerCartReconciler) cartsNotAllowedIn(ctx context.Context, ns client.Object) []reconcile.Request {
+	var carts pcv1alpha1.PartnerCartList
+	if err := r.Client.List(ctx, &carts, client.InNamespace(ns.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for a namespace", "namespace", ns.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range carts.Items {
+		if conditionReason(&c, pcv1alpha1.StalledCondition) == pcv1alpha1.AccountNotAllowedReason {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+		}
 	}
 	return reqs
 }
