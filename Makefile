@@ -88,6 +88,7 @@ test: manifests generate control-plane kustomize ## Run unit and envtest integra
 .PHONY: test-e2e
 test-e2e: build control-plane ## Run the end-to-end suite: control plane, pcsim and the manager as processes, driven with kubectl.
 	go build -o $(LOCALBIN)/localcp ./hack/localcp
+	go build -o $(LOCALBIN)/e2ekit ./hack/e2ekit
 	hack/e2e.sh
 
 .PHONY: test-chaos
