@@ -91,6 +91,18 @@ const (
 	CredentialsSecretNotFoundReason = "CredentialsSecretNotFound"
 	// InvalidCredentialsReason: the credentials Secret lacks a key, or Partner Center refused them.
 	InvalidCredentialsReason = "InvalidCredentials"
+	// AccountNotFoundReason: the PartnerCenterAccount named by spec.accountRef does not exist
+	// (the cart waits for it; creating it wakes the cart).
+	AccountNotFoundReason = "AccountNotFound"
+	// AccountNotAllowedReason: the PartnerCenterAccount does not allow the cart's namespace
+	// (spec.namespaces); nothing is sent upstream until the platform team allows it.
+	AccountNotAllowedReason = "AccountNotAllowed"
+	// AccountPriceCeilingExceededReason: the quoted total, or the approval's maxTotalPrice, is
+	// above the account's maxTotalPricePerCart; nothing is bought.
+	AccountPriceCeilingExceededReason = "AccountPriceCeilingExceeded"
+	// NamespaceCredentialsDisabledReason: the cart names a Secret of its namespace, but the
+	// manager runs with --allow-namespace-credentials=false; use spec.accountRef.
+	NamespaceCredentialsDisabledReason = "NamespaceCredentialsDisabled"
 	// ThrottledReason: Partner Center asked us to wait (429 with Retry-After).
 	ThrottledReason = "Throttled"
 	// UpstreamUnavailableReason: Partner Center failed in a way worth retrying.

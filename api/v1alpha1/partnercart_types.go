@@ -78,7 +78,18 @@ const (
 	PhaseFailed Phase = "Failed"
 )
 
-// SecretReference names a Secret in the PartnerCart's own namespace.
+// AccountReference names a PartnerCenterAccount (cluster-scoped, owned by the platform team).
+type AccountReference struct {
+	// name of the PartnerCenterAccount.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// SecretReference names a Secret in the PartnerCart's own namespace. It has no namespace
+// field: a cart can never name another namespace's Secret.
 type SecretReference struct {
 	// name of the Secret holding tenantId, clientId and clientSecret.
 	// +required
@@ -273,6 +284,7 @@ type Approval struct {
 
 // PartnerCartSpec declares the cart to buy for one customer.
 //
+// +kubebuilder:validation:XValidation:rule="has(self.accountRef) != has(self.credentialsSecretRef)",message="set exactly one of spec.accountRef (a PartnerCenterAccount) and spec.credentialsSecretRef (a Secret in this namespace)"
 // +kubebuilder:validation:XValidation:rule="self.lineItems.all(i, !has(i.addonItems) || i.addonItems.all(a, self.lineItems.all(j, j.id != a.id)))",message="lineItems: an addonItems id must not reuse the id of a top-level line item",fieldPath=".lineItems"
 type PartnerCartSpec struct {
 	// customerId is the customer's tenant ID (a GUID).
@@ -280,10 +292,18 @@ type PartnerCartSpec struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
 	CustomerID string `json:"customerId"`
 
-	// credentialsSecretRef names the Secret, in this namespace, with the partner app's
-	// tenantId, clientId and clientSecret.
-	// +required
-	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+	// accountRef names the PartnerCenterAccount whose credentials buy this cart; the account
+	// must allow this namespace. It cannot change once the cart is checked out. Exactly one of
+	// accountRef and credentialsSecretRef is set.
+	// +optional
+	AccountRef *AccountReference `json:"accountRef,omitempty"`
+
+	// credentialsSecretRef names a Secret, in this namespace, with the partner app's
+	// tenantId, clientId and clientSecret: the simple mode, which a manager run with
+	// --allow-namespace-credentials=false refuses. Exactly one of accountRef and
+	// credentialsSecretRef is set.
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
 
 	// partnerOnRecordAttestationAccepted is the cart-level Partner-of-Record attestation.
 	// +optional
@@ -414,6 +434,12 @@ type CheckoutStatus struct {
 	// customerId is the customer the cart belongs to.
 	// +optional
 	CustomerID string `json:"customerId,omitempty"`
+	// account is the PartnerCenterAccount the intent was made with (empty: the namespace's
+	// Secret). Every later call of the intent uses it, whatever spec.accountRef or the
+	// account's allow-list say by then.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Account string `json:"account,omitempty"`
 	// specHash is the purchase content approved and checked out.
 	SpecHash string `json:"specHash"`
 	// additionalInformation is the checkout answer's additionalInformation, each element as
@@ -437,6 +463,13 @@ type CheckoutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	ApprovedAt string `json:"approvedAt,omitempty"`
+	// appliedBy holds the identifiers a GitOps tool left on the object when the intent was
+	// made (Argo CD's tracking-id annotation and instance label, Flux's Kustomization or
+	// HelmRelease labels): with approvedBy (the tool's service account) they lead an auditor
+	// from the purchase to the sync and the merged commit that approved it.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	AppliedBy map[string]string `json:"appliedBy,omitempty"`
 	// outcome is the state of this intent.
 	// +optional
 	Outcome CheckoutOutcome `json:"outcome,omitempty"`
@@ -663,6 +696,7 @@ type PartnerCartStatus struct {
 // +kubebuilder:printcolumn:name="Orders",type=integer,JSONPath=`.status.orderCount`
 // +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.total`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountRef.name`,priority=10
 // +kubebuilder:printcolumn:name="Checkout",type=string,JSONPath=`.status.checkout.outcome`,priority=10
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=10
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

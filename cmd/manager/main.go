@@ -8,12 +8,15 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -39,6 +42,7 @@ func main() {
 		opts                         controller.Options
 		requestTimeout, checkoutTime time.Duration
 		accounts                     controller.AccountReconciler
+		allowNamespaceCredentials    bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 with --metrics-secure=false; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -69,10 +73,18 @@ func main() {
 		"Namespace of PartnerCenterAccount Secrets: a Secret reference without a namespace means it, one naming another is refused.")
 	flag.StringVar(&accounts.WorkloadIdentityTokenPath, "workload-identity-token-path", controller.DefaultWorkloadIdentityTokenPath,
 		"Projected service-account token of the manager, the client assertion of workloadIdentity accounts.")
+	flag.BoolVar(&allowNamespaceCredentials, "allow-namespace-credentials", true,
+		"Let a PartnerCart name a Secret of its own namespace (spec.credentialsSecretRef). false: only PartnerCenterAccounts buy, and the manager reads Secrets only in --credentials-namespace (which is then required).")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if !allowNamespaceCredentials && accounts.CredentialsNamespace == "" {
+		log.Error(nil, "--allow-namespace-credentials=false needs --credentials-namespace: the only namespace whose Secrets the manager reads")
+		os.Exit(2)
+	}
+	opts.CredentialsNamespace, opts.WorkloadIdentityTokenPath = accounts.CredentialsNamespace, accounts.WorkloadIdentityTokenPath
+	opts.DenyNamespaceCredentials = !allowNamespaceCredentials
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -102,7 +114,7 @@ func main() {
 		// SIGTERM or a lost lease lets a checkout in flight finish and be recorded.
 		GracefulShutdownTimeout: &gracefulShutdown,
 		// managedFields are a third of a cached PartnerCart and the operator never reads them.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cacheOptions(allowNamespaceCredentials, accounts.CredentialsNamespace),
 	})
 	if err != nil {
 		log.Error(err, "Failed to create manager")
@@ -145,11 +157,26 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("Starting manager", "partnerCenterEndpoint", endpoint, "authorityHost", authority,
-		"partnerCenterQPS", qps, "maxConcurrentReconciles", maxConcurrent, "purchaseFreeze", opts.PurchaseFreeze)
+		"partnerCenterQPS", qps, "maxConcurrentReconciles", maxConcurrent, "purchaseFreeze", opts.PurchaseFreeze,
+		"credentialsNamespace", opts.CredentialsNamespace, "allowNamespaceCredentials", allowNamespaceCredentials)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// cacheOptions: without namespace credentials, Secret metadata is watched only in the
+// credentials namespace, so the manager needs no cluster-wide Secret permission.
+func cacheOptions(allowNamespaceCredentials bool, credentialsNamespace string) cache.Options {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if !allowNamespaceCredentials {
+		secrets := &metav1.PartialObjectMetadata{}
+		secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		opts.ByObject = map[client.Object]cache.ByObject{
+			secrets: {Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
+		}
+	}
+	return opts
 }
 
 func newScheme() *runtime.Scheme {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,8 +17,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -72,11 +78,58 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.WorkloadIdentityTokenPath == "" {
 		r.WorkloadIdentityTokenPath = DefaultWorkloadIdentityTokenPath
 	}
+	if err := indexCartAccounts(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&pcv1alpha1.PartnerCenterAccount{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsForSecret)).
+		// Carts are counted (status.cartsUsing) when one starts or stops naming the account.
+		Watches(&pcv1alpha1.PartnerCart{}, handler.EnqueueRequestsFromMapFunc(accountsOfCart),
+			builder.WithPredicates(cartAccountsChanged())).
 		Named("partnercenteraccount").
 		Complete(r)
+}
+
+// accountsOfCart maps a cart to the accounts it uses.
+func accountsOfCart(_ context.Context, obj client.Object) []reconcile.Request {
+	names := cartAccounts(obj)
+	out := make([]reconcile.Request, 0, len(names))
+	for _, name := range names {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
+	}
+	return out
+}
+
+// cartAccountsChanged passes the cart events that change which accounts it uses: creates,
+// deletes, and updates of spec.accountRef or of the intent's account. A cart's other writes do
+// not wake its account.
+func cartAccountsChanged() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return len(cartAccounts(e.Object)) > 0 },
+		DeleteFunc: func(e event.DeleteEvent) bool { return len(cartAccounts(e.Object)) > 0 },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !slices.Equal(cartAccounts(e.ObjectOld), cartAccounts(e.ObjectNew))
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// cartAccountIndexes remembers the managers whose cache has the accountRefIndex: the cart and
+// account reconcilers both need it, and an informer takes each index once.
+var cartAccountIndexes sync.Map
+
+// indexCartAccounts indexes PartnerCarts by the accounts they use (accountRefIndex), once per
+// manager.
+func indexCartAccounts(mgr ctrl.Manager) error {
+	if _, done := cartAccountIndexes.LoadOrStore(mgr.GetFieldIndexer(), true); done {
+		return nil
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &pcv1alpha1.PartnerCart{}, accountRefIndex, cartAccounts); err != nil {
+		cartAccountIndexes.Delete(mgr.GetFieldIndexer())
+		return fmt.Errorf("index account refs: %w", err)
+	}
+	return nil
 }
 
 // accountsForSecret maps a Secret to the accounts that name it.
@@ -96,6 +149,11 @@ func (r *AccountReconciler) accountsForSecret(ctx context.Context, obj client.Ob
 
 // secretKey is the Secret an account names, with the credentials namespace filled in.
 func (r *AccountReconciler) secretKey(acct *pcv1alpha1.PartnerCenterAccount) (client.ObjectKey, bool) {
+	return accountSecretKey(acct, r.CredentialsNamespace)
+}
+
+// accountSecretKey is the Secret an account names, with credentialsNamespace filled in.
+func accountSecretKey(acct *pcv1alpha1.PartnerCenterAccount, credentialsNamespace string) (client.ObjectKey, bool) {
 	var ns, name string
 	switch a := acct.Spec.Auth; {
 	case a.ClientSecret != nil:
@@ -106,7 +164,7 @@ func (r *AccountReconciler) secretKey(acct *pcv1alpha1.PartnerCenterAccount) (cl
 		return client.ObjectKey{}, false
 	}
 	if ns == "" {
-		ns = r.CredentialsNamespace
+		ns = credentialsNamespace
 	}
 	return client.ObjectKey{Namespace: ns, Name: name}, true
 }
@@ -121,12 +179,22 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	now := r.Clock.Now()
 	st := &acct.Status
 	st.AuthMethod = authMethodOf(acct)
+	carts := &pcv1alpha1.PartnerCartList{}
+	if err := r.Client.List(ctx, carts, client.MatchingFields{accountRefIndex: acct.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("count PartnerCarts using the account: %w", err)
+	}
+	st.CartsUsing = int32(min(len(carts.Items), math.MaxInt32))
 
 	result, err := r.prove(ctx, acct)
 	var refusal *accountRefusal
 	switch {
 	case err == nil:
-		st.LastTokenAt = &metav1.Time{Time: now}
+		// A token reused from the cache is not news: lastTokenAt moves at most every half
+		// refresh interval, so counting carts does not rewrite the status each time.
+		if st.LastTokenAt == nil || !apimeta.IsStatusConditionTrue(st.Conditions, pcv1alpha1.ReadyCondition) ||
+			now.Sub(st.LastTokenAt.Time) >= r.RefreshInterval/2 {
+			st.LastTokenAt = &metav1.Time{Time: now}
+		}
 		r.setConditions(acct, metav1.ConditionTrue, pcv1alpha1.TokenObtainedReason,
 			fmt.Sprintf("Entra ID issued a token with the %s credentials", st.AuthMethod), false)
 	case errors.As(err, &refusal):
@@ -189,17 +257,32 @@ func (r *AccountReconciler) prove(ctx context.Context, acct *pcv1alpha1.PartnerC
 
 // credentials resolves the account into partnercenter.Credentials, reading its Secret.
 func (r *AccountReconciler) credentials(ctx context.Context, acct *pcv1alpha1.PartnerCenterAccount) (partnercenter.Credentials, error) {
+	return accountSource{r.APIReader, r.CredentialsNamespace, r.WorkloadIdentityTokenPath}.credentials(ctx, acct)
+}
+
+// accountSource resolves PartnerCenterAccounts into credentials, for the account reconciler
+// (which proves them) and the cart reconciler (which buys with them).
+type accountSource struct {
+	// reader reads Secrets from the API server: only their metadata is cached.
+	reader                    client.Reader
+	credentialsNamespace      string
+	workloadIdentityTokenPath string
+}
+
+// credentials resolves the account into partnercenter.Credentials, reading its Secret. A
+// refusal is an *accountRefusal saying what the platform team must fix.
+func (a accountSource) credentials(ctx context.Context, acct *pcv1alpha1.PartnerCenterAccount) (partnercenter.Credentials, error) {
 	creds := partnercenter.Credentials{TenantID: acct.Spec.TenantID, ClientID: acct.Spec.ClientID, Account: acct.Name}
 	auth := acct.Spec.Auth
 	if auth.WorkloadIdentity != nil {
 		creds.Method = partnercenter.AuthWorkloadIdentity
 		creds.TokenFile = auth.WorkloadIdentity.TokenPath
 		if creds.TokenFile == "" {
-			creds.TokenFile = r.WorkloadIdentityTokenPath
+			creds.TokenFile = a.workloadIdentityTokenPath
 		}
 		return creds, nil
 	}
-	key, ok := r.secretKey(acct)
+	key, ok := accountSecretKey(acct, a.credentialsNamespace)
 	if !ok {
 		return creds, refused(pcv1alpha1.AccountSecretInvalidReason, "spec.auth names no sign-in method")
 	}
@@ -207,12 +290,12 @@ func (r *AccountReconciler) credentials(ctx context.Context, acct *pcv1alpha1.Pa
 		return creds, refused(pcv1alpha1.AccountSecretNamespaceNotAllowedReason,
 			"the Secret reference needs a namespace: the manager has no --credentials-namespace")
 	}
-	if r.CredentialsNamespace != "" && key.Namespace != r.CredentialsNamespace {
+	if a.credentialsNamespace != "" && key.Namespace != a.credentialsNamespace {
 		return creds, refused(pcv1alpha1.AccountSecretNamespaceNotAllowedReason,
-			"Secret %s is outside the credentials namespace %s", key, r.CredentialsNamespace)
+			"Secret %s is outside the credentials namespace %s", key, a.credentialsNamespace)
 	}
 	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+	if err := a.reader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return creds, refused(pcv1alpha1.AccountSecretNotFoundReason, "Secret %s does not exist", key)
 		}

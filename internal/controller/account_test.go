@@ -30,10 +30,12 @@ import (
 const accountSA = "system:serviceaccount:partnercart-system:partnercart-controller-manager"
 
 // accountWorld is pcsim (taking a secret, a certificate and a federated token for one app),
-// a credentials namespace and a manager running only the account reconciler.
+// a credentials namespace, a tenant namespace and a manager running the account and the cart
+// reconcilers, as cmd/manager does with --credentials-namespace.
 type accountWorld struct {
 	t        *testing.T
 	credNS   string
+	tenantNS string
 	prefix   string // account names are cluster-wide: each test's start with its namespace
 	sim      *pcsim.Server
 	cert     authtest.Certificate
@@ -42,10 +44,10 @@ type accountWorld struct {
 	tokenDir string
 }
 
-func startAccountWorld(t *testing.T) *accountWorld {
+func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 	t.Helper()
 	g := NewWithT(t)
-	w := &accountWorld{t: t, credNS: newNamespace(t), cert: authtest.NewCertificate(t), logs: &syncBuffer{}}
+	w := &accountWorld{t: t, credNS: newNamespace(t), tenantNS: newNamespace(t), cert: authtest.NewCertificate(t), logs: &syncBuffer{}}
 	w.prefix = w.credNS + "-"
 	w.issuer = authtest.NewIssuer(t, "https://cluster.example/"+w.credNS)
 	sim, err := pcsim.New(pcsim.Options{
@@ -62,7 +64,7 @@ func startAccountWorld(t *testing.T) *accountWorld {
 		Scheme:     env.Scheme,
 		Logger:     zap.New(zap.WriteTo(w.logs), zap.UseDevMode(true)),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{w.credNS: {}}},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{w.credNS: {}, w.tenantNS: {}}},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -78,6 +80,18 @@ func startAccountWorld(t *testing.T) *accountWorld {
 		RetryInterval: time.Hour,
 	}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
+	opts := Options{
+		CredentialsNamespace: w.credNS, WorkloadIdentityTokenPath: r.WorkloadIdentityTokenPath,
+		OrderPollInterval: 200 * time.Millisecond, CredentialsRetryInterval: 2 * time.Second, CheckoutTimeout: 2 * time.Second,
+	}
+	for _, o := range options {
+		o(&opts)
+	}
+	carts := &PartnerCartReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("partnercart-controller"),
+		PartnerCenter: r.PartnerCenter, Options: opts,
+	}
+	g.Expect(carts.SetupWithManager(mgr, 4)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -164,6 +164,11 @@ func TestAdmissionPolicyRefusesEditsAfterCheckout(t *testing.T) {
 		}
 		return err.Error()
 	}).Should(ContainSubstring("spec.lineItems is immutable after checkout"))
+	// Nor can the credentials that bought be swapped for an account (or another account).
+	c := o.get("frozen")
+	c.Spec.CredentialsSecretRef, c.Spec.AccountRef = nil, &pcv1alpha1.AccountReference{Name: "another-partner"}
+	g.Expect(env.Client.Update(t.Context(), c)).To(MatchError(ContainSubstring(
+		"spec.accountRef is immutable after checkout: cart " + c.Status.Checkout.CartID + " was checked out with the Secret named by spec.credentialsSecretRef")))
 	// Non-purchase fields stay editable (e.g. annotations, approval).
 	o.update("frozen", func(c *pcv1alpha1.PartnerCart) { c.Annotations = map[string]string{"note": "ok"} })
 	g.Expect(strings.Contains(o.get("frozen").Annotations["note"], "ok")).To(BeTrue())

@@ -35,7 +35,7 @@ func newCart(ns, name string, opts ...cartOption) *pcv1alpha1.PartnerCart {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: pcv1alpha1.PartnerCartSpec{
 			CustomerID:           testCustomer,
-			CredentialsSecretRef: pcv1alpha1.SecretReference{Name: "partner-center"},
+			CredentialsSecretRef: &pcv1alpha1.SecretReference{Name: "partner-center"},
 			LineItems: []pcv1alpha1.CartLineItem{{LineItemFields: pcv1alpha1.LineItemFields{
 				ID: 0, CatalogItemID: testItemE5, Quantity: 25,
 				BillingCycle: pcv1alpha1.BillingCycleMonthly, TermDuration: "P1Y", FriendlyName: "Contoso E5",

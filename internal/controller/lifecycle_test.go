@@ -19,8 +19,8 @@ import (
 func TestHappyPath(t *testing.T) {
 	g := NewWithT(t)
 	o := startOperator(t, operatorOptions{})
-	succeeded := testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded"))
-	spent := testutil.ToFloat64(spendTotal.WithLabelValues("USD"))
+	succeeded := testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))
+	spent := testutil.ToFloat64(spendTotal.WithLabelValues("USD", ""))
 	o.create("e5", withApproved())
 
 	o.eventually("e5", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseCompleted),
@@ -66,8 +66,8 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(receipt.Data["receipt.json"]).To(ContainSubstring(`"specHash": "` + cart.Status.Checkout.SpecHash))
 	g.Expect(receipt.Data).To(HaveKeyWithValue("customerId", testCustomer))
 
-	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded"))).To(Equal(succeeded + 1))
-	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD"))).To(Equal(spent+17100), "25 seats of E5 at 57.00 a month for 12 months")
+	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))).To(Equal(succeeded + 1))
+	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD", ""))).To(Equal(spent+17100), "25 seats of E5 at 57.00 a month for 12 months")
 
 	g.Eventually(func() []string { return o.events("e5") }).Should(ContainElements(
 		pcv1alpha1.EventCartCreated, pcv1alpha1.EventCheckoutSubmitted, pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))

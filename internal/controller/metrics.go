@@ -21,16 +21,16 @@ import (
 var (
 	checkoutsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "partnercart_checkouts_total",
-		Help: "Checkout outcomes recorded, by result (succeeded, partially_failed, refused, unknown).",
-	}, []string{"result"})
+		Help: "Checkout outcomes recorded, by result (succeeded, partially_failed, refused, unknown) and PartnerCenterAccount (empty for a namespace Secret).",
+	}, []string{"result", "account"})
 	ordersTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "partnercart_orders_created_total",
 		Help: "Orders created by checkouts.",
 	})
 	spendTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "partnercart_spend_total",
-		Help: "Sum of the totalPrice of orders created, by currency. Negative and non-finite totals are left out (see partnercart_spend_skipped_total).",
-	}, []string{"currency"})
+		Help: "Sum of the totalPrice of orders created, by currency and PartnerCenterAccount (empty for a namespace Secret). Negative and non-finite totals are left out (see partnercart_spend_skipped_total).",
+	}, []string{"currency", "account"})
 	spendSkippedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "partnercart_spend_skipped_total",
 		Help: "Orders whose totalPrice was left out of partnercart_spend_total, by currency and reason (negative: a refund or credit; not_finite; unparsable).",
@@ -48,14 +48,16 @@ func init() {
 
 // observeCheckout records a checkout result in the purchase metrics.
 func observeCheckout(cart *pcv1alpha1.PartnerCart, result string, now time.Time) {
-	checkoutsTotal.WithLabelValues(result).Inc()
+	account := ""
 	co := cart.Status.Checkout
 	if co != nil {
+		account = co.Account
 		checkoutSeconds.Observe(now.Sub(co.StartedAt.Time).Seconds())
 	}
+	checkoutsTotal.WithLabelValues(result, account).Inc()
 	for _, o := range cart.Status.Orders {
 		ordersTotal.Inc()
-		addSpend(o.CurrencyCode, o.TotalPrice)
+		addSpend(account, o.CurrencyCode, o.TotalPrice)
 	}
 }
 
@@ -70,7 +72,7 @@ const (
 // only goes up (Add panics on a negative value), so a negative total (a refund or credit)
 // is counted in partnercart_spend_skipped_total instead, and so are totals that are not
 // finite or not numbers. An empty total is an order without a price and is not counted.
-func addSpend(currency, totalPrice string) {
+func addSpend(account, currency, totalPrice string) {
 	if totalPrice == "" {
 		return
 	}
@@ -83,7 +85,7 @@ func addSpend(currency, totalPrice string) {
 	case f < 0:
 		spendSkippedTotal.WithLabelValues(currency, spendSkippedNegative).Inc()
 	default:
-		spendTotal.WithLabelValues(currency).Add(f)
+		spendTotal.WithLabelValues(currency, account).Add(f)
 	}
 }
 

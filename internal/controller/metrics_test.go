@@ -42,10 +42,10 @@ func TestSpendNeverPanicsAndCountsOnlyNonNegativeFiniteTotals(t *testing.T) {
 			g := NewWithT(t)
 
 			for _, total := range tt.totals {
-				g.Expect(func() { addSpend(tt.currency, total) }).NotTo(Panic(), "totalPrice %q", total)
+				g.Expect(func() { addSpend("", tt.currency, total) }).NotTo(Panic(), "totalPrice %q", total)
 			}
 
-			g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues(tt.currency))).To(BeNumerically("~", tt.wantSpend, 1e-9))
+			g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues(tt.currency, ""))).To(BeNumerically("~", tt.wantSpend, 1e-9))
 			for _, reason := range []string{spendSkippedNegative, spendSkippedNotFinite, spendSkippedUnparsable} {
 				g.Expect(testutil.ToFloat64(spendSkippedTotal.WithLabelValues(tt.currency, reason))).
 					To(Equal(tt.wantSkipped[reason]), "skipped, reason %s", reason)
@@ -56,8 +56,8 @@ func TestSpendNeverPanicsAndCountsOnlyNonNegativeFiniteTotals(t *testing.T) {
 
 func TestMetricsSpendCountersFollowPrometheusNaming(t *testing.T) {
 	g := NewWithT(t)
-	addSpend("L01", "1")
-	addSpend("L01", "-1")
+	addSpend("", "L01", "1")
+	addSpend("", "L01", "-1")
 
 	g.Expect(testutil.CollectAndLint(spendTotal)).To(BeEmpty())
 	g.Expect(testutil.CollectAndLint(spendSkippedTotal)).To(BeEmpty())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -26,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -35,8 +38,12 @@ import (
 )
 
 // secretRefIndex indexes PartnerCarts by the name of their credentials Secret, so that a
-// created or rotated Secret wakes exactly the carts that use it.
-const secretRefIndex = "spec.credentialsSecretRef.name"
+// created or rotated Secret wakes exactly the carts that use it; accountRefIndex by their
+// PartnerCenterAccount, so that a changed account wakes its carts (and is counted by them).
+const (
+	secretRefIndex  = "spec.credentialsSecretRef.name"
+	accountRefIndex = "spec.accountRef.name"
+)
 
 // Options tune the reconciler. Zero values take the defaults below.
 type Options struct {
@@ -63,6 +70,15 @@ type Options struct {
 	// (a cluster rebuilt from Git must not buy again). Zero takes the default, seven days (the
 	// New-Commerce cancellation window); a negative value disables the search.
 	IdenticalPurchaseWindow time.Duration
+	// CredentialsNamespace is where PartnerCenterAccount Secrets live (--credentials-namespace).
+	CredentialsNamespace string
+	// WorkloadIdentityTokenPath is the manager's projected token, for workloadIdentity accounts
+	// that name no tokenPath (default DefaultWorkloadIdentityTokenPath).
+	WorkloadIdentityTokenPath string
+	// DenyNamespaceCredentials (--allow-namespace-credentials=false) refuses carts that name a
+	// Secret of their own namespace: only PartnerCenterAccounts buy, and the manager needs no
+	// Secret read outside the credentials namespace.
+	DenyNamespaceCredentials bool
 	// PurchaseFreeze stops every new checkout (an operator-wide kill switch): carts are still
 	// created, synced and approved, and checkouts already started are still recovered, so no
 	// purchase in flight is lost.
@@ -81,6 +97,9 @@ func (o *Options) defaults() {
 	}
 	if o.Identity == "" {
 		o.Identity = NewIdentity()
+	}
+	if o.WorkloadIdentityTokenPath == "" {
+		o.WorkloadIdentityTokenPath = DefaultWorkloadIdentityTokenPath
 	}
 }
 
@@ -127,9 +146,9 @@ type PartnerCartReconciler struct {
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Reconcile moves one PartnerCart through its lifecycle. Status is written once, at the end,
 // except for the checkout intent, which the exactly-once protocol must persist before the call.
@@ -275,14 +294,24 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 	r.Options.defaults()
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &pcv1alpha1.PartnerCart{}, secretRefIndex,
 		func(o client.Object) []string {
-			return []string{o.(*pcv1alpha1.PartnerCart).Spec.CredentialsSecretRef.Name}
+			if ref := o.(*pcv1alpha1.PartnerCart).Spec.CredentialsSecretRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
 		}); err != nil {
 		return fmt.Errorf("index credentials secret refs: %w", err)
+	}
+	if err := indexCartAccounts(mgr); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&pcv1alpha1.PartnerCart{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.cartsForSecret)).
+		Watches(&pcv1alpha1.PartnerCenterAccount{}, handler.EnqueueRequestsFromMapFunc(r.cartsForAccount),
+			builder.WithPredicates(accountChanged())).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.cartsNotAllowedIn),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Named("partnercart").
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent, RateLimiter: retryRateLimiter()}).
 		Complete(r)
@@ -322,6 +351,70 @@ func (r *PartnerCartReconciler) cartsForSecret(ctx context.Context, secret clien
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
 	}
 	return reqs
+}
+
+// cartAccounts are the PartnerCenterAccounts a cart uses: the one its spec names and the one
+// its checkout intent was made with.
+func cartAccounts(o client.Object) []string {
+	cart := o.(*pcv1alpha1.PartnerCart)
+	var out []string
+	if ref := cart.Spec.AccountRef; ref != nil {
+		out = append(out, ref.Name)
+	}
+	if co := cart.Status.Checkout; co != nil && co.Account != "" && !slices.Contains(out, co.Account) {
+		out = append(out, co.Account)
+	}
+	return out
+}
+
+// cartsForAccount maps a PartnerCenterAccount to the unfinished carts that use it: a changed
+// allow-list, ceiling or credential, or an account that became Ready, is acted on at once.
+func (r *PartnerCartReconciler) cartsForAccount(ctx context.Context, acct client.Object) []reconcile.Request {
+	var carts pcv1alpha1.PartnerCartList
+	if err := r.Client.List(ctx, &carts, client.MatchingFields{accountRefIndex: acct.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for PartnerCenterAccount", "account", acct.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(carts.Items))
+	for _, c := range carts.Items {
+		if c.Status.Phase == pcv1alpha1.PhaseCompleted {
+			continue
+		}
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+	}
+	return reqs
+}
+
+// cartsNotAllowedIn maps a namespace whose labels changed to its carts stopped by an account's
+// allow-list: a label that now matches the account's selector lets them go on.
+func (r *PartnerCartReconciler) cartsNotAllowedIn(ctx context.Context, ns client.Object) []reconcile.Request {
+	var carts pcv1alpha1.PartnerCartList
+	if err := r.Client.List(ctx, &carts, client.InNamespace(ns.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for a namespace", "namespace", ns.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range carts.Items {
+		if conditionReason(&c, pcv1alpha1.StalledCondition) == pcv1alpha1.AccountNotAllowedReason {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+		}
+	}
+	return reqs
+}
+
+// accountChanged passes an account's spec changes and changes of its Ready status, not the
+// hourly refresh of status.lastTokenAt, which would wake every cart using it.
+func accountChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		oldAcct, okOld := e.ObjectOld.(*pcv1alpha1.PartnerCenterAccount)
+		newAcct, okNew := e.ObjectNew.(*pcv1alpha1.PartnerCenterAccount)
+		if !okOld || !okNew {
+			return true
+		}
+		return oldAcct.Generation != newAcct.Generation ||
+			apimeta.IsStatusConditionTrue(oldAcct.Status.Conditions, pcv1alpha1.ReadyCondition) !=
+				apimeta.IsStatusConditionTrue(newAcct.Status.Conditions, pcv1alpha1.ReadyCondition)
+	}}
 }
 
 // patchStatus writes the status once, at the end of a reconcile, with the summary

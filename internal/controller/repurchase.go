@@ -214,7 +214,12 @@ const (
 )
 
 func (c *ordersCache) list(ctx context.Context, pc partnercenter.Client, cart *pcv1alpha1.PartnerCart, now time.Time) ([]partnercenter.Order, error) {
-	key := cart.Namespace + "/" + cart.Spec.CredentialsSecretRef.Name + "/" + strings.ToLower(cart.Spec.CustomerID)
+	// One partner's orders for one customer: the account, or the namespace's Secret.
+	src := credentialSourceOf(cart)
+	key := "secret/" + src.secret.String() + "/" + strings.ToLower(cart.Spec.CustomerID)
+	if src.account != "" {
+		key = "account/" + src.account + "/" + strings.ToLower(cart.Spec.CustomerID)
+	}
 	// A second of margin: the object's creationTimestamp has second precision.
 	createdBefore := cart.CreationTimestamp.Add(time.Second)
 	c.mu.Lock()

@@ -80,7 +80,7 @@ func fuzzSpec(data []byte) *pcv1alpha1.PartnerCartSpec {
 	b := &specBytes{data: data}
 	spec := &pcv1alpha1.PartnerCartSpec{
 		CustomerID:           fmt.Sprintf("932c4101-dc08-461b-b4c1-75d80e9057%02x", b.next()),
-		CredentialsSecretRef: pcv1alpha1.SecretReference{Name: "partner-center"},
+		CredentialsSecretRef: &pcv1alpha1.SecretReference{Name: "partner-center"},
 	}
 	if b.next()%2 == 1 {
 		spec.PartnerOnRecordAttestationAccepted = ptr.To(b.next()%2 == 1)

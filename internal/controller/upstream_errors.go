@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ import (
 // to the work queue's exponential backoff, and terminal errors stall with Partner Center's
 // code and description.
 func (r *PartnerCartReconciler) upstreamError(s *scope, step string, err error) (ctrl.Result, error) {
+	var denied *errNotPermitted
+	if errors.As(err, &denied) {
+		return r.stall(s, denied.reason, denied.message)
+	}
 	if ce, ok := isCredentialsError(err); ok {
 		if s.before.Status.Phase == "" || conditionReason(s.before, pcv1alpha1.ReadyCondition) != ce.reason {
 			r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventCredentialsInvalid, "%s", ce.message)

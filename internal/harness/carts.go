@@ -64,7 +64,7 @@ func NewCart(ns, name string, lines ...Line) *pcv1alpha1.PartnerCart {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: pcv1alpha1.PartnerCartSpec{
 			CustomerID:           CustomerID,
-			CredentialsSecretRef: pcv1alpha1.SecretReference{Name: SecretName},
+			CredentialsSecretRef: &pcv1alpha1.SecretReference{Name: SecretName},
 			Approval:             pcv1alpha1.Approval{Approved: true},
 		},
 	}

@@ -49,6 +49,10 @@ func TestScanText(t *testing.T) {
 		`"Authorization":"Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi"`,
 		`{"access_token":"x"}`,
 		"token ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRST in a message",
+		"-----BEGIN RSA PRIVATE KEY-----\nMIIEow",
+		`{"tls.key":"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvuNMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ"}`,
+		// A client assertion: header, claims and signature, base64url.
+		"client_assertion=eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL2xvZ2luIn0.c2lnbmF0dXJlLWJ5dGVzLWhlcmUtYW5kLW1vcmU",
 	} {
 		leaks := ScanText("log", dirty)
 		if len(leaks) == 0 {
@@ -57,6 +61,28 @@ func TestScanText(t *testing.T) {
 		for _, l := range leaks {
 			if strings.Contains(l.String(), ClientSecret) {
 				t.Errorf("the report repeats the secret: %s", l)
+			}
+		}
+	}
+}
+
+func TestScannerFindsItsSecretsAndNeverRepeatsThem(t *testing.T) {
+	const secret = "demo-only-secret-for-pcsim"
+	s := Scanner{Secrets: []string{secret}}
+	if leaks := s.ScanText("log", "clientSecret=harness-s3cr3t elsewhere"); len(leaks) != 0 {
+		t.Errorf("a Scanner with its own secrets reports another's: %v", leaks)
+	}
+	leaks := s.ScanText("manager.log", `{"msg":"Signed in","clientSecret":"`+secret+`","more":"`+strings.Repeat("x", 80)+`"}`)
+	if len(leaks) != 1 || leaks[0].Pattern != "a client secret" || leaks[0].Where != "manager.log" {
+		t.Fatalf("leaks = %v, want the client secret once in manager.log", leaks)
+	}
+	// A report of another pattern whose excerpt starts or ends inside the secret hides that
+	// part too.
+	text := secret[4:] + " Authorization: Bearer abcdefghijklmnopqrstuvwxyz " + secret[:20]
+	for _, l := range append(leaks, s.ScanText("log", text)...) {
+		for n := 8; n <= len(secret); n++ {
+			if strings.Contains(l.Excerpt, secret[:n]) || strings.Contains(l.Excerpt, secret[len(secret)-n:]) {
+				t.Errorf("the report repeats %d bytes of the secret: %s", n, l)
 			}
 		}
 	}

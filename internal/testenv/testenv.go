@@ -126,7 +126,7 @@ func waitForPolicy(ctx context.Context, c client.Client) error {
 			ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, GenerateName: "policy-probe-"},
 			Spec: pcv1alpha1.PartnerCartSpec{
 				CustomerID:           "932c4101-dc08-461b-b4c1-75d80e905775",
-				CredentialsSecretRef: pcv1alpha1.SecretReference{Name: "probe"},
+				CredentialsSecretRef: &pcv1alpha1.SecretReference{Name: "probe"},
 				LineItems: []pcv1alpha1.CartLineItem{{LineItemFields: pcv1alpha1.LineItemFields{
 					CatalogItemID: "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H", Quantity: 1, BillingCycle: pcv1alpha1.BillingCycleMonthly, TermDuration: "P1Y"}}},
 			},
