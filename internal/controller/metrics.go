@@ -97,7 +97,9 @@ func addSpend(account, currency, totalPrice string) {
 //     label is bounded; a reason no cart has is not reported;
 //   - partnercart_awaiting_approval_oldest_timestamp_seconds: when the longest wait for approval
 //     began (the creation of that cart's Partner Center cart, which expires 7 days later; the
-//     object's creation while it has no upstream cart yet); not reported when no cart waits.
+//     object's creation while it has no upstream cart yet); not reported when no cart waits;
+//   - partnercart_checkout_pending_oldest_timestamp_seconds: when the oldest checkout still in
+//     flight (outcome Pending) started; not reported when none is.
 type PhaseCollector struct {
 	Reader client.Reader
 }
@@ -109,6 +111,8 @@ var (
 	approvalWaitDesc = prometheus.NewDesc("partnercart_awaiting_approval_oldest_timestamp_seconds",
 		"Unix time at which the longest wait for approval began: the creation of the Partner Center cart (it expires 7 days later) "+
 			"of the oldest PartnerCart in phase AwaitingApproval. Absent when no cart awaits approval.", nil, nil)
+	checkoutPendingDesc = prometheus.NewDesc("partnercart_checkout_pending_oldest_timestamp_seconds",
+		"Unix time at which the oldest checkout still in flight (status.checkout.outcome Pending) started. Absent when none is.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -116,6 +120,7 @@ func (c *PhaseCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cartsDesc
 	ch <- stalledDesc
 	ch <- approvalWaitDesc
+	ch <- checkoutPendingDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -131,7 +136,7 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[p] = 0
 	}
 	stalled := map[string]int{}
-	var oldestWait time.Time
+	var oldestWait, oldestCheckout time.Time
 	for i := range carts.Items {
 		cart := &carts.Items[i]
 		phase := cart.Status.Phase
@@ -141,6 +146,10 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[phase]++
 		if cond := meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.StalledCondition); cond != nil && cond.Status == metav1.ConditionTrue {
 			stalled[cond.Reason]++
+		}
+		if co := cart.Status.Checkout; co != nil && co.Outcome == pcv1alpha1.CheckoutPending && !co.StartedAt.IsZero() &&
+			(oldestCheckout.IsZero() || co.StartedAt.Time.Before(oldestCheckout)) {
+			oldestCheckout = co.StartedAt.Time
 		}
 		if phase == pcv1alpha1.PhaseAwaitingApproval {
 			if since := approvalWaitStart(cart); !since.IsZero() && (oldestWait.IsZero() || since.Before(oldestWait)) {
@@ -156,6 +165,9 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if !oldestWait.IsZero() {
 		ch <- prometheus.MustNewConstMetric(approvalWaitDesc, prometheus.GaugeValue, float64(oldestWait.Unix()))
+	}
+	if !oldestCheckout.IsZero() {
+		ch <- prometheus.MustNewConstMetric(checkoutPendingDesc, prometheus.GaugeValue, float64(oldestCheckout.Unix()))
 	}
 }
 

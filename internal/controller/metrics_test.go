@@ -64,9 +64,10 @@ func TestMetricsSpendCountersFollowPrometheusNaming(t *testing.T) {
 }
 
 // TestPhaseCollectorReportsStallsAndTheLongestApprovalWait: stalled carts are counted by the
-// Stalled condition's reason (not Stalled=False ones), and the approval wait starts at the
-// oldest upstream cart among carts awaiting approval (the object's creation when the upstream
-// cart has no timestamp); older carts in other phases do not count.
+// Stalled condition's reason (not Stalled=False ones); the approval wait starts at the oldest
+// upstream cart among carts awaiting approval (the object's creation when the upstream cart has
+// no timestamp), and older carts in other phases do not count; the oldest checkout in flight is
+// the earliest start of an intent whose outcome is Pending (not Unknown, not settled).
 func TestPhaseCollectorReportsStallsAndTheLongestApprovalWait(t *testing.T) {
 	base := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	cart := func(name string, phase pcv1alpha1.Phase, created time.Time, upstreamCreated *time.Time, stalled metav1.ConditionStatus, reason string) *pcv1alpha1.PartnerCart {
@@ -84,6 +85,10 @@ func TestPhaseCollectorReportsStallsAndTheLongestApprovalWait(t *testing.T) {
 		return c
 	}
 	at := func(d time.Duration) *time.Time { t := base.Add(d); return &t }
+	checkout := func(c *pcv1alpha1.PartnerCart, outcome pcv1alpha1.CheckoutOutcome, started time.Time) *pcv1alpha1.PartnerCart {
+		c.Status.Checkout = &pcv1alpha1.CheckoutStatus{CartID: c.Status.Cart.ID, Outcome: outcome, StartedAt: metav1.NewTime(started)}
+		return c
+	}
 	tests := []struct {
 		name  string
 		carts []client.Object
@@ -94,7 +99,11 @@ func TestPhaseCollectorReportsStallsAndTheLongestApprovalWait(t *testing.T) {
 			cart("waiting-new", pcv1alpha1.PhaseAwaitingApproval, base, at(2*time.Hour), "", ""),
 			cart("waiting-old", pcv1alpha1.PhaseAwaitingApproval, base.Add(time.Hour), at(90*time.Minute), "", ""),
 			cart("completed-older", pcv1alpha1.PhaseCompleted, base.Add(-48*time.Hour), at(-48*time.Hour), "", ""),
-			cart("unknown", pcv1alpha1.PhaseCheckingOut, base, at(0), metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason),
+			checkout(cart("unknown", pcv1alpha1.PhaseCheckingOut, base, at(0), metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason),
+				pcv1alpha1.CheckoutUnknown, base.Add(-5*time.Hour)),
+			checkout(cart("bought", pcv1alpha1.PhaseCompleted, base, at(0), "", ""), pcv1alpha1.CheckoutSucceeded, base.Add(-10*time.Hour)),
+			checkout(cart("in-flight-new", pcv1alpha1.PhaseCheckingOut, base, at(0), "", ""), pcv1alpha1.CheckoutPending, base.Add(45*time.Minute)),
+			checkout(cart("in-flight-old", pcv1alpha1.PhaseCheckingOut, base, at(0), "", ""), pcv1alpha1.CheckoutPending, base.Add(30*time.Minute)),
 			cart("guard-1", pcv1alpha1.PhaseFailed, base, at(0), metav1.ConditionTrue, pcv1alpha1.PreviouslyPurchasedReason),
 			cart("guard-2", pcv1alpha1.PhaseFailed, base, at(0), metav1.ConditionTrue, pcv1alpha1.PreviouslyPurchasedReason),
 			cart("no-longer-stalled", pcv1alpha1.PhasePending, base, at(0), metav1.ConditionFalse, pcv1alpha1.LineItemErrorsReason),
@@ -107,6 +116,9 @@ partnercart_awaiting_approval_oldest_timestamp_seconds 1.795167e+09
 # TYPE partnercart_carts_stalled gauge
 partnercart_carts_stalled{reason="CheckoutOutcomeUnknown"} 1
 partnercart_carts_stalled{reason="PreviouslyPurchased"} 2
+# HELP partnercart_checkout_pending_oldest_timestamp_seconds Unix time at which the oldest checkout still in flight (status.checkout.outcome Pending) started. Absent when none is.
+# TYPE partnercart_checkout_pending_oldest_timestamp_seconds gauge
+partnercart_checkout_pending_oldest_timestamp_seconds 1.7951634e+09
 `,
 	}, {
 		name: "no upstream timestamp: the object's creation",
@@ -120,7 +132,7 @@ partnercart_carts_stalled{reason="PreviouslyPurchased"} 2
 partnercart_awaiting_approval_oldest_timestamp_seconds 1.795158e+09
 `,
 	}, {
-		name:  "nothing waits and nothing is stalled: neither is reported",
+		name:  "nothing waits, is stalled or in flight: none is reported",
 		carts: []client.Object{cart("done", pcv1alpha1.PhaseCompleted, base, at(0), "", "")},
 	}}
 	for _, tt := range tests {
@@ -131,7 +143,8 @@ partnercart_awaiting_approval_oldest_timestamp_seconds 1.795158e+09
 			c := &PhaseCollector{Reader: k8s}
 
 			g.Expect(testutil.CollectAndCompare(c, strings.NewReader(tt.want),
-				"partnercart_carts_stalled", "partnercart_awaiting_approval_oldest_timestamp_seconds")).To(Succeed())
+				"partnercart_carts_stalled", "partnercart_awaiting_approval_oldest_timestamp_seconds",
+				"partnercart_checkout_pending_oldest_timestamp_seconds")).To(Succeed())
 			g.Expect(testutil.CollectAndLint(c)).To(BeEmpty())
 		})
 	}
