@@ -4,11 +4,20 @@
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
+HELM_VERSION ?= v3.22.0
+# promtool checks and unit-tests the alert rules (module github.com/prometheus/prometheus).
+PROMETHEUS_VERSION ?= v0.316.0
 # The local control plane, built from Go modules by hack/build-control-plane.sh.
 KUBERNETES_VERSION ?= v1.37.0
 ETCD_VERSION ?= v3.6.16
 
 IMG ?= partnercart-operator:latest
+# The kustomize install of deploy, undeploy and build-installer: default (PartnerCenterAccounts
+# and per-namespace Secrets) or accounts-only (docs/accounts.md#install-modes).
+INSTALL_MODE ?= default
+INSTALL_MODES := default accounts-only
+INSTALLER = dist/install$(if $(filter-out default,$(INSTALL_MODE)),-$(INSTALL_MODE)).yaml
+CHART = charts/partnercart-operator
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -18,11 +27,15 @@ K8S_BIN ?= $(LOCALBIN)/k8s
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMETHEUS_VERSION)
 KUBECTL ?= $(K8S_BIN)/kubectl
 
 # envtest and the e2e harness find kube-apiserver and etcd here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export KUBERNETES_VERSION ETCD_VERSION
+# config/prometheus/promtool_test.go runs this promtool.
+export PROMTOOL
 
 .PHONY: all
 all: build
@@ -36,8 +49,13 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD, RBAC role and admission policy inputs from markers.
+manifests: controller-gen ## Generate the CRDs and the RBAC role from markers; copy them, the policies and the alerts into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	@# The chart renders these copies (charts/partnercart-operator/README.md#sources); make verify keeps them current.
+	@rm -f $(CHART)/files/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	@cp config/rbac/role.yaml config/rbac/partnercart_*_role.yaml $(CHART)/files/rbac/
+	@cp config/policy/approval.yaml config/policy/freeze_after_checkout.yaml $(CHART)/files/policy/
+	@cp config/prometheus/alerts.yaml $(CHART)/files/prometheus/alerts.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
@@ -51,26 +69,35 @@ fmt: ## Run go fmt.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: helm-lint
+helm-lint: manifests kustomize helm control-plane ## Lint the Helm chart; check its renders against both kustomize installs, the manager's flags, the alerts and the API server (hack/helm-lint.sh).
+	HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) hack/helm-lint.sh
+
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint with the house-style configuration.
+lint: golangci-lint promtool-check ## Run golangci-lint with the house-style configuration, and promtool on the alert rules.
 	$(GOLANGCI_LINT) run ./...
+
+.PHONY: promtool-check
+promtool-check: promtool ## Check the alert rules and dashboard queries (promtool check rules, promtool test rules with config/prometheus/tests/).
+	go test -count=1 ./config/prometheus/
 
 .PHONY: verify
 verify: manifests generate ## Regenerate everything and fail if anything generated or go.mod is stale.
 	go mod tidy
-	@if ! git diff --quiet --exit-code -- config api go.mod go.sum || [ -n "$$(git status --porcelain --untracked-files=all -- config api)" ]; then \
+	@if ! git diff --quiet --exit-code -- config api $(CHART)/files go.mod go.sum || [ -n "$$(git status --porcelain --untracked-files=all -- config api $(CHART)/files)" ]; then \
 		echo "error: generated files or go.mod are stale; run 'make manifests generate' and 'go mod tidy' and commit:" >&2; \
-		git status --porcelain -- config api go.mod go.sum >&2; git --no-pager diff --stat -- config api go.mod go.sum >&2; exit 1; \
+		git status --porcelain -- config api $(CHART)/files go.mod go.sum >&2; git --no-pager diff --stat -- config api $(CHART)/files go.mod go.sum >&2; exit 1; \
 	fi
 	@echo "verify: generated files are up to date"
 
 .PHONY: test
-test: manifests generate control-plane ## Run unit and envtest integration tests against a real kube-apiserver.
+test: manifests generate control-plane kustomize promtool ## Run unit and envtest integration tests against a real kube-apiserver.
 	go test -race -count=1 ./... -coverprofile cover.out
 
 .PHONY: test-e2e
 test-e2e: build control-plane ## Run the end-to-end suite: control plane, pcsim and the manager as processes, driven with kubectl.
 	go build -o $(LOCALBIN)/localcp ./hack/localcp
+	go build -o $(LOCALBIN)/e2ekit ./hack/e2ekit
 	hack/e2e.sh
 
 .PHONY: test-chaos
@@ -118,20 +145,24 @@ uninstall: manifests kustomize ## Remove the CRD (and every PartnerCart) from th
 	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests kustomize ## Deploy the operator to the cluster in ~/.kube/config (IMG sets the image).
+deploy: manifests kustomize check-install-mode ## Deploy the operator to the cluster in ~/.kube/config (IMG: the image; INSTALL_MODE=accounts-only: the mode).
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+	$(KUSTOMIZE) build config/$(INSTALL_MODE) | kubectl apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: kustomize ## Remove the operator from the cluster.
-	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+undeploy: kustomize check-install-mode ## Remove the operator from the cluster.
+	$(KUSTOMIZE) build config/$(INSTALL_MODE) | kubectl delete --ignore-not-found -f -
 
 .PHONY: build-installer
-build-installer: manifests kustomize ## Write one dist/install.yaml with the CRD, policy, RBAC and deployment.
+build-installer: manifests kustomize check-install-mode ## Write dist/install.yaml: CRDs, policies, RBAC, Deployment (INSTALL_MODE=accounts-only: dist/install-accounts-only.yaml).
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default > dist/install.yaml
-	@echo "wrote dist/install.yaml"
+	$(KUSTOMIZE) build config/$(INSTALL_MODE) > $(INSTALLER)
+	@echo "wrote $(INSTALLER)"
+
+.PHONY: check-install-mode
+check-install-mode:
+	@case " $(INSTALL_MODES) " in *" $(INSTALL_MODE) "*) ;; *) echo "INSTALL_MODE=$(INSTALL_MODE): want one of $(INSTALL_MODES)" >&2; exit 1;; esac
 
 ##@ Tools
 
@@ -153,6 +184,21 @@ $(KUSTOMIZE):
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into bin/.
 $(GOLANGCI_LINT):
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# helm.sh/helm/v3 for v3.x.y, helm.sh/helm/v4 for v4.x.y.
+HELM_MODULE = helm.sh/helm/$(firstword $(subst ., ,$(HELM_VERSION)))
+.PHONY: helm
+helm: $(HELM) ## Install helm into bin/.
+$(HELM):
+	$(call go-install-tool,$(HELM),$(HELM_MODULE)/cmd/helm,$(HELM_VERSION))
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Install promtool into bin/.
+# remove_all_sd leaves Prometheus' service-discovery plugins (cloud SDKs) out of the build,
+# which checking and testing rules never use: half the build time and download.
+$(PROMTOOL): export GOFLAGS := $(GOFLAGS) -tags=remove_all_sd
+$(PROMTOOL):
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMETHEUS_VERSION))
 
 # go-install-tool installs a pinned Go tool as bin/<name>-<version> and links bin/<name> to it.
 define go-install-tool

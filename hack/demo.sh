@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: the product as a newcomer meets it. Starts a local control plane, the Partner
-# Center simulator and the operator as separate processes (logs in tmp/demo/), applies the
-# samples, shows the carts progress, approves the waiting one with kubectl patch, and leaves
-# everything running until Ctrl-C. DEMO_EXIT=1 exits after the show instead.
+# Center simulator and the operator as separate processes (logs in tmp/demo/), creates the
+# platform team's PartnerCenterAccount, applies the samples, shows the carts progress, approves
+# the waiting one with kubectl patch, and leaves everything running until Ctrl-C. DEMO_EXIT=1
+# exits after the show instead.
 # Needs bin/localcp, bin/pcsim, bin/manager and bin/k8s: 'make demo' builds them first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +11,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source hack/lib/stack.sh
 
 NS=partnercart-demo
+ACCOUNT=example-partner
+CREDS_NS=$STACK_CREDENTIALS_NAMESPACE
 APPROVED=contoso-m365-e5
 WAITING=fabrikam-business-basic
 BROKEN=northwind-windows365
@@ -58,16 +61,26 @@ say "Serving the token endpoint and the carts/orders API at $PCSIM_URL"
 say "Orders complete 3s after checkout.    log: tmp/demo/pcsim.log"
 
 phase "Starting the operator (bin/manager), pointed at pcsim"
-stack_start_manager
+stack_start_manager --credentials-namespace "$CREDS_NS"
 say "Healthy at http://$MANAGER_PROBE_ADDR/readyz    log: tmp/demo/manager.log"
+say "Account Secrets live in $CREDS_NS (--credentials-namespace), where tenants have no access."
 
-phase "Creating the namespace $NS and the Partner Center credentials Secret"
+phase "The platform team: a PartnerCenterAccount holds the partner's credentials"
+show create namespace "$CREDS_NS"
+show apply -f config/samples/partnercenteraccount.yaml
+kubectl wait --for=condition=Ready --timeout="${STEP_TIMEOUT}s" pcacct/"$ACCOUNT" >/dev/null 2>&1 ||
+  stack_die "PartnerCenterAccount $ACCOUNT did not become Ready" manager pcsim
+show get pcacct
+say "READY True: the operator proved the account by obtaining a token (no Partner Center call)."
+
+phase "A tenant namespace, $NS, that the account allows"
 show create namespace "$NS"
+show label namespace "$NS" partnercenter.partnercart.dev/account="$ACCOUNT"
 kubectl config set-context --current --namespace "$NS" >/dev/null
 say "(the kubeconfig's context now defaults to $NS, so the commands below need no -n)"
-show apply -f config/samples/credentials-secret.yaml
+say "The carts name the account in spec.accountRef; no credential is stored in $NS."
 
-phase "Applying config/samples: three carts"
+phase "Applying config/samples: three carts, bought through $ACCOUNT"
 say "$APPROVED          approved from the start: 25 seats of Microsoft 365 E5"
 say "$WAITING  not approved yet: Business Basic with a Teams Phone add-on"
 say "$BROKEN     approved, but Windows 365 needs attestationAccepted, which is missing"
@@ -125,8 +138,9 @@ show wait --for=condition=Ready --timeout="${STEP_TIMEOUT}s" pcart/"$APPROVED" p
 show wait --for=condition=Stalled --timeout="${STEP_TIMEOUT}s" pcart/"$BROKEN" ||
   stack_die "$BROKEN did not stall" manager
 show get pcart -o wide
+show get pcacct
 say
-say "Receipts (immutable ConfigMaps that outlive the PartnerCarts):"
+say "Receipts (immutable ConfigMaps that outlive the PartnerCarts; each names its account):"
 show get configmaps -l partnercenter.partnercart.dev/receipt=true
 stats=$(http_get "$PCSIM_ADDR" /_pcsim/stats) || stack_die "pcsim did not answer /_pcsim/stats" pcsim
 dups=$(sed -n 's/.*"duplicateCheckouts": *\([0-9]*\).*/\1/p' <<<"$stats")
@@ -141,7 +155,9 @@ cat <<MSG
     bin/k8s/kubectl get pcart $BROKEN -o jsonpath='{.status.lineItemErrors}'
     bin/k8s/kubectl get events --sort-by=.metadata.creationTimestamp
     bin/k8s/kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o yaml
-    bin/k8s/kubectl apply -f config/samples/azure-reservation.yaml    # one more, not yet approved
+    bin/k8s/kubectl get pcacct $ACCOUNT -o yaml
+    # the simple mode: a cart with a Secret of its own namespace instead of an account
+    bin/k8s/kubectl apply -f config/samples/credentials-secret.yaml -f config/samples/azure-reservation.yaml
     curl -s $PCSIM_URL/_pcsim/stats
     curl -s $PCSIM_URL/_pcsim/orders
     tail -f tmp/demo/manager.log

@@ -79,15 +79,22 @@ stack_init tmp/e2e
 step "Start the control plane, pcsim and the manager"
 stack_start_control_plane
 pass "control plane ready (kubeconfig tmp/e2e/kubeconfig)"
-stack_start_pcsim --order-complete-after 2s
-pass "pcsim serving at $PCSIM_URL"
-stack_start_manager
-pass "manager ready at $MANAGER_PROBE_ADDR"
+stack_sign_in_material || fatal "the sign-in material of the accounts (Secrets, certificate, service-account token)"
+pass "sign-in material: client secret and certificate Secrets in $STACK_CREDENTIALS_NAMESPACE, a token of $STACK_MANAGER_SERVICE_ACCOUNT from issuer $STACK_SA_ISSUER"
+stack_start_pcsim --order-complete-after 2s "${STACK_PCSIM_SIGN_IN_FLAGS[@]}"
+pass "pcsim serving at $PCSIM_URL, taking the client secret, the certificate and the issuer's tokens"
+stack_start_manager "${STACK_MANAGER_SIGN_IN_FLAGS[@]}"
+pass "manager ready at $MANAGER_PROBE_ADDR (--credentials-namespace $STACK_CREDENTIALS_NAMESPACE)"
 
 step "Apply the samples"
 must "kubectl create namespace $NS" kubectl create namespace "$NS"
 kubectl config set-context --current --namespace "$NS" >/dev/null
-must "kubectl apply -f config/samples/credentials-secret.yaml" kubectl apply -f config/samples/credentials-secret.yaml
+must "kubectl apply -f config/samples/partnercenteraccount.yaml (the platform team's account)" \
+  kubectl apply -f config/samples/partnercenteraccount.yaml
+must "kubectl label namespace $NS (the account allows it)" \
+  kubectl label namespace "$NS" partnercenter.partnercart.dev/account=example-partner
+must "kubectl apply -f config/samples/credentials-secret.yaml (the simple mode's namespace Secret)" \
+  kubectl apply -f config/samples/credentials-secret.yaml
 must "kubectl apply -k config/samples (the demo trio)" kubectl apply -k config/samples
 for f in config/samples/indirect-reseller.yaml config/samples/azure-reservation.yaml; do
   must "kubectl apply -f $f" kubectl apply -f "$f"
@@ -226,16 +233,138 @@ expect_match "$E5 Stalled message names the receipt" "$(jp $E5 '{.status.conditi
 expect_eq "$E5 checkout" "$(jp $E5 '{.status.checkout}')" ""
 must "kubectl delete pcart $E5 (never bought: it goes at once)" kubectl delete pcart "$E5" --timeout="$WAIT"
 
+step "The samples' accounts: example-partner bought, the certificate and workload-identity ones are valid"
+must "kubectl wait --for=condition=Ready pcacct/example-partner" \
+  kubectl wait --for=condition=Ready --timeout="$WAIT" pcacct/example-partner
+expect_eq "contoso-reserved-vms (credentialsSecretRef) checkout.account" "$(jp contoso-reserved-vms '{.status.checkout.account}')" ""
+expect_eq "$BB checkout.account" "$(jp $BB '{.status.checkout.account}')" example-partner
+for f in config/samples/partnercenteraccount-certificate.yaml config/samples/partnercenteraccount-workload-identity.yaml; do
+  must "kubectl apply --dry-run=server -f $f" kubectl apply --dry-run=server -f "$f"
+done
+
+step "Accounts: one cart bought through each sign-in method, from a namespace the accounts allow"
+# The platform team's side: three accounts of the same app registration, each signing in its
+# own way, allowing tenant-a by name or by label. The Secrets are in the credentials
+# namespace (stack_sign_in_material); the workload-identity account has no Secret at all.
+for ns in tenant-a tenant-b; do must "kubectl create namespace $ns" kubectl create namespace "$ns"; done
+must "kubectl label namespace tenant-a" kubectl label namespace tenant-a partnercenter.partnercart.dev/tenant=a
+must "kubectl apply three PartnerCenterAccounts" kubectl apply -f - <<YAML
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCenterAccount
+metadata: {name: partner-client-secret}
+spec:
+  tenantId: $STACK_TENANT_ID
+  clientId: $STACK_CLIENT_ID
+  auth: {clientSecret: {secretRef: {name: partner-center-app-secret}}}
+  namespaces: {names: [tenant-a]}
+---
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCenterAccount
+metadata: {name: partner-certificate}
+spec:
+  tenantId: $STACK_TENANT_ID
+  clientId: $STACK_CLIENT_ID
+  auth: {certificate: {secretRef: {name: partner-center-app-certificate}}}
+  namespaces: {selector: {matchLabels: {partnercenter.partnercart.dev/tenant: a}}}
+---
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCenterAccount
+metadata: {name: partner-workload-identity}
+spec:
+  tenantId: $STACK_TENANT_ID
+  clientId: $STACK_CLIENT_ID
+  auth: {workloadIdentity: {audience: $STACK_FEDERATED_AUDIENCE}}
+  namespaces: {names: [tenant-a]}
+  maxTotalPricePerCart: "20000"
+YAML
+declare -A AUTH_OF=([partner-client-secret]=ClientSecret [partner-certificate]=Certificate [partner-workload-identity]=WorkloadIdentity)
+ACCOUNTS=(partner-client-secret partner-certificate partner-workload-identity)
+for a in "${ACCOUNTS[@]}"; do
+  must "kubectl wait --for=condition=Ready pcacct/$a (a token obtained)" kubectl wait --for=condition=Ready --timeout="$WAIT" "pcacct/$a"
+  expect_eq "pcacct/$a AUTH" "$(kubectl get pcacct "$a" -o jsonpath='{.status.authMethod}' 2>&1)" "${AUTH_OF[$a]}"
+  expect_eq "pcacct/$a Ready reason" "$(kubectl get pcacct "$a" -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}' 2>&1)" TokenObtained
+done
+# The tenant's side: one cart per account, approved, in tenant-a.
+seats=5
+for a in "${ACCOUNTS[@]}"; do
+  must "kubectl apply pcart tenant-a/e5-via-${a#partner-}" kubectl apply -f - <<YAML
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCart
+metadata: {name: e5-via-${a#partner-}, namespace: tenant-a}
+spec:
+  customerId: 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+  accountRef: {name: $a}
+  lineItems:
+  - {id: 0, catalogItemId: "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H", quantity: $seats, billingCycle: monthly, termDuration: P1Y, friendlyName: "Contoso E5 via ${AUTH_OF[$a]}"}
+  approval: {approved: true}
+YAML
+  seats=$((seats + 5))
+done
+for a in "${ACCOUNTS[@]}"; do
+  c=e5-via-${a#partner-}
+  must "kubectl wait --for=condition=Ready pcart/$c -n tenant-a" kubectl -n tenant-a wait --for=condition=Ready --timeout="$WAIT" "pcart/$c"
+  expect_eq "$c phase" "$(kubectl -n tenant-a get pcart "$c" -o jsonpath='{.status.phase}' 2>&1)" Completed
+  expect_eq "$c checkout.account" "$(kubectl -n tenant-a get pcart "$c" -o jsonpath='{.status.checkout.account}' 2>&1)" "$a"
+  receipt=$(kubectl -n tenant-a get pcart "$c" -o jsonpath='{.status.receiptName}' 2>&1)
+  expect_eq "$c receipt $receipt account" "$(kubectl -n tenant-a get configmap "$receipt" -o jsonpath='{.data.account}' 2>&1)" "$a"
+  must "pcacct/$a counts its cart (CARTS 1)" \
+    kubectl wait --for=jsonpath='{.status.cartsUsing}'=1 --timeout="$WAIT" "pcacct/$a"
+done
+expect_match "orders of the three carts" \
+  "$(for a in "${ACCOUNTS[@]}"; do kubectl -n tenant-a get pcart "e5-via-${a#partner-}" -o jsonpath='{.status.orders[0].status} {.status.total}{"\n"}'; done | tr '\n' ';')" \
+  '^completed 3420\.00 USD;completed 6840\.00 USD;completed 10260\.00 USD;$'
+
+step "A namespace the account does not allow: the cart stops, and nothing reaches Partner Center"
+# Every earlier cart is final, so pcsim's Partner Center counters (token requests aside)
+# move only if this cart makes a call.
+pcsim_calls() { pcsim_get /_pcsim/stats | grep -o '"requests":{\("[A-Za-z]*":{[^}]*},\{0,1\}\)*}' | sed -E 's/"Token":\{[^}]*\},?//'; }
+calls_before=$(pcsim_calls)
+must "kubectl apply pcart tenant-b/e5-not-allowed (accountRef partner-certificate)" kubectl apply -f - <<'YAML'
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCart
+metadata: {name: e5-not-allowed, namespace: tenant-b}
+spec:
+  customerId: 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+  accountRef: {name: partner-certificate}
+  lineItems:
+  - {id: 0, catalogItemId: "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H", quantity: 5, billingCycle: monthly, termDuration: P1Y}
+  approval: {approved: true}
+YAML
+must "kubectl wait --for=condition=Stalled pcart/e5-not-allowed -n tenant-b" \
+  kubectl -n tenant-b wait --for=condition=Stalled --timeout="$WAIT" pcart/e5-not-allowed
+expect_eq "e5-not-allowed Stalled reason" \
+  "$(kubectl -n tenant-b get pcart e5-not-allowed -o jsonpath='{.status.conditions[?(@.type=="Stalled")].reason}' 2>&1)" AccountNotAllowed
+expect_match "e5-not-allowed Stalled message" \
+  "$(kubectl -n tenant-b get pcart e5-not-allowed -o jsonpath='{.status.conditions[?(@.type=="Stalled")].message}' 2>&1)" \
+  'partner-certificate does not allow namespace tenant-b'
+expect_eq "e5-not-allowed cart and checkout" "$(kubectl -n tenant-b get pcart e5-not-allowed -o jsonpath='{.status.cart.id}{.status.checkout}' 2>&1)" ""
+expect_eq "pcsim Partner Center calls after the disallowed cart (no new call)" "$(pcsim_calls)" "$calls_before"
+must "kubectl delete pcart e5-not-allowed -n tenant-b" kubectl -n tenant-b delete pcart e5-not-allowed --timeout="$WAIT"
+must "pcacct/partner-certificate counts one cart again" \
+  kubectl wait --for=jsonpath='{.status.cartsUsing}'=1 --timeout="$WAIT" pcacct/partner-certificate
+
 step "pcsim: every cart checked out once, nothing bought twice"
 stats=$(pcsim_get /_pcsim/stats)
 expect_eq "duplicateCheckouts" "$(grep -o '"duplicateCheckouts":[0-9]*' <<<"$stats" | cut -d: -f2)" 0
-expect_eq "ordersCreated" "$(grep -o '"ordersCreated":[0-9]*' <<<"$stats" | cut -d: -f2)" 5
+expect_eq "ordersCreated" "$(grep -o '"ordersCreated":[0-9]*' <<<"$stats" | cut -d: -f2)" 8
 per_cart=$(grep -o '"checkoutsExecuted":{[^}]*}' <<<"$stats" || true)
-expect_eq "carts checked out" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | wc -l | tr -d ' ')" 5
+expect_eq "carts checked out" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | wc -l | tr -d ' ')" 8
 expect_eq "carts checked out more than once" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | grep -vc '":1$' || true)" 0
 
+step "No secret, token, private key or assertion in the logs or the cluster"
+if out=$(bin/e2ekit leaks --kubeconfig "$KUBECONFIG" --secret-file "$STACK_DIR/client-secret" \
+  --namespaces "$NS,tenant-a,tenant-b,$STACK_CREDENTIALS_NAMESPACE" "$STACK_DIR"/*.log 2>&1); then
+  pass "$out"
+else
+  printf '%s\n' "$out" | sed 's/^/    /'
+  fail "the leak scan found secrets"
+fi
+
 step "Summary"
-kubectl get pcart -o wide | sed 's/^/    /'
+printf '  $ kubectl get pcacct -o wide\n'
+kubectl get pcacct -o wide | sed 's/^/    /'
+printf '  $ kubectl get partnercarts -A -o wide\n'
+kubectl get partnercarts -A -o wide | sed 's/^/    /'
 if ((failures)); then
   stack_die "$failures assertion(s) failed" manager pcsim
 fi

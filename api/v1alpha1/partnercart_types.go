@@ -463,6 +463,13 @@ type CheckoutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	ApprovedAt string `json:"approvedAt,omitempty"`
+	// appliedBy holds the identifiers a GitOps tool left on the object when the intent was
+	// made (Argo CD's tracking-id annotation and instance label, Flux's Kustomization or
+	// HelmRelease labels): with approvedBy (the tool's service account) they lead an auditor
+	// from the purchase to the sync and the merged commit that approved it.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	AppliedBy map[string]string `json:"appliedBy,omitempty"`
 	// outcome is the state of this intent.
 	// +optional
 	Outcome CheckoutOutcome `json:"outcome,omitempty"`

@@ -240,6 +240,13 @@ func (in *CheckoutStatus) DeepCopyInto(out *CheckoutStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.AppliedBy != nil {
+		in, out := &in.AppliedBy, &out.AppliedBy
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	in.StartedAt.DeepCopyInto(&out.StartedAt)
 	if in.CompletedAt != nil {
 		in, out := &in.CompletedAt, &out.CompletedAt

@@ -11,6 +11,13 @@ STACK_TENANT_ID=4a5f7e1c-2b3d-4c8e-9f10-1a2b3c4d5e6f
 STACK_CLIENT_ID=9b2c6d1e-3f4a-4b5c-8d6e-7f8091a2b3c4
 STACK_CLIENT_SECRET=demo-only-secret-for-pcsim
 
+# Where PartnerCenterAccount Secrets live (the manager's --credentials-namespace, as in the
+# kustomize install), and the manager's ServiceAccount, whose token a workloadIdentity
+# account presents: config/samples/partnercenteraccount*.yaml name them.
+STACK_CREDENTIALS_NAMESPACE=partnercart-system
+STACK_MANAGER_SERVICE_ACCOUNT=partnercart-controller-manager
+STACK_FEDERATED_AUDIENCE=api://AzureADTokenExchange
+
 STACK_PIDS=()   # pids of the processes started, oldest first
 STACK_NAMES=()  # their names, for messages and log files
 
@@ -28,6 +35,9 @@ stack_init() {
   rm -rf "$STACK_DIR"
   mkdir -p "$STACK_DIR"
   export KUBECONFIG=$STACK_DIR/kubeconfig
+  # The simulator's client secret, for pcsim and the account Secrets: a file, never a
+  # command line.
+  (umask 077 && printf '%s' "$STACK_CLIENT_SECRET" >"$STACK_DIR/client-secret")
 }
 
 # kubectl runs bin/k8s/kubectl against the local control plane.
@@ -125,10 +135,67 @@ stack_start_control_plane() {
   stack_wait_for 120 "the control plane to be ready" grep -qx ready "$STACK_DIR/localcp.log"
 }
 
+# stack_sign_in_material: after the control plane, before pcsim and the manager, the key
+# material of the three ways a PartnerCenterAccount signs in (needs bin/e2ekit):
+#   - the credentials namespace with the manager's ServiceAccount;
+#   - Secret partner-center-app-secret (clientSecret, the simulator's one);
+#   - Secret partner-center-app-certificate (kubernetes.io/tls): a self-signed RSA certificate
+#     generated now; its private key exists only in the Secret (the file is removed), and
+#     pcsim trusts the certificate;
+#   - a real service-account token of the manager's ServiceAccount, minted by the API server
+#     (kubectl create token, audience api://AzureADTokenExchange), written where a projected
+#     volume would put it; pcsim trusts the API server's issuer and JWKS, read from its OIDC
+#     discovery endpoints as Entra ID reads a cluster's.
+# Sets STACK_PCSIM_SIGN_IN_FLAGS and STACK_MANAGER_SIGN_IN_FLAGS (arrays) for the
+# stack_start_* calls.
+stack_sign_in_material() {
+  local dir=$STACK_DIR/sign-in ns=$STACK_CREDENTIALS_NAMESPACE sa=$STACK_MANAGER_SERVICE_ACCOUNT out
+  mkdir -p "$dir/certificate" "$dir/workload-identity"
+  chmod 700 "$dir"
+  _stack_quiet kubectl create namespace "$ns" || return 1
+  _stack_quiet kubectl -n "$ns" create serviceaccount "$sa" || return 1
+  _stack_quiet kubectl -n "$ns" create secret generic partner-center-app-secret \
+    --from-literal=tenantId="$STACK_TENANT_ID" --from-literal=clientId="$STACK_CLIENT_ID" \
+    --from-file=clientSecret="$STACK_DIR/client-secret" || return 1
+  _stack_quiet bin/e2ekit certificate --out "$dir/certificate" || return 1
+  _stack_quiet kubectl -n "$ns" create secret tls partner-center-app-certificate \
+    --cert "$dir/certificate/tls.crt" --key "$dir/certificate/tls.key" || return 1
+  rm -f "$dir/certificate/tls.key"
+  # The issuer and its keys, as a relying party discovers them.
+  out=$(kubectl get --raw /.well-known/openid-configuration) || return 1
+  STACK_SA_ISSUER=$(sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p' <<<"$out")
+  [[ -n $STACK_SA_ISSUER ]] || { echo "error: no issuer in the API server's openid-configuration: $out" >&2; return 1; }
+  kubectl get --raw /openid/v1/jwks >"$dir/jwks.json" || return 1
+  stack_mint_workload_identity_token || return 1
+  STACK_PCSIM_SIGN_IN_FLAGS=(--client-certificate "$dir/certificate/tls.crt"
+    --federated-issuer "$STACK_SA_ISSUER" --federated-jwks "$dir/jwks.json"
+    --federated-subject "system:serviceaccount:$ns:$sa" --federated-audience "$STACK_FEDERATED_AUDIENCE")
+  STACK_MANAGER_SIGN_IN_FLAGS=(--credentials-namespace "$ns"
+    --workload-identity-token-path "$STACK_WORKLOAD_IDENTITY_TOKEN")
+}
+
+# stack_mint_workload_identity_token: a fresh token of the manager's ServiceAccount in
+# $STACK_WORKLOAD_IDENTITY_TOKEN, replaced atomically as the kubelet does. The token is never
+# printed.
+stack_mint_workload_identity_token() {
+  STACK_WORKLOAD_IDENTITY_TOKEN=$STACK_DIR/sign-in/workload-identity/token
+  local tmp=$STACK_WORKLOAD_IDENTITY_TOKEN.tmp
+  (umask 077 && kubectl -n "$STACK_CREDENTIALS_NAMESPACE" create token "$STACK_MANAGER_SERVICE_ACCOUNT" \
+    --audience "$STACK_FEDERATED_AUDIENCE" --duration 1h >"$tmp") || return 1
+  mv -f "$tmp" "$STACK_WORKLOAD_IDENTITY_TOKEN"
+}
+
+# _stack_quiet CMD...: run CMD; its output is shown only when it fails.
+_stack_quiet() {
+  local out
+  out=$("$@" 2>&1) && return 0
+  echo "error: $* failed:" >&2
+  printf '%s\n' "$out" | sed 's/^/    /' >&2
+  return 1
+}
+
 # stack_start_pcsim [FLAGS...]: bin/pcsim on a free port; sets PCSIM_ADDR (host:port) and PCSIM_URL.
 stack_start_pcsim() {
-  printf '%s\n' "$STACK_CLIENT_SECRET" >"$STACK_DIR/client-secret"
-  chmod 600 "$STACK_DIR/client-secret"
   stack_spawn pcsim bin/pcsim --listen 127.0.0.1:0 \
     --client-id "$STACK_CLIENT_ID" --client-secret-file "$STACK_DIR/client-secret" "$@"
   stack_wait_for 30 "pcsim to listen" grep -q 'pcsim listening' "$STACK_DIR/pcsim.log"

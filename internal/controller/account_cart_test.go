@@ -315,3 +315,117 @@ func TestStartedCheckoutKeepsItsAccount(t *testing.T) {
 	}
 	g.Expect(factory.Requested()).NotTo(BeEmpty())
 }
+
+// TestPurchaseRecordsWhoApprovedAndWhatApplied: a cart applied by Argo CD and approved by its
+// service account (the approval is the merged commit) records, in the intent and in the
+// receipt, the admission stamps and the identifiers Argo CD left on the object, so an auditor
+// can go from the receipt to the sync and the commit.
+func TestPurchaseRecordsWhoApprovedAndWhatApplied(t *testing.T) {
+	g := NewWithT(t)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f32")
+	cart.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "tenants:partnercenter.partnercart.dev/PartnerCart:ns/c", "unrelated": "x"}
+	cart.Labels = map[string]string{"app.kubernetes.io/instance": "tenants"}
+	cart.Spec.Approval.RequestedBy = "alice"
+	cart.Spec.Approval.ApprovedBy = "system:serviceaccount:argocd:argocd-application-controller"
+	cart.Spec.Approval.ApprovedAt = "2026-11-30T09:00:00Z"
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "completed", TotalPrice: "1.00", CurrencyCode: "USD"}}}, nil
+	}
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+	want := map[string]string{
+		"argocd.argoproj.io/tracking-id": "tenants:partnercenter.partnercart.dev/PartnerCart:ns/c",
+		"app.kubernetes.io/instance":     "tenants",
+	}
+	co := got.Status.Checkout
+	g.Expect(co.AppliedBy).To(Equal(want))
+	g.Expect([]string{co.RequestedBy, co.ApprovedBy, co.ApprovedAt, co.SpecHash}).To(Equal(
+		[]string{"alice", cart.Spec.Approval.ApprovedBy, "2026-11-30T09:00:00Z", cart.Status.SpecHash}))
+	g.Expect(conditionMessage(got, pcv1alpha1.ApprovedCondition)).To(Equal(
+		"Approved for purchase content " + cart.Status.SpecHash + " by system:serviceaccount:argocd:argocd-application-controller at 2026-11-30T09:00:00Z"))
+
+	receipt := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: got.Status.ReceiptName}, receipt)).To(Succeed())
+	var rec receiptRecord
+	g.Expect(json.Unmarshal([]byte(receipt.Data["receipt.json"]), &rec)).To(Succeed())
+	g.Expect(rec.AppliedBy).To(Equal(want))
+	g.Expect(rec.ApprovedBy).To(Equal(cart.Spec.Approval.ApprovedBy))
+	g.Expect(rec.SpecHash).To(Equal(cart.Status.SpecHash))
+}
+
+// TestSpecEditWhilePendingDoesNotRedirectTheCheckout: while a checkout's outcome is pending,
+// the customer and the quantity of the spec changed (admission freezes them after checkout; a
+// restore of an older object, or the policy not installed, need not). Recovery repeats the very
+// same call, for the intent's customer and cart with the intent's request ID, and never
+// writes the upstream cart from the new spec or buys anything else.
+func TestSpecEditWhilePendingDoesNotRedirectTheCheckout(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f33")
+	past := metav1.NewTime(now.Add(-time.Minute))
+	requestID := checkoutRequestID(cart.UID, "cart-1", 1)
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: requestID, CartID: "cart-1", CustomerID: testCustomer,
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: past, Attempts: 1, Owner: "dead", Deadline: &past}
+	cart.Spec.CustomerID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+	cart.Spec.LineItems[0].Quantity = 500
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	pc.GetCartFn = func(_ context.Context, customer, id string) (*partnercenter.Cart, error) {
+		if customer != testCustomer || id != "cart-1" {
+			return nil, &partnercenter.APIError{Operation: partnercenter.OpGetCart, StatusCode: 404, Code: "800008"}
+		}
+		return &partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusOrdered}, nil
+	}
+	pc.CheckoutFn = func(_ context.Context, customer, id, rid string) (*partnercenter.CartCheckoutResult, error) {
+		if customer != testCustomer || id != "cart-1" || rid != requestID {
+			return nil, &partnercenter.APIError{Operation: partnercenter.OpCheckout, StatusCode: 404, Code: "800008"}
+		}
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "completed"}}}, nil
+	}
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
+	g.Expect(got.Status.Orders).To(HaveLen(1))
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+	g.Expect(pc.Count(partnercenter.OpCreateCart)+pc.Count(partnercenter.OpUpdateCart)).To(BeZero(), "the new spec is never written upstream")
+	g.Expect(got).To(haveCondition(pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.SpecChangedAfterCheckoutReason))
+}
+
+// TestStaleCacheDoesNotRecordAPurchaseTwice: right after this process recorded a result, its
+// cache can still show the intent Pending; a reconcile then finds the receipt. It must not
+// record (and count, and announce) the purchase a second time, nor call checkout.
+func TestStaleCacheDoesNotRecordAPurchaseTwice(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f34")
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: 1}
+	recorded := cart.DeepCopy()
+	recorded.Status.Orders = []pcv1alpha1.OrderStatus{{ID: "o-1", Status: "completed", TotalPrice: "10.00", CurrencyCode: "USD"}}
+	recorded.Status.Checkout.Outcome = pcv1alpha1.CheckoutSucceeded
+	writer, api, _ := unitReconciler(recorded, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	g.Expect(writer.ensureReceipt(t.Context(), &scope{r: writer, cart: recorded})).To(Succeed())
+	receipt := &corev1.ConfigMap{}
+	g.Expect(api.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: receiptName(cart)}, receipt)).To(Succeed())
+
+	var writes writeCounter
+	r, cache, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), writes.funcs(), Options{})
+	receipt.ResourceVersion = ""
+	g.Expect(cache.Create(t.Context(), receipt)).To(Succeed())
+	r.APIReader = api // the API server already holds the recorded result; the cache does not
+	writes.counts = nil
+	counted := testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))
+
+	res, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "looked at again once the cache caught up")
+	_, total := writes.snapshot()
+	g.Expect(total).To(BeZero(), "nothing is written from the stale view")
+	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))).To(Equal(counted), "counted once, by the reconcile that recorded it")
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+}

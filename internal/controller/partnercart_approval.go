@@ -18,7 +18,7 @@ func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (
 	if cart.Status.Checkout != nil {
 		// What was checked out was approved, whatever spec.approval says now.
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, pcv1alpha1.ApprovedReason,
-			approvedMessage(cart.Status.Checkout.SpecHash))
+			approvedMessage(cart.Status.Checkout.SpecHash, cart.Status.Checkout.ApprovedBy, cart.Status.Checkout.ApprovedAt))
 		return ctrl.Result{}, nil
 	}
 	reason, msg := approvalDecision(cart)
@@ -60,10 +60,53 @@ func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 				"The quoted total %s %s is above spec.approval.maxTotalPrice %s", quoted, cart.Status.Cart.CurrencyCode, a.MaxTotalPrice)
 		}
 	}
-	return pcv1alpha1.ApprovedReason, approvedMessage(hash)
+	return pcv1alpha1.ApprovedReason, approvedMessage(hash, a.ApprovedBy, a.ApprovedAt)
 }
 
-func approvedMessage(specHash string) string { return "Approved for purchase content " + specHash }
+// approvedMessage says which purchase content was approved, and by whom when admission
+// stamped it.
+func approvedMessage(specHash, by, at string) string {
+	msg := "Approved for purchase content " + specHash
+	if by != "" {
+		msg += " by " + by
+		if at != "" {
+			msg += " at " + at
+		}
+	}
+	return msg
+}
+
+// gitOpsIdentifiers are the labels and annotations GitOps tools put on what they apply, which
+// name the Application, Kustomization or HelmRelease that applied the object.
+var gitOpsIdentifiers = []string{
+	"argocd.argoproj.io/tracking-id",        // annotation: <app>:<group>/<kind>:<namespace>/<name>
+	"argocd.argoproj.io/instance",           // label, when Argo CD tracks by a custom label
+	"app.kubernetes.io/instance",            // label: Argo CD's default tracking label
+	"kustomize.toolkit.fluxcd.io/name",      // labels: the Flux Kustomization
+	"kustomize.toolkit.fluxcd.io/namespace", //
+	"helm.toolkit.fluxcd.io/name",           // labels: the Flux HelmRelease
+	"helm.toolkit.fluxcd.io/namespace",      //
+}
+
+// appliedBy copies the GitOps identifiers present on the cart (labels and annotations), each
+// cut to 253 characters, or nil if there are none.
+func appliedBy(cart *pcv1alpha1.PartnerCart) map[string]string {
+	var out map[string]string
+	for _, key := range gitOpsIdentifiers {
+		v, ok := cart.Annotations[key]
+		if !ok {
+			v, ok = cart.Labels[key]
+		}
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[key] = truncate(v, 253)
+	}
+	return out
+}
 
 // aboveAccountCeiling applies the account's maxTotalPricePerCart, which no cart using the
 // account may exceed whatever its approval says: the fresh quote must be at or below it, and

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
@@ -191,6 +192,7 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		RequestedBy: cart.Spec.Approval.RequestedBy,
 		ApprovedBy:  cart.Spec.Approval.ApprovedBy,
 		ApprovedAt:  cart.Spec.Approval.ApprovedAt,
+		AppliedBy:   appliedBy(cart),
 		Intent:      intent,
 		Outcome:     pcv1alpha1.CheckoutPending,
 		StartedAt:   metav1.NewTime(s.now),
@@ -243,6 +245,9 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	if rec, err := r.readOwnReceipt(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	} else if rec != nil && len(rec.Orders) > 0 {
+		if recorded, err := r.resultRecorded(ctx, s); err != nil || recorded {
+			return ctrl.Result{RequeueAfter: time.Second}, err
+		}
 		cart.Status.ReceiptName = receiptName(cart)
 		return r.recordResult(ctx, s, &partnercenter.CartCheckoutResult{}, rec)
 	}
@@ -259,7 +264,7 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	if err != nil {
 		return r.upstreamError(s, "checkout", err)
 	}
-	observed, err := pc.GetCart(ctx, cart.Spec.CustomerID, co.CartID)
+	observed, err := pc.GetCart(ctx, s.customerID(), co.CartID)
 	if err != nil {
 		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
 			return r.checkoutUnknown(ctx, s, fmt.Sprintf(
@@ -280,6 +285,23 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	return r.callCheckout(ctx, s)
 }
 
+// resultRecorded reads the cart from the API server to tell whether the result of its
+// checkout is recorded already. The cache may not show yet the status this process wrote a
+// moment ago; recording the receipt again would count the purchase twice in the metrics and
+// the events. Only the recovery from a receipt asks, which is rare.
+func (r *PartnerCartReconciler) resultRecorded(ctx context.Context, s *scope) (bool, error) {
+	live := &pcv1alpha1.PartnerCart{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.cart), live); err != nil {
+		return false, fmt.Errorf("read the cart: %w", err)
+	}
+	co := live.Status.Checkout
+	if co == nil || co.RequestID != s.cart.Status.Checkout.RequestID || !co.Outcome.Final() {
+		return false, nil
+	}
+	s.noStatusWrite = true // this reconcile's view is older than what is written
+	return true, nil
+}
+
 // callCheckout makes one persisted checkout call and records what its answer means. The call
 // and the writes after it run on a context that a shutdown does not cancel (bounded by the
 // checkout timeout), so a result that arrives is never dropped.
@@ -291,7 +313,7 @@ func (r *PartnerCartReconciler) callCheckout(ctx context.Context, s *scope) (ctr
 	}
 	callCtx, cancel := r.detached(ctx)
 	defer cancel()
-	result, err := pc.Checkout(callCtx, cart.Spec.CustomerID, co.CartID, co.RequestID)
+	result, err := pc.Checkout(callCtx, s.customerID(), co.CartID, co.RequestID)
 	if err != nil {
 		return r.checkoutError(callCtx, s, err)
 	}
@@ -352,7 +374,7 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 	now := metav1.NewTime(s.now)
 	co.CompletedAt = &now
 	retireRefused(cart, why, cart.Generation)
-	observeCheckout(cart, "refused", s.now)
+	s.observe("refused")
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutRefusedReason, why+"; nothing was bought")
 	if cartGone && cart.Status.Cart != nil {
 		// As far as we can know, the cart expired: if re-creating it fails now, the next
@@ -411,7 +433,10 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	if cart.Status.Cart != nil {
 		cart.Status.Cart.Status = partnercenter.CartStatusOrdered
 	}
-	setCartFrozen(cart)
+	if co.SpecHash == cart.Status.SpecHash {
+		// (Otherwise CartSynced keeps saying that the spec changed after checkout.)
+		setCartFrozen(cart)
+	}
 	// The receipt is written before the result is patched into status: if we crash in
 	// between, recovery finds the receipt and records it without another call.
 	if err := r.ensureReceipt(ctx, s); err != nil {
@@ -427,11 +452,11 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 		msg := fmt.Sprintf("Created orders %s; order groups failed: %s", orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason, msg)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
-		observeCheckout(cart, "partially_failed", s.now)
+		s.observe("partially_failed")
 	case pcv1alpha1.CheckoutSucceeded:
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason,
 			"Created orders "+orderIDs(cart.Status.Orders))
-		observeCheckout(cart, "succeeded", s.now)
+		s.observe("succeeded")
 	}
 	return ctrl.Result{}, nil
 }
@@ -448,11 +473,11 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 	}
 	msg := fmt.Sprintf("%s. Check the orders of customer %s created since %s in Partner Center (MS-RequestId %s). "+
 		"The operator will not check out again: record what you find with the annotation %s=%s/nothing-bought or %s=%s/orders=<id>[,<id>...]",
-		why, cart.Spec.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
+		why, s.customerID(), co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
 		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID)
 	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, truncate(msg, 2048), cart.Generation
 	co.Owner, co.Deadline = "", nil
-	observeCheckout(cart, "unknown", s.now)
+	s.observe("unknown")
 	r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutUnknown, "%s", msg)
 	return r.awaitResolution(ctx, s)
 }
@@ -465,7 +490,7 @@ func (r *PartnerCartReconciler) ordersSince(ctx context.Context, s *scope, t tim
 	if err != nil {
 		return ""
 	}
-	orders, err := pc.ListOrders(ctx, s.cart.Spec.CustomerID)
+	orders, err := pc.ListOrders(ctx, s.customerID())
 	if err != nil {
 		return ""
 	}

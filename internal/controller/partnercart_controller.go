@@ -147,7 +147,6 @@ type PartnerCartReconciler struct {
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
@@ -239,6 +238,10 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s.noStatusWrite = true
+	if s.checkoutResult != "" {
+		// Settled on the way out: the receipt, not the status, keeps the record.
+		observeCheckout(cart, s.checkoutResult, s.now)
+	}
 	return ctrl.Result{}, nil
 }
 
@@ -450,6 +453,9 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retEr
 			return retErr
 		}
 		return errors.Join(retErr, fmt.Errorf("patch status: %w", err))
+	}
+	if s.checkoutResult != "" {
+		observeCheckout(s.cart, s.checkoutResult, s.now)
 	}
 	return retErr
 }

@@ -1,22 +1,32 @@
 package controller
 
 import (
+	"bytes"
+	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
 
 // managerRolePolicy is everything the operator's ClusterRole may grant, by "group/resource".
-// The operator reads and writes its own kind, reads Secrets (never writes them), records
-// Events and writes receipts (immutable ConfigMaps it creates and reads, never updates).
+// The operator reads and writes its own kind, records Events and writes receipts (immutable
+// ConfigMaps it creates and reads, never updates). Secrets are not in it: their read access
+// depends on the install mode (config/rbac/credentials_role.yaml,
+// namespace_credentials_role.yaml; TestInstallModesSecretAccess).
 var managerRolePolicy = map[string][]string{
 	"partnercenter.partnercart.dev/partnercarts":            {"get", "list", "watch", "update", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/status":     {"get", "update", "patch"},
@@ -24,7 +34,6 @@ var managerRolePolicy = map[string][]string{
 	// Accounts are the platform team's: the operator reads them and writes only their status.
 	"partnercenter.partnercart.dev/partnercenteraccounts":        {"get", "list", "watch"},
 	"partnercenter.partnercart.dev/partnercenteraccounts/status": {"get", "update", "patch"},
-	"/secrets":             {"get", "list", "watch"},
 	"/namespaces":          {"get", "list", "watch"},           // labels, for an account's spec.namespaces.selector
 	"/configmaps":          {"get", "list", "watch", "create"}, // list, watch: receipts of earlier objects of the same name, cached as metadata
 	"events.k8s.io/events": {"create", "patch"},
@@ -36,7 +45,6 @@ var managerRoleRequired = map[string][]string{
 	"partnercenter.partnercart.dev/partnercarts":            {"get", "list", "watch", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/status":     {"update", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/finalizers": {"update"},
-	"/secrets": {"get"},
 }
 
 // rbacViolations lists what role grants beyond managerRolePolicy, wildcards, and what it
@@ -104,8 +112,8 @@ func readManagerRole(t *testing.T) *rbacv1.ClusterRole {
 }
 
 // TestManagerRoleIsLeastPrivilege: the generated ClusterRole grants the operator its own kind
-// (with status and finalizers), read-only Secrets, Events and receipt ConfigMaps, and nothing
-// else: no wildcard, no write on Secrets.
+// (with status and finalizers), Events and receipt ConfigMaps, and nothing else: no wildcard,
+// no Secrets.
 func TestManagerRoleIsLeastPrivilege(t *testing.T) {
 	role := readManagerRole(t)
 	if v := rbacViolations(role); len(v) > 0 {
@@ -117,10 +125,13 @@ func TestManagerRoleIsLeastPrivilege(t *testing.T) {
 		"secrets update": func(r *rbacv1.ClusterRole) {
 			r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"update"}})
 		},
-		"secrets delete on the existing rule": func(r *rbacv1.ClusterRole) {
+		"secrets read in every namespace": func(r *rbacv1.ClusterRole) {
+			r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
+		},
+		"secrets on an existing core rule": func(r *rbacv1.ClusterRole) {
 			for i := range r.Rules {
-				if slices.Contains(r.Rules[i].Resources, "secrets") {
-					r.Rules[i].Verbs = append(r.Rules[i].Verbs, "delete")
+				if slices.Contains(r.Rules[i].Resources, "configmaps") {
+					r.Rules[i].Resources = append(r.Rules[i].Resources, "secrets")
 				}
 			}
 		},
@@ -148,5 +159,196 @@ func TestManagerRoleIsLeastPrivilege(t *testing.T) {
 		if len(rbacViolations(bad)) == 0 {
 			t.Errorf("the least-privilege check misses %q", name)
 		}
+	}
+}
+
+// installObjects renders an install mode (config/<mode>) with the pinned kustomize that
+// `make build-installer` uses.
+func installObjects(t *testing.T, mode string) []*unstructured.Unstructured {
+	t.Helper()
+	root := testenv.RepoRoot()
+	kustomize := filepath.Join(root, "bin", "kustomize")
+	if _, err := os.Stat(kustomize); err != nil {
+		t.Fatalf("%s: %v (make test installs it; or run 'make kustomize')", kustomize, err)
+	}
+	cmd := exec.CommandContext(t.Context(), kustomize, "build", filepath.Join(root, "config", mode))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kustomize build config/%s: %v\n%s", mode, err, stderr.String())
+	}
+	var objs []*unstructured.Unstructured
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return objs
+		} else if err != nil {
+			t.Fatalf("decode kustomize build config/%s: %v", mode, err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
+// secretGrant is read access to Secrets that an install gives the manager's service account:
+// in one namespace, or in every namespace ("*").
+type secretGrant struct {
+	Namespace string
+	Role      string // Kind/name of the role that grants it
+	Verbs     string
+}
+
+// managerSecretGrants follows every binding of the manager's service account (the
+// Deployment's) to its role and collects the rules that reach core Secrets.
+func managerSecretGrants(t *testing.T, objs []*unstructured.Unstructured) []secretGrant {
+	t.Helper()
+	var sa, saNamespace string
+	rules := map[string][]rbacv1.PolicyRule{} // "ClusterRole/name" or "Role/namespace/name"
+	var bindings []rbacv1.RoleBinding         // ClusterRoleBindings too, with an empty namespace
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Deployment":
+			sa, _, _ = unstructured.NestedString(u.Object, "spec", "template", "spec", "serviceAccountName")
+			saNamespace = u.GetNamespace()
+		case "ClusterRole", "Role":
+			var r rbacv1.Role // the rules of both kinds decode the same
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
+				t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+			}
+			key := "ClusterRole/" + u.GetName()
+			if u.GetKind() == "Role" {
+				key = "Role/" + u.GetNamespace() + "/" + u.GetName()
+			}
+			rules[key] = r.Rules
+		case "ClusterRoleBinding", "RoleBinding":
+			var b rbacv1.RoleBinding
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
+				t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+			}
+			if u.GetKind() == "ClusterRoleBinding" {
+				b.Namespace = ""
+			}
+			bindings = append(bindings, b)
+		}
+	}
+	if sa == "" {
+		t.Fatal("the install has no Deployment with a serviceAccountName")
+	}
+	var grants []secretGrant
+	for _, b := range bindings {
+		bound := slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == "ServiceAccount" && s.Name == sa && s.Namespace == saNamespace
+		})
+		if !bound {
+			continue
+		}
+		role := "ClusterRole/" + b.RoleRef.Name
+		if b.RoleRef.Kind == "Role" {
+			role = "Role/" + b.Namespace + "/" + b.RoleRef.Name
+		}
+		roleRules, ok := rules[role]
+		if !ok {
+			t.Errorf("binding %s names %s, which the install does not have", b.Name, role)
+		}
+		for _, r := range roleRules {
+			if (slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")) &&
+				(slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")) {
+				grants = append(grants, secretGrant{Namespace: cmp.Or(b.Namespace, "*"), Role: role, Verbs: strings.Join(r.Verbs, ",")})
+			}
+		}
+	}
+	return grants
+}
+
+// managerFlags maps the manager container's --flags to their values, with $(VAR) of an env
+// var taken from metadata.namespace replaced by the Deployment's namespace, as the kubelet does.
+func managerFlags(t *testing.T, objs []*unstructured.Unstructured) map[string]string {
+	t.Helper()
+	for _, u := range objs {
+		if u.GetKind() != "Deployment" {
+			continue
+		}
+		var d appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
+			t.Fatalf("Deployment %s: %v", u.GetName(), err)
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name != "manager" {
+				continue
+			}
+			flags := map[string]string{}
+			for _, arg := range c.Args {
+				name, value, found := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+				if !found {
+					value = "true"
+				}
+				for _, e := range c.Env {
+					if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
+						value = strings.ReplaceAll(value, "$("+e.Name+")", d.Namespace)
+					}
+				}
+				flags[name] = value
+			}
+			return flags
+		}
+	}
+	t.Fatal("the install has no manager container")
+	return nil
+}
+
+// TestInstallModesSecretAccess renders both kustomize installs and checks what they let the
+// manager read: in both, Secrets of its credentials namespace (the --credentials-namespace it
+// is given); cluster-wide only in the default mode, through the namespace-credentials
+// ClusterRole alone; and the accounts-only mode tells the manager so.
+func TestInstallModesSecretAccess(t *testing.T) {
+	const ns = "partnercart-system"
+	credentials := secretGrant{Namespace: ns, Role: "Role/" + ns + "/partnercart-manager-credentials", Verbs: "get,list,watch"}
+	for mode, want := range map[string]struct {
+		grants    []secretGrant
+		allowFlag string // --allow-namespace-credentials; "" when not passed (the manager's default, true)
+	}{
+		"default": {
+			grants: []secretGrant{
+				{Namespace: "*", Role: "ClusterRole/partnercart-manager-namespace-credentials", Verbs: "get,list,watch"},
+				credentials,
+			},
+		},
+		"accounts-only": {grants: []secretGrant{credentials}, allowFlag: "false"},
+	} {
+		t.Run(mode, func(t *testing.T) {
+			objs := installObjects(t, mode)
+			got := managerSecretGrants(t, objs)
+			sortGrants := func(a, b secretGrant) int { return strings.Compare(a.Namespace+a.Role, b.Namespace+b.Role) }
+			slices.SortFunc(got, sortGrants)
+			slices.SortFunc(want.grants, sortGrants)
+			if !slices.Equal(got, want.grants) {
+				t.Errorf("config/%s gives the manager Secret read access\n  %+v\nwant\n  %+v", mode, got, want.grants)
+			}
+			flags := managerFlags(t, objs)
+			if flags["credentials-namespace"] != ns {
+				t.Errorf("config/%s: --credentials-namespace is %q, want %q, where the credentials Role is", mode, flags["credentials-namespace"], ns)
+			}
+			if flags["allow-namespace-credentials"] != want.allowFlag {
+				t.Errorf("config/%s: --allow-namespace-credentials is %q, want %q", mode, flags["allow-namespace-credentials"], want.allowFlag)
+			}
+
+			// The check sees a grant that comes through the manager's own ClusterRole too.
+			for _, u := range objs {
+				if u.GetKind() == "ClusterRole" && u.GetName() == "partnercart-manager-role" {
+					rules, _, _ := unstructured.NestedSlice(u.Object, "rules")
+					rules = append(rules, map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "verbs": []any{"get"}})
+					if err := unstructured.SetNestedSlice(u.Object, rules, "rules"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			leaked := managerSecretGrants(t, objs)
+			if !slices.Contains(leaked, secretGrant{Namespace: "*", Role: "ClusterRole/partnercart-manager-role", Verbs: "get"}) {
+				t.Errorf("the grant check misses Secret read added to the manager's ClusterRole: %+v", leaked)
+			}
+		})
 	}
 }

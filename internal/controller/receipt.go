@@ -55,19 +55,21 @@ type receiptRecord struct {
 	PartnerCartUID string `json:"partnerCartUID"`
 	CustomerID     string `json:"customerId"`
 	// Account is the PartnerCenterAccount that bought ("" for a namespace Secret).
-	Account           string                   `json:"account,omitempty"`
-	CartID            string                   `json:"cartId"`
-	CheckoutRequestID string                   `json:"checkoutRequestId"`
-	SpecHash          string                   `json:"specHash"`
-	StartedAt         string                   `json:"checkoutStartedAt"`
-	CompletedAt       string                   `json:"checkoutCompletedAt"`
-	Outcome           string                   `json:"outcome,omitempty"`
-	RequestedBy       string                   `json:"requestedBy,omitempty"`
-	ApprovedBy        string                   `json:"approvedBy,omitempty"`
-	ApprovedAt        string                   `json:"approvedAt,omitempty"`
-	Resolution        string                   `json:"resolution,omitempty"`
-	Orders            []pcv1alpha1.OrderStatus `json:"orders"`
-	OrderErrors       []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
+	Account           string `json:"account,omitempty"`
+	CartID            string `json:"cartId"`
+	CheckoutRequestID string `json:"checkoutRequestId"`
+	SpecHash          string `json:"specHash"`
+	StartedAt         string `json:"checkoutStartedAt"`
+	CompletedAt       string `json:"checkoutCompletedAt"`
+	Outcome           string `json:"outcome,omitempty"`
+	RequestedBy       string `json:"requestedBy,omitempty"`
+	ApprovedBy        string `json:"approvedBy,omitempty"`
+	ApprovedAt        string `json:"approvedAt,omitempty"`
+	// AppliedBy: the GitOps tool's identifiers on the object (status.checkout.appliedBy).
+	AppliedBy   map[string]string        `json:"appliedBy,omitempty"`
+	Resolution  string                   `json:"resolution,omitempty"`
+	Orders      []pcv1alpha1.OrderStatus `json:"orders"`
+	OrderErrors []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
 	// AdditionalInformation is the checkout answer's additionalInformation, as in
 	// status.checkout (the orders above carry additionalPartnerIdsOnRecord and
 	// partnerOnRecordAttestationAccepted themselves).
@@ -96,7 +98,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
 		CustomerID: customer, Account: co.Account, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
 		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution,
-		RequestedBy: co.RequestedBy, ApprovedBy: co.ApprovedBy, ApprovedAt: co.ApprovedAt,
+		RequestedBy: co.RequestedBy, ApprovedBy: co.ApprovedBy, ApprovedAt: co.ApprovedAt, AppliedBy: co.AppliedBy,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors, AdditionalInformation: co.AdditionalInformation,
 	}
 	body, err := json.MarshalIndent(rec, "", "  ")

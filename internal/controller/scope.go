@@ -36,7 +36,14 @@ type scope struct {
 	// noStatusWrite: the finalizer was removed, or a locked write lost a race; this reconcile
 	// writes no status.
 	noStatusWrite bool
+	// checkoutResult is the checkout result this reconcile recorded, counted in the metrics
+	// once the status that records it is written (a failed write is recorded, and counted, by a
+	// later reconcile, so nothing is counted twice).
+	checkoutResult string
 }
+
+// observe counts the checkout result in the metrics once the status write succeeds.
+func (s *scope) observe(result string) { s.checkoutResult = result }
 
 // outcome is what the phases of one reconcile concluded, besides what they wrote into status.
 type outcome struct {
@@ -71,4 +78,14 @@ type stall struct {
 
 func newScope(r *PartnerCartReconciler, cart *pcv1alpha1.PartnerCart) *scope {
 	return &scope{r: r, cart: cart, before: cart.DeepCopy(), now: r.Clock.Now()}
+}
+
+// customerID is the customer the cart's calls are for: the checkout intent's once there is one
+// (an edit of spec.customerId that slipped past admission, a restore of an old spec, must not
+// send a checkout's repeat or its order reads to another customer), the spec's before.
+func (s *scope) customerID() string {
+	if co := s.cart.Status.Checkout; co != nil && co.CustomerID != "" {
+		return co.CustomerID
+	}
+	return s.cart.Spec.CustomerID
 }

@@ -66,6 +66,28 @@ func TestScanText(t *testing.T) {
 	}
 }
 
+func TestScannerFindsItsSecretsAndNeverRepeatsThem(t *testing.T) {
+	const secret = "demo-only-secret-for-pcsim"
+	s := Scanner{Secrets: []string{secret}}
+	if leaks := s.ScanText("log", "clientSecret=harness-s3cr3t elsewhere"); len(leaks) != 0 {
+		t.Errorf("a Scanner with its own secrets reports another's: %v", leaks)
+	}
+	leaks := s.ScanText("manager.log", `{"msg":"Signed in","clientSecret":"`+secret+`","more":"`+strings.Repeat("x", 80)+`"}`)
+	if len(leaks) != 1 || leaks[0].Pattern != "a client secret" || leaks[0].Where != "manager.log" {
+		t.Fatalf("leaks = %v, want the client secret once in manager.log", leaks)
+	}
+	// A report of another pattern whose excerpt starts or ends inside the secret hides that
+	// part too.
+	text := secret[4:] + " Authorization: Bearer abcdefghijklmnopqrstuvwxyz " + secret[:20]
+	for _, l := range append(leaks, s.ScanText("log", text)...) {
+		for n := 8; n <= len(secret); n++ {
+			if strings.Contains(l.Excerpt, secret[:n]) || strings.Contains(l.Excerpt, secret[len(secret)-n:]) {
+				t.Errorf("the report repeats %d bytes of the secret: %s", n, l)
+			}
+		}
+	}
+}
+
 func TestOutcomeOf(t *testing.T) {
 	cart := func(phase pcv1alpha1.Phase, conds ...metav1.Condition) *pcv1alpha1.PartnerCart {
 		return &pcv1alpha1.PartnerCart{Status: pcv1alpha1.PartnerCartStatus{Phase: phase, Conditions: conds}}

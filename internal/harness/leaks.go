@@ -15,15 +15,14 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
-// Secret patterns: the client secret itself, a bearer token in any header-like form, an
-// OAuth2 token response, the shape of pcsim's tokens (two rand.Text() values: 52
+// Secret patterns, besides the Scanner's literal secrets: a bearer token in any header-like
+// form, an OAuth2 token response, the shape of pcsim's tokens (two rand.Text() values: 52
 // characters of base32), a PEM private key (an account's certificate key), and a signed JWT
 // (a client assertion, or the service-account token a workload-identity account presents).
 var leakPatterns = []struct {
 	name string
 	re   *regexp.Regexp
 }{
-	{"the client secret", regexp.MustCompile(regexp.QuoteMeta(ClientSecret))},
 	{"a bearer token", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*`)},
 	{"an OAuth2 token response", regexp.MustCompile(`(?i)"?access_token"?\s*[:=]`)},
 	{"a pcsim access token", regexp.MustCompile(`\b[A-Z2-7]{52}\b`)},
@@ -40,21 +39,73 @@ type Leak struct {
 
 func (l Leak) String() string { return fmt.Sprintf("%s: %s in %q", l.Where, l.Pattern, l.Excerpt) }
 
-// ScanText reports every leak pattern found in text.
-func ScanText(where, text string) []Leak {
+// Scanner looks for leaks: the patterns above and its literal Secrets (client secrets the
+// run configured), which it never repeats in a report.
+type Scanner struct {
+	Secrets []string
+}
+
+// defaultScanner knows the harness's own client secret.
+var defaultScanner = Scanner{Secrets: []string{ClientSecret}}
+
+// ScanText reports every leak pattern, and the harness's client secret, found in text.
+func ScanText(where, text string) []Leak { return defaultScanner.ScanText(where, text) }
+
+// ScanFiles scans log files for the patterns and the harness's client secret.
+func ScanFiles(paths ...string) ([]Leak, error) { return defaultScanner.ScanFiles(paths...) }
+
+// ScanCluster scans the cluster for the patterns and the harness's client secret (see
+// Scanner.ScanCluster).
+func ScanCluster(ctx context.Context, c client.Client, namespaces []string) ([]Leak, error) {
+	return defaultScanner.ScanCluster(ctx, c, namespaces)
+}
+
+// ScanText reports every leak found in text.
+func (s Scanner) ScanText(where, text string) []Leak {
 	var out []Leak
-	for _, p := range leakPatterns {
-		for _, loc := range p.re.FindAllStringIndex(text, 3) {
+	report := func(pattern string, locs [][]int) {
+		for _, loc := range locs {
 			from, to := max(0, loc[0]-60), min(len(text), loc[1]+20)
-			excerpt := strings.ReplaceAll(text[from:to], ClientSecret, "<CLIENT-SECRET>")
-			out = append(out, Leak{Where: where, Pattern: p.name, Excerpt: excerpt})
+			out = append(out, Leak{Where: where, Pattern: pattern, Excerpt: s.redact(text[from:to])})
 		}
+	}
+	for _, secret := range s.Secrets {
+		if secret != "" {
+			report("a client secret", regexp.MustCompile(regexp.QuoteMeta(secret)).FindAllStringIndex(text, 3))
+		}
+	}
+	for _, p := range leakPatterns {
+		report(p.name, p.re.FindAllStringIndex(text, 3))
 	}
 	return out
 }
 
+// redact hides the literal secrets in an excerpt; a partial one at its edges is cut off.
+func (s Scanner) redact(excerpt string) string {
+	for _, secret := range s.Secrets {
+		if secret == "" {
+			continue
+		}
+		excerpt = strings.ReplaceAll(excerpt, secret, "<CLIENT-SECRET>")
+		// The excerpt may start or end inside the secret.
+		for n := len(secret) - 1; n >= 8; n-- {
+			if strings.HasPrefix(excerpt, secret[len(secret)-n:]) {
+				excerpt = "<CLIENT-SECRET>" + excerpt[n:]
+				break
+			}
+		}
+		for n := len(secret) - 1; n >= 8; n-- {
+			if strings.HasSuffix(excerpt, secret[:n]) {
+				excerpt = excerpt[:len(excerpt)-n] + "<CLIENT-SECRET>"
+				break
+			}
+		}
+	}
+	return excerpt
+}
+
 // ScanFiles scans log files.
-func ScanFiles(paths ...string) ([]Leak, error) {
+func (s Scanner) ScanFiles(paths ...string) ([]Leak, error) {
 	var out []Leak
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -64,7 +115,7 @@ func ScanFiles(paths ...string) ([]Leak, error) {
 			}
 			return nil, err
 		}
-		out = append(out, ScanText(p, string(b))...)
+		out = append(out, s.ScanText(p, string(b))...)
 	}
 	return out, nil
 }
@@ -72,14 +123,14 @@ func ScanFiles(paths ...string) ([]Leak, error) {
 // ScanCluster scans every PartnerCenterAccount and, in the namespaces, every Event
 // (events.k8s.io and core), every PartnerCart (spec, status and all) and every receipt
 // ConfigMap.
-func ScanCluster(ctx context.Context, c client.Client, namespaces []string) ([]Leak, error) {
+func (s Scanner) ScanCluster(ctx context.Context, c client.Client, namespaces []string) ([]Leak, error) {
 	var out []Leak
 	scan := func(where string, obj any) error {
 		b, err := json.Marshal(obj)
 		if err != nil {
 			return err
 		}
-		out = append(out, ScanText(where, string(b))...)
+		out = append(out, s.ScanText(where, string(b))...)
 		return nil
 	}
 	accounts := &pcv1alpha1.PartnerCenterAccountList{}

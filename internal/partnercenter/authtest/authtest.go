@@ -1,6 +1,7 @@
 // Package authtest makes the key material of sign-in tests: self-signed app certificates
 // (for certificate client assertions) and a service-account token issuer with its JWKS (for
-// workload identity). Keys are generated per call and live only in memory and t.TempDir.
+// workload identity). Keys are generated per call and live only in memory and t.TempDir (or,
+// for GenerateCertificate's callers, where they write them).
 package authtest
 
 import (
@@ -55,15 +56,22 @@ func (c Certificate) Sign(t testing.TB, method jwt.SigningMethod, claims jwt.Cla
 // NewCertificate returns a self-signed RSA certificate for the app.
 func NewCertificate(t testing.TB) Certificate {
 	t.Helper()
+	c, err := GenerateCertificate("partnercart-test-app", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// GenerateCertificate returns a self-signed RSA 2048 certificate named commonName, valid
+// from an hour ago for validFor: an app certificate for programs that are not tests (the
+// end-to-end suite's certificate account).
+func GenerateCertificate(commonName string, validFor time.Duration) (Certificate, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		t.Fatal(err)
+		return Certificate{}, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return selfSigned(t, key, &key.PublicKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return selfSigned(commonName, validFor, key, &key.PublicKey)
 }
 
 // NewECCertificate returns a self-signed ECDSA certificate, which Entra ID does not take.
@@ -73,36 +81,45 @@ func NewECCertificate(t testing.TB) Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	c, err := selfSigned("partnercart-test-app", 24*time.Hour, key, &key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return selfSigned(t, key, &key.PublicKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return c
 }
 
-func selfSigned(t testing.TB, signer crypto.Signer, pub any, keyPEM []byte) Certificate {
-	t.Helper()
+// selfSigned makes a certificate for signer's key, with the key as PKCS #8 PEM.
+func selfSigned(commonName string, validFor time.Duration, signer crypto.Signer, pub any) (Certificate, error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(signer)
+	if err != nil {
+		return Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return Certificate{}, err
+	}
+	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "partnercart-test-app"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: commonName},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(validFor),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, signer)
 	if err != nil {
-		t.Fatal(err)
+		return Certificate{}, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return Certificate{}, err
 	}
 	return Certificate{
 		CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		KeyPEM:  string(keyPEM),
+		KeyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
 		Cert:    cert,
 		Key:     signer,
-	}
+	}, nil
 }
 
 // Issuer stands in for a cluster's service-account token issuer.
