@@ -210,6 +210,9 @@ type ordersCache struct {
 type cachedOrders struct {
 	fetchedAt time.Time
 	orders    []partnercenter.Order
+	// err is an answer that cannot be read (more orders than one answer may hold): a list
+	// fetched later only grows, so it is shared like a list.
+	err error
 }
 
 // ordersFetch is a ListOrders call in flight; done is closed when orders and err are set.
@@ -239,7 +242,7 @@ func (c *ordersCache) list(ctx context.Context, pc partnercenter.Client, cart *p
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok && e.fetchedAt.After(createdBefore) && now.Sub(e.fetchedAt) < ordersCacheTTL {
 		c.mu.Unlock()
-		return e.orders, nil
+		return e.orders, e.err
 	}
 	if f, ok := c.inFlight[key]; ok && f.startedAt.After(createdBefore) {
 		c.mu.Unlock()
@@ -248,8 +251,8 @@ func (c *ordersCache) list(ctx context.Context, pc partnercenter.Client, cart *p
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if f.err == nil {
-			return f.orders, nil
+		if f.err == nil || shareableOrdersError(f.err) {
+			return f.orders, f.err
 		}
 		return c.fetch(ctx, pc, cart, key, now) // its error may be its own context's
 	}
@@ -281,16 +284,23 @@ func (c *ordersCache) fetch(ctx context.Context, pc partnercenter.Client, cart *
 		delete(c.inFlight, key)
 	}
 	close(f.done)
-	if err != nil {
+	if err != nil && !shareableOrdersError(err) {
 		return nil, err
 	}
 	if c.entries == nil || len(c.entries) >= maxCachedCustomers {
 		c.entries = map[string]cachedOrders{}
 	}
 	if e, ok := c.entries[key]; !ok || e.fetchedAt.Before(now) {
-		c.entries[key] = cachedOrders{fetchedAt: now, orders: orders}
+		c.entries[key] = cachedOrders{fetchedAt: now, orders: orders, err: err}
 	}
-	return orders, nil
+	return orders, err
+}
+
+// shareableOrdersError: an answer too large (or otherwise unreadable) is the customer's list,
+// not this call's bad luck; asking again for every cart read megabytes each time to the same
+// end (at 10 000 orders, half the carts of a burst did).
+func shareableOrdersError(err error) bool {
+	return partnercenter.Classify(err) == partnercenter.ClassUndecodable
 }
 
 // slimOrders keeps of each order what the identical-purchase guard compares: its ID, creation

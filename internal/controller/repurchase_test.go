@@ -139,3 +139,35 @@ func TestOrdersFetchInFlightIsShared(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(2))
 }
+
+// TestUnreadableOrdersAnswerIsShared: an answer too large to read is shared by the carts
+// created before it was fetched like a list would be (a later list only grows), instead of
+// every cart reading megabytes again.
+func TestUnreadableOrdersAnswerIsShared(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	pc := pcfake.New()
+	pc.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) {
+		return nil, &partnercenter.DecodeError{Operation: partnercenter.OpListOrders, StatusCode: 200, Cause: "answer is larger than 4194304 bytes"}
+	}
+	cart := newCart("ns", "c")
+	cart.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+	var cache ordersCache
+	for i := range 3 {
+		_, err := cache.list(t.Context(), pc, cart, now.Add(time.Duration(i)*time.Second))
+		g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassUndecodable))
+	}
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(1))
+
+	// Any other failure is this call's: the next cart asks again.
+	pc.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) {
+		return nil, &partnercenter.APIError{StatusCode: 503}
+	}
+	later := newCart("ns", "d")
+	later.CreationTimestamp = metav1.NewTime(now.Add(10 * time.Second))
+	for i := range 2 {
+		_, err := cache.list(t.Context(), pc, later, now.Add(time.Duration(20+i)*time.Second))
+		g.Expect(err).To(HaveOccurred())
+	}
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(3))
+}
