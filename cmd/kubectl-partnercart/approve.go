@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"regexp"
 	"strings"
 
@@ -87,6 +88,26 @@ func printablePatch(cart *pcv1alpha1.PartnerCart, o approveOptions) ([]byte, err
 	return append([]byte(head), body...), nil
 }
 
+// aboveLimit warns an approver that the approval they are giving will not buy: the quoted total
+// is above the price limit (the one given now, or the cart's own).
+func aboveLimit(cart *pcv1alpha1.PartnerCart, o approveOptions) string {
+	limit := o.maxTotal
+	if limit == "" {
+		limit = cart.Spec.Approval.MaxTotalPrice
+	}
+	st := cart.Status.Cart
+	if limit == "" || st == nil || st.QuotedTotal == "" {
+		return ""
+	}
+	q, okQ := new(big.Rat).SetString(st.QuotedTotal)
+	l, okL := new(big.Rat).SetString(limit)
+	if !okQ || !okL || q.Cmp(l) <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("the quoted total %s is above the price limit %s: the operator will not check out until the limit is raised (--max-total) or the cart costs less",
+		quote(cart), limit)
+}
+
 func cmdApprove(ctx context.Context, c client.Client, ns, name string, o approveOptions, out, errOut io.Writer) error {
 	var cart pcv1alpha1.PartnerCart
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cart); err != nil {
@@ -97,6 +118,9 @@ func cmdApprove(ctx context.Context, c client.Client, ns, name string, o approve
 	}
 	if f := quoteFreshness(&cart); o.pin && !strings.HasPrefix(f, "for the current spec") {
 		printf(errOut, "warning: quote %s\n", f)
+	}
+	if w := aboveLimit(&cart, o); w != "" {
+		printf(errOut, "warning: %s\n", w)
 	}
 	if o.printPatch {
 		body, err := printablePatch(&cart, o)

@@ -75,7 +75,7 @@ func TestAgainstControlPlane(t *testing.T) {
 	cart := awaiting()
 	cart.Namespace = ns
 	cart.Spec.CustomerID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
-	cart.Spec.CredentialsSecretRef.Name = "partner-center"
+	cart.Spec.CredentialsSecretRef = &pcv1alpha1.SecretReference{Name: "partner-center"}
 	cart.Spec.Approval = pcv1alpha1.Approval{}
 	st := cart.Status
 	cart.Status = pcv1alpha1.PartnerCartStatus{}

@@ -151,6 +151,9 @@ func total(cart *pcv1alpha1.PartnerCart) string {
 	if cart.Status.Total == "" {
 		return ""
 	}
+	if strings.Contains(cart.Status.Total, " ") {
+		return cart.Status.Total // the operator writes "<amount> <currency>"
+	}
 	cur := ""
 	if len(cart.Status.Orders) > 0 {
 		cur = cart.Status.Orders[0].CurrencyCode

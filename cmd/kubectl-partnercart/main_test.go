@@ -67,7 +67,7 @@ func completed() *pcv1alpha1.PartnerCart {
 	c.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: "req-1", Outcome: pcv1alpha1.CheckoutSucceeded}
 	c.Status.Orders = []pcv1alpha1.OrderStatus{{ID: "ord-1", Status: "completed", TotalPrice: "4560.00", CurrencyCode: "USD"},
 		{ID: "ord-2", Status: "completed", TotalPrice: "120.00", CurrencyCode: "USD"}}
-	c.Status.OrderCount, c.Status.Total = 2, "4680.00"
+	c.Status.OrderCount, c.Status.Total = 2, "4680.00 USD" // as displayTotal writes it
 	return c
 }
 
@@ -229,6 +229,36 @@ func TestApprovePinned(t *testing.T) {
 	}
 	if errOut.Len() != 0 {
 		t.Errorf("warnings for a fresh quote: %s", errOut)
+	}
+}
+
+// TestApproveWarnsAboveTheLimit: an approval whose price limit is below the quote will not buy;
+// the approver is told so at once (the operator would wait with PriceLimitExceeded).
+func TestApproveWarnsAboveTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, cartLimit, flag string
+		warn                  bool
+	}{
+		{name: "flag below the quote", flag: "4000", warn: true},
+		{name: "cart's limit below the quote", cartLimit: "2500.00", warn: true},
+		{name: "flag raises the cart's limit", cartLimit: "2500.00", flag: "4680.00"},
+		{name: "no limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cart := awaiting()
+			cart.Spec.Approval.MaxTotalPrice = tc.cartLimit
+			e, _, _, errOut := newEnv(t, cart)
+			args := []string{"approve", "contoso-m365"}
+			if tc.flag != "" {
+				args = append(args, "--max-total", tc.flag)
+			}
+			if err := run(t, e, args...); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(errOut.String(), "warning: the quoted total 4680.00 USD is above the price limit"); got != tc.warn {
+				t.Errorf("warned %v, want %v: %q", got, tc.warn, errOut)
+			}
+		})
 	}
 }
 

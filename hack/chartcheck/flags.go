@@ -97,7 +97,7 @@ func checkFlags(usage []managerFlag, helm []object, values object) []string {
 		_, isValue := valueFlags[name]
 		_, skipped := notInChart[name]
 		if !isPassed && !isValue && !skipped {
-			out = append(out, fmt.Sprintf("--%s: a manager flag the chart does not offer (add it to values.yaml's flags)", name))
+			out = append(out, fmt.Sprintf("--%s: a manager flag the chart does not offer (add it to values.yaml's flags and values.schema.json)", name))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(valueFlags)) {

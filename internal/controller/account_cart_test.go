@@ -356,3 +356,42 @@ func TestPurchaseRecordsWhoApprovedAndWhatApplied(t *testing.T) {
 	g.Expect(rec.ApprovedBy).To(Equal(cart.Spec.Approval.ApprovedBy))
 	g.Expect(rec.SpecHash).To(Equal(cart.Status.SpecHash))
 }
+
+// TestSpecEditWhilePendingDoesNotRedirectTheCheckout: while a checkout's outcome is pending,
+// the customer and the quantity of the spec changed (admission freezes them after checkout; a
+// restore of an older object, or the policy not installed, need not). Recovery repeats the very
+// same call, for the intent's customer and cart with the intent's request ID, and never
+// writes the upstream cart from the new spec or buys anything else.
+func TestSpecEditWhilePendingDoesNotRedirectTheCheckout(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f33")
+	past := metav1.NewTime(now.Add(-time.Minute))
+	requestID := checkoutRequestID(cart.UID, "cart-1", 1)
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: requestID, CartID: "cart-1", CustomerID: testCustomer,
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: past, Attempts: 1, Owner: "dead", Deadline: &past}
+	cart.Spec.CustomerID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+	cart.Spec.LineItems[0].Quantity = 500
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	pc.GetCartFn = func(_ context.Context, customer, id string) (*partnercenter.Cart, error) {
+		if customer != testCustomer || id != "cart-1" {
+			return nil, &partnercenter.APIError{Operation: partnercenter.OpGetCart, StatusCode: 404, Code: "800008"}
+		}
+		return &partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusOrdered}, nil
+	}
+	pc.CheckoutFn = func(_ context.Context, customer, id, rid string) (*partnercenter.CartCheckoutResult, error) {
+		if customer != testCustomer || id != "cart-1" || rid != requestID {
+			return nil, &partnercenter.APIError{Operation: partnercenter.OpCheckout, StatusCode: 404, Code: "800008"}
+		}
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "completed"}}}, nil
+	}
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &pcv1alpha1.PartnerCart{}
+	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
+	g.Expect(got.Status.Orders).To(HaveLen(1))
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+	g.Expect(pc.Count(partnercenter.OpCreateCart) + pc.Count(partnercenter.OpUpdateCart)).To(BeZero(), "the new spec is never written upstream")
+	g.Expect(got).To(haveCondition(pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.SpecChangedAfterCheckoutReason))
+}

@@ -255,7 +255,7 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	if err != nil {
 		return r.upstreamError(s, "checkout", err)
 	}
-	observed, err := pc.GetCart(ctx, cart.Spec.CustomerID, co.CartID)
+	observed, err := pc.GetCart(ctx, s.customerID(), co.CartID)
 	if err != nil {
 		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
 			return r.checkoutUnknown(ctx, s, fmt.Sprintf(
@@ -287,7 +287,7 @@ func (r *PartnerCartReconciler) callCheckout(ctx context.Context, s *scope) (ctr
 	}
 	callCtx, cancel := r.detached(ctx)
 	defer cancel()
-	result, err := pc.Checkout(callCtx, cart.Spec.CustomerID, co.CartID, co.RequestID)
+	result, err := pc.Checkout(callCtx, s.customerID(), co.CartID, co.RequestID)
 	if err != nil {
 		return r.checkoutError(callCtx, s, err)
 	}
@@ -407,7 +407,10 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	if cart.Status.Cart != nil {
 		cart.Status.Cart.Status = partnercenter.CartStatusOrdered
 	}
-	setCartFrozen(cart)
+	if co.SpecHash == cart.Status.SpecHash {
+		// (Otherwise CartSynced keeps saying that the spec changed after checkout.)
+		setCartFrozen(cart)
+	}
 	// The receipt is written before the result is patched into status: if we crash in
 	// between, recovery finds the receipt and records it without another call.
 	if err := r.ensureReceipt(ctx, s); err != nil {
@@ -441,7 +444,7 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 	}
 	msg := fmt.Sprintf("%s. Check the orders of customer %s created since %s in Partner Center (MS-RequestId %s). "+
 		"The operator will not check out again: record what you find with the annotation %s=%s/nothing-bought or %s=%s/orders=<id>[,<id>...]",
-		why, cart.Spec.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
+		why, s.customerID(), co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
 		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID)
 	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, truncate(msg, 2048), cart.Generation
 	co.Owner, co.Deadline = "", nil
@@ -458,7 +461,7 @@ func (r *PartnerCartReconciler) ordersSince(ctx context.Context, s *scope, t tim
 	if err != nil {
 		return ""
 	}
-	orders, err := pc.ListOrders(ctx, s.cart.Spec.CustomerID)
+	orders, err := pc.ListOrders(ctx, s.customerID())
 	if err != nil {
 		return ""
 	}

@@ -45,7 +45,7 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 			return r.upstreamError(s, "get orders", err)
 		}
 		for _, i := range pending {
-			o, err := pc.GetOrder(ctx, cart.Spec.CustomerID, cart.Status.Orders[i].ID)
+			o, err := pc.GetOrder(ctx, s.customerID(), cart.Status.Orders[i].ID)
 			if err != nil {
 				return r.upstreamError(s, "get order "+cart.Status.Orders[i].ID, err)
 			}

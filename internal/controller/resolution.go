@@ -74,11 +74,11 @@ func (r *PartnerCartReconciler) recordResolvedOrders(ctx context.Context, s *sco
 	}
 	result := &partnercenter.CartCheckoutResult{}
 	for _, id := range ids {
-		o, err := pc.GetOrder(ctx, cart.Spec.CustomerID, id)
+		o, err := pc.GetOrder(ctx, s.customerID(), id)
 		if err != nil {
 			if partnercenter.Classify(err) == partnercenter.ClassNotFound {
 				return r.stall(s, pcv1alpha1.CheckoutOutcomeUnknownReason, fmt.Sprintf("%s. Order %s named by annotation %s does not exist for customer %s",
-					co.Message, id, pcv1alpha1.CheckoutResolutionAnnotation, cart.Spec.CustomerID))
+					co.Message, id, pcv1alpha1.CheckoutResolutionAnnotation, s.customerID()))
 			}
 			return r.upstreamError(s, "get order "+id, err)
 		}

@@ -68,3 +68,13 @@ type stall struct {
 func newScope(r *PartnerCartReconciler, cart *pcv1alpha1.PartnerCart) *scope {
 	return &scope{r: r, cart: cart, before: cart.DeepCopy(), now: r.Clock.Now()}
 }
+
+// customerID is the customer the cart's calls are for: the checkout intent's once there is one
+// (an edit of spec.customerId that slipped past admission, a restore of an old spec, must not
+// send a checkout's repeat or its order reads to another customer), the spec's before.
+func (s *scope) customerID() string {
+	if co := s.cart.Status.Checkout; co != nil && co.CustomerID != "" {
+		return co.CustomerID
+	}
+	return s.cart.Spec.CustomerID
+}
