@@ -418,16 +418,24 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	}
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCreated,
 		"Checked out cart %s: orders %s", co.CartID, orderIDs(cart.Status.Orders))
+	// A result read back from the receipt was counted where the answer came in: a reconcile
+	// that read this cart before its result was in the cache (or a restart) must not count the
+	// same purchase again.
+	count := fromReceipt == nil
 	switch co.Outcome {
 	case pcv1alpha1.CheckoutPartiallySucceeded:
 		msg := fmt.Sprintf("Created orders %s; order groups failed: %s", orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason, msg)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
-		observeCheckout(cart, "partially_failed", s.now)
+		if count {
+			observeCheckout(cart, "partially_failed", s.now)
+		}
 	case pcv1alpha1.CheckoutSucceeded:
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason,
 			"Created orders "+orderIDs(cart.Status.Orders))
-		observeCheckout(cart, "succeeded", s.now)
+		if count {
+			observeCheckout(cart, "succeeded", s.now)
+		}
 	}
 	return ctrl.Result{}, nil
 }
