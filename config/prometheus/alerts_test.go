@@ -2,6 +2,7 @@
 package prometheus
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,7 @@ type ruleFile struct {
 			Name  string `json:"name"`
 			Rules []struct {
 				Alert       string            `json:"alert"`
+				Record      string            `json:"record"`
 				Expr        string            `json:"expr"`
 				For         string            `json:"for"`
 				Labels      map[string]string `json:"labels"`
@@ -41,7 +43,8 @@ func registeredMetrics(t *testing.T) (map[string][]string, string) {
 	root := filepath.Join("..", "..")
 	optsRe := regexp.MustCompile(`prometheus\.(?:Counter|Gauge|Histogram|Summary)Opts\{\s*Name:\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"`)
 	labelsRe := regexp.MustCompile(`\},\s*\[\]string\{([^}]*)\}\)`)
-	descRe := regexp.MustCompile(`prometheus\.NewDesc\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)",\s*"[^"]*",\s*\[\]string\{([^}]*)\}`)
+	// NewDesc(name, help (maybe concatenated), []string{labels} or nil, constant labels).
+	descRe := regexp.MustCompile(`prometheus\.NewDesc\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)",(?s:.*?)(?:\[\]string\{([^}]*)\}|nil),\s*(?:nil|prometheus\.Labels\{[^}]*\})\)`)
 	metrics := map[string][]string{}
 	var sources strings.Builder
 	for _, dir := range []string{"api", "internal", "cmd"} {
@@ -93,7 +96,7 @@ var (
 	rangeRe    = regexp.MustCompile(`\[[0-9smhdwy:]+\]`)
 	selectorRe = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}`)
 	matcherRe  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
-	groupingRe = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	groupingRe = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
 	identRe    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 	// keywords are PromQL words that are not metric names.
 	keywords = []string{"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool"}
@@ -104,7 +107,7 @@ var (
 )
 
 // exprRefs returns the metric names an expression reads, the label matchers on each, and the
-// labels it groups by.
+// labels it groups or matches by.
 func exprRefs(expr string) (metrics map[string][][3]string, grouping []string) {
 	metrics = map[string][][3]string{}
 	for _, m := range selectorRe.FindAllStringSubmatch(expr, -1) {
@@ -144,12 +147,32 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 		t.Fatalf("alerts.yaml is not a PrometheusRule: %s %s %q", rf.APIVersion, rf.Kind, rf.Metadata.Name)
 	}
 	registered, sources := registeredMetrics(t)
-	for _, want := range []string{"partnercart_checkouts_total", "partnercart_carts", "partnercart_spend_total", "partnercenter_requests_total"} {
+	for _, want := range []string{"partnercart_checkouts_total", "partnercart_carts", "partnercart_carts_stalled",
+		"partnercart_awaiting_approval_oldest_timestamp_seconds", "partnercart_spend_total", "partnercenter_requests_total"} {
 		if _, ok := registered[want]; !ok {
 			t.Fatalf("the source scan did not find %s (found %v): fix registeredMetrics", want, registered)
 		}
 	}
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "kubectl-plugin.md"))
+	// Recording rules are metrics too, with the labels their rules set, here and in the
+	// documented threshold overlay.
+	rule, err := yaml.YAMLToJSON(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overlay ruleFile
+	if err := yaml.Unmarshal(overlayPatches(t, filepath.Join("..", "examples", "alert-thresholds", "kustomization.yaml"), rule), &overlay); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []ruleFile{rf, overlay} {
+		for _, g := range f.Spec.Groups {
+			for _, r := range g.Rules {
+				if r.Record != "" {
+					registered[r.Record] = append(registered[r.Record], slices.Collect(maps.Keys(r.Labels))...)
+				}
+			}
+		}
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,84 +182,111 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 	used := map[string]bool{}
 	for _, g := range rf.Spec.Groups {
 		for _, r := range g.Rules {
-			if r.Alert == "" || seen[r.Alert] {
-				t.Errorf("group %s: rule without a name or with a repeated name %q", g.Name, r.Alert)
-			}
-			seen[r.Alert] = true
-			if !slices.Contains([]string{"critical", "warning", "info"}, r.Labels["severity"]) {
-				t.Errorf("%s: severity %q", r.Alert, r.Labels["severity"])
-			}
-			if r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
-				t.Errorf("%s: needs a summary and a description", r.Alert)
-			}
-			url := r.Annotations["runbook_url"]
-			anchor := url[strings.LastIndex(url, "#")+1:]
-			if !strings.Contains(url, "docs/kubectl-plugin.md#") || !anchors[anchor] {
-				t.Errorf("%s: runbook_url %q is not a section of docs/kubectl-plugin.md", r.Alert, url)
-			}
-			if strings.Count(r.Expr, "(") != strings.Count(r.Expr, ")") || strings.Count(r.Expr, "[") != strings.Count(r.Expr, "]") {
-				t.Errorf("%s: unbalanced brackets in %q", r.Alert, r.Expr)
-			}
-			refs, grouping := exprRefs(r.Expr)
-			if len(refs) == 0 {
-				t.Errorf("%s: reads no metric: %q", r.Alert, r.Expr)
-			}
-			var labels []string
-			for name, matchers := range refs {
-				base, ok := name, false
-				if _, ok = registered[name]; !ok {
-					for _, suf := range histogramSuffixes {
-						if _, ok = registered[strings.TrimSuffix(name, suf)]; ok && strings.HasSuffix(name, suf) {
-							base = strings.TrimSuffix(name, suf)
-							break
-						}
-						ok = false
-					}
+			name := r.Alert
+			if r.Record != "" {
+				name = r.Record
+				if r.Alert != "" || r.For != "" || len(r.Annotations) > 0 {
+					t.Errorf("recording rule %s has alerting fields", r.Record)
 				}
-				if !ok {
-					t.Errorf("%s: metric %s is not registered by the operator", r.Alert, name)
-					continue
+			} else {
+				if r.Alert == "" || seen[r.Alert] {
+					t.Errorf("group %s: rule without a name or with a repeated name %q", g.Name, r.Alert)
 				}
-				used[base] = true
-				labels = append(labels, registered[base]...)
-				for _, m := range matchers {
-					if !slices.Contains(registered[base], m[0]) {
-						t.Errorf("%s: %s has no label %q (labels: %v)", r.Alert, base, m[0], registered[base])
-						continue
-					}
-					// Plain values (not numbers or patterns) must be ones the code writes.
-					for v := range strings.SplitSeq(m[2], "|") {
-						if regexp.MustCompile(`^[A-Za-z_]+$`).MatchString(v) && !strings.Contains(sources, `"`+v+`"`) {
-							t.Errorf("%s: %s{%s%s%q}: no %q in the sources", r.Alert, base, m[0], m[1], m[2], v)
-						}
-					}
+				seen[r.Alert] = true
+				if !slices.Contains([]string{"critical", "warning", "info"}, r.Labels["severity"]) {
+					t.Errorf("%s: severity %q", r.Alert, r.Labels["severity"])
+				}
+				if r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
+					t.Errorf("%s: needs a summary and a description", r.Alert)
+				}
+				url := r.Annotations["runbook_url"]
+				anchor := url[strings.LastIndex(url, "#")+1:]
+				if !strings.HasPrefix(url, "https://github.com/partnercart/partnercart-operator/blob/main/docs/operations.md#") ||
+					anchor != strings.ToLower(r.Alert) || !anchors[anchor] {
+					t.Errorf("%s: runbook_url %q is not the section %s of docs/operations.md", r.Alert, url, strings.ToLower(r.Alert))
 				}
 			}
-			for _, l := range grouping {
-				if !slices.Contains(labels, l) && !slices.Contains(targetLabels, l) {
-					t.Errorf("%s: groups by %q, a label none of its metrics has", r.Alert, l)
-				}
+			for _, m := range checkExpr(t, name, r.Expr, registered, sources, nil) {
+				used[m] = true
+			}
+			if refs, _ := exprRefs(r.Expr); len(refs) == 0 && r.Record == "" {
+				t.Errorf("%s: reads no metric: %q", name, r.Expr)
 			}
 		}
 	}
-	// The documented threshold patch replaces the expression of PartnerCartSpendHigh.
-	if len(rf.Spec.Groups) < 4 || len(rf.Spec.Groups[3].Rules) == 0 || rf.Spec.Groups[3].Rules[0].Alert != "PartnerCartSpendHigh" ||
-		!strings.Contains(string(doc), "path: /spec/groups/3/rules/0/expr") {
-		t.Error("docs/kubectl-plugin.md#thresholds patches /spec/groups/3/rules/0, which must be PartnerCartSpendHigh")
-	}
-	for _, want := range []string{"PartnerCartCheckoutOutcomeUnknown", "PartnerCartAwaitingApprovalTooLong", "PartnerCartsFailed",
+	// Every runbook section belongs to an alert that exists.
+	for _, want := range []string{"PartnerCartCheckoutOutcomeUnknown", "PartnerCartAwaitingApprovalTooLong", "PartnerCartsStalled",
 		"PartnerCenterThrottling", "PartnerCenterErrors", "PartnerCartSpendHigh"} {
 		if !seen[want] {
 			t.Errorf("alert %s is missing", want)
 		}
 	}
-	t.Logf("metrics alerted on: %v", slices.Sorted(func(yield func(string) bool) {
-		for m := range used {
-			if !yield(m) {
-				return
+	for _, h := range regexp.MustCompile(`(?m)^### (Partner\w+)$`).FindAllStringSubmatch(string(doc), -1) {
+		if !seen[h[1]] {
+			t.Errorf("docs/operations.md has a runbook for %s, which is not an alert", h[1])
+		}
+	}
+	if !strings.Contains(string(doc), "config/examples/alert-thresholds") {
+		t.Error("docs/operations.md#thresholds must show the tested overlay config/examples/alert-thresholds")
+	}
+	t.Logf("metrics alerted on: %v", slices.Sorted(maps.Keys(used)))
+}
+
+// checkExpr reports, as test errors, metrics an expression reads that the operator does not
+// register, labels they do not have, label values the code never writes, and grouping by
+// labels none of them has (extraLabels are labels the expression makes itself). It returns the
+// metrics read.
+func checkExpr(t *testing.T, name, expr string, registered map[string][]string, sources string, extraLabels []string) []string {
+	t.Helper()
+	if strings.Count(expr, "(") != strings.Count(expr, ")") || strings.Count(expr, "[") != strings.Count(expr, "]") {
+		t.Errorf("%s: unbalanced brackets in %q", name, expr)
+	}
+	refs, grouping := exprRefs(expr)
+	var used []string
+	labels := slices.Clone(extraLabels)
+	for metric, matchers := range refs {
+		base, ok := metric, false
+		if _, ok = registered[metric]; !ok {
+			for _, suf := range histogramSuffixes {
+				if _, ok = registered[strings.TrimSuffix(metric, suf)]; ok && strings.HasSuffix(metric, suf) {
+					base = strings.TrimSuffix(metric, suf)
+					break
+				}
+				ok = false
 			}
 		}
-	}))
+		if !ok {
+			t.Errorf("%s: metric %s is not registered by the operator", name, metric)
+			continue
+		}
+		used = append(used, base)
+		known := registered[base]
+		if strings.HasSuffix(metric, "_bucket") {
+			known = append(slices.Clone(known), "le")
+		}
+		labels = append(labels, known...)
+		for _, m := range matchers {
+			if !slices.Contains(known, m[0]) && !slices.Contains(targetLabels, m[0]) {
+				t.Errorf("%s: %s has no label %q (labels: %v)", name, base, m[0], known)
+				continue
+			}
+			if slices.Contains(targetLabels, m[0]) {
+				continue // a scrape label: its values are the cluster's
+			}
+			// Plain values (not numbers or patterns) must be ones the code writes.
+			for v := range strings.SplitSeq(m[2], "|") {
+				if regexp.MustCompile(`^[A-Za-z_]+$`).MatchString(v) && !strings.Contains(sources, `"`+v+`"`) {
+					t.Errorf("%s: %s{%s%s%q}: no %q in the sources", name, base, m[0], m[1], m[2], v)
+				}
+			}
+		}
+	}
+	for _, l := range grouping {
+		if !slices.Contains(labels, l) && !slices.Contains(targetLabels, l) {
+			t.Errorf("%s: groups or matches by %q, a label none of its metrics has", name, l)
+		}
+	}
+	return used
 }
 
 // markdownAnchors returns the GitHub anchors of a document's headings.

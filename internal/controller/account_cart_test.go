@@ -392,6 +392,40 @@ func TestSpecEditWhilePendingDoesNotRedirectTheCheckout(t *testing.T) {
 	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(got.Status.Orders).To(HaveLen(1))
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
-	g.Expect(pc.Count(partnercenter.OpCreateCart) + pc.Count(partnercenter.OpUpdateCart)).To(BeZero(), "the new spec is never written upstream")
+	g.Expect(pc.Count(partnercenter.OpCreateCart)+pc.Count(partnercenter.OpUpdateCart)).To(BeZero(), "the new spec is never written upstream")
 	g.Expect(got).To(haveCondition(pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.SpecChangedAfterCheckoutReason))
+}
+
+// TestStaleCacheDoesNotRecordAPurchaseTwice: right after this process recorded a result, its
+// cache can still show the intent Pending; a reconcile then finds the receipt. It must not
+// record (and count, and announce) the purchase a second time, nor call checkout.
+func TestStaleCacheDoesNotRecordAPurchaseTwice(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f34")
+	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: 1}
+	recorded := cart.DeepCopy()
+	recorded.Status.Orders = []pcv1alpha1.OrderStatus{{ID: "o-1", Status: "completed", TotalPrice: "10.00", CurrencyCode: "USD"}}
+	recorded.Status.Checkout.Outcome = pcv1alpha1.CheckoutSucceeded
+	writer, api, _ := unitReconciler(recorded, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	g.Expect(writer.ensureReceipt(t.Context(), &scope{r: writer, cart: recorded})).To(Succeed())
+	receipt := &corev1.ConfigMap{}
+	g.Expect(api.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: receiptName(cart)}, receipt)).To(Succeed())
+
+	var writes writeCounter
+	r, cache, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), writes.funcs(), Options{})
+	receipt.ResourceVersion = ""
+	g.Expect(cache.Create(t.Context(), receipt)).To(Succeed())
+	r.APIReader = api // the API server already holds the recorded result; the cache does not
+	writes.counts = nil
+	counted := testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))
+
+	res, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "looked at again once the cache caught up")
+	_, total := writes.snapshot()
+	g.Expect(total).To(BeZero(), "nothing is written from the stale view")
+	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))).To(Equal(counted), "counted once, by the reconcile that recorded it")
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -87,17 +89,39 @@ func addSpend(account, currency, totalPrice string) {
 	}
 }
 
-// PhaseCollector reports how many PartnerCarts are in each phase (partnercart_carts{phase}),
-// e.g. to alert on carts waiting for approval or stalled. It counts from the manager's cache
-// at scrape time, without copying objects.
+// PhaseCollector reports, from the manager's cache at scrape time and without copying objects,
+// the state of the PartnerCarts that alerts need:
+//   - partnercart_carts{phase}: how many carts are in each phase;
+//   - partnercart_carts_stalled{reason}: carts whose Stalled condition is True, by its reason
+//     (CheckoutOutcomeUnknown pages someone); reasons are the operator's own constants, so the
+//     label is bounded; a reason no cart has is not reported;
+//   - partnercart_awaiting_approval_oldest_timestamp_seconds: when the longest wait for approval
+//     began (the creation of that cart's Partner Center cart, which expires 7 days later; the
+//     object's creation while it has no upstream cart yet); not reported when no cart waits;
+//   - partnercart_checkout_pending_oldest_timestamp_seconds: when the oldest checkout still in
+//     flight (outcome Pending) started; not reported when none is.
 type PhaseCollector struct {
 	Reader client.Reader
 }
 
-var cartsDesc = prometheus.NewDesc("partnercart_carts", "PartnerCarts by phase.", []string{"phase"}, nil)
+var (
+	cartsDesc   = prometheus.NewDesc("partnercart_carts", "PartnerCarts by phase.", []string{"phase"}, nil)
+	stalledDesc = prometheus.NewDesc("partnercart_carts_stalled",
+		"PartnerCarts that need a person (condition Stalled=True), by the condition's reason.", []string{"reason"}, nil)
+	approvalWaitDesc = prometheus.NewDesc("partnercart_awaiting_approval_oldest_timestamp_seconds",
+		"Unix time at which the longest wait for approval began: the creation of the Partner Center cart (it expires 7 days later) "+
+			"of the oldest PartnerCart in phase AwaitingApproval. Absent when no cart awaits approval.", nil, nil)
+	checkoutPendingDesc = prometheus.NewDesc("partnercart_checkout_pending_oldest_timestamp_seconds",
+		"Unix time at which the oldest checkout still in flight (status.checkout.outcome Pending) started. Absent when none is.", nil, nil)
+)
 
 // Describe implements prometheus.Collector.
-func (c *PhaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- cartsDesc }
+func (c *PhaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cartsDesc
+	ch <- stalledDesc
+	ch <- approvalWaitDesc
+	ch <- checkoutPendingDesc
+}
 
 // Collect implements prometheus.Collector.
 func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
@@ -111,14 +135,48 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 		pcv1alpha1.PhaseProvisioning, pcv1alpha1.PhaseCompleted, pcv1alpha1.PhaseFailed} {
 		counts[p] = 0
 	}
+	stalled := map[string]int{}
+	var oldestWait, oldestCheckout time.Time
 	for i := range carts.Items {
-		phase := carts.Items[i].Status.Phase
+		cart := &carts.Items[i]
+		phase := cart.Status.Phase
 		if phase == "" {
 			phase = pcv1alpha1.PhasePending // not reconciled yet
 		}
 		counts[phase]++
+		if cond := meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.StalledCondition); cond != nil && cond.Status == metav1.ConditionTrue {
+			stalled[cond.Reason]++
+		}
+		if co := cart.Status.Checkout; co != nil && co.Outcome == pcv1alpha1.CheckoutPending && !co.StartedAt.IsZero() &&
+			(oldestCheckout.IsZero() || co.StartedAt.Time.Before(oldestCheckout)) {
+			oldestCheckout = co.StartedAt.Time
+		}
+		if phase == pcv1alpha1.PhaseAwaitingApproval {
+			if since := approvalWaitStart(cart); !since.IsZero() && (oldestWait.IsZero() || since.Before(oldestWait)) {
+				oldestWait = since
+			}
+		}
 	}
 	for phase, n := range counts {
 		ch <- prometheus.MustNewConstMetric(cartsDesc, prometheus.GaugeValue, float64(n), string(phase))
 	}
+	for reason, n := range stalled {
+		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, float64(n), reason)
+	}
+	if !oldestWait.IsZero() {
+		ch <- prometheus.MustNewConstMetric(approvalWaitDesc, prometheus.GaugeValue, float64(oldestWait.Unix()))
+	}
+	if !oldestCheckout.IsZero() {
+		ch <- prometheus.MustNewConstMetric(checkoutPendingDesc, prometheus.GaugeValue, float64(oldestCheckout.Unix()))
+	}
+}
+
+// approvalWaitStart is when a cart awaiting approval began to wait: the creation of its Partner
+// Center cart, whose expiry (7 days later) makes waiting costly, or the object's creation when
+// Partner Center reported no creation time.
+func approvalWaitStart(cart *pcv1alpha1.PartnerCart) time.Time {
+	if c := cart.Status.Cart; c != nil && c.CreationTimestamp != nil && !c.CreationTimestamp.IsZero() {
+		return c.CreationTimestamp.Time
+	}
+	return cart.CreationTimestamp.Time
 }

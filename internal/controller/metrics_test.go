@@ -1,10 +1,18 @@
 package controller
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
 
 // Each case uses its own currency label, so that the package-level counters do not mix
@@ -53,4 +61,91 @@ func TestMetricsSpendCountersFollowPrometheusNaming(t *testing.T) {
 
 	g.Expect(testutil.CollectAndLint(spendTotal)).To(BeEmpty())
 	g.Expect(testutil.CollectAndLint(spendSkippedTotal)).To(BeEmpty())
+}
+
+// TestPhaseCollectorReportsStallsAndTheLongestApprovalWait: stalled carts are counted by the
+// Stalled condition's reason (not Stalled=False ones); the approval wait starts at the oldest
+// upstream cart among carts awaiting approval (the object's creation when the upstream cart has
+// no timestamp), and older carts in other phases do not count; the oldest checkout in flight is
+// the earliest start of an intent whose outcome is Pending (not Unknown, not settled).
+func TestPhaseCollectorReportsStallsAndTheLongestApprovalWait(t *testing.T) {
+	base := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	cart := func(name string, phase pcv1alpha1.Phase, created time.Time, upstreamCreated *time.Time, stalled metav1.ConditionStatus, reason string) *pcv1alpha1.PartnerCart {
+		c := newCart("ns", name)
+		c.CreationTimestamp = metav1.NewTime(created)
+		c.Status.Phase = phase
+		c.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-" + name}
+		if upstreamCreated != nil {
+			c.Status.Cart.CreationTimestamp = &metav1.Time{Time: *upstreamCreated}
+		}
+		if stalled != "" {
+			c.Status.Conditions = []metav1.Condition{{Type: pcv1alpha1.StalledCondition, Status: stalled, Reason: reason,
+				LastTransitionTime: metav1.NewTime(created)}}
+		}
+		return c
+	}
+	at := func(d time.Duration) *time.Time { t := base.Add(d); return &t }
+	checkout := func(c *pcv1alpha1.PartnerCart, outcome pcv1alpha1.CheckoutOutcome, started time.Time) *pcv1alpha1.PartnerCart {
+		c.Status.Checkout = &pcv1alpha1.CheckoutStatus{CartID: c.Status.Cart.ID, Outcome: outcome, StartedAt: metav1.NewTime(started)}
+		return c
+	}
+	tests := []struct {
+		name  string
+		carts []client.Object
+		want  string
+	}{{
+		name: "the oldest upstream cart of the waiting ones",
+		carts: []client.Object{
+			cart("waiting-new", pcv1alpha1.PhaseAwaitingApproval, base, at(2*time.Hour), "", ""),
+			cart("waiting-old", pcv1alpha1.PhaseAwaitingApproval, base.Add(time.Hour), at(90*time.Minute), "", ""),
+			cart("completed-older", pcv1alpha1.PhaseCompleted, base.Add(-48*time.Hour), at(-48*time.Hour), "", ""),
+			checkout(cart("unknown", pcv1alpha1.PhaseCheckingOut, base, at(0), metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason),
+				pcv1alpha1.CheckoutUnknown, base.Add(-5*time.Hour)),
+			checkout(cart("bought", pcv1alpha1.PhaseCompleted, base, at(0), "", ""), pcv1alpha1.CheckoutSucceeded, base.Add(-10*time.Hour)),
+			checkout(cart("in-flight-new", pcv1alpha1.PhaseCheckingOut, base, at(0), "", ""), pcv1alpha1.CheckoutPending, base.Add(45*time.Minute)),
+			checkout(cart("in-flight-old", pcv1alpha1.PhaseCheckingOut, base, at(0), "", ""), pcv1alpha1.CheckoutPending, base.Add(30*time.Minute)),
+			cart("guard-1", pcv1alpha1.PhaseFailed, base, at(0), metav1.ConditionTrue, pcv1alpha1.PreviouslyPurchasedReason),
+			cart("guard-2", pcv1alpha1.PhaseFailed, base, at(0), metav1.ConditionTrue, pcv1alpha1.PreviouslyPurchasedReason),
+			cart("no-longer-stalled", pcv1alpha1.PhasePending, base, at(0), metav1.ConditionFalse, pcv1alpha1.LineItemErrorsReason),
+		},
+		want: `
+# HELP partnercart_awaiting_approval_oldest_timestamp_seconds Unix time at which the longest wait for approval began: the creation of the Partner Center cart (it expires 7 days later) of the oldest PartnerCart in phase AwaitingApproval. Absent when no cart awaits approval.
+# TYPE partnercart_awaiting_approval_oldest_timestamp_seconds gauge
+partnercart_awaiting_approval_oldest_timestamp_seconds 1.795167e+09
+# HELP partnercart_carts_stalled PartnerCarts that need a person (condition Stalled=True), by the condition's reason.
+# TYPE partnercart_carts_stalled gauge
+partnercart_carts_stalled{reason="CheckoutOutcomeUnknown"} 1
+partnercart_carts_stalled{reason="PreviouslyPurchased"} 2
+# HELP partnercart_checkout_pending_oldest_timestamp_seconds Unix time at which the oldest checkout still in flight (status.checkout.outcome Pending) started. Absent when none is.
+# TYPE partnercart_checkout_pending_oldest_timestamp_seconds gauge
+partnercart_checkout_pending_oldest_timestamp_seconds 1.7951634e+09
+`,
+	}, {
+		name: "no upstream timestamp: the object's creation",
+		carts: []client.Object{
+			cart("no-timestamp", pcv1alpha1.PhaseAwaitingApproval, base.Add(-time.Hour), nil, "", ""),
+			cart("upstream", pcv1alpha1.PhaseAwaitingApproval, base.Add(-2*time.Hour), at(0), "", ""),
+		},
+		want: `
+# HELP partnercart_awaiting_approval_oldest_timestamp_seconds Unix time at which the longest wait for approval began: the creation of the Partner Center cart (it expires 7 days later) of the oldest PartnerCart in phase AwaitingApproval. Absent when no cart awaits approval.
+# TYPE partnercart_awaiting_approval_oldest_timestamp_seconds gauge
+partnercart_awaiting_approval_oldest_timestamp_seconds 1.795158e+09
+`,
+	}, {
+		name:  "nothing waits, is stalled or in flight: none is reported",
+		carts: []client.Object{cart("done", pcv1alpha1.PhaseCompleted, base, at(0), "", "")},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithStatusSubresource(&pcv1alpha1.PartnerCart{}).
+				WithObjects(tt.carts...).Build()
+			c := &PhaseCollector{Reader: k8s}
+
+			g.Expect(testutil.CollectAndCompare(c, strings.NewReader(tt.want),
+				"partnercart_carts_stalled", "partnercart_awaiting_approval_oldest_timestamp_seconds",
+				"partnercart_checkout_pending_oldest_timestamp_seconds")).To(Succeed())
+			g.Expect(testutil.CollectAndLint(c)).To(BeEmpty())
+		})
+	}
 }

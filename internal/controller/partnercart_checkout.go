@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
@@ -239,6 +240,9 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	if rec, err := r.readOwnReceipt(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	} else if rec != nil && len(rec.Orders) > 0 {
+		if recorded, err := r.resultRecorded(ctx, s); err != nil || recorded {
+			return ctrl.Result{RequeueAfter: time.Second}, err
+		}
 		cart.Status.ReceiptName = receiptName(cart)
 		return r.recordResult(ctx, s, &partnercenter.CartCheckoutResult{}, rec)
 	}
@@ -274,6 +278,23 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 		return ctrl.Result{}, err
 	}
 	return r.callCheckout(ctx, s)
+}
+
+// resultRecorded reads the cart from the API server to tell whether the result of its
+// checkout is recorded already. The cache may not show yet the status this process wrote a
+// moment ago; recording the receipt again would count the purchase twice in the metrics and
+// the events. Only the recovery from a receipt asks, which is rare.
+func (r *PartnerCartReconciler) resultRecorded(ctx context.Context, s *scope) (bool, error) {
+	live := &pcv1alpha1.PartnerCart{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.cart), live); err != nil {
+		return false, fmt.Errorf("read the cart: %w", err)
+	}
+	co := live.Status.Checkout
+	if co == nil || co.RequestID != s.cart.Status.Checkout.RequestID || !co.Outcome.Final() {
+		return false, nil
+	}
+	s.noStatusWrite = true // this reconcile's view is older than what is written
+	return true, nil
 }
 
 // callCheckout makes one persisted checkout call and records what its answer means. The call
@@ -348,7 +369,7 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 	now := metav1.NewTime(s.now)
 	co.CompletedAt = &now
 	retireRefused(cart, why, cart.Generation)
-	observeCheckout(cart, "refused", s.now)
+	s.observe("refused")
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutRefusedReason, why+"; nothing was bought")
 	if cartGone && cart.Status.Cart != nil {
 		// As far as we can know, the cart expired: if re-creating it fails now, the next
@@ -418,24 +439,16 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	}
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCreated,
 		"Checked out cart %s: orders %s", co.CartID, orderIDs(cart.Status.Orders))
-	// A result read back from the receipt was counted where the answer came in: a reconcile
-	// that read this cart before its result was in the cache (or a restart) must not count the
-	// same purchase again.
-	count := fromReceipt == nil
 	switch co.Outcome {
 	case pcv1alpha1.CheckoutPartiallySucceeded:
 		msg := fmt.Sprintf("Created orders %s; order groups failed: %s", orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason, msg)
 		r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutFailed, "%s", msg)
-		if count {
-			observeCheckout(cart, "partially_failed", s.now)
-		}
+		s.observe("partially_failed")
 	case pcv1alpha1.CheckoutSucceeded:
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason,
 			"Created orders "+orderIDs(cart.Status.Orders))
-		if count {
-			observeCheckout(cart, "succeeded", s.now)
-		}
+		s.observe("succeeded")
 	}
 	return ctrl.Result{}, nil
 }
@@ -456,7 +469,7 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID)
 	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, truncate(msg, 2048), cart.Generation
 	co.Owner, co.Deadline = "", nil
-	observeCheckout(cart, "unknown", s.now)
+	s.observe("unknown")
 	r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutUnknown, "%s", msg)
 	return r.awaitResolution(ctx, s)
 }

@@ -235,6 +235,10 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s.noStatusWrite = true
+	if s.checkoutResult != "" {
+		// Settled on the way out: the receipt, not the status, keeps the record.
+		observeCheckout(cart, s.checkoutResult, s.now)
+	}
 	return ctrl.Result{}, nil
 }
 
@@ -443,6 +447,9 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retEr
 			return retErr
 		}
 		return errors.Join(retErr, fmt.Errorf("patch status: %w", err))
+	}
+	if s.checkoutResult != "" {
+		observeCheckout(s.cart, s.checkoutResult, s.now)
 	}
 	return retErr
 }

@@ -356,3 +356,22 @@ func TestRebuiltClusterDoesNotBuyAgain(t *testing.T) {
 	o.eventually("rebuilt", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	g.Expect(o.sim.Orders()).To(HaveLen(3))
 }
+
+// TestCartBeingProcessedIsNeverARefusal: 409 800064 ("the cart is being processed by another
+// request") says a checkout of this cart is running, so it is never read as "nothing was
+// bought": the same call is repeated with the same request ID, and the cart is bought once.
+func TestCartBeingProcessedIsNeverARefusal(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, withCheckoutFault(pcsim.CheckoutFault{RefuseFirstCheckout: &pcsim.CheckoutRefusal{
+		Status: http.StatusConflict, Code: 800064}})) // partnercenter.CodeCartBeingProcessed
+	o.create("busy", withApproved())
+	o.eventually("busy", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	cart := o.get("busy")
+	g.Expect(cart.Status.CheckoutHistory).To(BeEmpty(), "no refusal was recorded")
+	g.Expect(cart.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
+	g.Expect(cart.Status.Checkout.Intent).To(Equal(int32(1)), "the first intent, repeated, not a new one")
+	g.Expect(o.requests("Checkout")).To(BeNumerically(">=", 2))
+	stats := o.sim.Stats()
+	g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{cart.Status.Checkout.CartID: 1}))
+	g.Expect(stats.DuplicateCheckouts).To(BeZero())
+}

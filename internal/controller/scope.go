@@ -32,7 +32,14 @@ type scope struct {
 	// noStatusWrite: the finalizer was removed, or a locked write lost a race; this reconcile
 	// writes no status.
 	noStatusWrite bool
+	// checkoutResult is the checkout result this reconcile recorded, counted in the metrics
+	// once the status that records it is written (a failed write is recorded, and counted, by a
+	// later reconcile, so nothing is counted twice).
+	checkoutResult string
 }
+
+// observe counts the checkout result in the metrics once the status write succeeds.
+func (s *scope) observe(result string) { s.checkoutResult = result }
 
 // outcome is what the phases of one reconcile concluded, besides what they wrote into status.
 type outcome struct {
