@@ -255,7 +255,7 @@ metadata: {name: partner-client-secret}
 spec:
   tenantId: $STACK_TENANT_ID
   clientId: $STACK_CLIENT_ID
-  auth: {clientSecret: {secretRef: {name: partner-center-app-secret}}}
+  auth: {clientSecret: {secretRef: {name: partner-center-app-client-secret}}}
   namespaces: {names: [tenant-a]}
 ---
 apiVersion: partnercenter.partnercart.dev/v1alpha1
@@ -342,6 +342,25 @@ expect_eq "pcsim Partner Center calls after the disallowed cart (no new call)" "
 must "kubectl delete pcart e5-not-allowed -n tenant-b" kubectl -n tenant-b delete pcart e5-not-allowed --timeout="$WAIT"
 must "pcacct/partner-certificate counts one cart again" \
   kubectl wait --for=jsonpath='{.status.cartsUsing}'=1 --timeout="$WAIT" pcacct/partner-certificate
+
+step "A workload-identity account naming another audience than the projected token's is refused"
+must "kubectl apply pcacct/partner-wrong-audience" kubectl apply -f - <<YAML
+apiVersion: partnercenter.partnercart.dev/v1alpha1
+kind: PartnerCenterAccount
+metadata: {name: partner-wrong-audience}
+spec:
+  tenantId: $STACK_TENANT_ID
+  clientId: $STACK_CLIENT_ID
+  auth: {workloadIdentity: {audience: "api://not-the-projected-one"}}
+YAML
+must "kubectl wait --for=condition=Stalled pcacct/partner-wrong-audience" \
+  kubectl wait --for=condition=Stalled --timeout="$WAIT" pcacct/partner-wrong-audience
+expect_eq "partner-wrong-audience Ready reason" \
+  "$(kubectl get pcacct partner-wrong-audience -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}' 2>&1)" WorkloadIdentityUnavailable
+expect_match "partner-wrong-audience Ready message" \
+  "$(kubectl get pcacct partner-wrong-audience -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}' 2>&1)" \
+  'is for audience "api://AzureADTokenExchange", not "api://not-the-projected-one"'
+must "kubectl delete pcacct/partner-wrong-audience" kubectl delete pcacct partner-wrong-audience --timeout="$WAIT"
 
 step "pcsim: every cart checked out once, nothing bought twice"
 stats=$(pcsim_get /_pcsim/stats)

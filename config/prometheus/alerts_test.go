@@ -312,6 +312,10 @@ func TestExprRefs(t *testing.T) {
 	if len(refs) != 1 || len(refs["partnercenter_requests_total"]) != 1 {
 		t.Errorf("refs %v", refs)
 	}
+	refs, grouping = exprRefs(`sum by (currency) (increase(partnercart_spend_total[24h])) > on (currency) group_left () max (partnercart:spend_limit_24h{currency=""})`)
+	if len(refs) != 2 || refs["partnercart:spend_limit_24h"][0] != [3]string{"currency", "=", ""} || !slices.Equal(grouping, []string{"currency", "currency"}) {
+		t.Errorf("refs %v grouping %v", refs, grouping)
+	}
 	refs, _ = exprRefs(`absent(partnercart_bogus) and on() partnercart_other`)
 	if _, ok := refs["partnercart_bogus"]; !ok || len(refs) != 2 {
 		t.Errorf("refs %v", refs)

@@ -138,7 +138,7 @@ stack_start_control_plane() {
 # stack_sign_in_material: after the control plane, before pcsim and the manager, the key
 # material of the three ways a PartnerCenterAccount signs in (needs bin/e2ekit):
 #   - the credentials namespace with the manager's ServiceAccount;
-#   - Secret partner-center-app-secret (clientSecret, the simulator's one);
+#   - Secret partner-center-app-client-secret (clientSecret, the simulator's one);
 #   - Secret partner-center-app-certificate (kubernetes.io/tls): a self-signed RSA certificate
 #     generated now; its private key exists only in the Secret (the file is removed), and
 #     pcsim trusts the certificate;
@@ -154,7 +154,7 @@ stack_sign_in_material() {
   chmod 700 "$dir"
   _stack_quiet kubectl create namespace "$ns" || return 1
   _stack_quiet kubectl -n "$ns" create serviceaccount "$sa" || return 1
-  _stack_quiet kubectl -n "$ns" create secret generic partner-center-app-secret \
+  _stack_quiet kubectl -n "$ns" create secret generic partner-center-app-client-secret \
     --from-literal=tenantId="$STACK_TENANT_ID" --from-literal=clientId="$STACK_CLIENT_ID" \
     --from-file=clientSecret="$STACK_DIR/client-secret" || return 1
   _stack_quiet bin/e2ekit certificate --out "$dir/certificate" || return 1

@@ -280,6 +280,10 @@ func (a accountSource) credentials(ctx context.Context, acct *pcv1alpha1.Partner
 		if creds.TokenFile == "" {
 			creds.TokenFile = a.workloadIdentityTokenPath
 		}
+		creds.TokenAudience = auth.WorkloadIdentity.Audience
+		if creds.TokenAudience == "" {
+			creds.TokenAudience = partnercenter.DefaultWorkloadIdentityAudience
+		}
 		return creds, nil
 	}
 	key, ok := accountSecretKey(acct, a.credentialsNamespace)

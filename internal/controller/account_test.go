@@ -216,6 +216,27 @@ func TestAccountRefusedWithAClearReason(t *testing.T) {
 	}
 }
 
+// The projected volume, not the account, decides the token's audience: an account naming
+// another audience than the token carries is refused before anything is sent to Entra ID,
+// rather than signing in with a credential it does not name.
+func TestWorkloadIdentityAccountNamesItsAudience(t *testing.T) {
+	w := startAccountWorld(t)
+	g := NewWithT(t)
+	authtest.WriteTokenFile(t, w.tokenDir+"/token", w.issuer.Token(t, accountSA, pcsim.DefaultFederatedAudience, time.Now(), time.Hour))
+
+	other := w.account("other-audience", pcv1alpha1.AccountAuth{WorkloadIdentity: &pcv1alpha1.WorkloadIdentityAuth{Audience: "api://other"}})
+	acct := w.eventuallyReady(other, metav1.ConditionFalse, pcv1alpha1.WorkloadIdentityUnavailableReason)
+	g.Expect(stalled(acct)).NotTo(BeNil())
+	ready := apimeta.FindStatusCondition(acct.Status.Conditions, pcv1alpha1.ReadyCondition)
+	g.Expect(ready.Message).To(And(ContainSubstring(`"api://other"`), ContainSubstring(`"api://AzureADTokenExchange"`)))
+	g.Expect(w.sim.Stats().Requests).NotTo(HaveKey("Token"), "nothing was sent to Entra ID")
+
+	for name, audience := range map[string]string{"default-audience": "", "named-audience": pcsim.DefaultFederatedAudience} {
+		w.eventuallyReady(w.account(name, pcv1alpha1.AccountAuth{WorkloadIdentity: &pcv1alpha1.WorkloadIdentityAuth{Audience: audience}}),
+			metav1.ConditionTrue, pcv1alpha1.TokenObtainedReason)
+	}
+}
+
 func TestAccountFollowsItsSecret(t *testing.T) {
 	w := startAccountWorld(t)
 	g := NewWithT(t)

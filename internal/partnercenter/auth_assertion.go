@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ const (
 
 // ClientAssertionType is the client_assertion_type of both assertion methods (RFC 7523).
 const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// DefaultWorkloadIdentityAudience is the audience Entra ID expects of federated tokens, and
+// the one a workloadIdentity account means when it names none.
+const DefaultWorkloadIdentityAudience = "api://AzureADTokenExchange"
 
 // AssertionLifetime is how long a certificate client assertion is valid. Entra ID takes at
 // most 10 minutes; the assertion is used at once, so 5 leave room for clock skew.
@@ -79,8 +84,14 @@ func newAssertionSource(creds Credentials, tokenURL string) (assertionSource, er
 		}
 		return func(now time.Time) (string, error) { return signer.sign(creds.ClientID, tokenURL, now) }, nil
 	case AuthWorkloadIdentity:
-		path := creds.TokenFile
-		return func(time.Time) (string, error) { return readTokenFile(path) }, nil
+		path, audience := creds.TokenFile, creds.TokenAudience
+		return func(time.Time) (string, error) {
+			token, err := readTokenFile(path)
+			if err != nil || audience == "" {
+				return token, err
+			}
+			return token, checkTokenAudience(path, token, audience)
+		}, nil
 	default:
 		return nil, nil
 	}
@@ -167,4 +178,21 @@ func readTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("workload identity token file %s is empty", path)
 	}
 	return token, nil
+}
+
+// checkTokenAudience refuses a service-account token that does not carry audience, the one
+// the account names: the projected volume decides a token's audience, not the account, and
+// Entra ID matches a federated credential by it. Without the check an account naming an
+// audience would sign in with whatever the file holds. Only the token's claims are read (its
+// signature is Entra ID's to check); errors name the audiences, never the token.
+func checkTokenAudience(path, token, audience string) error {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		return fmt.Errorf("workload identity token %s is not a JWT", path)
+	}
+	if !slices.Contains(claims.Audience, audience) {
+		return fmt.Errorf("workload identity token %s is for audience %q, not %q, the account's: project a token with that audience and name its file in tokenPath",
+			path, strings.Join(claims.Audience, ","), audience)
+	}
+	return nil
 }

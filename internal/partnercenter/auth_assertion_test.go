@@ -171,6 +171,40 @@ func TestWorkloadIdentityWithoutTokenFile(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred(), "a file that appears later is used")
 }
 
+func TestWorkloadIdentityTokenMustCarryTheAccountsAudience(t *testing.T) {
+	g := NewWithT(t)
+	s := newPCServer(t, nil)
+	f, _ := newTestFactory(s, nil)
+	issuer := authtest.NewIssuer(t, "https://cluster.example")
+	const subject = "system:serviceaccount:partnercart-system:partnercart-controller-manager"
+	token := issuer.Token(t, subject, DefaultWorkloadIdentityAudience, time.Now(), time.Hour)
+	path := authtest.WriteTokenFile(t, "", token)
+	creds := func(audience string) Credentials {
+		return Credentials{TenantID: testTenant, ClientID: testClientID, Method: AuthWorkloadIdentity, TokenFile: path, TokenAudience: audience}
+	}
+
+	// The account names an audience the projected token does not carry: nothing is sent.
+	_, err := mustClient(t, f, creds("api://other")).GetCart(ctx, "cust", "cart-1")
+	g.Expect(Classify(err)).To(Equal(ClassUnauthorized))
+	g.Expect(err.Error()).To(And(ContainSubstring(`"api://other"`), ContainSubstring(`"api://AzureADTokenExchange"`), ContainSubstring(path)))
+	g.Expect(err.Error()).NotTo(ContainSubstring(token[:20]), "the token itself is never quoted")
+	g.Expect(s.TokenRequests()).To(BeEmpty())
+
+	// A file that holds no JWT cannot carry any audience.
+	garbage := authtest.WriteTokenFile(t, "", "not-a-jwt")
+	_, err = mustClient(t, f, Credentials{TenantID: testTenant, ClientID: testClientID, Method: AuthWorkloadIdentity,
+		TokenFile: garbage, TokenAudience: DefaultWorkloadIdentityAudience}).GetCart(ctx, "cust", "cart-1")
+	g.Expect(Classify(err)).To(Equal(ClassUnauthorized))
+	g.Expect(err.Error()).To(ContainSubstring("is not a JWT"))
+	g.Expect(s.TokenRequests()).To(BeEmpty())
+
+	// The audience it carries: the token is presented as it is.
+	_, err = mustClient(t, f, creds(DefaultWorkloadIdentityAudience)).GetCart(ctx, "cust", "cart-1")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s.TokenRequests()).To(HaveLen(1))
+	g.Expect(s.TokenRequests()[0].Form.Get("client_assertion")).To(Equal(token))
+}
+
 func TestRefusedAssertionIsNeverEchoed(t *testing.T) {
 	g := NewWithT(t)
 	s := newPCServer(t, nil)

@@ -55,6 +55,9 @@ type Credentials struct {
 	// TokenFile (AuthWorkloadIdentity) is the projected service-account token, read again
 	// for every token request so that its rotation is picked up without a restart.
 	TokenFile string
+	// TokenAudience (AuthWorkloadIdentity) is the audience the token in TokenFile must carry
+	// (the account's; DefaultWorkloadIdentityAudience unless it names another). "" checks none.
+	TokenAudience string
 }
 
 // String hides the secret so that Credentials can never leak through %v or a logger.

@@ -84,7 +84,7 @@ func (f *HTTPFactory) gateLocked(tenantID string) *tenantGate {
 
 func keyOf(creds Credentials) clientKey {
 	h := sha256.New()
-	for _, part := range []string{creds.ClientSecret, creds.CertificatePEM, creds.PrivateKeyPEM, creds.SigningAlgorithm, creds.TokenFile} {
+	for _, part := range []string{creds.ClientSecret, creds.CertificatePEM, creds.PrivateKeyPEM, creds.SigningAlgorithm, creds.TokenFile, creds.TokenAudience} {
 		// Length-prefixed, so that moving bytes between fields changes the hash.
 		_, _ = fmt.Fprintf(h, "%d:%s", len(part), part)
 	}
