@@ -119,6 +119,8 @@ func main() {
 		GracefulShutdownTimeout: &gracefulShutdown,
 		// Receipts cached as metadata only; managedFields and last-applied copies dropped.
 		Cache: controller.CacheOptions(cacheOptions(allowNamespaceCredentials, accounts.CredentialsNamespace)),
+		// The cache's ByObject kinds mapped without the API server, which may be down at start.
+		MapperProvider: controller.NewRESTMapper,
 	})
 	if err != nil {
 		log.Error(err, "Failed to create manager")
