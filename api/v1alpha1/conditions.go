@@ -119,13 +119,18 @@ const (
 	DeletionBlockedReason = "WaitingForCheckoutOutcome"
 )
 
-// Event reasons, emitted for each user-visible step.
+// Event reasons, one Event per user-visible milestone: a purchase makes OrdersCreated (naming
+// the orders and their status) and, only if they were not final then, OrdersCompleted;
+// problems are Warnings, once per stall.
 const (
+	// EventCartCreated is no longer emitted (status.cart.id names the cart); kept for
+	// clients that match on it.
 	EventCartCreated        = "CartCreated"
 	EventCartUpdated        = "CartUpdated"
 	EventCartRecreated      = "CartRecreated"
 	EventLineItemErrors     = "LineItemErrors"
 	EventWaitingForApproval = "WaitingForApproval"
+	// EventCheckoutSubmitted marks a repeated checkout call (an earlier answer was lost).
 	EventCheckoutSubmitted  = "CheckoutSubmitted"
 	EventOrdersCreated      = "OrdersCreated"
 	EventOrdersCompleted    = "OrdersCompleted"

@@ -25,6 +25,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/controller"
+	"github.com/partnercart/partnercart-operator/internal/memlimit"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
 
@@ -79,6 +80,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	// Without GOMEMLIMIT, 90% of the container's memory limit; without any, GOGC 50 (docs/performance.md).
+	d := memlimit.Set(memlimit.DefaultShare)
+	log.Info("Go memory settings", "limitBytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit, "gogc", d.GCPercent)
 	if !allowNamespaceCredentials && accounts.CredentialsNamespace == "" {
 		log.Error(nil, "--allow-namespace-credentials=false needs --credentials-namespace: the only namespace whose Secrets the manager reads")
 		os.Exit(2)
@@ -113,8 +117,8 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		// SIGTERM or a lost lease lets a checkout in flight finish and be recorded.
 		GracefulShutdownTimeout: &gracefulShutdown,
-		// managedFields are a third of a cached PartnerCart and the operator never reads them.
-		Cache: cacheOptions(allowNamespaceCredentials, accounts.CredentialsNamespace),
+		// Receipts cached as metadata only; managedFields and last-applied copies dropped.
+		Cache: controller.CacheOptions(cacheOptions(allowNamespaceCredentials, accounts.CredentialsNamespace)),
 	})
 	if err != nil {
 		log.Error(err, "Failed to create manager")
@@ -168,7 +172,7 @@ func main() {
 // cacheOptions: without namespace credentials, Secret metadata is watched only in the
 // credentials namespace, so the manager needs no cluster-wide Secret permission.
 func cacheOptions(allowNamespaceCredentials bool, credentialsNamespace string) cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	var opts cache.Options
 	if !allowNamespaceCredentials {
 		secrets := &metav1.PartialObjectMetadata{}
 		secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))

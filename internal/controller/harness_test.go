@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -60,6 +61,9 @@ type operatorOptions struct {
 	middleware func(http.Handler) http.Handler
 	// clock is the reconciler's clock (default: real time).
 	clock clock.PassiveClock
+	// receiptCacheBlind: the manager's cache never shows a receipt, as a cache lagging
+	// forever would.
+	receiptCacheBlind bool
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
@@ -104,7 +108,7 @@ func (o *operator) start() {
 		Scheme:  env.Scheme,
 		Logger:  zap.New(zap.WriteTo(o.logs), zap.UseDevMode(true)),
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}},
+		Cache:   CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}}),
 		Controller: config.Controller{
 			SkipNameValidation: ptr.To(true),
 		},
@@ -113,7 +117,11 @@ func (o *operator) start() {
 			if err != nil {
 				return nil, err
 			}
-			return interceptor.NewClient(c, o.writes.funcs()), nil
+			funcs := o.writes.funcs()
+			if o.opts.receiptCacheBlind {
+				funcs.Get, funcs.List = hideCachedReceipts()
+			}
+			return interceptor.NewClient(c, funcs), nil
 		},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -282,6 +290,29 @@ func (w *writeCounter) funcs() interceptor.Funcs {
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 	}
+}
+
+// hideCachedReceipts returns Get and List interceptors under which the manager's client
+// (the cache) shows no receipt metadata.
+func hideCachedReceipts() (func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error,
+	func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error) {
+	get := func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok && m.Kind == "ConfigMap" {
+			return apierrors.NewNotFound(corev1.Resource("configmaps"), key.Name)
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}
+	list := func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		if m, ok := list.(*metav1.PartialObjectMetadataList); ok && m.Kind == "ConfigMapList" {
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			m.Items = nil
+			return nil
+		}
+		return c.List(ctx, list, opts...)
+	}
+	return get, list
 }
 
 // syncBuffer is a goroutine-safe log sink.

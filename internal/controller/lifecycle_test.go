@@ -12,6 +12,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/pcsim"
 )
 
 // TestHappyPath: an approved cart is created, checked out once, its orders tracked to
@@ -69,8 +70,8 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))).To(Equal(succeeded + 1))
 	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD", ""))).To(Equal(spent+17100), "25 seats of E5 at 57.00 a month for 12 months")
 
-	g.Eventually(func() []string { return o.events("e5") }).Should(ContainElements(
-		pcv1alpha1.EventCartCreated, pcv1alpha1.EventCheckoutSubmitted, pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))
+	// One Event per milestone: the orders placed (pending then), and their completion.
+	g.Eventually(func() []string { return o.events("e5") }).Should(ConsistOf(pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))
 
 	// Completed is terminal: a resync (forced here by an annotation) makes no upstream call.
 	before := o.sim.Stats().Requests
@@ -80,6 +81,28 @@ func TestHappyPath(t *testing.T) {
 	t.Logf("happy path: Partner Center calls %v; API-server writes %d %v (events not counted)", o.sim.Stats().Requests, total, writes)
 	// finalizer, checkout intent, checkout result, receipt, completion: nothing else.
 	g.Expect(total).To(BeNumerically("<=", 5), "API-server writes per cart on the happy path")
+}
+
+// TestOrdersFinalAtCheckout: when the checkout answers with orders already completed, the
+// completion is recorded with the result (no fifth write, no order poll) and one Event says
+// so, with no OrdersCompleted after it.
+func TestOrdersFinalAtCheckout(t *testing.T) {
+	g := NewWithT(t)
+	// pcsim completes an order on the first read 1 ns after its creation: the checkout answer,
+	// read after the orders were made, already shows them completed.
+	o := startOperator(t, operatorOptions{sim: pcsim.Options{OrderCompleteAfter: time.Nanosecond}})
+	o.create("instant", withApproved())
+	o.eventually("instant", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseCompleted),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionTrue, pcv1alpha1.SucceededReason)))
+	cart := o.get("instant")
+	g.Expect(cart.Status.Orders).To(HaveLen(1))
+	g.Expect(cart.Status.Orders[0].LineItems[0].SubscriptionID).NotTo(BeEmpty())
+	g.Expect(o.requests("GetOrder")).To(BeZero(), "a completed order is not polled")
+	writes, total := o.writes.snapshot()
+	// finalizer, intent, result with completion, receipt.
+	g.Expect(total).To(Equal(4), "writes %v", writes)
+	g.Eventually(func() []string { return o.events("instant") }).Should(Equal([]string{pcv1alpha1.EventOrdersCreated}))
+	g.Consistently(func() []string { return o.events("instant") }).WithTimeout(time.Second).Should(Equal([]string{pcv1alpha1.EventOrdersCreated}))
 }
 
 // TestFailedOrderGroupsStayFailed: a checkout whose only order group fails buys nothing and
@@ -117,5 +140,18 @@ func TestFailedOrderGroupsStayFailed(t *testing.T) {
 		g.Consistently(func() pcv1alpha1.Phase { return o.get(name).Status.Phase }).WithTimeout(2 * time.Second).Should(Equal(pcv1alpha1.PhaseFailed))
 	}
 	g.Expect(o.events("nothing")).NotTo(ContainElement(pcv1alpha1.EventOrdersCompleted))
+	// The unfulfilled order is a Warning, once, restart or not.
+	g.Eventually(func() []string { return o.events("errored") }).Should(ContainElement(pcv1alpha1.OrdersFailedReason))
+	g.Expect(countOf(o.events("errored"), pcv1alpha1.OrdersFailedReason)).To(Equal(1))
 	g.Expect(o.sim.Stats().DuplicateCheckouts).To(BeZero())
+}
+
+func countOf(list []string, v string) int {
+	n := 0
+	for _, s := range list {
+		if s == v {
+			n++
+		}
+	}
+	return n
 }

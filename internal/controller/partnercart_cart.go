@@ -68,9 +68,9 @@ func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replac
 	}
 	r.recordCart(s, created)
 	s.cartWritten = true
-	if replaced == "" {
-		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartCreated, "Created cart %s", created.ID)
-	} else {
+	// A first cart is no milestone of its own (status.cart.id names it; the next Event a user
+	// sees is WaitingForApproval or OrdersCreated). Replacing one is worth telling.
+	if replaced != "" {
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartRecreated,
 			"Cart %s expired or vanished before checkout; created cart %s from the spec", replaced, created.ID)
 	}

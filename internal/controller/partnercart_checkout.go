@@ -226,7 +226,12 @@ func (r *PartnerCartReconciler) persistAttempt(ctx context.Context, s *scope) er
 		return fmt.Errorf("persist checkout attempt (no checkout call was made): %w", err)
 	}
 	s.before = cart.DeepCopy()
-	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCheckoutSubmitted, "%s", msg)
+	if co.Attempts > 1 {
+		// The first call's answer is the next Event (OrdersCreated, CheckoutRefused or
+		// CheckoutOutcomeUnknown); a repeat means an answer was lost, which a person may want
+		// to see.
+		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCheckoutSubmitted, "Repeating: %s", msg)
+	}
 	return nil
 }
 
@@ -437,8 +442,11 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	if err := r.ensureReceipt(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
+	// One Event for the purchase, naming the orders and their status; OrdersCompleted follows
+	// only for orders that were not final yet (see reconcileOrders).
+	s.ordersPlaced = true
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCreated,
-		"Checked out cart %s: orders %s", co.CartID, orderIDs(cart.Status.Orders))
+		"Checked out cart %s: orders %s", co.CartID, orderStatuses(cart.Status.Orders))
 	switch co.Outcome {
 	case pcv1alpha1.CheckoutPartiallySucceeded:
 		msg := fmt.Sprintf("Created orders %s; order groups failed: %s", orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))

@@ -139,14 +139,15 @@ type PartnerCartReconciler struct {
 	// or a lost lease cancels. Default: never cancelled. Tests cancel it to simulate a crash.
 	Lifetime context.Context
 
-	credentials  credentialsCache
-	recentOrders ordersCache
+	credentials   credentialsCache
+	recentOrders  ordersCache
+	receiptWrites receiptWrites
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
@@ -175,6 +176,8 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 
 	s := newScope(r, cart)
+	// Receipts whose creation starts from now on were written after the cart was read.
+	s.receiptMark = r.receiptWrites.mark()
 	defer func() { retErr = r.patchStatus(ctx, s, retErr) }()
 	migrateLegacyCheckout(cart)
 
@@ -305,12 +308,15 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 		}); err != nil {
 		return fmt.Errorf("index credentials secret refs: %w", err)
 	}
+	if err := indexReceipts(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("index receipts: %w", err)
+	}
 	if err := indexCartAccounts(mgr); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&pcv1alpha1.PartnerCart{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}), r.observeCarts())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.cartsForSecret)).
 		Watches(&pcv1alpha1.PartnerCenterAccount{}, handler.EnqueueRequestsFromMapFunc(r.cartsForAccount),
 			builder.WithPredicates(accountChanged())).

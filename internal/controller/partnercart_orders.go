@@ -63,13 +63,22 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 		s.stalled = &stall{pcv1alpha1.CheckoutAbandonedReason, co.Message}
 		return ctrl.Result{}, nil
 	}
-	if s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
+	return r.ordersFinished(s)
+}
+
+// ordersFinished reports orders that all reached a final status: one Event unless the checkout's
+// already did, and a stall when not everything asked for was bought.
+func (r *PartnerCartReconciler) ordersFinished(s *scope) (ctrl.Result, error) {
+	cart := s.cart
+	if !s.ordersPlaced && s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
+		// Orders final when they were placed were already reported so by OrdersCreated.
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCompleted, "Orders %s reached their final status: %s",
 			orderIDs(cart.Status.Orders), orderStatuses(cart.Status.Orders))
 	}
 	switch failed := failedOrders(cart.Status.Orders); {
 	case failed != "":
-		s.stalled = &stall{pcv1alpha1.OrdersFailedReason, "Orders did not complete: " + failed + "; Partner Center advises repurchasing what was not fulfilled"}
+		// A Warning (once), so an alert on Warning Events sees a purchase that was not fulfilled.
+		return r.stall(s, pcv1alpha1.OrdersFailedReason, "Orders did not complete: "+failed+"; Partner Center advises repurchasing what was not fulfilled")
 	case len(cart.Status.OrderErrors) > 0:
 		// Not everything asked for was bought: a person decides whether to buy the rest.
 		s.stalled = &stall{pcv1alpha1.CheckoutPartiallyFailedReason, fmt.Sprintf(

@@ -191,6 +191,28 @@ func TestReappliedCartDoesNotBuyAgain(t *testing.T) {
 	g.Expect(o.sim.Stats().DuplicateCheckouts).To(BeZero())
 }
 
+// Path 3 with a lagging cache: the receipts are looked up in the manager's cache, which may
+// not yet hold a receipt written just before its object was deleted and re-applied. Here the
+// cache never shows one: a miss it cannot prove complete is checked against the API server,
+// and the re-applied cart stops. (Trusting the miss would buy again: the identical-purchase
+// guard lets the earlier order pass, since a receipt records it.)
+func TestReceiptCacheLagDoesNotBuyAgain(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{receiptCacheBlind: true})
+	o.create("lagging", withApproved())
+	o.eventually("lagging", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	receipt := o.get("lagging").Status.ReceiptName
+	g.Expect(env.Client.Delete(t.Context(), o.get("lagging"))).To(Succeed())
+	g.Eventually(objectGone(t, o, "lagging")).WithTimeout(30 * time.Second).Should(BeTrue())
+
+	o.create("lagging", withApproved())
+	o.eventually("lagging", 30*time.Second).Should(
+		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.PreviouslyPurchasedReason))
+	g.Expect(conditionMessage(o.get("lagging"), pcv1alpha1.StalledCondition)).To(ContainSubstring(receipt))
+	g.Expect(o.sim.Orders()).To(HaveLen(1))
+	g.Expect(o.requests("Checkout")).To(Equal(1))
+}
+
 // Path 4: the upstream cart holds other content than the spec (a PUT whose status write was
 // lost, a conflicting intent write, another manager's stale PUT). The operator reads the cart
 // before the intent, PUTs it right, and buys only what the spec says.

@@ -138,6 +138,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 			cm.Labels[key] = "true"
 		}
 	}
+	seq := r.receiptWrites.begin()
 	if err := r.Client.Create(ctx, cm); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create receipt %s: %w", name, err)
@@ -149,6 +150,8 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		if existing.Labels[ReceiptCartUIDLabel] != string(cart.UID) || existing.Data["cartId"] != co.CartID {
 			return fmt.Errorf("receipt %s exists but records another purchase (cart %s); refusing to overwrite it", name, existing.Data["cartId"])
 		}
+	} else {
+		r.receiptWrites.created(seq, client.ObjectKeyFromObject(cm))
 	}
 	cart.Status.ReceiptName = name
 	return nil

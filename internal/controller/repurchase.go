@@ -39,15 +39,14 @@ func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (
 // namespace and name (any UID). confirmed: the repurchase-of annotation names one of them.
 func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) (stop, confirmed bool, err error) {
 	cart := s.cart
-	var list corev1.ConfigMapList
-	if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace),
-		client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name)}); err != nil {
-		return true, false, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
+	receipts, err := r.earlierReceipts(ctx, s)
+	if err != nil {
+		return true, false, err
 	}
 	var newest *receiptRecord
 	newestName := ""
-	for i := range list.Items {
-		cm := &list.Items[i]
+	for i := range receipts {
+		cm := &receipts[i]
 		rec, err := decodeReceipt(cm)
 		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
 			continue
@@ -197,14 +196,31 @@ func orderLineKey(offer string, quantity int, term, name string, withName bool) 
 // (with the same credentials): the guard looks for purchases made before the object existed,
 // and every answer fetched after the object's creation holds them all. One call per burst of
 // carts instead of one per cart, where each answer grows with the customer's orders.
+//
+// An answer can hold thousands of orders (megabytes of JSON), so the cache keeps only what the
+// guard compares (slimOrders), and a cart whose guard finds a fetch in flight that started
+// after the cart was created waits for it instead of fetching the same list again: at scale,
+// concurrent copies of that list were the manager's largest allocations.
 type ordersCache struct {
-	mu      sync.Mutex
-	entries map[string]cachedOrders
+	mu       sync.Mutex
+	entries  map[string]cachedOrders
+	inFlight map[string]*ordersFetch
 }
 
 type cachedOrders struct {
 	fetchedAt time.Time
 	orders    []partnercenter.Order
+	// err is an answer that cannot be read (more orders than one answer may hold): a list
+	// fetched later only grows, so it is shared like a list.
+	err error
+}
+
+// ordersFetch is a ListOrders call in flight; done is closed when orders and err are set.
+type ordersFetch struct {
+	startedAt time.Time
+	done      chan struct{}
+	orders    []partnercenter.Order
+	err       error
 }
 
 // The cache serves bursts: at most maxCachedCustomers answers, each for ordersCacheTTL.
@@ -220,23 +236,83 @@ func (c *ordersCache) list(ctx context.Context, pc partnercenter.Client, cart *p
 	if src.account != "" {
 		key = "account/" + src.account + "/" + strings.ToLower(cart.Spec.CustomerID)
 	}
-	// A second of margin: the object's creationTimestamp has second precision.
+	// A second of margin: the object's creationTimestamp has second precision. An answer (or a
+	// fetch) counts for the cart only if it started after that.
 	createdBefore := cart.CreationTimestamp.Add(time.Second)
 	c.mu.Lock()
-	e, ok := c.entries[key]
+	if e, ok := c.entries[key]; ok && e.fetchedAt.After(createdBefore) && now.Sub(e.fetchedAt) < ordersCacheTTL {
+		c.mu.Unlock()
+		return e.orders, e.err
+	}
+	if f, ok := c.inFlight[key]; ok && f.startedAt.After(createdBefore) {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err == nil || shareableOrdersError(f.err) {
+			return f.orders, f.err
+		}
+		return c.fetch(ctx, pc, cart, key, now) // its error may be its own context's
+	}
 	c.mu.Unlock()
-	if ok && e.fetchedAt.After(createdBefore) && now.Sub(e.fetchedAt) < ordersCacheTTL {
-		return e.orders, nil
+	return c.fetch(ctx, pc, cart, key, now)
+}
+
+// fetch calls ListOrders, announcing the call so that carts created before `now` can share it.
+func (c *ordersCache) fetch(ctx context.Context, pc partnercenter.Client, cart *pcv1alpha1.PartnerCart, key string, now time.Time) ([]partnercenter.Order, error) {
+	f := &ordersFetch{startedAt: now, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.inFlight == nil {
+		c.inFlight = map[string]*ordersFetch{}
 	}
+	if cur, ok := c.inFlight[key]; !ok || cur.startedAt.Before(now) {
+		c.inFlight[key] = f
+	}
+	c.mu.Unlock()
+
 	orders, err := pc.ListOrders(ctx, cart.Spec.CustomerID)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		orders = slimOrders(orders)
 	}
+	f.orders, f.err = orders, err
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inFlight[key] == f {
+		delete(c.inFlight, key)
+	}
+	close(f.done)
+	if err != nil && !shareableOrdersError(err) {
+		return nil, err
+	}
 	if c.entries == nil || len(c.entries) >= maxCachedCustomers {
 		c.entries = map[string]cachedOrders{}
 	}
-	c.entries[key] = cachedOrders{fetchedAt: now, orders: orders}
-	return orders, nil
+	if e, ok := c.entries[key]; !ok || e.fetchedAt.Before(now) {
+		c.entries[key] = cachedOrders{fetchedAt: now, orders: orders, err: err}
+	}
+	return orders, err
+}
+
+// shareableOrdersError: an answer too large (or otherwise unreadable) is the customer's list,
+// not this call's bad luck; asking again for every cart read megabytes each time to the same
+// end (at 10 000 orders, half the carts of a burst did).
+func shareableOrdersError(err error) bool {
+	return partnercenter.Classify(err) == partnercenter.ClassUndecodable
+}
+
+// slimOrders keeps of each order what the identical-purchase guard compares: its ID, creation
+// date and billing cycle, and its lines' offer, quantity, term and friendly name.
+func slimOrders(orders []partnercenter.Order) []partnercenter.Order {
+	out := make([]partnercenter.Order, len(orders))
+	for i, o := range orders {
+		lines := make([]partnercenter.OrderLineItem, len(o.LineItems))
+		for j, l := range o.LineItems {
+			lines[j] = partnercenter.OrderLineItem{OfferID: l.OfferID, Quantity: l.Quantity, TermDuration: l.TermDuration, FriendlyName: l.FriendlyName}
+		}
+		out[i] = partnercenter.Order{ID: o.ID, CreationDate: o.CreationDate, BillingCycle: o.BillingCycle, LineItems: lines}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -85,4 +86,88 @@ func TestOrdersAnswerIsSharedByABurst(t *testing.T) {
 	_, err = cache.list(t.Context(), pc, cart("much-later", now), now.Add(ordersCacheTTL+time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(3), "an old answer is not reused")
+}
+
+// TestOrdersFetchInFlightIsShared: carts created before a ListOrders call started wait for its
+// answer instead of fetching the list again; a cart created after it started fetches its own.
+// The cache keeps only what the guard compares.
+func TestOrdersFetchInFlightIsShared(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	pc := pcfake.New()
+	pc.ListOrdersFn = func(ctx context.Context, _ string) ([]partnercenter.Order, error) {
+		started <- struct{}{}
+		<-release
+		return []partnercenter.Order{{ID: "o1", CreationDate: now.Format(time.RFC3339), BillingCycle: "monthly", CurrencyCode: "USD",
+			TotalPrice: "10", LineItems: []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 2, TermDuration: "P1Y", SubscriptionID: "s1"}}}}, nil
+	}
+	cart := func(name string, created time.Time) *pcv1alpha1.PartnerCart {
+		c := newCart("ns", name)
+		c.CreationTimestamp = metav1.NewTime(created)
+		return c
+	}
+	var cache ordersCache
+	type answer struct {
+		orders []partnercenter.Order
+		err    error
+	}
+	answers := make(chan answer, 3)
+	ask := func(c *pcv1alpha1.PartnerCart) {
+		go func() {
+			orders, err := cache.list(t.Context(), pc, c, now)
+			answers <- answer{orders, err}
+		}()
+	}
+	ask(cart("first", now.Add(-time.Minute)))
+	<-started
+	ask(cart("second", now.Add(-time.Minute)))
+	ask(cart("third", now.Add(-30*time.Second)))
+	g.Consistently(started).WithTimeout(200*time.Millisecond).ShouldNot(Receive(), "the others wait for the call in flight")
+	close(release)
+	for range 3 {
+		a := <-answers
+		g.Expect(a.err).NotTo(HaveOccurred())
+		g.Expect(a.orders).To(Equal([]partnercenter.Order{{ID: "o1", CreationDate: now.Format(time.RFC3339), BillingCycle: "monthly",
+			LineItems: []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 2, TermDuration: "P1Y"}}}}))
+	}
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(1))
+
+	// Created after the call started: its answer may miss a purchase made in between.
+	_, err := cache.list(t.Context(), pc, cart("later", now.Add(time.Second)), now.Add(3*time.Second))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(2))
+}
+
+// TestUnreadableOrdersAnswerIsShared: an answer too large to read is shared by the carts
+// created before it was fetched like a list would be (a later list only grows), instead of
+// every cart reading megabytes again.
+func TestUnreadableOrdersAnswerIsShared(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	pc := pcfake.New()
+	pc.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) {
+		return nil, &partnercenter.DecodeError{Operation: partnercenter.OpListOrders, StatusCode: 200, Cause: "answer is larger than 4194304 bytes"}
+	}
+	cart := newCart("ns", "c")
+	cart.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+	var cache ordersCache
+	for i := range 3 {
+		_, err := cache.list(t.Context(), pc, cart, now.Add(time.Duration(i)*time.Second))
+		g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassUndecodable))
+	}
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(1))
+
+	// Any other failure is this call's: the next cart asks again.
+	pc.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) {
+		return nil, &partnercenter.APIError{StatusCode: 503}
+	}
+	later := newCart("ns", "d")
+	later.CreationTimestamp = metav1.NewTime(now.Add(10 * time.Second))
+	for i := range 2 {
+		_, err := cache.list(t.Context(), pc, later, now.Add(time.Duration(20+i)*time.Second))
+		g.Expect(err).To(HaveOccurred())
+	}
+	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(3))
 }

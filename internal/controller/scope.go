@@ -25,6 +25,10 @@ type scope struct {
 	cartWritten bool
 	// upstreamLines are the line items of the upstream cart as last answered in this reconcile.
 	upstreamLines []partnercenter.CartLineItem
+	// ordersPlaced: this reconcile recorded the checkout's orders (and said so in an Event).
+	ordersPlaced bool
+	// receiptMark: receipt creations started before this reconcile read the cart.
+	receiptMark uint64
 
 	// outcome is what the phases concluded; summarize derives phase and conditions from it
 	// and the status.

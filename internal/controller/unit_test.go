@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -249,7 +250,8 @@ func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: "partner-center"},
 		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
 	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
-		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithInterceptorFuncs(funcs).Build()
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithIndex(receiptMetadata(), receiptCartIndex, receiptIndexValue).
+		WithInterceptorFuncs(funcs).Build()
 	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
 		pcfake.WithOrders())
 	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
@@ -323,4 +325,36 @@ func TestUnclearCheckoutAnswersAreUnknown(t *testing.T) {
 			g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(tc.calls))
 		})
 	}
+}
+
+// TestReceiptWritesAfterMark: only receipts whose creation started after the mark prove the
+// cache caught up, newest first, and the ring keeps the latest.
+func TestReceiptWritesAfterMark(t *testing.T) {
+	g := NewWithT(t)
+	var w receiptWrites
+	key := func(i int) client.ObjectKey { return client.ObjectKey{Namespace: "ns", Name: fmt.Sprintf("r%d", i)} }
+	first := w.begin()
+	mark := w.mark()
+	second := w.begin() // started after the mark, created before the first
+	w.created(second, key(2))
+	w.created(first, key(1))
+	g.Expect(w.after(mark)).To(Equal([]client.ObjectKey{key(2)}))
+	g.Expect(w.after(w.mark())).To(BeEmpty())
+	for i := range 100 {
+		w.created(w.begin(), key(10+i))
+	}
+	after := w.after(mark)
+	g.Expect(after).To(HaveLen(64))
+	g.Expect(after[0]).To(Equal(key(109)))
+
+	// The mark taken when the cache first showed a cart is used once, then a later one.
+	w.observed("uid-1")
+	early := w.mark()
+	w.created(w.begin(), key(200))
+	w.observed("uid-1") // seen again: the first mark stays
+	g.Expect(w.firstMark("uid-1", w.mark())).To(Equal(early))
+	g.Expect(w.firstMark("uid-1", w.mark())).To(Equal(w.mark()))
+	w.observed("uid-2")
+	w.forget("uid-2")
+	g.Expect(w.firstMark("uid-2", 7)).To(Equal(uint64(7)))
 }

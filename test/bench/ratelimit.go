@@ -89,6 +89,10 @@ func (bm *benchmark) rateLimitPhase(ctx context.Context, cp *harness.ControlPlan
 	bm.add("Rate-limited: share of the budget used", fmt.Sprintf("%.1f%%", 100*float64(admitted)/budget),
 		fmt.Sprintf("%d calls admitted over %s, budget %.0f in that time (target ≥ 90%%)", admitted, fmtDur(lr.wall), budget))
 	bm.add("Rate-limited: 429s received", strconv.Itoa(refused), fmt.Sprintf("pcsim rateLimited %d (target 0)", st.RateLimited))
+	used := 100 * float64(admitted) / budget
+	bm.target(fmt.Sprintf("Rate limit binding (%d/min, N=%d): ≥ 90%% of the budget used, 0 429s", cfg.rateLimit, cfg.rlN),
+		fmt.Sprintf("%.1f%%, %d 429s; %s = %.2f× the floor of the %.2f calls made per cart", used, refused, fmtDur(lr.wall),
+			lr.wall.Seconds()/callFloor.Seconds(), float64(admitted)/n), used >= 90 && refused == 0)
 	calls := harness.Calls(st)
 	bm.addCallRowNamed("Rate-limited: Partner Center calls per cart", calls, n)
 	return nil
