@@ -24,6 +24,11 @@ const (
 	// *DecodeError (it is never decoded truncated); a larger error answer is described from
 	// its status and the start of its body.
 	maxResponseBytes = 4 << 20
+	// maxOrdersListBytes bounds the answer of ListOrders, the one call whose answer grows with
+	// the customer: all of the customer's orders in one collection, about 1 KiB each. At 4 MiB
+	// a customer with 4 000 orders could not be read, and the identical-purchase guard could
+	// not run for them; 64 MiB holds some 60 000 orders.
+	maxOrdersListBytes = 64 << 20
 	// maxErrorSnippet is how much of a non-JSON error page goes into APIError.Description.
 	maxErrorSnippet = 200
 	// maxDecodeSnippet is how much of an undecodable 2xx body goes into DecodeError.BodyPrefix.
@@ -52,7 +57,11 @@ func (c *httpClient) attempt(ctx context.Context, r request, body []byte, cv str
 	}
 
 	start := time.Now()
-	status, header, respBody, tooLarge, err := c.send(req)
+	limit := maxResponseBytes
+	if r.op == OpListOrders {
+		limit = maxOrdersListBytes
+	}
+	status, header, respBody, tooLarge, err := c.send(req, limit)
 	c.cfg.Observer.ObserveRequest(r.op, status, time.Since(start))
 	if err != nil {
 		return &TransportError{Operation: r.op, RequestID: r.requestID, Err: err}
@@ -66,7 +75,7 @@ func (c *httpClient) attempt(ctx context.Context, r request, body []byte, cv str
 	if tooLarge {
 		return &DecodeError{
 			Operation: r.op, StatusCode: status, RequestID: r.requestID, CorrelationID: correlationID,
-			Cause:      fmt.Sprintf("answer is larger than %d bytes", maxResponseBytes),
+			Cause:      fmt.Sprintf("answer is larger than %d bytes", limit),
 			BodyPrefix: printableSnippet(respBody, maxDecodeSnippet),
 		}
 	}
@@ -115,23 +124,23 @@ func (c *httpClient) newHTTPRequest(ctx context.Context, r request, body []byte,
 	return req, nil
 }
 
-// send does the HTTP exchange and reads the answer, up to maxResponseBytes. Any failure
-// before the last byte arrived is returned as err, with status 0: the caller cannot know
-// what the server did. An answer longer than maxResponseBytes is not read further: send
-// returns its status and first maxResponseBytes bytes, with tooLarge set. Redirects are not
+// send does the HTTP exchange and reads the answer, up to limit bytes. Any failure before the
+// last byte arrived is returned as err, with status 0: the caller cannot know what the server
+// did. An answer longer than limit is not read further: send returns its status and first
+// limit bytes, with tooLarge set. Redirects are not
 // followed (see Config.withDefaults), so a 3xx comes back as it is.
-func (c *httpClient) send(req *http.Request) (status int, header http.Header, body []byte, tooLarge bool, err error) {
+func (c *httpClient) send(req *http.Request, limit int) (status int, header http.Header, body []byte, tooLarge bool, err error) {
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return 0, nil, nil, false, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return 0, nil, nil, false, fmt.Errorf("read HTTP %d answer: %w", resp.StatusCode, err)
 	}
-	if len(body) > maxResponseBytes {
-		return resp.StatusCode, resp.Header, body[:maxResponseBytes], true, nil
+	if len(body) > limit {
+		return resp.StatusCode, resp.Header, body[:limit], true, nil
 	}
 	return resp.StatusCode, resp.Header, body, false, nil
 }

@@ -3,6 +3,7 @@ package partnercenter
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -264,4 +265,30 @@ func TestOrderStatusSpellingsCompareEqual(t *testing.T) {
 			checkOrderStatus(t, tt.status)
 		})
 	}
+}
+
+// TestLargeOrdersListIsRead: the customer's order list grows with the customer; 6 000 orders
+// (over 4 MiB) are still read, so the identical-purchase guard can look at them. Any other
+// answer keeps the 4 MiB cap.
+func TestLargeOrdersListIsRead(t *testing.T) {
+	g := NewWithT(t)
+	var b strings.Builder
+	b.WriteString(`{"totalCount":6000,"items":[`)
+	for i := range 6000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"id":"order-%05d","status":"completed","lineItems":[{"lineItemNumber":0,"offerId":"CFQ7TTC0LF8S:0001:CFQ7TTC0N81H","quantity":25,"friendlyName":%q}]}`,
+			i, strings.Repeat("x", 700))
+	}
+	b.WriteString(`]}`)
+	g.Expect(b.Len()).To(BeNumerically(">", maxResponseBytes))
+	s := newPCServer(t, script(status(200, b.String())))
+	f, _ := newTestFactory(s, nil)
+
+	orders, err := mustClient(t, f, testCreds).ListOrders(ctx, "cust")
+
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(orders).To(HaveLen(6000))
+	g.Expect(maxOrdersListBytes).To(Equal(64<<20), "64 MiB")
 }
