@@ -346,19 +346,27 @@ func (r *PartnerCartReconciler) eventf(cart *pcv1alpha1.PartnerCart, eventType, 
 
 // cartsForSecret maps a Secret to the PartnerCarts in its namespace that reference it.
 func (r *PartnerCartReconciler) cartsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	return r.cartRequests(ctx, "Secret "+klog.KObj(secret).String(), unfinished,
+		client.InNamespace(secret.GetNamespace()), client.MatchingFields{secretRefIndex: secret.GetName()})
+}
+
+// unfinished: a Completed cart makes no upstream calls; waking it would only cost a reconcile.
+func unfinished(c *pcv1alpha1.PartnerCart) bool { return c.Status.Phase != pcv1alpha1.PhaseCompleted }
+
+// cartRequests maps a watched object (what) to the cached carts that opts select and wake
+// says to wake. The carts are only read, so the list is not deep-copied.
+func (r *PartnerCartReconciler) cartRequests(ctx context.Context, what string, wake func(*pcv1alpha1.PartnerCart) bool,
+	opts ...client.ListOption) []reconcile.Request {
 	var carts pcv1alpha1.PartnerCartList
-	if err := r.Client.List(ctx, &carts, client.InNamespace(secret.GetNamespace()),
-		client.MatchingFields{secretRefIndex: secret.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for Secret", "secret", klog.KObj(secret))
+	if err := r.Client.List(ctx, &carts, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the PartnerCarts of "+what)
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(carts.Items))
-	for _, c := range carts.Items {
-		// A finished cart makes no upstream calls; waking it would only cost a reconcile.
-		if c.Status.Phase == pcv1alpha1.PhaseCompleted {
-			continue
+	var reqs []reconcile.Request
+	for i := range carts.Items {
+		if c := &carts.Items[i]; wake(c) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(c)})
 		}
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
 	}
 	return reqs
 }
@@ -380,36 +388,16 @@ func cartAccounts(o client.Object) []string {
 // cartsForAccount maps a PartnerCenterAccount to the unfinished carts that use it: a changed
 // allow-list, ceiling or credential, or an account that became Ready, is acted on at once.
 func (r *PartnerCartReconciler) cartsForAccount(ctx context.Context, acct client.Object) []reconcile.Request {
-	var carts pcv1alpha1.PartnerCartList
-	if err := r.Client.List(ctx, &carts, client.MatchingFields{accountRefIndex: acct.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for PartnerCenterAccount", "account", acct.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(carts.Items))
-	for _, c := range carts.Items {
-		if c.Status.Phase == pcv1alpha1.PhaseCompleted {
-			continue
-		}
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
-	}
-	return reqs
+	return r.cartRequests(ctx, "PartnerCenterAccount "+acct.GetName(), unfinished,
+		client.MatchingFields{accountRefIndex: acct.GetName()})
 }
 
 // cartsNotAllowedIn maps a namespace whose labels changed to its carts stopped by an account's
 // allow-list: a label that now matches the account's selector lets them go on.
 func (r *PartnerCartReconciler) cartsNotAllowedIn(ctx context.Context, ns client.Object) []reconcile.Request {
-	var carts pcv1alpha1.PartnerCartList
-	if err := r.Client.List(ctx, &carts, client.InNamespace(ns.GetName())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list PartnerCarts for a namespace", "namespace", ns.GetName())
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, c := range carts.Items {
-		if conditionReason(&c, pcv1alpha1.StalledCondition) == pcv1alpha1.AccountNotAllowedReason {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
-		}
-	}
-	return reqs
+	return r.cartRequests(ctx, "namespace "+ns.GetName(), func(c *pcv1alpha1.PartnerCart) bool {
+		return conditionReason(c, pcv1alpha1.StalledCondition) == pcv1alpha1.AccountNotAllowedReason
+	}, client.InNamespace(ns.GetName()))
 }
 
 // accountChanged passes an account's spec changes and changes of its Ready status, not the
