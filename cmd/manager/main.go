@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -176,10 +174,8 @@ func main() {
 func cacheOptions(allowNamespaceCredentials bool, credentialsNamespace string) cache.Options {
 	var opts cache.Options
 	if !allowNamespaceCredentials {
-		secrets := &metav1.PartialObjectMetadata{}
-		secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 		opts.ByObject = map[client.Object]cache.ByObject{
-			secrets: {Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
+			controller.CoreMetadata("Secret"): {Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
 		}
 	}
 	return opts

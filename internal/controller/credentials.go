@@ -185,8 +185,7 @@ func (r *PartnerCartReconciler) namespaceAllowed(ctx context.Context, acct *pcv1
 		// An empty selector would match every namespace: allow-lists are explicit.
 		return false, nil
 	}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	meta := CoreMetadata("Namespace")
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: namespace}, meta); err != nil {
 		return false, fmt.Errorf("get namespace %s: %w", namespace, err)
 	}
@@ -210,8 +209,7 @@ func (r *PartnerCartReconciler) namespaceCredentials(ctx context.Context, key cl
 
 // secretVersion is the Secret's resourceVersion in the metadata cache.
 func (r *PartnerCartReconciler) secretVersion(ctx context.Context, key client.ObjectKey) (string, bool) {
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	meta := CoreMetadata("Secret")
 	if err := r.Client.Get(ctx, key, meta); err != nil {
 		return "", false
 	}

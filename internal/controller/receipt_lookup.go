@@ -49,9 +49,13 @@ import (
 const receiptCartIndex = "receipt.cart"
 
 // receiptMetadata is the cached form of a receipt: its metadata only.
-func receiptMetadata() *metav1.PartialObjectMetadata {
+func receiptMetadata() *metav1.PartialObjectMetadata { return CoreMetadata("ConfigMap") }
+
+// CoreMetadata is an empty metadata-only object of a core/v1 kind (ConfigMap, Secret,
+// Namespace): what the manager caches of the kinds whose data it never keeps.
+func CoreMetadata(kind string) *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
 	return m
 }
 
