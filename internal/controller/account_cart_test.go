@@ -281,8 +281,8 @@ func TestStartedCheckoutKeepsItsAccount(t *testing.T) {
 	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f31")
 	cart.Spec.CredentialsSecretRef, cart.Spec.AccountRef = nil, &pcv1alpha1.AccountReference{Name: "elsewhere"}
 	past := metav1.NewTime(now.Add(-time.Minute))
-	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1", Account: "buyer",
-		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: past, Attempts: 1, Owner: "dead", Deadline: &past}
+	cart.Status.Checkout = pendingIntent(cart, past.Time)
+	cart.Status.Checkout.Account, cart.Status.Checkout.Owner, cart.Status.Checkout.Deadline = "buyer", "dead", &past
 	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{CredentialsNamespace: "creds"})
 	for _, acct := range []*pcv1alpha1.PartnerCenterAccount{
 		{ObjectMeta: metav1.ObjectMeta{Name: "buyer"}, Spec: pcv1alpha1.PartnerCenterAccountSpec{TenantID: testTenant, ClientID: testClientID,
@@ -367,9 +367,9 @@ func TestSpecEditWhilePendingDoesNotRedirectTheCheckout(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f33")
 	past := metav1.NewTime(now.Add(-time.Minute))
-	requestID := checkoutRequestID(cart.UID, "cart-1", 1)
-	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: requestID, CartID: "cart-1", CustomerID: testCustomer,
-		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: past, Attempts: 1, Owner: "dead", Deadline: &past}
+	cart.Status.Checkout = pendingIntent(cart, past.Time)
+	cart.Status.Checkout.CustomerID, cart.Status.Checkout.Owner, cart.Status.Checkout.Deadline = testCustomer, "dead", &past
+	requestID := cart.Status.Checkout.RequestID
 	cart.Spec.CustomerID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 	cart.Spec.LineItems[0].Quantity = 500
 	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
@@ -403,19 +403,14 @@ func TestStaleCacheDoesNotRecordAPurchaseTwice(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Now().Truncate(time.Second)
 	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f34")
-	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
-		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: 1}
+	cart.Status.Checkout = pendingIntent(cart, now)
 	recorded := cart.DeepCopy()
 	recorded.Status.Orders = []pcv1alpha1.OrderStatus{{ID: "o-1", Status: "completed", TotalPrice: "10.00", CurrencyCode: "USD"}}
 	recorded.Status.Checkout.Outcome = pcv1alpha1.CheckoutSucceeded
-	writer, api, _ := unitReconciler(recorded, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
-	g.Expect(writer.ensureReceipt(t.Context(), &scope{r: writer, cart: recorded})).To(Succeed())
-	receipt := &corev1.ConfigMap{}
-	g.Expect(api.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: receiptName(cart)}, receipt)).To(Succeed())
+	receipt, api := receiptWrittenBy(t, recorded)
 
 	var writes writeCounter
 	r, cache, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), writes.funcs(), Options{})
-	receipt.ResourceVersion = ""
 	g.Expect(cache.Create(t.Context(), receipt)).To(Succeed())
 	r.APIReader = api // the API server already holds the recorded result; the cache does not
 	writes.counts = nil

@@ -180,9 +180,8 @@ func TestAnotherProcessOwnsTheCall(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f21")
 	deadline := metav1.NewTime(now.Add(time.Minute))
-	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
-		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now),
-		Attempts: 1, Owner: "manager-a_1234", Deadline: &deadline}
+	cart.Status.Checkout = pendingIntent(cart, now)
+	cart.Status.Checkout.Owner, cart.Status.Checkout.Deadline = "manager-a_1234", &deadline
 	clk := clocktesting.NewFakePassiveClock(now)
 	r, k8s, pc := unitReconciler(cart, clk, interceptor.Funcs{}, Options{Identity: "manager-b_5678"})
 	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
@@ -243,6 +242,27 @@ func syncedApprovedCart(uid types.UID) *pcv1alpha1.PartnerCart {
 	return cart
 }
 
+// pendingIntent is the first checkout intent of a cart made by syncedApprovedCart, persisted
+// with one call made at started and its outcome not known yet.
+func pendingIntent(cart *pcv1alpha1.PartnerCart, started time.Time) *pcv1alpha1.CheckoutStatus {
+	return &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(started), Attempts: 1}
+}
+
+// receiptWrittenBy writes the receipt of the recorded purchase exactly as ensureReceipt does,
+// into a fake API server that holds recorded. It returns that receipt, ready to be created in
+// another fake, and that API server.
+func receiptWrittenBy(t *testing.T, recorded *pcv1alpha1.PartnerCart) (*corev1.ConfigMap, client.Client) {
+	t.Helper()
+	g := NewWithT(t)
+	writer, api, _ := unitReconciler(recorded, clocktesting.NewFakePassiveClock(recorded.Status.Checkout.StartedAt.Time), interceptor.Funcs{}, Options{})
+	g.Expect(writer.ensureReceipt(t.Context(), &scope{r: writer, cart: recorded})).To(Succeed())
+	receipt := &corev1.ConfigMap{}
+	g.Expect(api.Get(t.Context(), client.ObjectKey{Namespace: recorded.Namespace, Name: receiptName(recorded)}, receipt)).To(Succeed())
+	receipt.ResourceVersion = ""
+	return receipt, api
+}
+
 // unitReconciler is a reconciler over a fake API server that holds cart and its credentials
 // Secret (with funcs intercepting its calls), and a fake Partner Center that holds cart-1 as
 // the spec says and no orders.
@@ -267,18 +287,13 @@ func TestRecoveryReadsTheReceiptFirst(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Now().Truncate(time.Second)
 	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23")
-	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
-		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: 1}
+	cart.Status.Checkout = pendingIntent(cart, now)
 	// The receipt the dead manager wrote, exactly as ensureReceipt writes it.
 	written := cart.DeepCopy()
 	written.Status.Orders = []pcv1alpha1.OrderStatus{{ID: "o-1", Status: "completed", TotalPrice: "10.00", CurrencyCode: "USD"}}
-	dead, k8s, _ := unitReconciler(written, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
-	g.Expect(dead.ensureReceipt(t.Context(), &scope{r: dead, cart: written})).To(Succeed())
-	receipt := &corev1.ConfigMap{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: receiptName(cart)}, receipt)).To(Succeed())
+	receipt, _ := receiptWrittenBy(t, written)
 
 	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now.Add(time.Hour)), interceptor.Funcs{}, Options{})
-	receipt.ResourceVersion = ""
 	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -308,8 +323,8 @@ func TestUnclearCheckoutAnswersAreUnknown(t *testing.T) {
 			now := time.Now().Truncate(time.Second)
 			cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f24")
 			if tc.attempts > 0 {
-				cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
-					SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(now), Attempts: tc.attempts}
+				cart.Status.Checkout = pendingIntent(cart, now)
+				cart.Status.Checkout.Attempts = tc.attempts
 			}
 			r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
 			pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
