@@ -48,19 +48,27 @@ func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 			"spec.approval.specHash %s does not match the current purchase content %s: the content changed after approval; approve it again", a.SpecHash, hash)
 	}
 	if a.MaxTotalPrice != "" {
-		quoted := ""
-		if cart.Status.Cart != nil {
-			quoted = cart.Status.Cart.QuotedTotal
-		}
-		if quoted == "" {
+		switch quote, known, above := quoteAbove(cart, a.MaxTotalPrice); {
+		case !known:
 			return pcv1alpha1.QuoteUnavailableReason, "spec.approval.maxTotalPrice is set but Partner Center quoted no total for the cart"
-		}
-		if cmp, err := compareDecimals(quoted, a.MaxTotalPrice); err != nil || cmp > 0 {
+		case above:
 			return pcv1alpha1.PriceLimitExceededReason, fmt.Sprintf(
-				"The quoted total %s %s is above spec.approval.maxTotalPrice %s", quoted, cart.Status.Cart.CurrencyCode, a.MaxTotalPrice)
+				"The quoted total %s is above spec.approval.maxTotalPrice %s", quote, a.MaxTotalPrice)
 		}
 	}
 	return pcv1alpha1.ApprovedReason, approvedMessage(hash, a.ApprovedBy, a.ApprovedAt)
+}
+
+// quoteAbove compares the cart's quoted total with a price limit. quote is the total with its
+// currency, for messages; known is false when Partner Center quoted no total; above is true
+// when the total is above the limit, or cannot be compared with it (never bought on a doubt).
+func quoteAbove(cart *pcv1alpha1.PartnerCart, limit string) (quote string, known, above bool) {
+	if cart.Status.Cart == nil || cart.Status.Cart.QuotedTotal == "" {
+		return "", false, false
+	}
+	quoted := cart.Status.Cart.QuotedTotal
+	cmp, err := compareDecimals(quoted, limit)
+	return quoted + " " + cart.Status.Cart.CurrencyCode, true, err != nil || cmp > 0
 }
 
 // approvedMessage says which purchase content was approved, and by whom when admission
@@ -129,17 +137,13 @@ func (s *scope) aboveAccountCeiling(ctx context.Context) (string, error) {
 				limit, acct.Name, ceiling), nil
 		}
 	}
-	quoted, currency := "", ""
-	if cart.Status.Cart != nil {
-		quoted, currency = cart.Status.Cart.QuotedTotal, cart.Status.Cart.CurrencyCode
-	}
-	if quoted == "" {
+	switch quote, known, above := quoteAbove(cart, ceiling); {
+	case !known:
 		return fmt.Sprintf("PartnerCenterAccount %s caps each cart at %s but Partner Center quoted no total for this cart; nothing is bought",
 			acct.Name, ceiling), nil
-	}
-	if c, err := compareDecimals(quoted, ceiling); err != nil || c > 0 {
-		return fmt.Sprintf("The quoted total %s %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s; nothing is bought",
-			quoted, currency, acct.Name, ceiling), nil
+	case above:
+		return fmt.Sprintf("The quoted total %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s; nothing is bought",
+			quote, acct.Name, ceiling), nil
 	}
 	return "", nil
 }
