@@ -67,8 +67,8 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 		}
 		return s.wait(pcv1alpha1.PurchaseFrozenReason, msg)
 	}
-	if stop, err := r.repurchaseGuard(ctx, s); stop || err != nil {
-		return ctrl.Result{}, err
+	if stop, res, err := r.repurchaseGuard(ctx, s); stop || err != nil {
+		return res, err
 	}
 	if s.cartExpiresSoon() && !s.cartWritten {
 		// Re-create first. A cart written in this very reconcile is trusted: upstream just

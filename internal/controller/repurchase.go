@@ -25,12 +25,14 @@ import (
 // stops instead of buying again unless a person names the earlier purchase in the
 // repurchase-of annotation.
 
-// repurchaseGuard reports whether the cart must stop because it was bought before.
-func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (bool, error) {
+// repurchaseGuard reports whether the cart must stop because it was bought before, or because
+// the guard could not look yet; res then says when to look again (a throttled or unreadable
+// order list is retried like any other upstream step, never left waiting for a watch event).
+func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (stop bool, res ctrl.Result, err error) {
 	stop, confirmed, err := r.previouslyPurchased(ctx, s)
 	if stop || confirmed || err != nil {
 		// A person who named the earlier receipt has seen the earlier purchase.
-		return stop, err
+		return stop, ctrl.Result{}, err
 	}
 	return r.identicalRecentPurchase(ctx, s)
 }
@@ -72,15 +74,16 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 // within the window (the New-Commerce cancellation window by default) whose lines are exactly
 // the cart's: offer, quantity, term, billing cycle and, where the spec names it, friendly
 // name. Naming lines lets two intended purchases of the same seats be told apart.
-func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *scope) (bool, error) {
+func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *scope) (bool, ctrl.Result, error) {
 	window := r.Options.IdenticalPurchaseWindow
 	if window <= 0 {
-		return false, nil
+		return false, ctrl.Result{}, nil
 	}
 	cart := s.cart
 	pc, err := s.partnerCenter(ctx)
 	if err != nil {
-		return true, err
+		res, err := r.upstreamError(s, "list the customer's orders", err)
+		return true, res, err
 	}
 	orders, err := r.recentOrders.list(ctx, pc, cart, s.now)
 	if err != nil {
@@ -88,25 +91,25 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 			// The list cannot be read (too many orders for one answer): this secondary guard
 			// cannot run; the receipt guard and the request IDs still hold.
 			ctrl.LoggerFrom(ctx).Info("Cannot read the customer's orders to look for an identical recent purchase", "error", err.Error())
-			return false, nil
+			return false, ctrl.Result{}, nil
 		}
-		_, err := r.upstreamError(s, "list the customer's orders", err)
-		return true, err
+		res, err := r.upstreamError(s, "list the customer's orders", err)
+		return true, res, err
 	}
 	matched, err := r.unrecordedMatches(ctx, orders, cart.Spec.LineItems, s.now.Add(-window))
 	if err != nil || len(matched) == 0 {
-		return err != nil, err
+		return err != nil, ctrl.Result{}, err
 	}
 	for _, id := range matched {
 		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == id {
-			return false, nil
+			return false, ctrl.Result{}, nil
 		}
 	}
 	msg := fmt.Sprintf("Customer %s bought exactly these lines within the last %s (orders %s), and no receipt here says by whom; nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",
 		cart.Spec.CustomerID, window, strings.Join(matched, ", "), pcv1alpha1.RepurchaseOfAnnotation, matched[0])
-	_, err = r.stall(s, pcv1alpha1.IdenticalRecentPurchaseReason, msg)
-	return true, err
+	res, err := r.stall(s, pcv1alpha1.IdenticalRecentPurchaseReason, msg)
+	return true, res, err
 }
 
 // unrecordedMatches returns the orders matching the cart's lines that no receipt records: an

@@ -3,12 +3,16 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
@@ -170,4 +174,53 @@ func TestUnreadableOrdersAnswerIsShared(t *testing.T) {
 		g.Expect(err).To(HaveOccurred())
 	}
 	g.Expect(pc.Count(partnercenter.OpListOrders)).To(Equal(3))
+}
+
+// TestUnansweredOrderListIsRetried: the identical-purchase guard could not read the customer's
+// orders. Nothing is bought, and the cart comes back on its own: after Retry-After when
+// throttled, after the credentials retry when refused, through the work queue's backoff on a
+// 5xx. (A throttled list once returned an empty result: the cart stayed Pending until
+// something else touched it.) When the list is answered, the checkout goes ahead once.
+func TestUnansweredOrderListIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		err        error
+		reason     string
+		requeueMin time.Duration
+		wantErr    bool
+	}{
+		{"throttled", &partnercenter.APIError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Second},
+			pcv1alpha1.ThrottledReason, 7 * time.Second, false},
+		{"credentials refused", &partnercenter.APIError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusUnauthorized},
+			pcv1alpha1.InvalidCredentialsReason, 30 * time.Second, false},
+		{"server error", &partnercenter.APIError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusServiceUnavailable},
+			pcv1alpha1.UpstreamUnavailableReason, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f40")
+			r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{},
+				Options{CredentialsRetryInterval: time.Minute})
+			pc.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) { return nil, tc.err }
+
+			res, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+			if tc.wantErr {
+				g.Expect(err).To(HaveOccurred(), "a 5xx goes back to the work queue's backoff")
+			} else {
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(res.RequeueAfter).To(BeNumerically(">=", tc.requeueMin), "the cart must come back by itself")
+			}
+			g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+			got := &pcv1alpha1.PartnerCart{}
+			g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+			g.Expect(got.Status.Checkout).To(BeNil(), "no intent without the guard's answer")
+			g.Expect(conditionReason(got, pcv1alpha1.ReadyCondition)).To(Equal(tc.reason))
+
+			pc.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) { return nil, nil }
+			pcfake.WithCheckoutResult(&partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "completed"}}})(pc)
+			_, err = r.Reconcile(t.Context(), reconcileRequest(cart))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+		})
+	}
 }
