@@ -30,6 +30,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr       string
+		pprofAddr                    string
 		secureMetrics, enableHTTP2   bool
 		leaderElect                  bool
 		leaderElectionNamespace      string
@@ -45,6 +46,7 @@ func main() {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 with --metrics-secure=false; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go profiler (/debug/pprof/), e.g. 127.0.0.1:6060; empty disables it. Unauthenticated: bind it to localhost and reach it with kubectl port-forward.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so only one manager reconciles (and checks out) at a time.")
@@ -108,6 +110,7 @@ func main() {
 		Scheme:                        newScheme(),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "partnercart-operator.partnercenter.partnercart.dev",
 		LeaderElectionNamespace:       leaderElectionNamespace,
@@ -135,10 +138,15 @@ func main() {
 		HTTPClient:      &http.Client{Transport: http.DefaultTransport},
 		Observer:        partnercenter.NewPrometheusObserver(metrics.Registry),
 	})
+	recorder, err := controller.NewEventRecorder(mgr, "partnercart-controller")
+	if err != nil {
+		log.Error(err, "Failed to set up the event recorder")
+		os.Exit(1)
+	}
 	r := &controller.PartnerCartReconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("partnercart-controller"),
+		Recorder:      recorder,
 		PartnerCenter: factory,
 		Options:       opts,
 	}

@@ -88,7 +88,7 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 		o(&opts)
 	}
 	carts := &PartnerCartReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("partnercart-controller"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: newTestRecorder(t, mgr),
 		PartnerCenter: r.PartnerCenter, Options: opts,
 	}
 	g.Expect(carts.SetupWithManager(mgr, 4)).To(Succeed())

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -10,10 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/eventrec"
 )
 
 // Purchase metrics: what no generic operator knows, the money. They are served with
@@ -40,10 +43,25 @@ var (
 		Help:    "Time from the persisted checkout intent to the recorded result.",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 	})
+	eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "partnercart_events_dropped_total",
+		Help: "Kubernetes Events not sent: the recorder's queue was full, or the API server refused them after retries. Status and receipts keep the record either way.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds)
+	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds, eventsDropped)
+}
+
+// NewEventRecorder returns the recorder of the operator's Events, added to mgr so that it
+// sends while the manager runs. It keeps no Event once sent (package eventrec says why).
+func NewEventRecorder(mgr ctrl.Manager, controllerName string) (*eventrec.Recorder, error) {
+	rec := eventrec.New(mgr.GetClient(), mgr.GetScheme(), controllerName,
+		eventrec.Options{Dropped: eventsDropped, Log: mgr.GetLogger().WithName("events")})
+	if err := mgr.Add(rec); err != nil {
+		return nil, fmt.Errorf("add the event recorder: %w", err)
+	}
+	return rec, nil
 }
 
 // observeCheckout records a checkout result in the purchase metrics.

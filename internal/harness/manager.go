@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,8 @@ type ManagerConfig struct {
 	Flags []string
 	// Env is extra environment for the manager only, e.g. GOMEMLIMIT=128MiB.
 	Env []string
+	// Pprof serves the Go profiler on a free local port (PprofURL).
+	Pprof bool
 }
 
 // Manager is bin/manager, restartable. Each start gets fresh metrics and probe ports.
@@ -35,6 +38,8 @@ type Manager struct {
 	*Process
 	MetricsURL string
 	HealthURL  string
+	// PprofURL is the profiler's base URL (…/debug/pprof/) when ManagerConfig.Pprof is set.
+	PprofURL string
 }
 
 // NewManager prepares a manager; Start runs it.
@@ -58,6 +63,15 @@ func (m *Manager) Start() error {
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", probeAddr,
 	}, m.cfg.Flags...)
+	m.PprofURL = ""
+	if m.cfg.Pprof {
+		pprofAddr, err := FreeAddr()
+		if err != nil {
+			return err
+		}
+		args = append(args, "--pprof-bind-address", pprofAddr)
+		m.PprofURL = "http://" + pprofAddr + "/debug/pprof/"
+	}
 	logPath := m.logPath(m.Starts)
 	p, err := StartProcessEnv(m.name(), logPath, m.cfg.Env, BinPath("manager"), args...)
 	if err != nil {
@@ -92,6 +106,37 @@ func (m *Manager) name() string {
 
 func (m *Manager) logPath(start int) string {
 	return filepath.Join(m.cfg.Dir, fmt.Sprintf("%s-%02d.log", m.name(), start))
+}
+
+// SaveHeapProfile writes the manager's heap profile (after a collection, as pprof's gc=1
+// asks) to path, for `go tool pprof -top -sample_index=inuse_space bin/manager path`.
+func (m *Manager) SaveHeapProfile(ctx context.Context, path string) error {
+	if m.PprofURL == "" {
+		return errors.New("the manager was started without a profiler")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.PprofURL+"heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: HTTP %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Metrics scrapes the manager's metrics endpoint.

@@ -267,7 +267,7 @@ func (bm *benchmark) startStack(ctx context.Context, cp *harness.ControlPlane) (
 	if cfg.memLimit != "" {
 		env = append(env, "GOMEMLIMIT="+cfg.memLimit)
 	}
-	mgr := harness.NewManager(harness.ManagerConfig{Dir: cfg.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL, Flags: flags, Env: env})
+	mgr := harness.NewManager(harness.ManagerConfig{Dir: cfg.dir, Kubeconfig: cp.Kubeconfig, PartnerCenterURL: sim.URL, Flags: flags, Env: env, Pprof: true})
 	if err := mgr.Start(); err != nil {
 		return nil, err
 	}
@@ -304,6 +304,15 @@ func (bm *benchmark) loadPhase(ctx context.Context, s *stack, floor *floorRun) (
 	bm.add("API-server latency by verb and resource", "", "apiserver_request_duration_seconds mean over the same interval, pairs with at least 0.5 requests per cart: "+requestLatency(reqs0, reqs1, n))
 	bm.add("Partner Center call latency by operation", "", pcLatency(sc.metrics))
 	bm.addResourceRows(lr, sc, n)
+	heap := filepath.Join(bm.cfg.dir, fmt.Sprintf("manager-heap-n%d.pprof", bm.cfg.n))
+	if err := s.mgr.SaveHeapProfile(ctx, heap); err != nil {
+		logf("heap profile: %v", err)
+	} else {
+		if rel, err := filepath.Rel(testenv.RepoRoot(), heap); err == nil {
+			heap = rel
+		}
+		bm.add("Manager heap profile", heap, "taken after the last cart was Ready; read it with: go tool pprof -top -sample_index=inuse_space bin/manager "+heap)
+	}
 	if cartBytes, receiptBytes, held, err := cacheFootprint(ctx, s.cp.Client, benchNamespace); err == nil {
 		bm.add("Cache per cart", fmtBytes(cartBytes+receiptBytes), fmt.Sprintf(
 			"the %d Completed PartnerCarts decoded and trimmed as the manager caches them: %s each; their receipts' metadata (cached since the re-purchase guard reads it from the cache): %s each; measured in this program's heap, the informers' maps and indexes not counted",
