@@ -35,7 +35,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultQueueSize = 1000
-	DefaultSenders   = 4
+	DefaultSenders   = 8
 	// DefaultDrainTimeout bounds how long a stopping recorder keeps sending what is queued.
 	DefaultDrainTimeout = 5 * time.Second
 	// maxAttempts and retryDelay: an Event the API server could not take is tried again a
