@@ -25,7 +25,7 @@ const DefaultShare = 0.9
 // NoLimitGCPercent is the GOGC used when neither GOGC nor a memory limit is set: the heap may
 // grow to 1.5 times the live data instead of 2 times, for some more collector CPU
 // (docs/performance.md).
-const NoLimitGCPercent = 50
+const NoLimitGCPercent = 25
 
 // Decision is what Set did, for the log.
 type Decision struct {
