@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"strings"
 	"unique"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
@@ -14,9 +16,10 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 // TrimForCache makes every cached object smaller (the cache of PartnerCarts is most of the
 // manager's memory):
-//   - it drops what the reconcilers never read: managedFields (a third of a PartnerCart) and
-//     the last-applied-configuration annotation (a second copy of the spec on GitOps-applied
-//     objects, and of the data on a Secret applied with kubectl);
+//   - it drops what the reconcilers never read: managedFields (a third of a PartnerCart), the
+//     last-applied-configuration annotation (a second copy of the spec on GitOps-applied
+//     objects, and of the data on a Secret applied with kubectl), and the order labels of a
+//     receipt's cached metadata (one per order; the guard asks the API server about them);
 //   - it shares equal strings instead of holding a copy per object: label keys, and in a
 //     PartnerCart the values drawn from small sets (condition types, statuses and reasons,
 //     phase, customer, catalog items, billing cycles, terms, currencies, order statuses), and
@@ -44,9 +47,16 @@ func TrimForCache(in any) (any, error) {
 			}
 		}
 	}
+	_, metadataOnly := in.(*metav1.PartialObjectMetadata)
+	receipt := metadataOnly && obj.GetLabels()[ReceiptLabel] == "true"
 	if l := obj.GetLabels(); len(l) > 0 {
 		shared := make(map[string]string, len(l))
 		for k, v := range l {
+			if receipt && strings.HasPrefix(k, orderLabelPrefix) {
+				// A receipt's order labels are looked up on the API server (the guard's
+				// "was this order recorded" question must not depend on the cache).
+				continue
+			}
 			if v == "true" {
 				v = "true"
 			}

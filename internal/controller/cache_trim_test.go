@@ -33,6 +33,20 @@ func TestTrimForCache(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.(*pcv1alpha1.PartnerCart).Spec.AccountRef.Name).To(Equal("contoso"))
 
+	// A receipt's cached metadata keeps what the receipt lookup reads (its cart's labels),
+	// not its order labels; a receipt with its data keeps everything.
+	receiptMeta := receiptMetadata()
+	receiptMeta.Namespace, receiptMeta.Name = "ns", "c-receipt-1"
+	receiptMeta.Labels = map[string]string{ReceiptLabel: "true", ReceiptCartLabel: "c", ReceiptCartUIDLabel: "uid-1",
+		orderLabelPrefix + "o-1": "true", orderLabelPrefix + "o-2": "true"}
+	out, err = TrimForCache(receiptMeta)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.(*metav1.PartialObjectMetadata).Labels).To(Equal(map[string]string{ReceiptLabel: "true", ReceiptCartLabel: "c", ReceiptCartUIDLabel: "uid-1"}))
+	otherMeta := receiptMetadata()
+	otherMeta.Labels = map[string]string{orderLabelPrefix + "o-1": "true"}
+	out, _ = TrimForCache(otherMeta)
+	g.Expect(out.(*metav1.PartialObjectMetadata).Labels).To(HaveLen(1), "only receipts lose order labels")
+
 	notAnObject := "tombstone"
 	out, err = TrimForCache(notAnObject)
 	g.Expect(err).NotTo(HaveOccurred())
