@@ -30,6 +30,14 @@ type floorRun struct {
 	workers int
 	wall    time.Duration // first create to last completion write
 	writes  int           // writes besides the creates
+	// apiCPU is the CPU kube-apiserver and etcd used over wall: on a machine the API server
+	// saturates, the steadier comparison of the two sides' work.
+	apiCPU time.Duration
+}
+
+// apiServerCPU sums the CPU of kube-apiserver and etcd between two ChildrenCPU readings.
+func apiServerCPU(before, after map[string]time.Duration) time.Duration {
+	return after["kube-apiserver"] - before["kube-apiserver"] + after["etcd"] - before["etcd"]
 }
 
 // floorPhase runs the minimal API writer for N objects at each concurrency of
@@ -133,6 +141,7 @@ func (bm *benchmark) floorWriter(ctx context.Context, cp *harness.ControlPlane, 
 			}
 		}()
 	}
+	cpu0 := harness.ChildrenCPU()
 	first := time.Now()
 	work := make(chan int)
 	var cwg sync.WaitGroup
@@ -160,7 +169,7 @@ func (bm *benchmark) floorWriter(ctx context.Context, cp *harness.ControlPlane, 
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	return &floorRun{workers: workers, wall: last.Sub(first), writes: writes}, nil
+	return &floorRun{workers: workers, wall: last.Sub(first), writes: writes, apiCPU: apiServerCPU(cpu0, harness.ChildrenCPU())}, nil
 }
 
 // floorPurchase makes the unavoidable writes of one purchase, each a merge patch of what
@@ -270,6 +279,9 @@ func (bm *benchmark) addAPIFloorRows(lr *loadRun, sc *loadScrape, floor *floorRu
 		fmt.Sprintf("%s = %.2f× the %s API floor", fmtDur(lr.wall), ratio, fmtDur(floor.wall)), ratio <= 1.5)
 	bm.add("Operator / API floor", fmt.Sprintf("%.2f×", ratio),
 		fmt.Sprintf("%s / %s (target ≤ 1.5×); the API floor does not wait for the order (%s), the operator must", fmtDur(lr.wall), fmtDur(floor.wall), bm.cfg.orderCompleteAfter))
+	opCPU := apiServerCPU(lr.cpu0, lr.cpu1)
+	bm.add("API-server CPU per cart, operator / API floor", fmt.Sprintf("%.1f ms / %.1f ms = %.2f×", opCPU.Seconds()*1000/n, floor.apiCPU.Seconds()*1000/n, opCPU.Seconds()/floor.apiCPU.Seconds()),
+		"kube-apiserver + etcd CPU over each side's wall time (the floor's best run): the work each side asks of the API server, steadier than wall time on a busy machine")
 	writes, _ := apiWrites(sc.metrics)
 	events := float64(len(sc.events.Items))
 	patches := sc.metrics.Sum("rest_client_requests_total", func(l map[string]string) bool { return l["method"] == "PATCH" || l["method"] == "PUT" })
