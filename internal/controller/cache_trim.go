@@ -22,9 +22,9 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 //     receipt's cached metadata (one per order; the guard asks the API server about them);
 //   - it shares equal strings instead of holding a copy per object: label keys, and in a
 //     PartnerCart the values drawn from small sets (condition types, statuses and reasons,
-//     phase, customer, catalog items, billing cycles, terms, currencies, order statuses), and
-//     the spec hash and cart ID that status repeats. Values do not change, only where their
-//     bytes live.
+//     phase, customer, catalog items, billing cycles, terms, currencies, order statuses,
+//     requesters and approvers), and the spec hash, cart ID, order IDs and line names that
+//     status repeats. Values do not change, only where their bytes live.
 //
 // Dropping is safe because nothing is written back from a cached object wholesale: every
 // write is a merge patch of the difference between the object as read and as changed (status
@@ -94,6 +94,9 @@ func shareCartStrings(c *pcv1alpha1.PartnerCart) {
 	if ref := c.Spec.AccountRef; ref != nil {
 		internAs(&ref.Name)
 	}
+	// Requesters and approvers are a team's few people and service accounts.
+	internAs(&c.Spec.Approval.RequestedBy)
+	internAs(&c.Spec.Approval.ApprovedBy)
 	for i := range c.Spec.LineItems {
 		l := &c.Spec.LineItems[i].LineItemFields
 		internAs(&l.CatalogItemID)
@@ -111,6 +114,7 @@ func shareCartStrings(c *pcv1alpha1.PartnerCart) {
 	if cs := st.Cart; cs != nil {
 		internAs(&cs.Status)
 		internAs(&cs.CurrencyCode)
+		internAs(&cs.LastModifiedUser)
 		if cs.SyncedSpecHash == st.SpecHash {
 			cs.SyncedSpecHash = st.SpecHash
 		}
@@ -119,6 +123,8 @@ func shareCartStrings(c *pcv1alpha1.PartnerCart) {
 		internAs(&co.CustomerID)
 		internAs(&co.Account)
 		internAs(&co.Outcome)
+		internAs(&co.RequestedBy)
+		internAs(&co.ApprovedBy)
 		if co.SpecHash == st.SpecHash {
 			co.SpecHash = st.SpecHash
 		}
@@ -132,11 +138,20 @@ func shareCartStrings(c *pcv1alpha1.PartnerCart) {
 		internAs(&o.CurrencyCode)
 		internAs(&o.BillingCycle)
 		internAs(&o.TransactionType)
+		if o.AlternateID == o.ID {
+			o.AlternateID = o.ID
+		}
 		for j := range o.LineItems {
 			ol := &o.LineItems[j]
 			internAs(&ol.OfferID)
 			internAs(&ol.TermDuration)
 			internAs(&ol.TransactionType)
+			for k := range c.Spec.LineItems { // the orders repeat the spec's line names
+				if name := c.Spec.LineItems[k].FriendlyName; name == ol.FriendlyName {
+					ol.FriendlyName = name
+					break
+				}
+			}
 		}
 	}
 }
