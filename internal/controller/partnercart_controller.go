@@ -178,7 +178,10 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	s := newScope(r, cart)
 	// Receipts whose creation starts from now on were written after the cart was read.
 	s.receiptMark = r.receiptWrites.mark()
-	defer func() { retErr = r.patchStatus(ctx, s, retErr) }()
+	defer func() {
+		res = s.retryScheduled(ctx, res, retErr)
+		retErr = r.patchStatus(ctx, s, retErr)
+	}()
 	migrateLegacyCheckout(cart)
 
 	if !cart.DeletionTimestamp.IsZero() {

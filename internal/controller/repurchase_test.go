@@ -186,15 +186,16 @@ func TestUnansweredOrderListIsRetried(t *testing.T) {
 		name       string
 		err        error
 		reason     string
-		requeueMin time.Duration
+		requeueMin time.Duration // the retry the answer asks for, with its jitter
+		requeueMax time.Duration
 		wantErr    bool
 	}{
 		{"throttled", &partnercenter.APIError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Second},
-			pcv1alpha1.ThrottledReason, 7 * time.Second, false},
+			pcv1alpha1.ThrottledReason, 7 * time.Second, 9 * time.Second, false},
 		{"credentials refused", &partnercenter.APIError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusUnauthorized},
-			pcv1alpha1.InvalidCredentialsReason, 30 * time.Second, false},
+			pcv1alpha1.InvalidCredentialsReason, 48 * time.Second, 72 * time.Second, false},
 		{"server error", &partnercenter.APIError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusServiceUnavailable},
-			pcv1alpha1.UpstreamUnavailableReason, 0, true},
+			pcv1alpha1.UpstreamUnavailableReason, 0, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -209,6 +210,7 @@ func TestUnansweredOrderListIsRetried(t *testing.T) {
 			} else {
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(res.RequeueAfter).To(BeNumerically(">=", tc.requeueMin), "the cart must come back by itself")
+				g.Expect(res.RequeueAfter).To(BeNumerically("<=", tc.requeueMax), "when the answer says, not after the safety net's backoff")
 			}
 			g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
 			got := &pcv1alpha1.PartnerCart{}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,6 +70,19 @@ func (s *scope) wait(reason, msg string) (ctrl.Result, error) {
 func (s *scope) waitInProgress(msg string, after time.Duration) (ctrl.Result, error) {
 	s.waitReason, s.waitMessage = pcv1alpha1.CheckoutInProgressReason, msg
 	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// retryScheduled makes sure a reconcile that ends retrying (throttled, upstream unavailable,
+// credentials refused, a checkout in another's hands) comes back by itself: only a stall or a
+// wait for a person may end with nothing scheduled, since status writes do not wake the
+// controller. A phase that dropped its retry is a bug (one left carts Pending for good after a
+// throttled order list); this logs it and retries after the work queue's longest backoff.
+func (s *scope) retryScheduled(ctx context.Context, res ctrl.Result, err error) ctrl.Result {
+	if err != nil || !res.IsZero() || s.stalled != nil || s.done || s.waitReason == "" || waitingIsProgress[s.waitReason] {
+		return res
+	}
+	ctrl.LoggerFrom(ctx).Error(nil, "A retry was not scheduled; retrying anyway", "reason", s.waitReason, "message", s.waitMessage)
+	return ctrl.Result{RequeueAfter: jitter(maxRetryBackoff)}
 }
 
 // stall is a terminal failure: Stalled=True with this reason and message.

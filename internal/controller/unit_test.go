@@ -373,3 +373,36 @@ func TestReceiptWritesAfterMark(t *testing.T) {
 	w.forget("uid-2")
 	g.Expect(w.firstMark("uid-2", 7)).To(Equal(uint64(7)))
 }
+
+// TestRetryIsAlwaysScheduled: a reconcile that ends retrying (not stalled, not waiting for a
+// person) and scheduled nothing comes back anyway, since its own status write does not wake
+// it; a stall, a wait for approval, an error or a scheduled retry are left as they are.
+func TestRetryIsAlwaysScheduled(t *testing.T) {
+	g := NewWithT(t)
+	r := &PartnerCartReconciler{}
+	r.Options.defaults()
+	for _, tc := range []struct {
+		name   string
+		s      scope
+		res    ctrl.Result
+		err    error
+		wanted bool
+	}{
+		{"throttled, nothing scheduled", scope{outcome: outcome{waitReason: pcv1alpha1.ThrottledReason}}, ctrl.Result{}, nil, true},
+		{"credentials refused, nothing scheduled", scope{outcome: outcome{waitReason: pcv1alpha1.InvalidCredentialsReason}}, ctrl.Result{}, nil, true},
+		{"throttled, retry scheduled", scope{outcome: outcome{waitReason: pcv1alpha1.ThrottledReason}}, ctrl.Result{RequeueAfter: time.Second}, nil, false},
+		{"upstream error returned", scope{outcome: outcome{waitReason: pcv1alpha1.UpstreamUnavailableReason}}, ctrl.Result{}, errors.New("503"), false},
+		{"waiting for approval", scope{outcome: outcome{waitReason: pcv1alpha1.WaitingForApprovalReason}}, ctrl.Result{}, nil, false},
+		{"stalled", scope{outcome: outcome{waitReason: pcv1alpha1.ThrottledReason, stalled: &stall{reason: "X"}}}, ctrl.Result{}, nil, false},
+		{"done", scope{}, ctrl.Result{}, nil, false},
+	} {
+		s := tc.s
+		s.r = r
+		res := s.retryScheduled(t.Context(), tc.res, tc.err)
+		if tc.wanted {
+			g.Expect(res.RequeueAfter).To(BeNumerically("~", maxRetryBackoff, maxRetryBackoff/4), tc.name)
+		} else {
+			g.Expect(res).To(Equal(tc.res), tc.name)
+		}
+	}
+}
