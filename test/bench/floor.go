@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,10 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/controller"
 	"github.com/partnercart/partnercart-operator/internal/harness"
 	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
@@ -173,7 +178,11 @@ func (bm *benchmark) floorWriter(ctx context.Context, cp *harness.ControlPlane, 
 }
 
 // floorPurchase makes the unavoidable writes of one purchase, each a merge patch of what
-// the operator records at that step, and returns how many it made.
+// the operator records at that step, and returns how many it made. The content is what the
+// operator's API contract puts in status and in the receipt (docs/api.md): the cart with its
+// priced lines and quote, the approval and checkout record, the orders with their lines and
+// subscriptions, the four conditions; the same size as the operator's, so that the ratio
+// compares how the operator works, not how much it records.
 func floorPurchase(ctx context.Context, c client.Client, cart *pcv1alpha1.PartnerCart) (int, error) {
 	base := cart.DeepCopy()
 	controllerutil.AddFinalizer(cart, pcv1alpha1.Finalizer)
@@ -181,48 +190,74 @@ func floorPurchase(ctx context.Context, c client.Client, cart *pcv1alpha1.Partne
 		return 0, fmt.Errorf("finalizer: %w", err)
 	}
 	now := metav1.Now()
-	cartID, orderID := uuid.NewString(), uuid.NewString()
+	expires := metav1.NewTime(now.Add(7 * 24 * time.Hour))
+	cartID, orderID := uuid.NewString(), strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	hash := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(cart.UID)))
+	approver := cart.Spec.Approval.ApprovedBy
 	base = cart.DeepCopy()
-	cart.Status.ObservedGeneration = cart.Generation
-	cart.Status.Phase = pcv1alpha1.PhaseCheckingOut
-	cart.Status.SpecHash = "0123456789abcdef"
-	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: cartID, Status: "Active", CreationTimestamp: &now}
-	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: uuid.NewString(), CartID: cartID, CustomerID: cart.Spec.CustomerID,
-		SpecHash: cart.Status.SpecHash, Intent: 1, StartedAt: now}
-	setReady(cart, metav1.ConditionFalse, "CheckingOut", "Checking out cart "+cartID)
+	st := &cart.Status
+	st.ObservedGeneration, st.Phase, st.SpecHash = cart.Generation, pcv1alpha1.PhaseCheckingOut, hash
+	st.Cart = &pcv1alpha1.CartStatus{ID: cartID, Status: "Active", CreationTimestamp: &now, ExpirationTimestamp: &expires,
+		LastModifiedTimestamp: &now, LastModifiedUser: uuid.NewString(), SyncedSpecHash: hash, QuotedTotal: "17100.00", CurrencyCode: "USD"}
+	for _, l := range cart.Spec.LineItems {
+		st.Cart.LineItems = append(st.Cart.LineItems, pcv1alpha1.CartLineItemStatus{ID: l.ID, OrderGroup: "0", CurrencyCode: "USD", Price: "57.00", ExtendedPrice: "17100.00"})
+	}
+	st.Checkout = &pcv1alpha1.CheckoutStatus{RequestID: uuid.NewString(), CartID: cartID, CustomerID: cart.Spec.CustomerID,
+		SpecHash: hash, Intent: 1, Attempts: 1, Generation: cart.Generation, Outcome: pcv1alpha1.CheckoutPending, StartedAt: now,
+		RequestedBy: cart.Spec.Approval.RequestedBy, ApprovedBy: approver, ApprovedAt: cart.Spec.Approval.ApprovedAt}
+	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartSyncedReason, fmt.Sprintf("Cart %s matches spec %s", cartID, hash))
+	setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, pcv1alpha1.ApprovedReason,
+		fmt.Sprintf("Approved for purchase content %s by %s at %s", hash, approver, now.UTC().Format(time.RFC3339)))
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutInProgressReason, "Checking out cart "+cartID)
+	setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutInProgressReason, "Checking out cart "+cartID)
 	if err := c.Status().Patch(ctx, cart, client.MergeFrom(base)); err != nil {
 		return 1, fmt.Errorf("intent: %w", err)
 	}
 	base = cart.DeepCopy()
-	cart.Status.Phase = pcv1alpha1.PhaseProvisioning
-	cart.Status.Cart.Status = "Ordered"
-	cart.Status.Checkout.Outcome = pcv1alpha1.CheckoutSucceeded
-	cart.Status.Checkout.CompletedAt = &now
-	cart.Status.Orders = []pcv1alpha1.OrderStatus{{ID: orderID, Status: "pending", CreationDate: &now, CurrencyCode: "USD", TotalPrice: "570.00", BillingCycle: "monthly", TransactionType: "UserPurchase"}}
-	setReady(cart, metav1.ConditionFalse, "Provisioning", "Order "+orderID+" is pending")
-	if err := c.Status().Patch(ctx, cart, client.MergeFrom(base)); err != nil {
-		return 2, fmt.Errorf("result: %w", err)
+	st.Phase, st.Cart.Status, st.Total, st.OrderCount = pcv1alpha1.PhaseProvisioning, "Ordered", "17100.00 USD", 1
+	st.Checkout.Outcome, st.Checkout.CompletedAt = pcv1alpha1.CheckoutSucceeded, &now
+	order := pcv1alpha1.OrderStatus{ID: orderID, AlternateID: orderID, Status: "pending", CreationDate: &now, CurrencyCode: "USD",
+		TotalPrice: "17100.00", BillingCycle: "monthly", TransactionType: "UserPurchase"}
+	for _, l := range cart.Spec.LineItems {
+		order.LineItems = append(order.LineItems, pcv1alpha1.OrderLineItemStatus{LineItemNumber: l.ID, OfferID: l.CatalogItemID,
+			SubscriptionID: uuid.NewString(), Quantity: l.Quantity, FriendlyName: l.FriendlyName, TermDuration: l.TermDuration,
+			TransactionType: "New", Price: "57.00"})
+	}
+	st.Orders = []pcv1alpha1.OrderStatus{order}
+	st.ReceiptName = cart.Name + "-receipt-" + string(cart.UID)[:8]
+	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartFrozenReason, "Cart "+cartID+" was checked out; its content is frozen")
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason, "Created orders "+orderID)
+	setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.OrdersProvisioningReason, "Waiting for 1 of 1 orders to complete")
+	receiptJSON, err := json.MarshalIndent(map[string]any{"partnerCart": cart.Name, "partnerCartUid": cart.UID, "customerId": cart.Spec.CustomerID,
+		"cartId": cartID, "checkoutRequestId": st.Checkout.RequestID, "specHash": hash, "startedAt": now, "approvedBy": approver,
+		"lineItems": cart.Spec.LineItems, "orders": st.Orders}, "", "  ")
+	if err != nil {
+		return 1, err
 	}
 	receipt := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: cart.Name + "-receipt-1", Labels: map[string]string{harness.ReceiptLabel: "true"}},
-		Data: map[string]string{"cartId": cartID, "orderIds": orderID, "customerId": cart.Spec.CustomerID,
-			"receipt.json": fmt.Sprintf(`{"cartId":%q,"orders":[{"id":%q,"status":"pending"}]}`, cartID, orderID)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: st.ReceiptName, Labels: map[string]string{
+			harness.ReceiptLabel: "true", controller.ReceiptCartLabel: cart.Name, controller.ReceiptCartUIDLabel: string(cart.UID)}},
+		Immutable: ptr.To(true),
+		Data: map[string]string{"cartId": cartID, "orderIds": orderID, "customerId": cart.Spec.CustomerID, "checkoutRequestId": st.Checkout.RequestID,
+			"specHash": hash, "checkoutStartedAt": now.UTC().Format(time.RFC3339), "approvedBy": approver, "receipt.json": string(receiptJSON)},
 	}
 	if err := c.Create(ctx, receipt); err != nil {
-		return 3, fmt.Errorf("receipt: %w", err)
+		return 2, fmt.Errorf("receipt: %w", err)
+	}
+	if err := c.Status().Patch(ctx, cart, client.MergeFrom(base)); err != nil {
+		return 3, fmt.Errorf("result: %w", err)
 	}
 	base = cart.DeepCopy()
-	cart.Status.Phase = pcv1alpha1.PhaseCompleted
-	cart.Status.Orders[0].Status = "completed"
-	setReady(cart, metav1.ConditionTrue, "Completed", "Order "+orderID+" completed")
+	st.Phase, st.Orders[0].Status = pcv1alpha1.PhaseCompleted, "completed"
+	setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionTrue, pcv1alpha1.SucceededReason, "Orders "+orderID+" completed")
 	if err := c.Status().Patch(ctx, cart, client.MergeFrom(base)); err != nil {
 		return 4, fmt.Errorf("completion: %w", err)
 	}
 	return floorWritesPerCart, nil
 }
 
-func setReady(c *pcv1alpha1.PartnerCart, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: pcv1alpha1.ReadyCondition, Status: status,
+func setCondition(c *pcv1alpha1.PartnerCart, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: typ, Status: status,
 		Reason: reason, Message: msg, ObservedGeneration: c.Generation})
 }
 
