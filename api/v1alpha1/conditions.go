@@ -119,9 +119,9 @@ const (
 	DeletionBlockedReason = "WaitingForCheckoutOutcome"
 )
 
-// Event reasons, one Event per user-visible milestone: a purchase makes OrdersCreated (naming
-// the orders and their status) and, only if they were not final then, OrdersCompleted;
-// problems are Warnings, once per stall.
+// Event reasons. Events say what the operator did and what needs a person; states (the orders
+// completing, the cart Ready) are conditions. A purchase makes one Event, OrdersCreated (naming
+// the orders and their status then); problems are Warnings, once per stall.
 const (
 	// EventCartCreated is no longer emitted (status.cart.id names the cart); kept for
 	// clients that match on it.
@@ -131,8 +131,10 @@ const (
 	EventLineItemErrors     = "LineItemErrors"
 	EventWaitingForApproval = "WaitingForApproval"
 	// EventCheckoutSubmitted marks a repeated checkout call (an earlier answer was lost).
-	EventCheckoutSubmitted  = "CheckoutSubmitted"
-	EventOrdersCreated      = "OrdersCreated"
+	EventCheckoutSubmitted = "CheckoutSubmitted"
+	EventOrdersCreated     = "OrdersCreated"
+	// EventOrdersCompleted is no longer emitted (Ready=True with reason Succeeded says the
+	// orders completed); kept for clients that match on it.
 	EventOrdersCompleted    = "OrdersCompleted"
 	EventCheckoutFailed     = "CheckoutFailed"
 	EventCheckoutUnknown    = "CheckoutOutcomeUnknown"

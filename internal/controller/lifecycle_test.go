@@ -70,8 +70,10 @@ func TestHappyPath(t *testing.T) {
 	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))).To(Equal(succeeded + 1))
 	g.Expect(testutil.ToFloat64(spendTotal.WithLabelValues("USD", ""))).To(Equal(spent+17100), "25 seats of E5 at 57.00 a month for 12 months")
 
-	// One Event per milestone: the orders placed (pending then), and their completion.
-	g.Eventually(func() []string { return o.events("e5") }).Should(ConsistOf(pcv1alpha1.EventOrdersCreated, pcv1alpha1.EventOrdersCompleted))
+	// One Event for the purchase (the orders pending then); their completion is Ready=True,
+	// not another Event.
+	g.Eventually(func() []string { return o.events("e5") }).Should(ConsistOf(pcv1alpha1.EventOrdersCreated))
+	g.Consistently(func() []string { return o.events("e5") }).WithTimeout(time.Second).Should(ConsistOf(pcv1alpha1.EventOrdersCreated))
 
 	// Completed is terminal: a resync (forced here by an annotation) makes no upstream call.
 	before := o.sim.Stats().Requests
@@ -140,6 +142,9 @@ func TestFailedOrderGroupsStayFailed(t *testing.T) {
 		g.Consistently(func() pcv1alpha1.Phase { return o.get(name).Status.Phase }).WithTimeout(2 * time.Second).Should(Equal(pcv1alpha1.PhaseFailed))
 	}
 	g.Expect(o.events("nothing")).NotTo(ContainElement(pcv1alpha1.EventOrdersCompleted))
+	// What was not bought is a Warning, once, restart or not.
+	g.Eventually(func() []string { return o.events("partly") }).Should(ContainElement(pcv1alpha1.CheckoutPartiallyFailedReason))
+	g.Expect(countOf(o.events("partly"), pcv1alpha1.CheckoutPartiallyFailedReason)).To(Equal(1))
 	// The unfulfilled order is a Warning, once, restart or not.
 	g.Eventually(func() []string { return o.events("errored") }).Should(ContainElement(pcv1alpha1.OrdersFailedReason))
 	g.Expect(countOf(o.events("errored"), pcv1alpha1.OrdersFailedReason)).To(Equal(1))

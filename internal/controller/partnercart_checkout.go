@@ -442,8 +442,8 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	if err := r.ensureReceipt(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
-	// One Event for the purchase, naming the orders and their status; OrdersCompleted follows
-	// only for orders that were not final yet (see reconcileOrders).
+	// One Event for the purchase, naming the orders and their status; their completion is
+	// the Ready condition's to say (see ordersFinished).
 	s.ordersPlaced = true
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCreated,
 		"Checked out cart %s: orders %s", co.CartID, orderStatuses(cart.Status.Orders))

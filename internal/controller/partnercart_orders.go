@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -66,24 +65,23 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 	return r.ordersFinished(s)
 }
 
-// ordersFinished reports orders that all reached a final status: one Event unless the checkout's
-// already did, and a stall when not everything asked for was bought.
+// ordersFinished settles orders that all reached a final status. Everything bought and
+// provisioned is a state, which Ready=True (Succeeded) and the phase say; it makes no Event.
+// Events are for what the operator did (OrdersCreated at checkout) and for what needs a
+// person: an order that did not complete, or order groups that failed at checkout, stall with
+// a Warning, once. (An Event costs the API server about as much as a status write: 10 ms of
+// its CPU per Event in docs/performance.md.)
 func (r *PartnerCartReconciler) ordersFinished(s *scope) (ctrl.Result, error) {
 	cart := s.cart
-	if !s.ordersPlaced && s.before.Status.Phase != pcv1alpha1.PhaseCompleted && s.before.Status.Phase != pcv1alpha1.PhaseFailed {
-		// Orders final when they were placed were already reported so by OrdersCreated.
-		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCompleted, "Orders %s reached their final status: %s",
-			orderIDs(cart.Status.Orders), orderStatuses(cart.Status.Orders))
-	}
 	switch failed := failedOrders(cart.Status.Orders); {
 	case failed != "":
-		// A Warning (once), so an alert on Warning Events sees a purchase that was not fulfilled.
+		// A Warning, so an alert on Warning Events sees a purchase that was not fulfilled.
 		return r.stall(s, pcv1alpha1.OrdersFailedReason, "Orders did not complete: "+failed+"; Partner Center advises repurchasing what was not fulfilled")
 	case len(cart.Status.OrderErrors) > 0:
 		// Not everything asked for was bought: a person decides whether to buy the rest.
-		s.stalled = &stall{pcv1alpha1.CheckoutPartiallyFailedReason, fmt.Sprintf(
+		return r.stall(s, pcv1alpha1.CheckoutPartiallyFailedReason, fmt.Sprintf(
 			"Orders %s completed, but order groups failed at checkout: %s; buy what is missing with a new PartnerCart",
-			orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors))}
+			orderIDs(cart.Status.Orders), describeOrderErrors(cart.Status.OrderErrors)))
 	}
 	return ctrl.Result{}, nil
 }
