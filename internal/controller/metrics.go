@@ -11,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -141,10 +143,41 @@ func (c *PhaseCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- checkoutPendingDesc
 }
 
+// cachedCarts returns the carts the Reader holds, read-only. From the manager's cache it reads
+// the informer's store itself: a List, even without deep copies, copies every cart into a new
+// slice, and at 10 000 carts each scrape made megabytes of garbage.
+func (c *PhaseCollector) cachedCarts(ctx context.Context) ([]*pcv1alpha1.PartnerCart, error) {
+	if informers, ok := c.Reader.(cache.Informers); ok {
+		inf, err := informers.GetInformer(ctx, &pcv1alpha1.PartnerCart{}, cache.BlockUntilSynced(false))
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
+			objs := s.GetStore().List()
+			carts := make([]*pcv1alpha1.PartnerCart, 0, len(objs))
+			for _, o := range objs {
+				if cart, ok := o.(*pcv1alpha1.PartnerCart); ok {
+					carts = append(carts, cart)
+				}
+			}
+			return carts, nil
+		}
+	}
+	var list pcv1alpha1.PartnerCartList
+	if err := c.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	carts := make([]*pcv1alpha1.PartnerCart, len(list.Items))
+	for i := range list.Items {
+		carts[i] = &list.Items[i]
+	}
+	return carts, nil
+}
+
 // Collect implements prometheus.Collector.
 func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
-	var carts pcv1alpha1.PartnerCartList
-	if err := c.Reader.List(context.Background(), &carts, client.UnsafeDisableDeepCopy); err != nil {
+	carts, err := c.cachedCarts(context.Background())
+	if err != nil {
 		ch <- prometheus.NewInvalidMetric(cartsDesc, err)
 		return
 	}
@@ -155,8 +188,7 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	stalled := map[string]int{}
 	var oldestWait, oldestCheckout time.Time
-	for i := range carts.Items {
-		cart := &carts.Items[i]
+	for _, cart := range carts {
 		phase := cart.Status.Phase
 		if phase == "" {
 			phase = pcv1alpha1.PhasePending // not reconciled yet

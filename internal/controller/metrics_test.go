@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,9 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -148,4 +153,55 @@ partnercart_awaiting_approval_oldest_timestamp_seconds 1.795158e+09
 			g.Expect(testutil.CollectAndLint(c)).To(BeEmpty())
 		})
 	}
+}
+
+// TestPhaseCollectorReadsTheCacheStore: from the manager's cache the collector reads the
+// informer's store (no copy of every cart per scrape) and reports exactly what a List from
+// the API server reports.
+func TestPhaseCollectorReadsTheCacheStore(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	for i, phase := range []pcv1alpha1.Phase{pcv1alpha1.PhaseAwaitingApproval, pcv1alpha1.PhaseCompleted, pcv1alpha1.PhaseCompleted} {
+		c := newCart(ns, fmt.Sprintf("c%d", i))
+		c.Labels = map[string]string{"test": ns}
+		g.Expect(env.Client.Create(t.Context(), c)).To(Succeed())
+		c.Status.Phase = phase
+		g.Expect(env.Client.Status().Update(t.Context(), c)).To(Succeed())
+	}
+	// The manager's cache options, cluster-wide as the manager's cache is (a namespaced cache
+	// wraps its informers), selecting this test's carts by label.
+	c, err := cache.New(env.Config, CacheOptions(cache.Options{Scheme: env.Scheme, DefaultLabelSelector: labels.SelectorFromSet(labels.Set{"test": ns})}))
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = c.Start(ctx) }()
+	inf, err := c.GetInformer(ctx, &pcv1alpha1.PartnerCart{})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, hasStore := inf.(interface{ GetStore() toolscache.Store })
+	g.Expect(hasStore).To(BeTrue(), "the store path is the one taken")
+	g.Eventually(func() int {
+		var list pcv1alpha1.PartnerCartList
+		_ = c.List(ctx, &list)
+		completed := 0
+		for _, item := range list.Items {
+			if item.Status.Phase == pcv1alpha1.PhaseCompleted {
+				completed++
+			}
+		}
+		return completed
+	}).Should(Equal(2))
+
+	want := `
+# HELP partnercart_carts PartnerCarts by phase.
+# TYPE partnercart_carts gauge
+partnercart_carts{phase="AwaitingApproval"} 1
+partnercart_carts{phase="CheckingOut"} 0
+partnercart_carts{phase="Completed"} 2
+partnercart_carts{phase="Failed"} 0
+partnercart_carts{phase="Pending"} 0
+partnercart_carts{phase="Provisioning"} 0
+`
+	g.Expect(testutil.CollectAndCompare(&PhaseCollector{Reader: c}, strings.NewReader(want), "partnercart_carts")).To(Succeed())
+	fromAPI := &PhaseCollector{Reader: client.NewNamespacedClient(env.Client, ns)}
+	g.Expect(testutil.CollectAndCompare(fromAPI, strings.NewReader(want), "partnercart_carts")).To(Succeed(), "the List path agrees")
 }
