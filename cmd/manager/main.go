@@ -80,7 +80,7 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
-	// Without GOMEMLIMIT, 90% of the container's memory limit; without any, GOGC 50 (docs/performance.md).
+	// Without GOMEMLIMIT, 90% of the container's memory limit; without any, GOGC 25 (docs/performance.md).
 	d := memlimit.Set(memlimit.DefaultShare)
 	log.Info("Go memory settings", "limitBytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit, "gogc", d.GCPercent)
 	if !allowNamespaceCredentials && accounts.CredentialsNamespace == "" {
