@@ -444,7 +444,6 @@ func (r *PartnerCartReconciler) recordResult(ctx context.Context, s *scope, resu
 	}
 	// One Event for the purchase, naming the orders and their status; their completion is
 	// the Ready condition's to say (see ordersFinished).
-	s.ordersPlaced = true
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventOrdersCreated,
 		"Checked out cart %s: orders %s", co.CartID, orderStatuses(cart.Status.Orders))
 	switch co.Outcome {

@@ -26,8 +26,6 @@ type scope struct {
 	cartWritten bool
 	// upstreamLines are the line items of the upstream cart as last answered in this reconcile.
 	upstreamLines []partnercenter.CartLineItem
-	// ordersPlaced: this reconcile recorded the checkout's orders (and said so in an Event).
-	ordersPlaced bool
 	// receiptMark: receipt creations started before this reconcile read the cart.
 	receiptMark uint64
 
