@@ -114,48 +114,47 @@ func (m *Manager) SaveHeapProfile(ctx context.Context, path string) error {
 	if m.PprofURL == "" {
 		return errors.New("the manager was started without a profiler")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.PprofURL+"heap?gc=1", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: HTTP %d", resp.StatusCode)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return get(ctx, m.PprofURL+"heap?gc=1", 30*time.Second, "heap profile", func(body io.Reader) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, body); err != nil {
+			_ = f.Close()
+			return err
+		}
+		return f.Close()
+	})
 }
 
 // Metrics scrapes the manager's metrics endpoint.
 func (m *Manager) Metrics(ctx context.Context) (Metrics, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	var ms Metrics
+	err := get(ctx, m.MetricsURL, 5*time.Second, "metrics", func(body io.Reader) (err error) {
+		ms, err = ParseMetrics(body)
+		return err
+	})
+	return ms, err
+}
+
+// get GETs url within timeout and hands a 200 answer's body to read; what names the
+// endpoint in errors.
+func get(ctx context.Context, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.MetricsURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+		return fmt.Errorf("%s: HTTP %d", what, resp.StatusCode)
 	}
-	return ParseMetrics(resp.Body)
+	return read(resp.Body)
 }
 
 // Sample is one sample of the Prometheus text format.
