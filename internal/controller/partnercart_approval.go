@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // reconcileApproval is the gate: nothing is bought until spec.approval allows it. Waiting
@@ -111,7 +112,7 @@ func appliedBy(cart *pcv1alpha1.PartnerCart) map[string]string {
 		if out == nil {
 			out = map[string]string{}
 		}
-		out[key] = truncate(v, 253)
+		out[key] = printable.Truncate(v, 253)
 	}
 	return out
 }

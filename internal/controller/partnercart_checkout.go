@@ -17,6 +17,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // The checkout is a state machine kept in status.checkout.outcome (design 3.7):
@@ -396,7 +397,7 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 // bounded history: status.checkout is empty again, and a new intent passes the whole gate.
 func retireRefused(cart *pcv1alpha1.PartnerCart, why string, generation int64) {
 	co := cart.Status.Checkout
-	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, truncate(why, 2048), generation
+	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutRefused, printable.Truncate(why, 2048), generation
 	co.Owner, co.Deadline = "", nil
 	cart.Status.CheckoutHistory = append(cart.Status.CheckoutHistory, *co)
 	if n := len(cart.Status.CheckoutHistory); n > pcv1alpha1.MaxCheckoutHistory {
@@ -474,7 +475,7 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 		"The operator will not check out again: record what you find with the annotation %s=%s/nothing-bought or %s=%s/orders=<id>[,<id>...]",
 		why, s.customerID(), co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
 		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID)
-	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, truncate(msg, 2048), cart.Generation
+	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, printable.Truncate(msg, 2048), cart.Generation
 	co.Owner, co.Deadline = "", nil
 	s.observe("unknown")
 	r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutUnknown, "%s", msg)
@@ -551,7 +552,7 @@ func additionalInformation(raw []json.RawMessage) []string {
 		if err := json.Compact(&b, r); err != nil {
 			continue
 		}
-		out = append(out, truncate(b.String(), 1024))
+		out = append(out, printable.Truncate(b.String(), 1024))
 	}
 	return out
 }

@@ -3,9 +3,6 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,12 +10,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // setCondition sets a condition stamped with the object's generation.
 func setCondition(cart *pcv1alpha1.PartnerCart, condType string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&cart.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: truncate(message, 4096), ObservedGeneration: cart.Generation,
+		Type: condType, Status: status, Reason: reason, Message: printable.Truncate(message, 4096), ObservedGeneration: cart.Generation,
 	})
 }
 
@@ -36,25 +34,6 @@ func conditionMessage(cart *pcv1alpha1.PartnerCart, condType string) string {
 		return c.Message
 	}
 	return ""
-}
-
-// truncate keeps messages short and printable: upstream descriptions are free text, and
-// control characters would garble `kubectl describe`. It never cuts a UTF-8 sequence.
-func truncate(m string, limit int) string {
-	m = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, m)
-	if len(m) <= limit {
-		return m
-	}
-	cut := limit - 3
-	for cut > 0 && !utf8.RuneStart(m[cut]) {
-		cut--
-	}
-	return m[:cut] + "..."
 }
 
 // waitingIsProgress lists the wait reasons that mean the generation is reconciled as far as it

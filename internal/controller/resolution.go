@@ -11,6 +11,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // Verdicts of the checkout-resolution annotation, after "<requestId>/".
@@ -36,7 +37,7 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 	switch {
 	case verdict == resolutionNothingBought:
 		now := metav1.NewTime(s.now)
-		co.Outcome, co.CompletedAt, co.Resolution = pcv1alpha1.CheckoutAbandoned, &now, truncate(value, 1024)
+		co.Outcome, co.CompletedAt, co.Resolution = pcv1alpha1.CheckoutAbandoned, &now, printable.Truncate(value, 1024)
 		msg := fmt.Sprintf("A person recorded that the checkout of cart %s bought nothing (annotation %s); the operator will not check it out again: create a new PartnerCart to buy",
 			co.CartID, pcv1alpha1.CheckoutResolutionAnnotation)
 		co.Message = msg
@@ -50,7 +51,7 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 		return res, err, true
 	}
 	res, err := r.stall(s, pcv1alpha1.CheckoutOutcomeUnknownReason, fmt.Sprintf("%s. Annotation %s=%q is neither %q nor %q",
-		co.Message, pcv1alpha1.CheckoutResolutionAnnotation, truncate(value, 256),
+		co.Message, pcv1alpha1.CheckoutResolutionAnnotation, printable.Truncate(value, 256),
 		co.RequestID+"/"+resolutionNothingBought, co.RequestID+"/"+resolutionOrdersPrefix+"<id>[,<id>...]"))
 	return res, err, true
 }
@@ -84,7 +85,7 @@ func (r *PartnerCartReconciler) recordResolvedOrders(ctx context.Context, s *sco
 		}
 		result.Orders = append(result.Orders, *o)
 	}
-	co.Outcome, co.Resolution = pcv1alpha1.CheckoutResolved, truncate(value, 1024)
+	co.Outcome, co.Resolution = pcv1alpha1.CheckoutResolved, printable.Truncate(value, 1024)
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCheckoutResolved,
 		"A person recorded orders %s as the outcome of the checkout of cart %s", strings.Join(ids, ", "), co.CartID)
 	res, err := r.recordResult(ctx, s, result, nil)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -135,20 +136,13 @@ func (r *Recorder) makeEvent(regarding, related runtime.Object, eventtype, reaso
 		Reason:              reason,
 		Regarding:           *ref,
 		Related:             relatedRef,
-		Note:                truncate(message, maxNoteBytes),
+		Note:                printable.Truncate(message, maxNoteBytes),
 		Type:                eventtype,
 	}, nil
 }
 
 // maxNoteBytes is the API server's limit on an Event's note.
 const maxNoteBytes = 1024
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
 
 // Start sends queued Events until ctx ends, then, for at most the drain timeout, what is
 // still queued or being sent (the Events of a checkout recorded during a shutdown).
