@@ -303,8 +303,7 @@ func TestStartedCheckoutKeepsItsAccount(t *testing.T) {
 
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
-	got := &pcv1alpha1.PartnerCart{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	got := storedCart(t, k8s, cart)
 	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(got.Status.Checkout.Account).To(Equal("buyer"))
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
@@ -334,8 +333,7 @@ func TestPurchaseRecordsWhoApprovedAndWhatApplied(t *testing.T) {
 	}
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
-	got := &pcv1alpha1.PartnerCart{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	got := storedCart(t, k8s, cart)
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
 	want := map[string]string{
 		"argocd.argoproj.io/tracking-id": "tenants:partnercenter.partnercart.dev/PartnerCart:ns/c",
@@ -387,8 +385,7 @@ func TestSpecEditWhilePendingDoesNotRedirectTheCheckout(t *testing.T) {
 	}
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
-	got := &pcv1alpha1.PartnerCart{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	got := storedCart(t, k8s, cart)
 	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(got.Status.Orders).To(HaveLen(1))
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))

@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -213,8 +212,7 @@ func TestUnansweredOrderListIsRetried(t *testing.T) {
 				g.Expect(res.RequeueAfter).To(BeNumerically("<=", tc.requeueMax), "when the answer says, not after the safety net's backoff")
 			}
 			g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
-			got := &pcv1alpha1.PartnerCart{}
-			g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+			got := storedCart(t, k8s, cart)
 			g.Expect(got.Status.Checkout).To(BeNil(), "no intent without the guard's answer")
 			g.Expect(conditionReason(got, pcv1alpha1.ReadyCondition)).To(Equal(tc.reason))
 

@@ -144,6 +144,14 @@ func TestNoCheckoutWithoutPersistedIntent(t *testing.T) {
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
 }
 
+// storedCart reads cart back from the fake API server k8s, as the reconciler left it.
+func storedCart(t *testing.T, k8s client.Client, cart *pcv1alpha1.PartnerCart) *pcv1alpha1.PartnerCart {
+	t.Helper()
+	got := &pcv1alpha1.PartnerCart{}
+	NewWithT(t).Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	return got
+}
+
 func reconcileRequest(c *pcv1alpha1.PartnerCart) ctrl.Request {
 	return ctrl.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}}
 }
@@ -197,8 +205,7 @@ func TestAnotherProcessOwnsTheCall(t *testing.T) {
 	_, err = r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
-	got := &pcv1alpha1.PartnerCart{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	got := storedCart(t, k8s, cart)
 	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(got.Status.Checkout.Attempts).To(Equal(int32(2)))
 	g.Expect(got.Status.Checkout.RequestID).To(Equal(cart.Status.Checkout.RequestID), "the same request ID")
@@ -224,8 +231,7 @@ func TestThrottledCallsDoNotCountAsProcessed(t *testing.T) {
 		_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	got := &pcv1alpha1.PartnerCart{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	got := storedCart(t, k8s, cart)
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(2))
 	g.Expect(got.Status.Checkout).To(BeNil())
 	g.Expect(got.Status.CheckoutHistory).To(HaveLen(1))
@@ -298,8 +304,7 @@ func TestRecoveryReadsTheReceiptFirst(t *testing.T) {
 	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
-	got := &pcv1alpha1.PartnerCart{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+	got := storedCart(t, k8s, cart)
 	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(got.Status.Orders).To(HaveLen(1))
 	g.Expect(got.Status.Orders[0].ID).To(Equal("o-1"))
@@ -332,8 +337,7 @@ func TestUnclearCheckoutAnswersAreUnknown(t *testing.T) {
 			}
 			_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
 			g.Expect(err).NotTo(HaveOccurred())
-			got := &pcv1alpha1.PartnerCart{}
-			g.Expect(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), got)).To(Succeed())
+			got := storedCart(t, k8s, cart)
 			g.Expect(got.Status.Checkout).NotTo(BeNil())
 			g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutUnknown))
 			g.Expect(got.Status.CheckoutHistory).To(BeEmpty())
