@@ -114,7 +114,21 @@ func (m *Manager) SaveHeapProfile(ctx context.Context, path string) error {
 	if m.PprofURL == "" {
 		return errors.New("the manager was started without a profiler")
 	}
-	return get(ctx, m.PprofURL+"heap?gc=1", 30*time.Second, "heap profile", func(body io.Reader) error {
+	return SaveProfile(ctx, http.DefaultClient, m.PprofURL+"heap?gc=1", path, 30*time.Second)
+}
+
+// SaveCPUProfile writes a CPU profile of the manager's next d to path.
+func (m *Manager) SaveCPUProfile(ctx context.Context, d time.Duration, path string) error {
+	if m.PprofURL == "" {
+		return errors.New("the manager was started without a profiler")
+	}
+	return SaveProfile(ctx, http.DefaultClient, fmt.Sprintf("%sprofile?seconds=%d", m.PprofURL, int(d.Seconds())), path, d+30*time.Second)
+}
+
+// SaveProfile GETs a pprof endpoint's answer with hc (kube-apiserver's needs its client
+// certificate) and writes it to path.
+func SaveProfile(ctx context.Context, hc *http.Client, url, path string, timeout time.Duration) error {
+	return getWith(ctx, hc, url, timeout, "profile", func(body io.Reader) error {
 		f, err := os.Create(path)
 		if err != nil {
 			return err
@@ -140,13 +154,17 @@ func (m *Manager) Metrics(ctx context.Context) (Metrics, error) {
 // get GETs url within timeout and hands a 200 answer's body to read; what names the
 // endpoint in errors.
 func get(ctx context.Context, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
+	return getWith(ctx, http.DefaultClient, url, timeout, what, read)
+}
+
+func getWith(ctx context.Context, hc *http.Client, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -146,6 +146,8 @@ func (bm *benchmark) floorWriter(ctx context.Context, cp *harness.ControlPlane, 
 			}
 		}()
 	}
+	profiles := bm.startCPUProfiles(ctx, cp, nil, fmt.Sprintf("floor-%d-n%d", workers, n))
+	defer profiles.wait()
 	cpu0 := harness.ChildrenCPU()
 	first := time.Now()
 	work := make(chan int)

@@ -23,6 +23,8 @@
 //	BENCH_RL_N                 carts of the rate-limited phase (BENCH_N)
 //	BENCH_RL_QPS               manager --partner-center-qps in that phase (0.95 × BENCH_RATE_LIMIT / 60)
 //	BENCH_RL_BURST             manager --partner-center-burst in that phase (0: the manager's default)
+//	BENCH_CPU_PROFILE          CPU-profile kube-apiserver and the manager over this much of the API-floor and
+//	                           operator phases, into tmp/bench/<phase>-<process>-cpu.pprof (0: off)
 //
 // Needs bin/manager and bin/pcsim ('make build') and bin/k8s ('make control-plane').
 package main
@@ -74,6 +76,7 @@ type config struct {
 	rlN                int
 	rlQPS              float64
 	rlBurst            int
+	cpuProfile         time.Duration
 	dir                string
 }
 
@@ -91,6 +94,7 @@ func main() {
 		restartWindow:      envDuration("BENCH_RESTART_WINDOW", time.Minute),
 		timeout:            envDuration("BENCH_TIMEOUT", 15*time.Minute),
 		floorWorkers:       envInts("BENCH_FLOOR_WORKERS", "32,64,128"),
+		cpuProfile:         envDuration("BENCH_CPU_PROFILE", 0),
 		rateLimit:          envInt("BENCH_RATE_LIMIT", 1500),
 		rlBurst:            envInt("BENCH_RL_BURST", 0),
 		dir:                filepath.Join(testenv.RepoRoot(), "tmp", "bench"),
@@ -283,7 +287,7 @@ func (bm *benchmark) loadPhase(ctx context.Context, s *stack, floor *floorRun) (
 	if err != nil {
 		return 0, err
 	}
-	lr, err := bm.buyAll(ctx, s.cp, benchNamespace, bm.cfg.n)
+	lr, err := bm.buyAll(ctx, s.cp, s.mgr, benchNamespace, bm.cfg.n)
 	if err != nil {
 		return 0, err
 	}
@@ -328,8 +332,9 @@ func (bm *benchmark) loadPhase(ctx context.Context, s *stack, floor *floorRun) (
 }
 
 // buyAll creates the N carts with 32 concurrent creators and waits until a watch has seen
-// every one Ready, timing it and the CPU the stack used meanwhile.
-func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane, ns string, n int) (*loadRun, error) {
+// every one Ready, timing it and the CPU the stack used meanwhile; with mgr, it CPU-profiles
+// the phase when BENCH_CPU_PROFILE asks.
+func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane, mgr *harness.Manager, ns string, n int) (*loadRun, error) {
 	cfg := bm.cfg
 	wc, err := client.NewWithWatch(cp.Config, client.Options{Scheme: testenv.NewScheme()})
 	if err != nil {
@@ -348,6 +353,10 @@ func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane, ns st
 	defer cancelPhase()
 	lr.cpu0 = harness.ChildrenCPU()
 	lr.self0 = selfCPU()
+	if mgr != nil {
+		profiles := bm.startCPUProfiles(ctx, cp, mgr, fmt.Sprintf("operator-n%d", n))
+		defer profiles.wait()
+	}
 	first := time.Now()
 	if err := createAll(phaseCtx, cp.Client, carts, lr.tr, 32); err != nil {
 		return nil, err

@@ -54,7 +54,7 @@ func (bm *benchmark) rateLimitPhase(ctx context.Context, cp *harness.ControlPlan
 	if err := mgr.WaitReady(ctx, time.Minute); err != nil {
 		return err
 	}
-	lr, err := bm.buyAll(ctx, cp, rateLimitNamespace, cfg.rlN)
+	lr, err := bm.buyAll(ctx, cp, nil, rateLimitNamespace, cfg.rlN)
 	if err != nil {
 		return fmt.Errorf("rate-limited phase: %w", err)
 	}
