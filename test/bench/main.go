@@ -171,6 +171,15 @@ func (bm *benchmark) add(metric, value, note string) {
 	bm.rows = append(bm.rows, row{metric, value, note})
 }
 
+// addRowsAt puts the rows that add adds at index at of the table: rows measured later that
+// belong beside earlier ones.
+func (bm *benchmark) addRowsAt(at int, add func()) {
+	tail := bm.rows[at:]
+	bm.rows = bm.rows[:at:at]
+	add()
+	bm.rows = append(bm.rows, tail...)
+}
+
 // target adds a row to the targets table: what was measured and whether it meets the target.
 func (bm *benchmark) target(name, measured string, met bool) {
 	verdict := "missed"
@@ -234,19 +243,27 @@ func (bm *benchmark) measure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	wall, err := bm.loadPhase(ctx, s, floor)
+	lr, sc, err := bm.loadPhase(ctx, s)
 	if err != nil {
 		return err
 	}
+	floorRowsAt := len(bm.rows)
 	if err := bm.restartPhase(ctx, s); err != nil {
 		return err
+	}
+	if floor != nil {
+		after, err := bm.floorRun(ctx, cp, fmt.Sprintf("floor-%d-after", floor.workers), floor.workers)
+		if err != nil {
+			return err
+		}
+		bm.addRowsAt(floorRowsAt, func() { bm.addAPIFloorRows(lr, sc, floor, after, float64(cfg.n)) })
 	}
 	if cfg.rateLimit > 0 && cfg.rlN > 0 {
 		if err := bm.rateLimitPhase(ctx, cp); err != nil {
 			return err
 		}
 	}
-	return bm.baselinePhase(ctx, s, wall)
+	return bm.baselinePhase(ctx, s, lr.wall)
 }
 
 // startStack creates the namespace and starts pcsim and a ready manager.
@@ -281,23 +298,24 @@ func (bm *benchmark) startStack(ctx context.Context, cp *harness.ControlPlane) (
 	return &stack{cp: cp, sim: sim, mgr: mgr}, nil
 }
 
-// loadPhase is phase 1: N carts at once. It adds its rows and returns the wall time.
-func (bm *benchmark) loadPhase(ctx context.Context, s *stack, floor *floorRun) (time.Duration, error) {
+// loadPhase is phase 1: N carts at once. It adds its rows and returns the run and the scrape
+// after it.
+func (bm *benchmark) loadPhase(ctx context.Context, s *stack) (*loadRun, *loadScrape, error) {
 	reqs0, err := apiServerRequests(ctx, s.cp)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	lr, err := bm.buyAll(ctx, s.cp, s.mgr, benchNamespace, bm.cfg.n)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	reqs1, err := apiServerRequests(ctx, s.cp)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	sc, err := scrapeLoad(ctx, s)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	n := float64(bm.cfg.n)
 	bm.addTimeRows(lr, n)
@@ -325,10 +343,7 @@ func (bm *benchmark) loadPhase(ctx context.Context, s *stack, floor *floorRun) (
 		logf("cache footprint: %v", err)
 	}
 	bm.addFloorRows(lr.wall)
-	if floor != nil {
-		bm.addAPIFloorRows(lr, sc, floor, n)
-	}
-	return lr.wall, nil
+	return lr, sc, nil
 }
 
 // buyAll creates the N carts with 32 concurrent creators and waits until a watch has seen
