@@ -200,6 +200,33 @@ func TestDeletion(t *testing.T) {
 		g.Expect(cm.Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
 		g.Eventually(func() []string { return o.events("late") }).Should(ContainElement(pcv1alpha1.EventReceiptRecorded))
 	})
+
+	t.Run("after a partly failed checkout the object goes and the receipt records both halves", func(t *testing.T) {
+		g := NewWithT(t)
+		o := startOperator(t, operatorOptions{})
+		o.create("partly", withApproved(), func(c *pcv1alpha1.PartnerCart) {
+			c.Spec.LineItems = append(c.Spec.LineItems, pcv1alpha1.CartLineItem{LineItemFields: pcv1alpha1.LineItemFields{
+				ID: 1, CatalogItemID: "CFQ7TTC0LF8S:0001:CFQ7TTC0FAIL", Quantity: 1, // its order group fails at checkout
+				BillingCycle: pcv1alpha1.BillingCycleAnnual, TermDuration: "P1Y"}})
+		})
+		o.eventually("partly", 30*time.Second).Should(
+			haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason))
+		cart := o.get("partly")
+		g.Expect(cart.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPartiallySucceeded))
+		g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
+		g.Eventually(objectGone(t, o, "partly")).WithTimeout(30 * time.Second).Should(BeTrue())
+
+		receipts := receiptsIn(t, o.ns)
+		g.Expect(receipts).To(HaveLen(1))
+		g.Expect(receipts[0].Name).To(Equal(cart.Status.ReceiptName))
+		g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
+		rec, err := decodeReceipt(&receipts[0])
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(rec.Orders).To(HaveLen(1))
+		g.Expect(rec.OrderErrors).To(Equal(cart.Status.OrderErrors), "what was not bought is on the record too")
+		g.Expect(o.requests("Checkout")).To(Equal(1), "deleting never checks out the rest")
+		g.Expect(o.sim.Orders()).To(HaveLen(1))
+	})
 }
 
 // forwardingMiddleware holds the first checkout, then forwards it and returns pcsim's answer.

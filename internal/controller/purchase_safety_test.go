@@ -397,3 +397,81 @@ func TestCartBeingProcessedIsNeverARefusal(t *testing.T) {
 	g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{cart.Status.Checkout.CartID: 1}))
 	g.Expect(stats.DuplicateCheckouts).To(BeZero())
 }
+
+// restoreFromBackup replaces the cart with a copy of backup as a Velero restore with status
+// (restoreStatus) does after the cluster was lost: the old object goes without its finalizer
+// running, and a new object (a new UID) is created with backup's spec, labels and annotations,
+// then its status is written from the backup. The manager is down meanwhile, as it is while a
+// cluster is rebuilt.
+func restoreFromBackup(t *testing.T, o *operator, backup *pcv1alpha1.PartnerCart) *pcv1alpha1.PartnerCart {
+	t.Helper()
+	g := NewWithT(t)
+	old := o.get(backup.Name)
+	old.Finalizers = nil
+	g.Expect(env.Client.Update(t.Context(), old)).To(Succeed())
+	g.Expect(client.IgnoreNotFound(env.Client.Delete(t.Context(), old))).To(Succeed())
+	g.Eventually(objectGone(t, o, backup.Name)).WithTimeout(10 * time.Second).Should(BeTrue())
+
+	restored := &pcv1alpha1.PartnerCart{ObjectMeta: metav1.ObjectMeta{Namespace: backup.Namespace, Name: backup.Name,
+		Labels: backup.Labels, Annotations: backup.Annotations, Finalizers: backup.Finalizers}, Spec: *backup.Spec.DeepCopy()}
+	g.Expect(env.Client.Create(t.Context(), restored)).To(Succeed())
+	g.Expect(restored.UID).NotTo(Equal(backup.UID))
+	restored.Status = *backup.Status.DeepCopy()
+	g.Expect(env.Client.Status().Update(t.Context(), restored)).To(Succeed())
+	return restored
+}
+
+// A Velero restore with status brings back a record the operator wrote, on a new object. A
+// backup taken while a checkout was in flight holds its intent (outcome Pending): the restored
+// object must settle that intent with its own request ID, as a restarted manager does, and buy
+// nothing more whether or not Partner Center committed the checkout. A backup taken after the
+// purchase holds its orders: the restored object is Completed and nothing is bought.
+func TestVeleroRestoreWithStatusDoesNotBuyAgain(t *testing.T) {
+	for name, committed := range map[string]bool{
+		"backup mid-checkout, Partner Center committed it":   true,
+		"backup mid-checkout, the checkout never reached it": false,
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			o, intent := crashMidCheckout(t, "restored", committed)
+			backup := o.get("restored")
+			g.Expect(backup.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPending))
+			restoreFromBackup(t, o, backup)
+			o.start()
+
+			o.eventually("restored", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+			cart := o.get("restored")
+			g.Expect(cart.Status.Checkout.RequestID).To(Equal(intent.RequestID), "the restored intent is repeated, not replaced")
+			stats := o.sim.Stats()
+			g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{intent.CartID: 1}))
+			g.Expect(stats.CartsCreated).To(Equal(1), "no new cart is bought")
+			g.Expect(stats.DuplicateCheckouts).To(BeZero())
+			g.Expect(cart.Status.Orders).To(HaveLen(1))
+			g.Expect(cart.Status.Orders[0].ID).To(Equal(o.sim.Orders()[0].OrderID))
+			receipts := receiptsIn(t, o.ns)
+			g.Expect(receipts).To(HaveLen(1), "the purchase is recorded once")
+			g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
+		})
+	}
+
+	t.Run("backup after the purchase", func(t *testing.T) {
+		g := NewWithT(t)
+		o := startOperator(t, operatorOptions{})
+		o.create("restored", withApproved())
+		o.eventually("restored", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+		backup := o.get("restored")
+		o.shutdown()
+		restoreFromBackup(t, o, backup)
+		o.start()
+
+		// The restarted manager works (another cart goes through) and leaves the restored one
+		// as it was: Completed with its orders, nothing bought again.
+		o.create("other", withApproved(), func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].Quantity = 3 })
+		o.eventually("other", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+		g.Consistently(func() int { return len(o.sim.Orders()) }).WithTimeout(2 * time.Second).Should(Equal(2))
+		g.Expect(o.requests("Checkout")).To(Equal(2))
+		restored := o.get("restored")
+		g.Expect(restored.Status.Phase).To(Equal(pcv1alpha1.PhaseCompleted))
+		g.Expect(restored.Status.Orders).To(Equal(backup.Status.Orders))
+	})
+}
