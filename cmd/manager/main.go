@@ -80,9 +80,10 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
-	// Without GOMEMLIMIT, 90% of the container's memory limit; without any, GOGC 25 (docs/performance.md).
+	// Without GOMEMLIMIT, 90% of the container's memory limit; without any, GOGC tuned to the
+	// live heap between 100 and 25 (docs/performance.md).
 	d := memlimit.Set(memlimit.DefaultShare)
-	log.Info("Go memory settings", "limitBytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit, "gogc", d.GCPercent)
+	log.Info("Go memory settings", "limitBytes", d.Limit, "source", d.Source, "cgroupLimit", d.CgroupLimit, "gogc", d.GCPercent, "gogcTuned", d.TunedGC)
 	if !allowNamespaceCredentials && accounts.CredentialsNamespace == "" {
 		log.Error(nil, "--allow-namespace-credentials=false needs --credentials-namespace: the only namespace whose Secrets the manager reads")
 		os.Exit(2)

@@ -1,6 +1,8 @@
 package memlimit
 
 import (
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"testing/fstest"
 )
@@ -50,4 +52,67 @@ func TestSetKeepsAnExplicitGOMEMLIMIT(t *testing.T) {
 	if d := Set(DefaultShare); d.Source != "GOMEMLIMIT" {
 		t.Errorf("Set with GOMEMLIMIT set: source %q, want GOMEMLIMIT", d.Source)
 	}
+}
+
+func TestGCPercentFor(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 100},             // before the first collection
+		{4 << 20, 100},       // a small cache may double: GOGC 100, the runtime's default
+		{16 << 20, 100},      // headroom == live
+		{32 << 20, 50},       // 16 MiB of headroom
+		{64 << 20, 25},       // 10 000 carts: a quarter
+		{1 << 30, 25},        // never below a quarter
+		{(16 << 20) * 3, 33}, // rounds down
+		{(16 << 20) + 1, 99}, // just above the headroom
+	} {
+		if got := GCPercentFor(tc.live); got != tc.want {
+			t.Errorf("GCPercentFor(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+}
+
+// held is live heap that TestTuneGCFollowsTheLiveHeap holds and releases.
+var held [][]byte
+
+// TestTuneGCFollowsTheLiveHeap grows the live heap past the headroom and lets it go again:
+// after collections, GOGC must follow it down to NoLimitMinGCPercent's side and back up to 100.
+func TestTuneGCFollowsTheLiveHeap(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() {
+		tuning.Store(false)
+		debug.SetGCPercent(orig)
+	})
+	TuneGC()
+	// collectUntil forces collections until GOGC is what the tuner should have set for the live
+	// heap and ok accepts it; the tuner's finalizer runs on the finalizer goroutine after each.
+	// One P, so that the finalizer goroutine and this one share a tiny allocator, and tiny
+	// objects that stay live are allocated all the time: a sentinel from the tiny allocator
+	// would share their blocks and never be finalized, and GOGC would stop following the heap.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var tiny []*byte
+	collectUntil := func(what string, ok func(p int) bool) {
+		t.Helper()
+		for range 200 {
+			for range 64 {
+				tiny = append(tiny, new(byte))
+			}
+			runtime.GC()
+			runtime.Gosched()
+			if p := gcPercent(); p == GCPercentFor(liveHeap()) && ok(p) {
+				return
+			}
+		}
+		t.Fatalf("%s: GOGC %d with %d MiB live, want %d", what, gcPercent(), liveHeap()>>20, GCPercentFor(liveHeap()))
+	}
+	held = make([][]byte, 48)
+	for i := range held {
+		held[i] = make([]byte, 1<<20)
+	}
+	collectUntil("48 MiB live", func(p int) bool { return p < 40 })
+	held = nil
+	collectUntil("the 48 MiB released", func(p int) bool { return p == NoLimitMaxGCPercent })
+	runtime.KeepAlive(tiny)
 }
