@@ -21,8 +21,6 @@ const (
 const (
 	// CartSyncedReason: the cart upstream equals the spec.
 	CartSyncedReason = "Synced"
-	// CartSyncingReason: the cart is being created or updated upstream.
-	CartSyncingReason = "Syncing"
 	// LineItemErrorsReason: Partner Center rejected one or more line items; see status.lineItemErrors.
 	LineItemErrorsReason = "LineItemErrors"
 	// CartFrozenReason: the cart was checked out; later spec edits are ignored.
@@ -109,8 +107,6 @@ const (
 	UpstreamUnavailableReason = "UpstreamUnavailable"
 	// UpstreamRejectedReason: Partner Center refused a request for good; the message has its code.
 	UpstreamRejectedReason = "UpstreamRejected"
-	// CartExpiredReason: the cart expired or vanished upstream before checkout and is re-created.
-	CartExpiredReason = "CartExpired"
 	// SpecChangedAfterCheckoutReason: the purchase content was edited after checkout; the edit is ignored.
 	SpecChangedAfterCheckoutReason = "SpecChangedAfterCheckout"
 	// PurchaseFrozenReason: approved, but the manager runs with --purchase-freeze.
