@@ -19,6 +19,11 @@ rest_client_requests_total{code="200",host="127.0.0.1:1",method="PATCH"} 4.5
 workqueue_depth{controller="partnercart",name="partnercart"} 0
 odd{a="x\"y,z",b="2"} 1e3
 process_cpu_seconds_total 1.25
+# TYPE partnercenter_request_duration_seconds histogram
+partnercenter_request_duration_seconds_bucket{operation="Checkout",le="0.1"} 3
+partnercenter_request_duration_seconds_bucket{operation="Checkout",le="+Inf"} 4
+partnercenter_request_duration_seconds_sum{operation="Checkout"} 0.75
+partnercenter_request_duration_seconds_count{operation="Checkout"} 4
 `
 	ms, err := ParseMetrics(strings.NewReader(in))
 	if err != nil {
@@ -36,6 +41,24 @@ process_cpu_seconds_total 1.25
 	}
 	if got := ms.Sum("process_cpu_seconds_total", nil); got != 1.25 {
 		t.Errorf("cpu = %v", got)
+	}
+	// Histograms come out as the text names their samples.
+	checkout := func(l map[string]string) bool { return l["operation"] == "Checkout" }
+	for name, want := range map[string]float64{
+		"partnercenter_request_duration_seconds_sum":   0.75,
+		"partnercenter_request_duration_seconds_count": 4,
+	} {
+		if got := ms.Sum(name, checkout); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	for le, want := range map[string]float64{"0.1": 3, "+Inf": 4} {
+		if got := ms.Sum("partnercenter_request_duration_seconds_bucket", func(l map[string]string) bool { return checkout(l) && l["le"] == le }); got != want {
+			t.Errorf("bucket le=%s = %v, want %v", le, got, want)
+		}
+	}
+	if _, err := ParseMetrics(strings.NewReader("broken{ 1\n")); err == nil {
+		t.Error("a malformed line parsed")
 	}
 }
 

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // ManagerConfig is how the harness runs bin/manager.
@@ -196,69 +200,63 @@ func (ms Metrics) Sum(name string, match func(map[string]string) bool) float64 {
 	return total
 }
 
-// ParseMetrics reads the Prometheus text exposition format: enough of it for counters and
-// gauges (label values with escaped quotes are handled; histograms come out as their
-// _bucket, _sum and _count samples).
+// ParseMetrics reads the Prometheus text exposition format with Prometheus' own parser and
+// flattens it into samples as the text names them: counters, gauges and untyped values as
+// they are, histograms as _bucket (with le), _sum and _count samples, summaries as their
+// quantiles, _sum and _count.
 func ParseMetrics(r io.Reader) (Metrics, error) {
-	var out Metrics
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1024*1024), 1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		s := Sample{Labels: map[string]string{}}
-		var rest string // the value and optional timestamp after the name and labels
-		if i := strings.IndexAny(line, "{ "); i >= 0 && line[i] == '{' {
-			s.Name = line[:i]
-			j := i + 1
-			for j < len(line) && line[j] != '}' {
-				eq := strings.IndexByte(line[j:], '=')
-				if eq < 0 {
-					return nil, fmt.Errorf("bad metric line %q", line)
-				}
-				key := strings.TrimSpace(strings.TrimLeft(line[j:j+eq], ","))
-				j += eq + 1
-				if j >= len(line) || line[j] != '"' {
-					return nil, fmt.Errorf("bad metric line %q", line)
-				}
-				j++
-				var val strings.Builder
-				for j < len(line) && line[j] != '"' {
-					if line[j] == '\\' && j+1 < len(line) {
-						j++
-						switch line[j] {
-						case 'n':
-							val.WriteByte('\n')
-						default:
-							val.WriteByte(line[j])
-						}
-					} else {
-						val.WriteByte(line[j])
-					}
-					j++
-				}
-				j++ // closing quote
-				s.Labels[key] = val.String()
-				for j < len(line) && (line[j] == ',' || line[j] == ' ') {
-					j++
-				}
-			}
-			rest = strings.TrimSpace(line[j+1:])
-		} else {
-			name, r, _ := strings.Cut(line, " ")
-			s.Name, rest = name, strings.TrimSpace(r)
-		}
-		valStr, _, _ := strings.Cut(rest, " ")
-		v, err := strconv.ParseFloat(valStr, 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad metric value in %q: %w", line, err)
-		}
-		s.Value = v
-		out = append(out, s)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
 	}
-	return out, sc.Err()
+	names := make([]string, 0, len(families))
+	for name := range families {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out Metrics
+	for _, name := range names {
+		mf := families[name]
+		for _, m := range mf.GetMetric() {
+			labels := func(extra ...string) map[string]string {
+				l := make(map[string]string, len(m.GetLabel())+1)
+				for _, lp := range m.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				for i := 0; i+1 < len(extra); i += 2 {
+					l[extra[i]] = extra[i+1]
+				}
+				return l
+			}
+			add := func(name string, v float64, extra ...string) {
+				out = append(out, Sample{Name: name, Labels: labels(extra...), Value: v})
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				add(name, m.GetGauge().GetValue())
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					add(name+"_bucket", float64(b.GetCumulativeCount()), "le", strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))
+				}
+				add(name+"_sum", h.GetSampleSum())
+				add(name+"_count", float64(h.GetSampleCount()))
+			case dto.MetricType_SUMMARY:
+				sm := m.GetSummary()
+				for _, q := range sm.GetQuantile() {
+					add(name, q.GetValue(), "quantile", strconv.FormatFloat(q.GetQuantile(), 'g', -1, 64))
+				}
+				add(name+"_sum", sm.GetSampleSum())
+				add(name+"_count", float64(sm.GetSampleCount()))
+			default:
+				add(name, m.GetUntyped().GetValue())
+			}
+		}
+	}
+	return out, nil
 }
 
 // ProcStats is what /proc says about a process.
