@@ -103,7 +103,7 @@ func TestAPIRequiresAValidBearerToken(t *testing.T) {
 	resp, _ = h.do(http.MethodGet, path, nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusNotFound), "a valid token gets through")
 
-	h.clock.Advance(time.Minute)
+	h.clock.Step(time.Minute)
 	resp, body = h.do(http.MethodGet, path, nil)
 	expectAPIError(g, resp, body, http.StatusUnauthorized, "900300")
 	g.Expect(string(body)).To(ContainSubstring("expired"))

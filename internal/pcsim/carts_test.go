@@ -142,7 +142,7 @@ func TestUpdateCartReplacesLines(t *testing.T) {
 	h := newHarness(t, Options{})
 	g := h.g
 	ct := h.createCart(customerA, line(0, e5, 1000, "monthly", "P1M"), line(1, businessBas, 5, "monthly", "P1M"))
-	h.clock.Advance(time.Hour)
+	h.clock.Step(time.Hour)
 
 	put := ct
 	put.LineItems = []pc.CartLineItem{line(7, e5, 3000, "monthly", "P1M")}
@@ -176,11 +176,11 @@ func TestExpiredCartsAreGone(t *testing.T) {
 	ct := h.createCart(customerA, line(0, e5, 1, "monthly", "P1M"))
 	g.Expect(ct.ExpirationTimestamp).To(Equal("2026-03-01T13:00:00Z"))
 
-	h.clock.Advance(59 * time.Minute)
+	h.clock.Step(59 * time.Minute)
 	resp, _ := h.do(http.MethodGet, cartPath(customerA, ct.ID), nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 
-	h.clock.Advance(time.Minute)
+	h.clock.Step(time.Minute)
 	resp, body := h.do(http.MethodGet, cartPath(customerA, ct.ID), nil)
 	expectAPIError(g, resp, body, http.StatusNotFound, "800008")
 	resp, body = h.do(http.MethodPut, cartPath(customerA, ct.ID), ct)

@@ -138,12 +138,12 @@ func TestOrdersCompleteAfterTheDelay(t *testing.T) {
 	}
 	orderPath := "/v1/customers/" + customerA + "/orders/" + id
 
-	h.clock.Advance(59 * time.Second)
+	h.clock.Step(59 * time.Second)
 	resp, body := h.do(http.MethodGet, orderPath, nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	g.Expect(decode[pc.Order](g, body).Status).To(Equal(pc.OrderStatusPending))
 
-	h.clock.Advance(time.Second)
+	h.clock.Step(time.Second)
 	resp, body = h.do(http.MethodGet, orderPath, nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	o := decode[pc.Order](g, body)
@@ -190,7 +190,7 @@ func TestCatalogTestBehaviours(t *testing.T) {
 	g.Expect(res.Orders).To(HaveLen(1))
 	g.Expect(res.Orders[0].LineItems[0].OfferID).To(Equal(e5EndsError))
 
-	h.clock.Advance(time.Second)
+	h.clock.Step(time.Second)
 	resp, body := h.do(http.MethodGet, "/v1/customers/"+customerA+"/orders/"+res.Orders[0].ID, nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	o := decode[pc.Order](g, body)
@@ -218,7 +218,7 @@ func TestCreateCartReplaysTheSameRequestID(t *testing.T) {
 	g.Expect(resp1.StatusCode).To(Equal(http.StatusCreated))
 	g.Expect(resp1.Header.Get("MS-RequestId")).To(Equal("create-1"))
 	g.Expect(resp1.Header.Get("MS-CorrelationId")).To(Equal("corr-1"))
-	h.clock.Advance(time.Minute)
+	h.clock.Step(time.Minute)
 	resp2, b2 := h.do(http.MethodPost, cartsPath(customerA), body, "MS-RequestId", "create-1")
 	g.Expect(resp2.StatusCode).To(Equal(http.StatusCreated))
 	g.Expect(b2).To(Equal(b1), "the stored first answer, timestamps included")

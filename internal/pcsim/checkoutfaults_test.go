@@ -306,7 +306,7 @@ func TestRetryAfterDate(t *testing.T) {
 	g.Expect(decode[pc.ThrottleBody](g, body).Message).To(Equal("Rate limit is exceeded. Try again in 31536000 seconds."))
 
 	// Rounded up to the second, so the client never waits less than RetryAfter.
-	h.clock.Advance(300 * time.Millisecond)
+	h.clock.Step(300 * time.Millisecond)
 	h.srv.SetFaults(Faults{ThrottleRate: 1, RetryAfter: 1500 * time.Millisecond, RetryAfterDate: true})
 	resp, _ = h.do(http.MethodGet, "/v1/customers/"+customerA+"/orders", nil)
 	g.Expect(resp.Header.Get("Retry-After")).To(Equal("Sun, 01 Mar 2026 12:00:02 GMT"))

@@ -8,11 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	pc "github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
@@ -31,26 +31,9 @@ const (
 	e5CheckoutKO = "CFQ7TTC0LF8S:0001:CFQ7TTC0FAIL"
 )
 
-// fakeClock is the injected Now: tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock is the injected Now: tests move time (Step) instead of sleeping.
+func newFakeClock() *clocktesting.FakeClock {
+	return clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // harness runs a Server behind a real HTTP listener, as the operator meets it.
@@ -59,7 +42,7 @@ type harness struct {
 	g     *WithT
 	srv   *Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *clocktesting.FakeClock
 	token string
 }
 

@@ -15,7 +15,7 @@ func TestRateLimitPerTenantBudget(t *testing.T) {
 	g := h.g
 	path := "/v1/customers/" + customerA + "/orders"
 	for i := range 3 {
-		h.clock.Advance(10 * time.Second) // admitted at +10s, +20s, +30s
+		h.clock.Step(10 * time.Second) // admitted at +10s, +20s, +30s
 		resp, body := h.do(http.MethodGet, path, nil)
 		g.Expect(resp.StatusCode).To(Equal(http.StatusOK), "request %d: %s", i, body)
 	}
@@ -23,7 +23,7 @@ func TestRateLimitPerTenantBudget(t *testing.T) {
 	// The fourth request within the minute is refused as Partner Center refuses it: 429,
 	// Retry-After until the oldest admitted request (+10s) leaves the window (+70s), and
 	// the throttling body.
-	h.clock.Advance(15 * time.Second) // +45s
+	h.clock.Step(15 * time.Second) // +45s
 	resp, body := h.do(http.MethodGet, path, nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusTooManyRequests))
 	g.Expect(resp.Header.Get("Retry-After")).To(Equal("25"))
@@ -33,7 +33,7 @@ func TestRateLimitPerTenantBudget(t *testing.T) {
 
 	// A refused request does not use the budget: at +70s the first slot is free again,
 	// and only that one.
-	h.clock.Advance(25 * time.Second)
+	h.clock.Step(25 * time.Second)
 	resp, _ = h.do(http.MethodGet, path, nil)
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	resp, _ = h.do(http.MethodGet, path, nil)
