@@ -132,7 +132,7 @@ func (m *Manager) SaveCPUProfile(ctx context.Context, d time.Duration, path stri
 // SaveProfile GETs a pprof endpoint's answer with hc (kube-apiserver's needs its client
 // certificate) and writes it to path.
 func SaveProfile(ctx context.Context, hc *http.Client, url, path string, timeout time.Duration) error {
-	return getWith(ctx, hc, url, timeout, "profile", func(body io.Reader) error {
+	return Get(ctx, hc, url, timeout, "profile", func(body io.Reader) error {
 		f, err := os.Create(path)
 		if err != nil {
 			return err
@@ -147,21 +147,22 @@ func SaveProfile(ctx context.Context, hc *http.Client, url, path string, timeout
 
 // Metrics scrapes the manager's metrics endpoint.
 func (m *Manager) Metrics(ctx context.Context) (Metrics, error) {
+	return Scrape(ctx, http.DefaultClient, m.MetricsURL, 5*time.Second)
+}
+
+// Scrape GETs a Prometheus metrics endpoint with hc within timeout and parses the answer.
+func Scrape(ctx context.Context, hc *http.Client, url string, timeout time.Duration) (Metrics, error) {
 	var ms Metrics
-	err := get(ctx, m.MetricsURL, 5*time.Second, "metrics", func(body io.Reader) (err error) {
+	err := Get(ctx, hc, url, timeout, "metrics", func(body io.Reader) (err error) {
 		ms, err = ParseMetrics(body)
 		return err
 	})
 	return ms, err
 }
 
-// get GETs url within timeout and hands a 200 answer's body to read; what names the
+// Get GETs url with hc within timeout and hands a 200 answer's body to read; what names the
 // endpoint in errors.
-func get(ctx context.Context, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
-	return getWith(ctx, http.DefaultClient, url, timeout, what, read)
-}
-
-func getWith(ctx context.Context, hc *http.Client, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
+func Get(ctx context.Context, hc *http.Client, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -15,25 +16,13 @@ import (
 // apiServerRequests reads kube-apiserver's apiserver_request_total, summed per verb and
 // resource (with subresource), leaving out WATCH: what every client of the run asked.
 func apiServerRequests(ctx context.Context, cp *harness.ControlPlane) (map[string]float64, error) {
-	hc, err := rest.HTTPClientFor(cp.Config)
+	hc, base, err := apiServerClient(cp)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cp.Config.Host, "/")+"/metrics", nil)
+	ms, err := harness.Scrape(ctx, hc, base+"/metrics", time.Minute)
 	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("kube-apiserver metrics: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("kube-apiserver metrics: HTTP %d", resp.StatusCode)
-	}
-	ms, err := harness.ParseMetrics(resp.Body)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kube-apiserver %w", err)
 	}
 	out := map[string]float64{}
 	for _, s := range ms {
@@ -60,6 +49,13 @@ func apiServerRequests(ctx context.Context, cp *harness.ControlPlane) (map[strin
 		}
 	}
 	return out, nil
+}
+
+// apiServerClient is an HTTP client with the control plane's client certificate, and
+// kube-apiserver's base URL, for the endpoints the typed clients do not serve.
+func apiServerClient(cp *harness.ControlPlane) (*http.Client, string, error) {
+	hc, err := rest.HTTPClientFor(cp.Config)
+	return hc, strings.TrimSuffix(cp.Config.Host, "/"), err
 }
 
 // Prefixes of the duration entries of apiServerRequests' map.

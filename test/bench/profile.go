@@ -4,11 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"k8s.io/client-go/rest"
 
 	"github.com/partnercart/partnercart-operator/internal/harness"
 )
@@ -40,11 +37,11 @@ func (bm *benchmark) startCPUProfiles(ctx context.Context, cp *harness.ControlPl
 		}()
 	}
 	take("kube-apiserver", func(path string) error {
-		hc, err := rest.HTTPClientFor(cp.Config)
+		hc, base, err := apiServerClient(cp)
 		if err != nil {
 			return err
 		}
-		return harness.SaveProfile(ctx, hc, strings.TrimSuffix(cp.Config.Host, "/")+"/debug/pprof/profile?seconds="+strconv.Itoa(int(d.Seconds())), path, d+30*time.Second)
+		return harness.SaveProfile(ctx, hc, base+"/debug/pprof/profile?seconds="+strconv.Itoa(int(d.Seconds())), path, d+30*time.Second)
 	})
 	if mgr != nil {
 		take("manager", func(path string) error { return mgr.SaveCPUProfile(ctx, d, path) })
