@@ -69,8 +69,7 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 // provisioned is a state, which Ready=True (Succeeded) and the phase say; it makes no Event.
 // Events are for what the operator did (OrdersCreated at checkout) and for what needs a
 // person: an order that did not complete, or order groups that failed at checkout, stall with
-// a Warning, once. (An Event costs the API server about as much as a status write: 10 ms of
-// its CPU per Event in docs/performance.md.)
+// a Warning, once.
 func (r *PartnerCartReconciler) ordersFinished(s *scope) (ctrl.Result, error) {
 	cart := s.cart
 	switch failed := failedOrders(cart.Status.Orders); {

@@ -170,7 +170,7 @@ func TuneGC() int {
 	return p
 }
 
-// tuning says that TuneGC's finalizer is armed; stopGCTuner (tests) clears it.
+// tuning says that TuneGC's finalizer is armed; a test clears it to stop the tuning.
 var tuning atomic.Bool
 
 // gcSentinel is a heap object whose finalizer marks the end of a collection. It holds a
