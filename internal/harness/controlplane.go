@@ -12,6 +12,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,15 @@ func StartControlPlane(ctx context.Context, dir string) (*ControlPlane, error) {
 	// server, and clients re-establish them on the restarted one.
 	api.Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	api.Out, api.Err = apiLog, apiLog
+	// envtest would pick the port with :0, inside the ephemeral range, where an outgoing
+	// connection can take it while kube-apiserver is down for a restart; FreeAddr's comes
+	// from below that range.
+	apiAddr, err := FreeAddr()
+	if err != nil {
+		cp.closeLogs()
+		return nil, err
+	}
+	api.SecureServing.Address, api.SecureServing.Port, _ = net.SplitHostPort(apiAddr)
 	cp.env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
 	cfg, err := cp.env.Start()
 	if err != nil {

@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"context"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +159,34 @@ func TestReadProcStatsSelf(t *testing.T) {
 	}
 	if ps.PeakRSS <= 0 {
 		t.Errorf("PeakRSS = %d", ps.PeakRSS)
+	}
+}
+
+// A restarted manager once failed to bind a port FreeAddr had picked with :0, because an
+// outgoing connection took it first. Ports must come from below the ephemeral range, never
+// twice, and be bindable.
+func TestFreeAddrStaysOutOfTheEphemeralRange(t *testing.T) {
+	lo, hi := freePortRange()
+	seen := map[string]bool{}
+	for range 50 {
+		addr, err := FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, portText, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(portText)
+		if port < lo || port >= hi {
+			t.Fatalf("FreeAddr gave %s, outside [%d, %d)", addr, lo, hi)
+		}
+		if seen[addr] {
+			t.Fatalf("FreeAddr gave %s twice", addr)
+		}
+		seen[addr] = true
+		var lc net.ListenConfig
+		l, err := lc.Listen(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatalf("cannot listen on %s: %v", addr, err)
+		}
+		_ = l.Close()
 	}
 }

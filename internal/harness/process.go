@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -191,18 +193,53 @@ func (p *Process) signal(sig syscall.Signal, timeout time.Duration) error {
 	}
 }
 
-// FreeAddr returns a 127.0.0.1:port that was free a moment ago.
+// FreeAddr returns a 127.0.0.1:port that was free a moment ago, for a child process to
+// listen on. The port comes from below the kernel's ephemeral range: a port the kernel hands
+// out for :0 lies inside that range, where any process's next outgoing connection may take it
+// before the child binds it. The chaos suite saw exactly that: a restarted manager exited
+// with "bind: address already in use" on a port FreeAddr had just checked. Below the range
+// only another explicit bind can collide, and this process never hands out a port twice.
 func FreeAddr() (string, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	portMu.Lock()
+	defer portMu.Unlock()
+	lo, hi := freePortRange()
+	for range 200 {
+		port := lo + rand.IntN(hi-lo)
+		if portsGiven[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		var lc net.ListenConfig
+		l, err := lc.Listen(context.Background(), "tcp", addr)
+		if err != nil {
+			continue // in use
+		}
+		if err := l.Close(); err != nil {
+			return "", err
+		}
+		portsGiven[port] = true
+		return addr, nil
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		return "", err
+	return "", fmt.Errorf("no free port found in %d-%d", lo, hi-1)
+}
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// freePortRange is [lo, hi): the 12 000 ports below the first ephemeral port, as
+// /proc/sys/net/ipv4/ip_local_port_range gives it (32768 where it cannot be read).
+func freePortRange() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 13024 {
+				hi = n
+			}
+		}
 	}
-	return addr, nil
+	return hi - 12000, hi
 }
 
 // WaitHTTP polls url until it answers 200, the process exits, or timeout.
