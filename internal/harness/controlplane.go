@@ -91,7 +91,7 @@ func StartControlPlane(ctx context.Context, dir string) (*ControlPlane, error) {
 		cp.closeLogs()
 		return nil, err
 	}
-	api.SecureServing.Address, api.SecureServing.Port, _ = net.SplitHostPort(apiAddr)
+	api.Address, api.Port, _ = net.SplitHostPort(apiAddr) // its SecureServing address
 	cp.env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
 	cfg, err := cp.env.Start()
 	if err != nil {
