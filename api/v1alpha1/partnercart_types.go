@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -516,6 +518,19 @@ type CheckoutStatus struct {
 // the checkout created. It is read only in that state, and only when it names the request ID
 // of the intent in question, so a value kept in Git can never settle a later checkout.
 const CheckoutResolutionAnnotation = "partnercenter.partnercart.dev/checkout-resolution"
+
+// SplitOrderIDs reads a list of order IDs as the API writes them: the orders of a
+// CheckoutResolutionAnnotation ("a,b") and a receipt's orderIds ("a, b"). Blank entries are
+// dropped.
+func SplitOrderIDs(list string) []string {
+	var ids []string
+	for id := range strings.SplitSeq(list, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
 
 // RepurchaseOfAnnotation lets a person buy again what an earlier PartnerCart of the same
 // namespace and name already bought (a GitOps re-create, a restore): its value must name

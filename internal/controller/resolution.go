@@ -60,12 +60,7 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 func (r *PartnerCartReconciler) recordResolvedOrders(ctx context.Context, s *scope, value, list string) (ctrl.Result, error) {
 	cart := s.cart
 	co := cart.Status.Checkout
-	var ids []string
-	for id := range strings.SplitSeq(list, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			ids = append(ids, id)
-		}
-	}
+	ids := pcv1alpha1.SplitOrderIDs(list)
 	if len(ids) == 0 {
 		return r.stall(s, pcv1alpha1.CheckoutOutcomeUnknownReason, co.Message+". The annotation names no order")
 	}

@@ -78,8 +78,9 @@ func NewCart(ns, name string, lines ...Line) *pcv1alpha1.PartnerCart {
 }
 
 // CreateAll creates the carts with `workers` concurrent creators, retrying each create until
-// it succeeds or ctx ends (the API server may be restarting). It returns when all exist.
-func CreateAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.PartnerCart, workers int) error {
+// it succeeds or ctx ends (the API server may be restarting), and calls created, if set, for
+// each one as soon as it exists. It returns when all exist.
+func CreateAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.PartnerCart, workers int, created func(*pcv1alpha1.PartnerCart)) error {
 	work := make(chan *pcv1alpha1.PartnerCart)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -91,6 +92,9 @@ func CreateAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.Partner
 				if err := CreateWithRetry(ctx, c, cart); err != nil {
 					errs <- err
 					return
+				}
+				if created != nil {
+					created(cart)
 				}
 			}
 		}()
@@ -229,17 +233,6 @@ func ListReceipts(ctx context.Context, c client.Client, namespaces []string) ([]
 		all = append(all, list.Items...)
 	}
 	return all, nil
-}
-
-// SplitOrderIDs splits a receipt's orderIds ("a, b, c").
-func SplitOrderIDs(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if p := strings.TrimSpace(part); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // RevokeApproval sets spec.approval.approved to false on namespace/name with a merge patch,

@@ -145,13 +145,6 @@ func TestOutcomeOf(t *testing.T) {
 	}
 }
 
-func TestSplitOrderIDs(t *testing.T) {
-	got := SplitOrderIDs("a, b,c , ")
-	if strings.Join(got, "|") != "a|b|c" {
-		t.Errorf("got %q", got)
-	}
-}
-
 func TestReadProcStatsSelf(t *testing.T) {
 	ps, err := ReadProcStats(1)
 	if err != nil {

@@ -52,10 +52,8 @@ func (c Class) String() string {
 
 // Sentinels for errors.Is.
 var (
-	ErrNotFound     = errors.New("partner center: not found")
 	ErrThrottled    = errors.New("partner center: throttled")
 	ErrUnauthorized = errors.New("partner center: unauthorized")
-	ErrConflict     = errors.New("partner center: conflict")
 	// ErrUndecodable matches every *DecodeError.
 	ErrUndecodable = errors.New("partner center: answered success with an undecodable body")
 )
@@ -105,14 +103,10 @@ func (e *APIError) Error() string {
 // Is maps the error to the package sentinels.
 func (e *APIError) Is(target error) bool {
 	switch target {
-	case ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
 	case ErrThrottled:
 		return e.StatusCode == http.StatusTooManyRequests
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized
-	case ErrConflict:
-		return e.StatusCode == http.StatusConflict
 	}
 	return false
 }

@@ -155,27 +155,13 @@ func (bm *benchmark) floorWriter(ctx context.Context, cp *harness.ControlPlane, 
 	defer profiles.wait()
 	cpu0 := harness.ChildrenCPU()
 	first := time.Now()
-	work := make(chan int)
-	var cwg sync.WaitGroup
-	for range 32 {
-		cwg.Add(1)
-		go func() {
-			defer cwg.Done()
-			for i := range work {
-				c := harness.NewCart(ns, fmt.Sprintf("cart-%05d", i))
-				if err := harness.CreateWithRetry(ctx, cp.Client, c); err != nil {
-					fail(err)
-					continue
-				}
-				created <- c
-			}
-		}()
+	carts := make([]*pcv1alpha1.PartnerCart, n)
+	for i := range carts {
+		carts[i] = harness.NewCart(ns, fmt.Sprintf("cart-%05d", i))
 	}
-	for i := range n {
-		work <- i
+	if err := harness.CreateAll(ctx, cp.Client, carts, 32, func(c *pcv1alpha1.PartnerCart) { created <- c }); err != nil {
+		fail(err)
 	}
-	close(work)
-	cwg.Wait()
 	close(created)
 	wg.Wait()
 	if firstErr != nil {

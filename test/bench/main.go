@@ -373,7 +373,7 @@ func (bm *benchmark) buyAll(ctx context.Context, cp *harness.ControlPlane, mgr *
 		defer profiles.wait()
 	}
 	first := time.Now()
-	if err := createAll(phaseCtx, cp.Client, carts, lr.tr, 32); err != nil {
+	if err := harness.CreateAll(phaseCtx, cp.Client, carts, 32, func(c *pcv1alpha1.PartnerCart) { lr.tr.created(c.Name, time.Now()) }); err != nil {
 		return nil, err
 	}
 	lr.created = time.Since(first)
@@ -815,35 +815,6 @@ func (t *tracker) latencies() []time.Duration {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
-}
-
-// createAll creates the carts with `workers` concurrent creators, recording creation times.
-func createAll(ctx context.Context, c client.Client, carts []*pcv1alpha1.PartnerCart, tr *tracker, workers int) error {
-	work := make(chan *pcv1alpha1.PartnerCart)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for cart := range work {
-				if err := harness.CreateWithRetry(ctx, c, cart); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					continue
-				}
-				tr.created(cart.Name, time.Now())
-			}
-		}()
-	}
-	for _, cart := range carts {
-		work <- cart
-	}
-	close(work)
-	wg.Wait()
-	return firstErr
 }
 
 // selfCPU is this program's own CPU time.

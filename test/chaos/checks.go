@@ -279,7 +279,7 @@ func checkReceipts(receipts []corev1.ConfigMap, byUID map[string]*pcv1alpha1.Par
 	receiptsPerCart := map[string]int{}
 	for _, r := range receipts {
 		key := r.Namespace + "/" + r.Name
-		for _, id := range harness.SplitOrderIDs(r.Data["orderIds"]) {
+		for _, id := range pcv1alpha1.SplitOrderIDs(r.Data["orderIds"]) {
 			inReceipt[id] = append(inReceipt[id], key)
 		}
 		uid := r.Labels["partnercenter.partnercart.dev/cart-uid"]
@@ -311,7 +311,7 @@ func checkReceiptAgrees(key string, data map[string]string, c *pcv1alpha1.Partne
 	for _, o := range c.Status.Orders {
 		ids = append(ids, o.ID)
 	}
-	got := harness.SplitOrderIDs(data["orderIds"])
+	got := pcv1alpha1.SplitOrderIDs(data["orderIds"])
 	slices.Sort(ids)
 	slices.Sort(got)
 	switch {
