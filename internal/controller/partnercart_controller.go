@@ -85,15 +85,24 @@ type Options struct {
 	PurchaseFreeze bool
 }
 
+// Defaults of the Options the manager has flags for; its flags show these same values.
+const (
+	DefaultOrderPollInterval        = 5 * time.Second
+	DefaultMaxOrderPollInterval     = 10 * time.Minute
+	DefaultCredentialsRetryInterval = 5 * time.Minute
+	// DefaultIdenticalPurchaseWindow is the New-Commerce cancellation window.
+	DefaultIdenticalPurchaseWindow = 7 * 24 * time.Hour
+)
+
 func (o *Options) defaults() {
-	setDefault(&o.OrderPollInterval, 5*time.Second)
-	setDefault(&o.MaxOrderPollInterval, 10*time.Minute)
-	setDefault(&o.CredentialsRetryInterval, 5*time.Minute)
+	setDefault(&o.OrderPollInterval, DefaultOrderPollInterval)
+	setDefault(&o.MaxOrderPollInterval, DefaultMaxOrderPollInterval)
+	setDefault(&o.CredentialsRetryInterval, DefaultCredentialsRetryInterval)
 	setDefault(&o.CartExpiryMargin, 15*time.Minute)
 	setDefault(&o.SubscriptionIDWait, time.Hour)
 	setDefault(&o.CheckoutTimeout, DefaultCheckoutTimeout)
 	if o.IdenticalPurchaseWindow == 0 {
-		o.IdenticalPurchaseWindow = 7 * 24 * time.Hour
+		o.IdenticalPurchaseWindow = DefaultIdenticalPurchaseWindow
 	}
 	if o.Identity == "" {
 		o.Identity = NewIdentity()
