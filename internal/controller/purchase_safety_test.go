@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -405,20 +406,41 @@ func TestCartBeingProcessedIsNeverARefusal(t *testing.T) {
 // cluster is rebuilt.
 func restoreFromBackup(t *testing.T, o *operator, backup *pcv1alpha1.PartnerCart) *pcv1alpha1.PartnerCart {
 	t.Helper()
+	loseObject(t, o, backup.Name)
+	restored := veleroCreate(t, backup)
+	NewWithT(t).Expect(veleroRestoreStatus(t.Context(), restored, backup)).To(Succeed())
+	return restored
+}
+
+// loseObject removes a cart without its finalizer running, as losing the cluster does.
+func loseObject(t *testing.T, o *operator, name string) {
+	t.Helper()
 	g := NewWithT(t)
-	old := o.get(backup.Name)
+	old := o.get(name)
 	old.Finalizers = nil
 	g.Expect(env.Client.Update(t.Context(), old)).To(Succeed())
 	g.Expect(client.IgnoreNotFound(env.Client.Delete(t.Context(), old))).To(Succeed())
-	g.Eventually(objectGone(t, o, backup.Name)).WithTimeout(10 * time.Second).Should(BeTrue())
+	g.Eventually(objectGone(t, o, name)).WithTimeout(10 * time.Second).Should(BeTrue())
+}
 
+// veleroCreate is the first half of a Velero restore: a new object with backup's metadata
+// (Velero keeps labels, annotations and finalizers), its spec, and no status.
+func veleroCreate(t *testing.T, backup *pcv1alpha1.PartnerCart) *pcv1alpha1.PartnerCart {
+	t.Helper()
+	g := NewWithT(t)
 	restored := &pcv1alpha1.PartnerCart{ObjectMeta: metav1.ObjectMeta{Namespace: backup.Namespace, Name: backup.Name,
 		Labels: backup.Labels, Annotations: backup.Annotations, Finalizers: backup.Finalizers}, Spec: *backup.Spec.DeepCopy()}
 	g.Expect(env.Client.Create(t.Context(), restored)).To(Succeed())
 	g.Expect(restored.UID).NotTo(Equal(backup.UID))
-	restored.Status = *backup.Status.DeepCopy()
-	g.Expect(env.Client.Status().Update(t.Context(), restored)).To(Succeed())
 	return restored
+}
+
+// veleroRestoreStatus is the second half: one status update from the backup, carrying the
+// resourceVersion the create returned. Velero makes it once and only warns when it fails.
+func veleroRestoreStatus(ctx context.Context, restored, backup *pcv1alpha1.PartnerCart) error {
+	restored = restored.DeepCopy()
+	restored.Status = *backup.Status.DeepCopy()
+	return env.Client.Status().Update(ctx, restored)
 }
 
 // A Velero restore with status brings back a record the operator wrote, on a new object. A
@@ -474,4 +496,52 @@ func TestVeleroRestoreWithStatusDoesNotBuyAgain(t *testing.T) {
 		g.Expect(restored.Status.Phase).To(Equal(pcv1alpha1.PhaseCompleted))
 		g.Expect(restored.Status.Orders).To(Equal(backup.Status.Orders))
 	})
+}
+
+// Velero writes a restored object's status once, with the resourceVersion its create
+// returned. With the manager running, the manager may write first: Velero's update then
+// conflicts, and the object goes on with an empty status, like one re-applied from Git. A
+// backup taken mid-checkout must not buy twice that way either: a checkout Partner Center
+// committed is found among the customer's orders (IdenticalRecentPurchase), and one that never
+// reached it is bought once, on a new cart.
+func TestVeleroStatusRestoreLosingToARunningManager(t *testing.T) {
+	for name, committed := range map[string]bool{
+		"backup mid-checkout, Partner Center committed it":   true,
+		"backup mid-checkout, the checkout never reached it": false,
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			o, intent := crashMidCheckout(t, "restored", committed)
+			if committed {
+				g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).Should(Equal(1))
+			}
+			backup := o.get("restored")
+			g.Expect(backup.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPending))
+			loseObject(t, o, "restored")
+			o.start()
+			restored := veleroCreate(t, backup)
+			// The manager wins the race: its first status write lands before Velero's.
+			o.eventually("restored", 30*time.Second).Should(Satisfy(func(c *pcv1alpha1.PartnerCart) bool {
+				return c.Status.Phase != ""
+			}))
+			err := veleroRestoreStatus(t.Context(), restored, backup)
+			g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "Velero's status update must lose to the manager's write, got %v", err)
+
+			if committed {
+				o.eventually("restored", 30*time.Second).Should(
+					haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.IdenticalRecentPurchaseReason))
+				g.Expect(conditionMessage(o.get("restored"), pcv1alpha1.StalledCondition)).To(ContainSubstring(o.sim.Orders()[0].OrderID))
+				g.Expect(o.sim.Orders()).To(HaveLen(1))
+				g.Expect(o.requests("Checkout")).To(Equal(1), "only the checkout in flight at the backup")
+				return
+			}
+			o.eventually("restored", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+			cart := o.get("restored")
+			g.Expect(cart.Status.Checkout.RequestID).NotTo(Equal(intent.RequestID), "a new intent of the new object")
+			stats := o.sim.Stats()
+			g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{cart.Status.Checkout.CartID: 1}), "the backup's cart is never bought")
+			g.Expect(stats.DuplicateCheckouts).To(BeZero())
+			g.Expect(receiptsIn(t, o.ns)).To(HaveLen(1))
+		})
+	}
 }
