@@ -114,12 +114,12 @@ func InstallPolicy(ctx context.Context, c client.Client) error {
 	if err := ApplyDir(ctx, c, filepath.Join(RepoRoot(), "config", "policy")); err != nil {
 		return err
 	}
-	return waitForPolicy(ctx, c)
+	return WaitForPolicy(ctx, c)
 }
 
-// waitForPolicy dry-runs the creation of a PartnerCart until admission accepts it and the
-// requester stamp shows that the mutating policies run.
-func waitForPolicy(ctx context.Context, c client.Client) error {
+// WaitForPolicy dry-runs the creation of a PartnerCart until admission accepts it and the
+// requester stamp shows that the mutating policies run (also after kube-apiserver restarts).
+func WaitForPolicy(ctx context.Context, c client.Client) error {
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		probe := &pcv1alpha1.PartnerCart{

@@ -76,11 +76,16 @@ func (bm *benchmark) floorPhase(ctx context.Context, cp *harness.ControlPlane) (
 // floorRun is one run of the minimal writer with `workers` writers in namespace ns, which it
 // creates and empties afterwards, so that the manager never sees its objects.
 func (bm *benchmark) floorRun(ctx context.Context, cp *harness.ControlPlane, ns string, workers int) (*floorRun, error) {
+	if err := freshAPIServer(ctx, cp, ns); err != nil {
+		return nil, err
+	}
 	if err := harness.CreateNamespaces(ctx, cp.Client, ns); err != nil {
 		return nil, err
 	}
 	logf("API floor (%s): %d objects, %d writers", ns, bm.cfg.n, workers)
+	g0 := logAPIServerGo(ctx, cp, "before "+ns, nil)
 	fr, err := bm.floorWriter(ctx, cp, ns, workers)
+	logAPIServerGo(ctx, cp, "after "+ns, g0)
 	if err != nil {
 		return nil, fmt.Errorf("API floor with %d writers: %w", workers, err)
 	}

@@ -239,19 +239,30 @@ func (bm *benchmark) measure(ctx context.Context) error {
 			return err
 		}
 	}
+	if floor != nil {
+		if err := freshAPIServer(ctx, cp, "the operator phase"); err != nil {
+			return err
+		}
+	}
 	s, err := bm.startStack(ctx, cp)
 	if err != nil {
 		return err
 	}
+	g0 := logAPIServerGo(ctx, cp, "before the operator phase", nil)
 	lr, sc, err := bm.loadPhase(ctx, s)
 	if err != nil {
 		return err
 	}
+	logAPIServerGo(ctx, cp, "after the operator phase", g0)
 	floorRowsAt := len(bm.rows)
 	if err := bm.restartPhase(ctx, s); err != nil {
 		return err
 	}
 	if floor != nil {
+		// The floor's first run found an empty cluster: so does this one.
+		if err := emptyFloorNamespace(ctx, cp, benchNamespace); err != nil {
+			return err
+		}
 		after, err := bm.floorRun(ctx, cp, fmt.Sprintf("floor-%d-after", floor.workers), floor.workers)
 		if err != nil {
 			return err
