@@ -116,6 +116,9 @@ func requestDelta(before, after map[string]float64, n float64) (string, float64)
 // far, logged at the start and end of every timed phase (see freshAPIServer).
 type apiServerGo struct {
 	heapBytes, gcCycles float64
+	// cartEtcd counts kube-apiserver's etcd requests for PartnerCarts by operation: an update
+	// whose cached object was stale reads the object again from etcd ("get").
+	cartEtcd map[string]float64
 }
 
 func scrapeAPIServerGo(ctx context.Context, cp *harness.ControlPlane) (apiServerGo, error) {
@@ -127,13 +130,17 @@ func scrapeAPIServerGo(ctx context.Context, cp *harness.ControlPlane) (apiServer
 	if err != nil {
 		return apiServerGo{}, fmt.Errorf("kube-apiserver %w", err)
 	}
-	var g apiServerGo
+	g := apiServerGo{cartEtcd: map[string]float64{}}
 	for _, s := range ms {
 		switch s.Name {
 		case "go_memstats_heap_inuse_bytes":
 			g.heapBytes = s.Value
 		case "go_gc_cycles_total_gc_cycles_total":
 			g.gcCycles = s.Value
+		case "etcd_request_duration_seconds_count":
+			if s.Labels["resource"] == "partnercarts" {
+				g.cartEtcd[s.Labels["operation"]] += s.Value
+			}
 		}
 	}
 	return g, nil
@@ -149,7 +156,15 @@ func logAPIServerGo(ctx context.Context, cp *harness.ControlPlane, what string, 
 	if since == nil {
 		logf("kube-apiserver %s: heap in use %.0f MiB", what, g.heapBytes/(1<<20))
 	} else {
-		logf("kube-apiserver %s: heap in use %.0f MiB, %.0f collections since", what, g.heapBytes/(1<<20), g.gcCycles-since.gcCycles)
+		ops := make([]string, 0, len(g.cartEtcd))
+		for op, v := range g.cartEtcd {
+			if d := v - since.cartEtcd[op]; d > 0 {
+				ops = append(ops, fmt.Sprintf("%s %.0f", op, d))
+			}
+		}
+		sort.Strings(ops)
+		logf("kube-apiserver %s: heap in use %.0f MiB, %.0f collections since; etcd requests for PartnerCarts since: %s",
+			what, g.heapBytes/(1<<20), g.gcCycles-since.gcCycles, strings.Join(ops, ", "))
 	}
 	return &g
 }
