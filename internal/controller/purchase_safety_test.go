@@ -443,21 +443,33 @@ func veleroRestoreStatus(ctx context.Context, restored, backup *pcv1alpha1.Partn
 	return env.Client.Status().Update(ctx, restored)
 }
 
+// midCheckoutBackups are backups taken while a checkout was in flight, named, with whether
+// Partner Center then committed that checkout.
+var midCheckoutBackups = map[string]bool{
+	"backup mid-checkout, Partner Center committed it":   true,
+	"backup mid-checkout, the checkout never reached it": false,
+}
+
+// backupMidCheckout stops the manager with a checkout in flight (see crashMidCheckout) and
+// returns a backup of the object then: its intent, outcome Pending.
+func backupMidCheckout(t *testing.T, name string, commit bool) (*operator, *pcv1alpha1.CheckoutStatus, *pcv1alpha1.PartnerCart) {
+	t.Helper()
+	o, intent := crashMidCheckout(t, name, commit)
+	backup := o.get(name)
+	NewWithT(t).Expect(backup.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPending))
+	return o, intent, backup
+}
+
 // A Velero restore with status brings back a record the operator wrote, on a new object. A
 // backup taken while a checkout was in flight holds its intent (outcome Pending): the restored
 // object must settle that intent with its own request ID, as a restarted manager does, and buy
 // nothing more whether or not Partner Center committed the checkout. A backup taken after the
 // purchase holds its orders: the restored object is Completed and nothing is bought.
 func TestVeleroRestoreWithStatusDoesNotBuyAgain(t *testing.T) {
-	for name, committed := range map[string]bool{
-		"backup mid-checkout, Partner Center committed it":   true,
-		"backup mid-checkout, the checkout never reached it": false,
-	} {
+	for name, committed := range midCheckoutBackups {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			o, intent := crashMidCheckout(t, "restored", committed)
-			backup := o.get("restored")
-			g.Expect(backup.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPending))
+			o, intent, backup := backupMidCheckout(t, "restored", committed)
 			restoreFromBackup(t, o, backup)
 			o.start()
 
@@ -505,18 +517,13 @@ func TestVeleroRestoreWithStatusDoesNotBuyAgain(t *testing.T) {
 // committed is found among the customer's orders (IdenticalRecentPurchase), and one that never
 // reached it is bought once, on a new cart.
 func TestVeleroStatusRestoreLosingToARunningManager(t *testing.T) {
-	for name, committed := range map[string]bool{
-		"backup mid-checkout, Partner Center committed it":   true,
-		"backup mid-checkout, the checkout never reached it": false,
-	} {
+	for name, committed := range midCheckoutBackups {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			o, intent := crashMidCheckout(t, "restored", committed)
+			o, intent, backup := backupMidCheckout(t, "restored", committed)
 			if committed {
 				g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).Should(Equal(1))
 			}
-			backup := o.get("restored")
-			g.Expect(backup.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPending))
 			loseObject(t, o, "restored")
 			o.start()
 			restored := veleroCreate(t, backup)
