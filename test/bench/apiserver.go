@@ -117,7 +117,8 @@ func requestDelta(before, after map[string]float64, n float64) (string, float64)
 type apiServerGo struct {
 	heapBytes, gcCycles float64
 	// cartEtcd counts kube-apiserver's etcd requests for PartnerCarts by operation: an update
-	// whose cached object was stale reads the object again from etcd ("get").
+	// retried because the watch cache's copy was stale is a second "update" transaction, so
+	// more updates than PATCHes would show retries.
 	cartEtcd map[string]float64
 }
 
