@@ -510,6 +510,24 @@ type CheckoutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Resolution string `json:"resolution,omitempty"`
+	// cartGone is true on a refused intent whose cart was gone at checkout (404): re-creating
+	// the cart may cure that, so such a refusal lets a new intent start (a bounded number of
+	// times). Any other refusal blocks new intents until a person changes the spec (a new
+	// approval included).
+	// +optional
+	CartGone bool `json:"cartGone,omitempty"`
+	// contentHash is the hash of the purchase content of the upstream cart as read before the
+	// first call of this intent (every line and add-on field that decides what is bought, as
+	// Partner Center spells it, case folded), which was verified to equal the spec's content
+	// (status.specHash) that the approval covered. It is what was bought.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	ContentHash string `json:"contentHash,omitempty"`
+	// repurchaseOf is the repurchase-of annotation this intent was made under: the earlier
+	// purchase a person chose to buy again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	RepurchaseOf string `json:"repurchaseOf,omitempty"`
 }
 
 // CheckoutResolutionAnnotation lets a person settle a checkout whose outcome the operator

@@ -62,7 +62,9 @@ func crashMidCheckout(t *testing.T, name string, commit bool) (*operator, *pcv1a
 	t.Helper()
 	g := NewWithT(t)
 	gate := newCheckoutGate()
-	o := startOperator(t, operatorOptions{middleware: gate.middleware})
+	// A clock the test can move on: a person's "nothing-bought" is weighed only once Partner
+	// Center lists every order the call could have made.
+	o := startOperator(t, operatorOptions{middleware: gate.middleware, clock: &testClock{}})
 	o.create(name, withApproved())
 	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
 	intent := o.get(name).Status.Checkout
@@ -279,8 +281,9 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	}).WithTimeout(2 * time.Second).Should(Succeed())
 	g.Eventually(func() []string { return o.events("lost") }).Should(ContainElement(pcv1alpha1.EventCheckoutUnknown))
 
-	// A person looks in Partner Center, finds nothing, and says so: the object goes, and a
-	// receipt keeps the intent and their word.
+	// A person looks in Partner Center once it lists every order the call could have made,
+	// finds nothing, and says so: the object goes, and a receipt keeps the intent and their word.
+	o.opts.clock.(*testClock).Skip(orderListingDelay + DefaultCheckoutTimeout)
 	o.update("lost", func(c *pcv1alpha1.PartnerCart) {
 		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})
@@ -300,6 +303,7 @@ func TestCheckoutAbandonedStaysAbandoned(t *testing.T) {
 	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
 	o.start()
 	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
+	o.opts.clock.(*testClock).Skip(orderListingDelay + DefaultCheckoutTimeout)
 	o.update("abandoned", func(c *pcv1alpha1.PartnerCart) {
 		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})

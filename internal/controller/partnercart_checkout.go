@@ -98,9 +98,11 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 	return r.callCheckout(ctx, s)
 }
 
-// refusalGate keeps a refused cart from being checked out again until something changed: a
-// definite refusal (a credit limit, say) blocks new intents for the same cart and spec
-// generation; a cart that vanished at checkout is re-created, a bounded number of times.
+// refusalGate keeps a refused cart from being checked out again until a person acts: a
+// definite refusal (a credit limit, say) blocks new intents for as long as the spec keeps the
+// generation it was refused at. A new generation (an edit, a new approval) lets a new intent
+// through the whole gate; an expired cart, a restart or a watch event never does. A cart that
+// vanished at checkout (404) is re-created, a bounded number of times per generation.
 func (r *PartnerCartReconciler) refusalGate(s *scope) (bool, ctrl.Result, error) {
 	cart := s.cart
 	refusals := 0
@@ -119,8 +121,7 @@ func (r *PartnerCartReconciler) refusalGate(s *scope) (bool, ctrl.Result, error)
 			refusals, last.Message)
 		res, err := r.stall(s, pcv1alpha1.CheckoutFailedReason, msg)
 		return true, res, err
-	case cart.Status.Cart != nil && last.CartID == cart.Status.Cart.ID && !s.cartExpiresSoon():
-		// (A cart that vanished at checkout is marked expired, and re-created before a new intent.)
+	case !last.CartGone:
 		res, err := r.stall(s, pcv1alpha1.CheckoutRefusedReason, refusedMessage(last))
 		return true, res, err
 	}
@@ -185,18 +186,20 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		intent = max(intent, h.Intent+1)
 	}
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
-		RequestID:   checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
-		CartID:      cart.Status.Cart.ID,
-		CustomerID:  cart.Spec.CustomerID,
-		Account:     s.credentialSource().account,
-		SpecHash:    cart.Status.SpecHash,
-		RequestedBy: cart.Spec.Approval.RequestedBy,
-		ApprovedBy:  cart.Spec.Approval.ApprovedBy,
-		ApprovedAt:  cart.Spec.Approval.ApprovedAt,
-		AppliedBy:   appliedBy(cart),
-		Intent:      intent,
-		Outcome:     pcv1alpha1.CheckoutPending,
-		StartedAt:   metav1.NewTime(s.now),
+		RequestID:    checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
+		CartID:       cart.Status.Cart.ID,
+		CustomerID:   cart.Spec.CustomerID,
+		Account:      s.credentialSource().account,
+		SpecHash:     cart.Status.SpecHash,
+		ContentHash:  contentHash(cart.Spec.CustomerID, s.upstreamLines, &cart.Spec),
+		RepurchaseOf: printable.Truncate(cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation], 1024),
+		RequestedBy:  cart.Spec.Approval.RequestedBy,
+		ApprovedBy:   cart.Spec.Approval.ApprovedBy,
+		ApprovedAt:   cart.Spec.Approval.ApprovedAt,
+		AppliedBy:    appliedBy(cart),
+		Intent:       intent,
+		Outcome:      pcv1alpha1.CheckoutPending,
+		StartedAt:    metav1.NewTime(s.now),
 	}
 	return r.persistAttempt(ctx, s)
 }
@@ -209,7 +212,10 @@ func (r *PartnerCartReconciler) persistAttempt(ctx context.Context, s *scope) er
 	co := cart.Status.Checkout
 	co.Attempts++
 	co.Owner = r.Options.Identity
-	deadline := metav1.NewTime(s.now.Add(r.Options.CheckoutTimeout))
+	// The deadline counts from now, not from the reconcile's start (reads, a PUT, the client's
+	// limiter may have taken a while), and is whole seconds, as it is stored: the call's own
+	// context ends at it, so no call of this process is in flight once another may repeat it.
+	deadline := metav1.NewTime(r.Clock.Now().Add(r.Options.CheckoutTimeout).Truncate(time.Second))
 	co.Deadline = &deadline
 	cart.Status.Phase = pcv1alpha1.PhaseCheckingOut
 	msg := fmt.Sprintf("Checking out cart %s (MS-RequestId %s, attempt %d)", co.CartID, co.RequestID, co.Attempts)
@@ -312,15 +318,29 @@ func (r *PartnerCartReconciler) callCheckout(ctx context.Context, s *scope) (ctr
 	if err != nil {
 		return r.upstreamError(s, "checkout", err)
 	}
+	// The call ends at the deadline persisted for it; the writes that record its answer get
+	// a timeout of their own, so an answer that came just in time is still recorded.
+	callCtx, cancelCall := r.detachedFor(ctx, co.Deadline.Sub(r.Clock.Now()))
+	result, err := pc.Checkout(callCtx, s.customerID(), co.CartID, co.RequestID)
+	cancelCall()
 	callCtx, cancel := r.detached(ctx)
 	defer cancel()
-	result, err := pc.Checkout(callCtx, s.customerID(), co.CartID, co.RequestID)
 	if err != nil {
 		return r.checkoutError(callCtx, s, err)
 	}
+	noID := countFunc(result.Orders, func(o partnercenter.Order) bool { return strings.TrimSpace(o.ID) == "" })
 	switch {
+	case noID > 0:
+		// An order without an ID (`{"orders":[{}]}`, `[null]`) cannot be polled, recorded or
+		// told apart from another purchase: something was bought, but not what.
+		return r.checkoutUnknown(callCtx, s, fmt.Sprintf("Partner Center answered the checkout of cart %s with %d orders, %d of them without an ID",
+			co.CartID, len(result.Orders), noID))
 	case len(result.Orders) > 0:
 		return r.recordResult(callCtx, s, result, nil)
+	case slices.ContainsFunc(result.OrderErrors, func(e partnercenter.OrderError) bool { return e.Code == 0 }):
+		// A refusal names its error code; an order error without one (`[null]`, `[{}]`) says
+		// nothing definite about what Partner Center did.
+		return r.checkoutUnknown(callCtx, s, fmt.Sprintf("Partner Center answered the checkout of cart %s with order errors that carry no error code", co.CartID))
 	case len(result.OrderErrors) > 0 && r.onlyCall(co):
 		// Every order group failed on the only call: Partner Center created nothing.
 		cart.Status.OrderErrors = orderErrors(result.OrderErrors)
@@ -374,6 +394,7 @@ func (r *PartnerCartReconciler) refuse(ctx context.Context, s *scope, why string
 	co := cart.Status.Checkout
 	now := metav1.NewTime(s.now)
 	co.CompletedAt = &now
+	co.CartGone = cartGone
 	retireRefused(cart, why, cart.Generation)
 	s.observe("refused")
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutRefusedReason, why+"; nothing was bought")
@@ -476,7 +497,9 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 		why, s.customerID(), co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
 		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID)
 	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, printable.Truncate(msg, 2048), cart.Generation
-	co.Owner, co.Deadline = "", nil
+	// The deadline stays: it bounds when the last call was made, which a "nothing-bought"
+	// resolution is checked against (orders are listed only some minutes after they are made).
+	co.Owner = ""
 	s.observe("unknown")
 	r.eventf(cart, corev1.EventTypeWarning, pcv1alpha1.EventCheckoutUnknown, "%s", msg)
 	return r.awaitResolution(ctx, s)
@@ -486,27 +509,37 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 // cart's items, best effort: it is a hint for the person settling an unknown outcome, never a
 // decision.
 func (r *PartnerCartReconciler) ordersSince(ctx context.Context, s *scope, t time.Time) string {
-	pc, err := s.partnerCenter(ctx)
+	ids, err := r.candidateOrders(ctx, s, t)
 	if err != nil {
 		return ""
+	}
+	return strings.Join(ids, ", ")
+}
+
+// candidateOrders returns the IDs of the customer's orders created at or after t (less a
+// minute of clock skew) that hold one of the cart's items.
+func (r *PartnerCartReconciler) candidateOrders(ctx context.Context, s *scope, t time.Time) ([]string, error) {
+	pc, err := s.partnerCenter(ctx)
+	if err != nil {
+		return nil, err
 	}
 	orders, err := pc.ListOrders(ctx, s.customerID())
 	if err != nil {
-		return ""
+		return nil, err
 	}
 	items := map[string]bool{}
 	forEachLine(wireLineItems(s.cart.Spec.LineItems), func(l partnercenter.CartLineItem) { items[strings.ToLower(l.CatalogItemID)] = true })
-	var found []pcv1alpha1.OrderStatus
+	var found []string
 	for _, o := range orders {
 		created := parseTime(o.CreationDate)
 		if created == nil || created.Time.Before(t.Add(-time.Minute)) {
 			continue
 		}
 		if slices.ContainsFunc(o.LineItems, func(l partnercenter.OrderLineItem) bool { return items[strings.ToLower(l.OfferID)] }) {
-			found = append(found, pcv1alpha1.OrderStatus{ID: o.ID})
+			found = append(found, o.ID)
 		}
 	}
-	return orderIDs(found)
+	return found, nil
 }
 
 // awaitResolution waits for a person: only the checkout-resolution annotation naming this
@@ -555,4 +588,15 @@ func additionalInformation(raw []json.RawMessage) []string {
 		out = append(out, printable.Truncate(b.String(), 1024))
 	}
 	return out
+}
+
+// countFunc counts the elements of xs for which f is true.
+func countFunc[T any](xs []T, f func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if f(x) {
+			n++
+		}
+	}
+	return n
 }

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,6 +36,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // secretRefIndex indexes PartnerCarts by the name of their credentials Secret, so that a
@@ -192,6 +194,7 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		retErr = r.patchStatus(ctx, s, retErr)
 	}()
 	migrateLegacyCheckout(cart)
+	r.withdrawUnprocessedIntent(ctx, s)
 
 	if !cart.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
@@ -273,12 +276,18 @@ func migrateLegacyCheckout(cart *pcv1alpha1.PartnerCart) {
 		co.Outcome, co.Message = pcv1alpha1.CheckoutUnknown, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
 	case co.CompletedAt == nil && reason == pcv1alpha1.CheckoutFailedReason,
 		co.CompletedAt != nil && co.Resolution == "" && len(cart.Status.Orders) == 0:
-		// That release's "refused, nothing bought" (a definite refusal, or every order group
-		// failed). Repeating its call would buy past a gate (approval, freeze) the cart may no
-		// longer pass: it becomes history, so the whole gate applies again.
-		retireRefused(cart, conditionMessage(cart, pcv1alpha1.CheckedOutCondition), cart.Status.ObservedGeneration)
+		// That release wrote CheckoutFailed for a definite refusal of the first call, but also
+		// for a refused repeat after a call that may have committed; and it completed a 200
+		// without orders. Its record cannot tell "nothing bought" from "bought": repeating the
+		// call, or treating it as refused, could buy twice. A person settles it.
+		co.Outcome, co.CompletedAt = pcv1alpha1.CheckoutUnknown, nil
+		co.Message = printable.Truncate(fmt.Sprintf("This checkout was recorded by an earlier release whose record cannot tell whether it bought (%s). "+
+			"Check the orders of customer %s created since %s in Partner Center (MS-RequestId %s) and record what you find with the annotation %s=%s/nothing-bought or %s=%s/orders=<id>[,<id>...]",
+			conditionMessage(cart, pcv1alpha1.CheckedOutCondition), co.CustomerID, co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
+			pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID), 2048)
 	case co.CompletedAt == nil:
-		co.Outcome = pcv1alpha1.CheckoutPending
+		// That release may not have counted its calls: one may have been made.
+		co.Outcome, co.Attempts = pcv1alpha1.CheckoutPending, max(co.Attempts, 1)
 	case strings.HasSuffix(co.Resolution, resolutionNothingBought):
 		co.Outcome, co.Message = pcv1alpha1.CheckoutAbandoned, conditionMessage(cart, pcv1alpha1.CheckedOutCondition)
 	case co.Resolution != "":
@@ -290,10 +299,38 @@ func migrateLegacyCheckout(cart *pcv1alpha1.PartnerCart) {
 	}
 }
 
+// withdrawUnprocessedIntent drops a Pending intent none of whose calls Partner Center
+// processed (each was refused before it: no token, 401, 429, the client's tenant gate; such a
+// call is taken back from attempts). Nothing was bought, so nothing is lost; and the gate
+// (approval, pin, price limits, account ceiling, freeze, the re-purchase guard) runs again, as
+// for a new intent, before any call: an approval withdrawn, a freeze or a deletion meanwhile
+// stops it. A new intent made on the same cart gets the same request ID (the intent number
+// comes from the history, which this does not touch).
+func (r *PartnerCartReconciler) withdrawUnprocessedIntent(ctx context.Context, s *scope) {
+	co := s.cart.Status.Checkout
+	if co == nil || co.Outcome != pcv1alpha1.CheckoutPending || co.Attempts > 0 || co.CartSeenOrdered {
+		return
+	}
+	ctrl.LoggerFrom(ctx).Info("Withdrawing a checkout intent no call of which reached Partner Center", "requestID", co.RequestID)
+	s.cart.Status.Checkout = nil
+}
+
+// checkoutChanged reports whether a reconcile changed the checkout's state: the intent or its
+// history.
+func checkoutChanged(before, after *pcv1alpha1.PartnerCart) bool {
+	return !equality.Semantic.DeepEqual(before.Status.Checkout, after.Status.Checkout) ||
+		!equality.Semantic.DeepEqual(before.Status.CheckoutHistory, after.Status.CheckoutHistory)
+}
+
 // detached returns a context that a shutdown does not cancel, bounded by the checkout timeout
 // and by the process's lifetime.
 func (r *PartnerCartReconciler) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Options.CheckoutTimeout)
+	return r.detachedFor(ctx, r.Options.CheckoutTimeout)
+}
+
+// detachedFor is detached with a timeout of its own.
+func (r *PartnerCartReconciler) detachedFor(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	if r.Lifetime == nil {
 		return c, cancel
 	}
@@ -334,6 +371,11 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 			builder.WithPredicates(accountChanged())).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.cartsNotAllowedIn),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.cartOfReceipt),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc: func(event.CreateEvent) bool { return false },
+				UpdateFunc: func(event.UpdateEvent) bool { return false },
+			})).
 		Named("partnercart").
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent, RateLimiter: retryRateLimiter()}).
 		Complete(r)
@@ -381,6 +423,18 @@ func (r *PartnerCartReconciler) cartRequests(ctx context.Context, what string, w
 		}
 	}
 	return reqs
+}
+
+// cartOfReceipt maps a deleted receipt to the cart it records, so that the cart writes it
+// again while it exists (the receipt is the record that outlives the object).
+func (r *PartnerCartReconciler) cartOfReceipt(ctx context.Context, receipt client.Object) []reconcile.Request {
+	label := receipt.GetLabels()[ReceiptCartLabel]
+	if label == "" {
+		return nil
+	}
+	return r.cartRequests(ctx, "receipt "+klog.KObj(receipt).String(), func(c *pcv1alpha1.PartnerCart) bool {
+		return cartLabelValue(c.Name) == label
+	}, client.InNamespace(receipt.GetNamespace()))
 }
 
 // cartAccounts are the PartnerCenterAccounts a cart uses: the one its spec names and the one
@@ -444,6 +498,16 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, retEr
 	}
 	if string(data) == "{}" {
 		return retErr
+	}
+	if checkoutChanged(s.before, s.cart) {
+		// The checkout's state is written only over the state it was decided from: a late or
+		// stale writer (a second manager, a reconcile that read an old copy) must not turn a
+		// recorded purchase back into Pending or Unknown, or drop an intent another process
+		// has in flight. A lost race loses nothing: the receipt is written before a purchase
+		// is recorded here, and an intent's repeat carries the same request ID.
+		if data, err = optimisticMergeFrom(s.before).Data(s.cart); err != nil {
+			return errors.Join(retErr, fmt.Errorf("compute status patch: %w", err))
+		}
 	}
 	// A shutdown must not drop the record of a checkout that just happened.
 	ctx, cancel := r.detached(ctx)

@@ -21,9 +21,10 @@ func (r *PartnerCartReconciler) reconcileOrders(ctx context.Context, s *scope) (
 	if co == nil || !co.Outcome.Final() || co.CompletedAt == nil {
 		return ctrl.Result{}, nil
 	}
-	if len(cart.Status.Orders) > 0 && cart.Status.ReceiptName == "" {
-		// A receipt that could not be written at checkout is retried by every reconcile.
-		if err := r.ensureReceipt(ctx, s); err != nil {
+	if len(cart.Status.Orders) > 0 || co.Resolution != "" {
+		// A receipt that could not be written at checkout, or was deleted since, is written
+		// by every reconcile (a deleted receipt wakes its cart).
+		if err := r.ensureReceiptKept(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

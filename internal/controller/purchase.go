@@ -361,12 +361,17 @@ func formatDecimal(r *big.Rat) string {
 	return r.FloatString(8)
 }
 
-// linesDiffer compares what an upstream cart holds with what the spec asks to buy, on the
-// fields that decide what is bought and what it costs: line (and add-on) ids, catalog items,
-// quantities, billing cycles and terms. It returns a description of the first difference, or
-// "" when they match. Partner Center's spelling of enums does not count.
+// linesDiffer compares what an upstream cart holds with what the spec asks to buy, on every
+// field that decides what is bought, for how long and at what price: line and add-on ids,
+// catalog items, friendly names, quantities, billing cycles, terms, promotions, custom term
+// end dates, provisioning contexts, participants, renewals and purchase commitments (a line's
+// attestation when Partner Center states it: its published answers leave it out). It returns a
+// description of the first difference, or "" when they match. Partner Center's spelling (case
+// of enums and IDs, decimal form) does not count. The cart-level attestation is sent with every
+// write and never echoed, so it is not compared.
 func linesDiffer(upstream []partnercenter.CartLineItem, spec *pcv1alpha1.PartnerCartSpec) string {
-	want, got := lineKeys(wireLineItems(spec.LineItems), ""), lineKeys(upstream, "")
+	wanted := wireLineItems(spec.LineItems)
+	want, got := lineKeys(wanted, nil, ""), lineKeys(upstream, wanted, "")
 	for i := range max(len(want), len(got)) {
 		switch {
 		case i >= len(got):
@@ -380,16 +385,97 @@ func linesDiffer(upstream []partnercenter.CartLineItem, spec *pcv1alpha1.Partner
 	return ""
 }
 
-// lineKeys describes each line and add-on as "line <id>: <item> x<quantity> <cycle> <term>",
-// sorted, so that line order does not count.
-func lineKeys(lines []partnercenter.CartLineItem, parent string) []string {
+// contentHash is the hash of the purchase content of an upstream cart, in the form linesDiffer
+// compares: equal for an upstream cart and the spec it matches. The intent and the receipt
+// record it as what was bought.
+func contentHash(customerID string, upstream []partnercenter.CartLineItem, spec *pcv1alpha1.PartnerCartSpec) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(customerID) + "\n" + strings.Join(lineKeys(upstream, wireLineItems(spec.LineItems), ""), "\n")))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// lineKeys describes each line and add-on by its purchase content, sorted, so that line order
+// does not count: "line <id>: <item> x<quantity> <cycle> <term> {other fields}". stated holds
+// the lines as sent: where an upstream line leaves out its attestation, the one sent counts.
+func lineKeys(lines, stated []partnercenter.CartLineItem, parent string) []string {
 	keys := make([]string, 0, len(lines))
 	for _, l := range lines {
+		sent := lineByID(stated, l.ID)
+		if l.AttestationAccepted == nil && sent != nil {
+			l.AttestationAccepted = sent.AttestationAccepted
+		}
 		key := fmt.Sprintf("%sline %d: %s x%d %s %s", parent, l.ID, strings.ToLower(l.CatalogItemID), l.Quantity,
-			strings.ToLower(l.BillingCycle), strings.ToUpper(l.TermDuration))
+			strings.ToLower(partnercenter.NormalizeBillingCycle(l.BillingCycle)), strings.ToUpper(l.TermDuration))
+		if more := lineTerms(l); more != "" {
+			key += " " + more
+		}
 		keys = append(keys, key)
-		keys = append(keys, lineKeys(l.AddonItems, fmt.Sprintf("line %d add-on ", l.ID))...)
+		var sentAddons []partnercenter.CartLineItem
+		if sent != nil {
+			sentAddons = sent.AddonItems
+		}
+		keys = append(keys, lineKeys(l.AddonItems, sentAddons, fmt.Sprintf("%sline %d add-on ", parent, l.ID))...)
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func lineByID(lines []partnercenter.CartLineItem, id int) *partnercenter.CartLineItem {
+	for i := range lines {
+		if lines[i].ID == id {
+			return &lines[i]
+		}
+	}
+	return nil
+}
+
+// lineTerms renders the line's content beyond item, quantity, cycle and term, each field
+// folded to one spelling: "" when it has none.
+func lineTerms(l partnercenter.CartLineItem) string {
+	var terms []string
+	add := func(name, value string) {
+		if value != "" {
+			terms = append(terms, name+"="+value)
+		}
+	}
+	add("name", l.FriendlyName)
+	add("promotion", strings.ToLower(l.PromotionID))
+	add("customTermEnd", canonicalTime(l.CustomTermEndDate))
+	if l.AttestationAccepted != nil {
+		add("attestation", strconv.FormatBool(*l.AttestationAccepted))
+	}
+	if len(l.ProvisioningContext) > 0 {
+		ctx := make([]string, 0, len(l.ProvisioningContext))
+		for k, v := range l.ProvisioningContext {
+			ctx = append(ctx, strings.ToLower(k)+":"+strings.ToLower(fmt.Sprint(v)))
+		}
+		slices.Sort(ctx)
+		add("provisioning", strings.Join(ctx, ","))
+	}
+	if len(l.Participants) > 0 {
+		ps := make([]string, 0, len(l.Participants))
+		for _, p := range l.Participants {
+			ps = append(ps, strings.ReplaceAll(strings.ToLower(p.Key), "_", "")+":"+p.Value)
+		}
+		slices.Sort(ps)
+		add("participants", strings.Join(ps, ","))
+	}
+	if l.RenewsTo != nil {
+		add("renewsTo", strings.ToUpper(l.RenewsTo.TermDuration))
+	}
+	if pc := l.PurchaseCommitment; pc != nil {
+		amount := pc.Amount.String()
+		if r, ok := new(big.Rat).SetString(amount); ok {
+			amount = formatDecimal(r)
+		}
+		add("commitment", amount+" "+strings.ToUpper(pc.Currency)+" "+strings.ToLower(pc.Grain))
+	}
+	return strings.Join(terms, " ")
+}
+
+// canonicalTime is an RFC 3339 time in UTC, or the value as it came when it is not one.
+func canonicalTime(v string) string {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return v
 }

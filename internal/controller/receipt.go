@@ -59,33 +59,51 @@ type receiptRecord struct {
 	CartID            string `json:"cartId"`
 	CheckoutRequestID string `json:"checkoutRequestId"`
 	SpecHash          string `json:"specHash"`
-	StartedAt         string `json:"checkoutStartedAt"`
-	CompletedAt       string `json:"checkoutCompletedAt"`
-	Outcome           string `json:"outcome,omitempty"`
-	RequestedBy       string `json:"requestedBy,omitempty"`
-	ApprovedBy        string `json:"approvedBy,omitempty"`
-	ApprovedAt        string `json:"approvedAt,omitempty"`
+	// ContentHash: the upstream cart's content verified before the first call (status.checkout.contentHash).
+	ContentHash string `json:"contentHash,omitempty"`
+	StartedAt   string `json:"checkoutStartedAt"`
+	CompletedAt string `json:"checkoutCompletedAt"`
+	Outcome     string `json:"outcome,omitempty"`
+	RequestedBy string `json:"requestedBy,omitempty"`
+	ApprovedBy  string `json:"approvedBy,omitempty"`
+	ApprovedAt  string `json:"approvedAt,omitempty"`
 	// AppliedBy: the GitOps tool's identifiers on the object (status.checkout.appliedBy).
-	AppliedBy   map[string]string        `json:"appliedBy,omitempty"`
-	Resolution  string                   `json:"resolution,omitempty"`
-	Orders      []pcv1alpha1.OrderStatus `json:"orders"`
-	OrderErrors []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
+	AppliedBy  map[string]string `json:"appliedBy,omitempty"`
+	Resolution string            `json:"resolution,omitempty"`
+	// RepurchaseOf: the earlier purchase a person chose to buy again (status.checkout.repurchaseOf).
+	RepurchaseOf string                   `json:"repurchaseOf,omitempty"`
+	Orders       []pcv1alpha1.OrderStatus `json:"orders"`
+	OrderErrors  []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
 	// AdditionalInformation is the checkout answer's additionalInformation, as in
 	// status.checkout (the orders above carry additionalPartnerIdsOnRecord and
 	// partnerOnRecordAttestationAccepted themselves).
 	AdditionalInformation []string `json:"additionalInformation,omitempty"`
 }
 
+// ensureReceiptKept makes sure the receipt of a recorded purchase still exists: someone may
+// have deleted it, and status.receiptName does not prove otherwise. The cache (which holds
+// receipts' metadata) answers the common case without a request; a receipt it does not show
+// is written again, or found by ensureReceipt if the cache lags.
+func (r *PartnerCartReconciler) ensureReceiptKept(ctx context.Context, s *scope) error {
+	if s.receiptWritten {
+		return nil
+	}
+	if name := s.cart.Status.ReceiptName; name == receiptName(s.cart) {
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.cart.Namespace, Name: name}, receiptMetadata()); err == nil {
+			return nil
+		}
+	}
+	return r.ensureReceipt(ctx, s)
+}
+
 // ensureReceipt records the purchase in an immutable ConfigMap owned by nobody, so that it
 // survives the deletion of the PartnerCart (and of its status). It is written once; a
-// receipt that already exists for this cart is left as it is.
+// receipt that already exists for this cart is left as it is, and one that was deleted is
+// written again (status.receiptName names it, but only the API server knows it is there).
 func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) error {
 	cart := s.cart
 	co := cart.Status.Checkout
 	name := receiptName(cart)
-	if cart.Status.ReceiptName == name {
-		return nil
-	}
 	completed := ""
 	if co.CompletedAt != nil {
 		completed = co.CompletedAt.UTC().Format(time.RFC3339)
@@ -96,8 +114,8 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	}
 	rec := receiptRecord{
 		Namespace: cart.Namespace, PartnerCart: cart.Name, PartnerCartUID: string(cart.UID),
-		CustomerID: customer, Account: co.Account, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash,
-		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution,
+		CustomerID: customer, Account: co.Account, CartID: co.CartID, CheckoutRequestID: co.RequestID, SpecHash: co.SpecHash, ContentHash: co.ContentHash,
+		StartedAt: co.StartedAt.UTC().Format(time.RFC3339), CompletedAt: completed, Outcome: string(co.Outcome), Resolution: co.Resolution, RepurchaseOf: co.RepurchaseOf,
 		RequestedBy: co.RequestedBy, ApprovedBy: co.ApprovedBy, ApprovedAt: co.ApprovedAt, AppliedBy: co.AppliedBy,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors, AdditionalInformation: co.AdditionalInformation,
 	}
@@ -133,6 +151,9 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	if co.Account != "" {
 		cm.Data["account"] = co.Account
 	}
+	if co.ContentHash != "" {
+		cm.Data["contentHash"] = co.ContentHash
+	}
 	for _, o := range cart.Status.Orders {
 		if key, ok := orderLabelKey(o.ID); ok {
 			cm.Labels[key] = "true"
@@ -154,6 +175,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		r.receiptWrites.created(seq, client.ObjectKeyFromObject(cm))
 	}
 	cart.Status.ReceiptName = name
+	s.receiptWritten = true
 	return nil
 }
 

@@ -28,22 +28,30 @@ import (
 // repurchaseGuard reports whether the cart must stop because it was bought before, or because
 // the guard could not look yet; res then says when to look again (a throttled or unreadable
 // order list is retried like any other upstream step, never left waiting for a watch event).
+// Both looks run: a person who named the earlier receipt has seen that purchase, not an
+// unrecorded one of the same lines.
 func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (stop bool, res ctrl.Result, err error) {
-	stop, confirmed, err := r.previouslyPurchased(ctx, s)
-	if stop || confirmed || err != nil {
-		// A person who named the earlier receipt has seen the earlier purchase.
-		return stop, ctrl.Result{}, err
+	if stop, err := r.previouslyPurchased(ctx, s); stop || err != nil {
+		return true, ctrl.Result{}, err
 	}
 	return r.identicalRecentPurchase(ctx, s)
 }
 
+// repurchaseOverride returns what the repurchase-of annotation names: receipts or orders.
+func repurchaseOverride(cart *pcv1alpha1.PartnerCart) []string {
+	return pcv1alpha1.SplitOrderIDs(cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation])
+}
+
 // previouslyPurchased looks for a receipt with orders of an earlier object of the same
-// namespace and name (any UID). confirmed: the repurchase-of annotation names one of them.
-func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) (stop, confirmed bool, err error) {
+// namespace and name (any UID). Only the newest such receipt, named in the repurchase-of
+// annotation, lets the cart buy again: an annotation kept in Git (or carried over by
+// `kubectl replace --force`) names a receipt that the purchase it allowed has since made
+// old, so it allows exactly one purchase.
+func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) (stop bool, err error) {
 	cart := s.cart
 	receipts, err := r.earlierReceipts(ctx, s)
 	if err != nil {
-		return true, false, err
+		return true, err
 	}
 	var newest *receiptRecord
 	newestName := ""
@@ -53,21 +61,18 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
 			continue
 		}
-		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == cm.Name {
-			return false, true, nil
-		}
-		if newest == nil || rec.StartedAt > newest.StartedAt {
+		if newest == nil || rec.StartedAt > newest.StartedAt || (rec.StartedAt == newest.StartedAt && cm.Name > newestName) {
 			newest, newestName = rec, cm.Name
 		}
 	}
-	if newest == nil {
-		return false, false, nil
+	if newest == nil || slices.Contains(repurchaseOverride(cart), newestName) {
+		return false, nil
 	}
 	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",
 		cart.Namespace, cart.Name, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
 	_, err = r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
-	return true, false, err
+	return true, err
 }
 
 // identicalRecentPurchase looks, when no receipt exists, for orders of the customer created
@@ -100,10 +105,8 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 	if err != nil || len(matched) == 0 {
 		return err != nil, ctrl.Result{}, err
 	}
-	for _, id := range matched {
-		if cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation] == id {
-			return false, ctrl.Result{}, nil
-		}
+	if slices.ContainsFunc(matched, func(id string) bool { return slices.Contains(repurchaseOverride(cart), id) }) {
+		return false, ctrl.Result{}, nil
 	}
 	msg := fmt.Sprintf("Customer %s bought exactly these lines within the last %s (orders %s), and no receipt here says by whom; nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",

@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +20,49 @@ import (
 const (
 	resolutionNothingBought = "nothing-bought"
 	resolutionOrdersPrefix  = "orders="
+	// resolutionNotOursPrefix follows "nothing-bought;": the orders the person looked at and
+	// found to be another purchase's.
+	resolutionNotOursPrefix = "not-ours="
 )
+
+// orderListingDelay: Partner Center lists a new order among the customer's orders only up to
+// 15 minutes after it was made ("Get all of a customer's orders").
+const orderListingDelay = 15 * time.Minute
+
+// purchaseEvidence says why "nothing-bought" cannot be taken as it stands ("" when it can):
+// the cart was seen Ordered for this intent, or the customer has orders holding the cart's
+// items made since the intent started that the person did not name as another purchase's
+// (notOurs). Until every order of the intent can be listed, it asks to wait (res). A receipt
+// with no orders would otherwise let a re-apply buy again while that order is not yet listed.
+func (r *PartnerCartReconciler) purchaseEvidence(ctx context.Context, s *scope, notOurs []string) (ctrl.Result, error, string) {
+	co := s.cart.Status.Checkout
+	if co.CartSeenOrdered {
+		return ctrl.Result{}, nil, fmt.Sprintf("cart %s was seen Ordered in Partner Center for this checkout, so it was bought: record its orders with %s=%s/%s<id>[,<id>...]",
+			co.CartID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionOrdersPrefix)
+	}
+	lastCall := co.StartedAt.Time
+	if co.Deadline != nil {
+		lastCall = co.Deadline.Time
+	}
+	if listed := lastCall.Add(orderListingDelay); s.now.Before(listed) {
+		s.waitReason, s.waitMessage = pcv1alpha1.CheckoutOutcomeUnknownReason, fmt.Sprintf(
+			"Partner Center lists an order only up to %s after it is made: nothing-bought is checked against the customer's orders at %s", orderListingDelay, listed.UTC().Format(time.RFC3339))
+		return ctrl.Result{RequeueAfter: listed.Sub(s.now) + time.Second}, nil, ""
+	}
+	candidates, err := r.candidateOrders(ctx, s, co.StartedAt.Time)
+	if err != nil {
+		res, err := r.upstreamError(s, "list the customer's orders to check nothing-bought", err)
+		return res, err, ""
+	}
+	unnamed := slices.DeleteFunc(slices.Clone(candidates), func(id string) bool { return slices.Contains(notOurs, id) })
+	if len(unnamed) == 0 {
+		return ctrl.Result{}, nil, ""
+	}
+	return ctrl.Result{}, nil, fmt.Sprintf("orders %s of customer %s, made since the checkout started, hold the cart's items: record them with %s=%s/%s<id>[,<id>...], "+
+		"or, having checked that each is another purchase's, name them with %s=%s/%s;%s%s",
+		strings.Join(unnamed, ", "), s.customerID(), pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionOrdersPrefix,
+		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionNothingBought, resolutionNotOursPrefix, strings.Join(candidates, ","))
+}
 
 // resolveCheckout settles an Unknown checkout as a person recorded it in the annotation
 // "<requestId>/<verdict>". A value that does not name this intent's request ID is ignored: it
@@ -35,7 +79,15 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 	}
 	verdict = strings.TrimSpace(verdict)
 	switch {
-	case verdict == resolutionNothingBought:
+	case verdict == resolutionNothingBought || strings.HasPrefix(verdict, resolutionNothingBought+";"):
+		notOurs := pcv1alpha1.SplitOrderIDs(strings.TrimPrefix(strings.TrimPrefix(verdict, resolutionNothingBought), ";"+resolutionNotOursPrefix))
+		if res, err, why := r.purchaseEvidence(ctx, s, notOurs); why != "" || err != nil || !res.IsZero() {
+			if why != "" {
+				setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, co.Message)
+				s.stalled = &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, printable.Truncate(co.Message+". The annotation says nothing was bought, but "+why, 4096)}
+			}
+			return res, err, true
+		}
 		now := metav1.NewTime(s.now)
 		co.Outcome, co.CompletedAt, co.Resolution = pcv1alpha1.CheckoutAbandoned, &now, printable.Truncate(value, 1024)
 		msg := fmt.Sprintf("A person recorded that the checkout of cart %s bought nothing (annotation %s); the operator will not check it out again: create a new PartnerCart to buy",

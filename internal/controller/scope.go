@@ -28,6 +28,8 @@ type scope struct {
 	upstreamLines []partnercenter.CartLineItem
 	// receiptMark: receipt creations started before this reconcile read the cart.
 	receiptMark uint64
+	// receiptWritten: this reconcile wrote the receipt, or found it in the API server.
+	receiptWritten bool
 
 	// outcome is what the phases concluded; summarize derives phase and conditions from it
 	// and the status.
