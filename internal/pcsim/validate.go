@@ -23,11 +23,11 @@ const (
 const hoursPerMonth = 730
 
 // priceLines validates and prices a cart's lines (and nested add-ons) the way Partner Center
-// fills in a cart response: currency, orderGroup, pricing or an error per line. Lines with
-// the same billing cycle share an order group; add-ons join their parent's group, since
-// they are bought against the parent's subscription.
+// fills in a cart response: currency, orderGroup, pricing or an error per line. Each order
+// group becomes one order at checkout; add-ons join their parent's group, since they are
+// bought against the parent's subscription. See orderGroups for how lines are grouped.
 func (s *Server) priceLines(in []pc.CartLineItem) []pc.CartLineItem {
-	groups := map[string]string{} // billing cycle -> order group ID
+	groups := &orderGroups{ids: map[string]string{}, perLine: s.opts.OrderGroupPerLine}
 	out := make([]pc.CartLineItem, len(in))
 	for i := range in {
 		out[i] = s.priceTree(in[i], groups, nil)
@@ -36,11 +36,11 @@ func (s *Server) priceLines(in []pc.CartLineItem) []pc.CartLineItem {
 }
 
 // priceTree prices one line and its add-ons; parent is nil for a top-level line.
-func (s *Server) priceTree(li pc.CartLineItem, groups map[string]string, parent *pc.CartLineItem) pc.CartLineItem {
+func (s *Server) priceTree(li pc.CartLineItem, groups *orderGroups, parent *pc.CartLineItem) pc.CartLineItem {
 	out := s.priceLine(li)
 	if out.Error == nil {
 		if parent == nil {
-			out.OrderGroup = orderGroupFor(groups, out.BillingCycle)
+			out.OrderGroup = groups.groupFor(out)
 		} else {
 			// An add-on of a broken parent cannot be ordered either, so it stays without a group.
 			out.OrderGroup = parent.OrderGroup
@@ -55,13 +55,53 @@ func (s *Server) priceTree(li pc.CartLineItem, groups map[string]string, parent 
 	return out
 }
 
-func orderGroupFor(groups map[string]string, billingCycle string) string {
-	g, ok := groups[billingCycle]
-	if !ok {
-		g = strconv.Itoa(len(groups))
-		groups[billingCycle] = g
+// orderGroups assigns a cart's lines to order groups as Partner Center's published
+// multi-type cart does: an Azure plan, two reservations, perpetual software, a SaaS
+// subscription and a SaaS trial went into "OMS-0" (the legacy offer), "0" (reservations and
+// software, one_time), "1" (SaaS, monthly) and "2" (the trial, none). So a group is:
+//
+//   - legacy offers (IDs without colons: the Azure plan, license-based GUID offers) by billing
+//     cycle, numbered "OMS-0", "OMS-1", ...;
+//   - every other line by product type and billing cycle, numbered "0", "1", ... in the order
+//     the groups first appear; the product types are new-commerce license-based products
+//     (product IDs CFQ7TTC0...) and the rest (Azure reservations and software, marketplace).
+//
+// Which lines share a group is Partner Center's choice, and a client must not assume it:
+// OrderGroupPerLine puts every top-level line in a group of its own, so that lines of one
+// billing cycle are bought in several orders.
+type orderGroups struct {
+	ids            map[string]string // group key -> order group ID
+	modern, legacy int               // groups numbered so far
+	perLine        bool
+}
+
+func (g *orderGroups) groupFor(li pc.CartLineItem) string {
+	cycle := strings.ToLower(li.BillingCycle)
+	legacy := !strings.Contains(li.CatalogItemID, ":")
+	var key string
+	switch {
+	case g.perLine:
+		key = "line/" + strconv.Itoa(g.modern+g.legacy)
+	case legacy:
+		key = "legacy/" + cycle
+	case strings.HasPrefix(strings.ToUpper(li.CatalogItemID), "CFQ7TTC0"):
+		key = "license/" + cycle
+	default:
+		key = "other/" + cycle
 	}
-	return g
+	if id, ok := g.ids[key]; ok {
+		return id
+	}
+	var id string
+	if legacy && !g.perLine {
+		id = "OMS-" + strconv.Itoa(g.legacy)
+		g.legacy++
+	} else {
+		id = strconv.Itoa(g.modern)
+		g.modern++
+	}
+	g.ids[key] = id
+	return id
 }
 
 // priceLine validates one line against the catalog, ignoring its add-ons. Fields the
