@@ -190,3 +190,49 @@ func TestOrderListOptionsAreValidated(t *testing.T) {
 	_, err = New(Options{OrderListingDelay: -time.Minute})
 	g.Expect(err).To(MatchError(ContainSubstring("order listing delay")))
 }
+
+// TestReservationTermFromItsLegacyDuration: the published reserved-instance update-a-cart
+// request has a line without termDuration that names its term as provisioningContext
+// "Duration": "1Year". pcsim's reservation sells P1Y and P3Y; such a line is accepted and
+// priced for the duration's term, and keeps no termDuration, as Partner Center's published
+// answer shows. Without a duration (or with one the item does not sell) the line is refused
+// as Partner Center refuses a missing term (400039 "does not support term ''").
+func TestReservationTermFromItsLegacyDuration(t *testing.T) {
+	const ri = "DG7GMGF0DWTL:0001:DG7GMGF0DSJB"
+	h := newHarness(t, Options{})
+	g := h.g
+
+	resp, body := h.sendRaw(http.MethodPost, cartsPath(customerA), readPublished(t, "update-a-cart.request.json"))
+	g.Expect(resp.StatusCode).To(Equal(http.StatusCreated), string(body))
+	published := decode[pc.Cart](g, body).LineItems[0]
+	g.Expect(published.Error).To(BeNil())
+	g.Expect(published.TermDuration).To(BeEmpty(), "echoed without a term, as published")
+	g.Expect(published.Pricing.Price.String()).To(Equal("1200.00"), "one year at 100.00 a month, paid once")
+	g.Expect(published.Pricing.ExtendedPrice.String()).To(Equal("2400.00"))
+
+	withContext := func(id int, term string, pcx pc.ProvisioningContext) pc.CartLineItem {
+		l := line(id, ri, 1, "one_time", term)
+		l.ProvisioningContext = pcx
+		return l
+	}
+	shared := func(duration string) pc.ProvisioningContext {
+		pcx := pc.ProvisioningContext{"scope": "shared", "subscriptionId": "3D5ECED6-1151-44C7-AEE6-70A4BB725666"}
+		if duration != "" {
+			pcx["duration"] = duration
+		}
+		return pcx
+	}
+	ct := h.createCart(customerA,
+		withContext(0, "", shared("3Year")),
+		withContext(1, "P1Y", shared("")),
+		withContext(2, "", shared("")),
+		withContext(3, "", shared("5Year")))
+	g.Expect(ct.LineItems[0].Error).To(BeNil())
+	g.Expect(ct.LineItems[0].Pricing.Price.String()).To(Equal("3600.00"))
+	g.Expect(ct.LineItems[1].Error).To(BeNil(), "termDuration works as for any reservation")
+	g.Expect(ct.LineItems[1].Pricing.Price.String()).To(Equal("1200.00"))
+	for _, i := range []int{2, 3} {
+		g.Expect(ct.LineItems[i].Error).NotTo(BeNil(), "line %d", i)
+		g.Expect(ct.LineItems[i].Error.ErrorDescription).To(ContainSubstring("does not support term ''"))
+	}
+}

@@ -2,6 +2,7 @@ package pcsim
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,7 +116,8 @@ func (s *Server) priceLine(li pc.CartLineItem) pc.CartLineItem {
 		out.Error = unknownItemError(li, productKnown)
 		return out
 	}
-	if cerr := checkTerms(item, &out); cerr != nil {
+	term, cerr := checkTerms(item, &out)
+	if cerr != nil {
 		out.Error = cerr
 		return out
 	}
@@ -138,7 +140,7 @@ func (s *Server) priceLine(li pc.CartLineItem) pc.CartLineItem {
 		return out
 	}
 	out.CurrencyCode = "USD"
-	out.Pricing = linePricing(item, unit, out.BillingCycle, out.TermDuration, li.Quantity)
+	out.Pricing = linePricing(item, unit, out.BillingCycle, term, li.Quantity)
 	return out
 }
 
@@ -151,26 +153,49 @@ func unknownItemError(li pc.CartLineItem, productKnown bool) *pc.CartError {
 		"Product %s referenced by line item %d was not found.", productID(li.CatalogItemID), li.ID)
 }
 
-// checkTerms validates billing cycle and term and rewrites both to the catalog's spelling.
-func checkTerms(item *CatalogItem, out *pc.CartLineItem) *pc.CartError {
+// checkTerms validates billing cycle and term, rewrites both to the catalog's spelling, and
+// returns the term the line is priced for.
+//
+// A reservation may name its term the legacy way instead of termDuration: the published
+// reserved-instance update-a-cart request sends provisioningContext {"Duration": "1Year"} and
+// no termDuration, and Partner Center's answer keeps the line without one. So a line without
+// termDuration whose provisioningContext has a duration the item sells is accepted, priced
+// for that term, and left without termDuration.
+func checkTerms(item *CatalogItem, out *pc.CartLineItem) (string, *pc.CartError) {
 	cycle, ok := canonicalBillingCycle(out.BillingCycle, item.BillingCycles)
 	if !ok {
-		return lineError(pc.CartErrorInvalidInput,
+		return "", lineError(pc.CartErrorInvalidInput,
 			"Billing cycle '%s' of line item %d is not supported by %s; supported: %s.",
 			out.BillingCycle, out.ID, item.CatalogItemID, strings.Join(item.BillingCycles, ", "))
 	}
 	term := strings.ToUpper(out.TermDuration)
 	if term == "" && len(item.TermDurations) == 0 {
 		out.BillingCycle, out.TermDuration = cycle, ""
-		return nil // a term-less item (perpetual software, a legacy offer): no term is right
+		return "", nil // a term-less item (perpetual software, a legacy offer): no term is right
+	}
+	if d, ok := durationTerm(out.ProvisioningContext.Get("duration")); term == "" && ok && slices.Contains(item.TermDurations, d) {
+		out.BillingCycle = cycle
+		return d, nil
 	}
 	if !slices.Contains(item.TermDurations, term) {
-		return lineError(pc.CartErrorInvalidInput,
+		return "", lineError(pc.CartErrorInvalidInput,
 			"Availability %s referenced by line item %d does not support term '%s'; supported: %s.",
 			item.CatalogItemID, out.ID, out.TermDuration, termList(item.TermDurations))
 	}
 	out.BillingCycle, out.TermDuration = cycle, term
-	return nil
+	return term, nil
+}
+
+// durationPattern is a reservation's legacy provisioning duration: "1Year", "3Years".
+var durationPattern = regexp.MustCompile(`(?i)^\s*([1-9])\s*years?\s*$`)
+
+// durationTerm returns the ISO-8601 term of a legacy duration ("1Year" is P1Y).
+func durationTerm(duration string) (string, bool) {
+	m := durationPattern.FindStringSubmatch(duration)
+	if m == nil {
+		return "", false
+	}
+	return "P" + m[1] + "Y", true
 }
 
 func checkQuantity(item *CatalogItem, li pc.CartLineItem) *pc.CartError {
