@@ -196,7 +196,8 @@ func TestOrderListOptionsAreValidated(t *testing.T) {
 // "Duration": "1Year". pcsim's reservation sells P1Y and P3Y; such a line is accepted and
 // priced for the duration's term, and keeps no termDuration, as Partner Center's published
 // answer shows. Without a duration (or with one the item does not sell) the line is refused
-// as Partner Center refuses a missing term (400039 "does not support term ”").
+// as Partner Center refuses a missing term (400039: the availability "does not support term"
+// with an empty term).
 func TestReservationTermFromItsLegacyDuration(t *testing.T) {
 	const ri = "DG7GMGF0DWTL:0001:DG7GMGF0DSJB"
 	h := newHarness(t, Options{})
