@@ -64,6 +64,12 @@ const (
 	// IdenticalRecentPurchaseReason: no receipt exists, but the customer bought exactly these
 	// lines recently (a cluster rebuilt from Git, say); annotate repurchase-of to buy again.
 	IdenticalRecentPurchaseReason = "IdenticalRecentPurchase"
+	// OrdersUnreadableReason: no receipt exists, and the customer's order list, which the
+	// identical-purchase guard reads, answered but cannot be read whole (too many pages or
+	// bytes, a broken answer); nothing is bought while the guard cannot look. The list is read
+	// again every few minutes; an administrator can turn the guard off with the manager's
+	// --identical-purchase-window set negative.
+	OrdersUnreadableReason = "OrdersUnreadable"
 	// UpstreamCartDiffersReason: the upstream cart's lines differ from the spec even after a
 	// PUT; nothing is bought until they match.
 	UpstreamCartDiffersReason = "UpstreamCartDiffers"

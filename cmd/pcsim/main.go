@@ -68,6 +68,12 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.opts.Latency, "latency", 0, "latency added to every API request")
 	fs.DurationVar(&cfg.opts.CheckoutDuration, "checkout-duration", 0,
 		"how long a checkout holds its cart (concurrent checkouts get 409 800064)")
+	fs.BoolVar(&cfg.opts.OrderGroupPerLine, "order-group-per-line", false,
+		"put every top-level cart line in an order group of its own (one order per line)")
+	fs.IntVar(&cfg.opts.OrdersPageSize, "orders-page-size", 0,
+		"orders per page of GET .../orders, continued with links.next and MS-ContinuationToken (0: one page)")
+	fs.DurationVar(&cfg.opts.OrderListingDelay, "order-listing-delay", 0,
+		"time after its creation before an order is listed in GET .../orders (Partner Center: up to 15m)")
 	fs.Float64Var(&faults.FailRate, "fail-rate", 0, "probability of a 500 (code 800003) before doing anything")
 	fs.Float64Var(&faults.ThrottleRate, "throttle-rate", 0, "probability of a 429 with Retry-After")
 	fs.Float64Var(&faults.DropAfterCommitRate, "drop-after-commit-rate", 0,

@@ -93,10 +93,21 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 	orders, err := r.recentOrders.list(ctx, pc, cart, s.now)
 	if err != nil {
 		if partnercenter.Classify(err) == partnercenter.ClassUndecodable {
-			// The list cannot be read (too many orders for one answer): this secondary guard
-			// cannot run; the receipt guard and the request IDs still hold.
-			ctrl.LoggerFrom(ctx).Info("Cannot read the customer's orders to look for an identical recent purchase", "error", err.Error())
-			return false, ctrl.Result{}, nil
+			// The list answered but cannot be read whole (more pages or bytes than the client
+			// reads, or a broken answer). The guard fails closed: without a receipt it is the
+			// only thing between a re-created object and a second purchase, and the orders it
+			// cannot see are exactly the ones it is for. The list is read again after the
+			// shared answer expires, in case the fault passes.
+			msg := fmt.Sprintf("The customer's order list could not be read (%s), so the operator cannot check that customer %s "+
+				"did not buy exactly these lines within the last %s; nothing is bought until it can. The list is read again every %s. "+
+				"If Partner Center shows no such recent purchase, an administrator can run the manager with --identical-purchase-window "+
+				"set negative, which turns this check off for every PartnerCart",
+				err.Error(), cart.Spec.CustomerID, window, ordersCacheTTL)
+			res, err := r.stall(s, pcv1alpha1.OrdersUnreadableReason, msg)
+			if err == nil {
+				res.RequeueAfter = ordersCacheTTL
+			}
+			return true, res, err
 		}
 		res, err := r.upstreamError(s, "list the customer's orders", err)
 		return true, res, err
@@ -117,14 +128,21 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 
 // unrecordedMatches returns the orders matching the cart's lines that no receipt records: an
 // order another PartnerCart bought knowingly (its receipt, written before its status, names
-// it) says nothing about this one.
+// it) says nothing about this one. A recorded order is taken out and the match made again
+// without it, since the cart's lines may still be covered by other orders; each order's
+// receipts are looked up once.
 func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []partnercenter.Order, lines []pcv1alpha1.CartLineItem, since time.Time) ([]string, error) {
+	unrecorded := map[string]bool{} // order ID -> no receipt names it
 	for {
 		matched := matchingOrders(orders, lines, since)
-		recorded := ""
+		recorded := map[string]bool{}
 		for _, id := range matched {
+			if unrecorded[id] {
+				continue
+			}
 			key, ok := orderLabelKey(id)
 			if !ok {
+				unrecorded[id] = true
 				continue
 			}
 			var receipts metav1.PartialObjectMetadataList
@@ -133,65 +151,173 @@ func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []
 				return nil, fmt.Errorf("look for the receipt of order %s: %w", id, err)
 			}
 			if len(receipts.Items) > 0 {
-				recorded = id
-				break
+				recorded[id] = true
+			} else {
+				unrecorded[id] = true
 			}
 		}
-		if recorded == "" {
+		if len(recorded) == 0 {
 			return matched, nil
 		}
-		orders = slices.DeleteFunc(orders, func(o partnercenter.Order) bool { return o.ID == recorded })
+		orders = slices.DeleteFunc(slices.Clone(orders), func(o partnercenter.Order) bool { return recorded[o.ID] })
 	}
 }
 
-// matchingOrders returns the IDs of orders created since `since` that together hold exactly
-// the cart's lines: Partner Center makes one order per billing cycle, so each billing cycle's
-// lines must be one order's lines. Friendly names count when the spec names every line of the
-// group. It returns nil unless every group is matched.
+// matchingOrders returns the IDs of a set of orders created since `since` whose lines, all
+// together, are exactly the cart's lines (add-ons included), or nil if there is none.
+//
+// Partner Center makes one order per order group, and which lines share a group is its
+// choice: lines of different billing cycles or product types land in different orders, and
+// lines of the same billing cycle may too (its published multi-type checkout splits an Azure
+// plan, reservations and software into four groups). So a purchase of the cart is any set
+// of orders, each used whole, whose lines make up the cart's lines: the same multiset of
+// billing cycle x offer x quantity x term, and x friendly name when the spec names every
+// line (naming lines lets two intended purchases of the same seats be told apart). An
+// order's billing cycle is its lines'; an add-on is bought in its parent's order.
+//
+// Only orders every line of which is one of the cart's lines (no more often than the cart
+// has it) can be part of such a set; they are few (a customer's orders of one week that
+// buy nothing but this cart's lines), and the exact cover among them is found by a search
+// that tries newest orders first, so the set named is the most recent purchase. The search
+// is bounded; should the bound ever be reached, every candidate is returned, so that the
+// cart stops for a person rather than buy on an unfinished search.
 func matchingOrders(orders []partnercenter.Order, lines []pcv1alpha1.CartLineItem, since time.Time) []string {
-	groups := map[string][]pcv1alpha1.LineItemFields{} // billing cycle -> lines and add-ons
+	named := true
 	for _, l := range lines {
-		cycle := strings.ToLower(string(l.BillingCycle))
-		groups[cycle] = append(groups[cycle], l.LineItemFields)
+		named = named && l.FriendlyName != ""
 		for _, a := range l.AddonItems {
-			groups[cycle] = append(groups[cycle], a.LineItemFields)
+			named = named && a.FriendlyName != ""
 		}
 	}
-	var ids []string
-	for cycle, group := range groups {
-		named := !slices.ContainsFunc(group, func(f pcv1alpha1.LineItemFields) bool { return f.FriendlyName == "" })
-		want := make([]string, 0, len(group))
-		for _, f := range group {
-			want = append(want, orderLineKey(f.CatalogItemID, int(f.Quantity), f.TermDuration, f.FriendlyName, named))
+	want := map[string]int{} // line key -> how many of the cart's lines have it
+	total := 0
+	for _, l := range lines {
+		cycle := string(l.BillingCycle)
+		want[orderLineKey(cycle, l.CatalogItemID, int(l.Quantity), l.TermDuration, l.FriendlyName, named)]++
+		for _, a := range l.AddonItems {
+			want[orderLineKey(cycle, a.CatalogItemID, int(a.Quantity), a.TermDuration, a.FriendlyName, named)]++
 		}
-		slices.Sort(want)
-		found := ""
-		for _, o := range orders {
-			created := parseTime(o.CreationDate)
-			if created == nil || created.Before(&metav1.Time{Time: since}) || strings.ToLower(o.BillingCycle) != cycle || len(o.LineItems) != len(want) {
-				continue
-			}
-			got := make([]string, 0, len(o.LineItems))
-			for _, ol := range o.LineItems {
-				got = append(got, orderLineKey(ol.OfferID, ol.Quantity, ol.TermDuration, ol.FriendlyName, named))
-			}
-			slices.Sort(got)
-			if slices.Equal(got, want) {
-				found = o.ID
+		total += 1 + len(l.AddonItems)
+	}
+	if total == 0 {
+		return nil
+	}
+
+	var candidates []coverOrder
+	for _, o := range orders {
+		created := parseTime(o.CreationDate)
+		if o.ID == "" || len(o.LineItems) == 0 || created == nil || created.Time.Before(since) {
+			continue
+		}
+		c := coverOrder{id: o.ID, created: created.Time, lines: map[string]int{}}
+		fits := true
+		for _, ol := range o.LineItems {
+			k := orderLineKey(o.BillingCycle, ol.OfferID, ol.Quantity, ol.TermDuration, ol.FriendlyName, named)
+			c.lines[k]++
+			if c.lines[k] > want[k] {
+				fits = false // a line the cart does not have (or has fewer of): not this purchase
 				break
 			}
 		}
-		if found == "" {
-			return nil
+		if fits {
+			c.size = len(o.LineItems)
+			candidates = append(candidates, c)
 		}
-		ids = append(ids, found)
+	}
+	slices.SortFunc(candidates, func(a, b coverOrder) int {
+		if c := b.created.Compare(a.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+
+	search := coverSearch{candidates: candidates, used: make([]bool, len(candidates)), budget: maxCoverSteps}
+	var ids []string
+	switch found := search.cover(want, total); {
+	case found:
+		for i, c := range candidates {
+			if search.used[i] {
+				ids = append(ids, c.id)
+			}
+		}
+	case search.budget < 0:
+		for _, c := range candidates {
+			ids = append(ids, c.id)
+		}
 	}
 	slices.Sort(ids)
 	return ids
 }
 
-func orderLineKey(offer string, quantity int, term, name string, withName bool) string {
-	key := fmt.Sprintf("%s x%d %s", strings.ToLower(offer), quantity, strings.ToUpper(term))
+// maxCoverSteps bounds the cover search; a real customer's week of orders needs a handful.
+const maxCoverSteps = 100_000
+
+// coverOrder is a candidate order: its lines' keys, counted.
+type coverOrder struct {
+	id      string
+	created time.Time
+	lines   map[string]int
+	size    int
+}
+
+// coverSearch finds candidates whose lines together are exactly the wanted lines.
+type coverSearch struct {
+	candidates []coverOrder
+	used       []bool
+	budget     int
+}
+
+// cover reports whether unused candidates cover want (left lines in all) exactly, marking
+// them used. It branches on one wanted line at a time: some order must hold it.
+func (s *coverSearch) cover(want map[string]int, left int) bool {
+	if left == 0 {
+		return true
+	}
+	if s.budget--; s.budget < 0 {
+		return false
+	}
+	next := ""
+	for k, n := range want {
+		if n > 0 && (next == "" || k < next) {
+			next = k
+		}
+	}
+	for i, c := range s.candidates {
+		if s.used[i] || c.lines[next] == 0 || !fitsIn(c.lines, want) {
+			continue
+		}
+		s.used[i] = true
+		for k, n := range c.lines {
+			want[k] -= n
+		}
+		if s.cover(want, left-c.size) {
+			return true
+		}
+		for k, n := range c.lines {
+			want[k] += n
+		}
+		s.used[i] = false
+		if s.budget < 0 {
+			return false
+		}
+	}
+	return false
+}
+
+func fitsIn(lines, want map[string]int) bool {
+	for k, n := range lines {
+		if want[k] < n {
+			return false
+		}
+	}
+	return true
+}
+
+// orderLineKey is what identifies a bought line. Billing cycles are compared in any
+// spelling ("one_time", "OneTime"), offers in any case, terms in upper case.
+func orderLineKey(cycle, offer string, quantity int, term, name string, withName bool) string {
+	cycle = strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(cycle))
+	key := fmt.Sprintf("%s %s x%d %s", cycle, strings.ToLower(offer), quantity, strings.ToUpper(term))
 	if withName {
 		key += " named " + name
 	}

@@ -58,7 +58,10 @@ func (c *httpClient) attempt(ctx context.Context, r request, body []byte, cv str
 
 	start := time.Now()
 	limit := maxResponseBytes
-	if r.op == OpListOrders {
+	switch {
+	case r.limit > 0:
+		limit = r.limit
+	case r.op == OpListOrders:
 		limit = maxOrdersListBytes
 	}
 	status, header, respBody, tooLarge, err := c.send(req, limit)
@@ -78,6 +81,9 @@ func (c *httpClient) attempt(ctx context.Context, r request, body []byte, cv str
 			Cause:      fmt.Sprintf("answer is larger than %d bytes", limit),
 			BodyPrefix: printableSnippet(respBody, maxDecodeSnippet),
 		}
+	}
+	if r.received != nil {
+		*r.received = len(respBody)
 	}
 	if out == nil {
 		return nil
@@ -121,6 +127,11 @@ func (c *httpClient) newHTTPRequest(ctx context.Context, r request, body []byte,
 	h.Set("MS-CorrelationId", correlationID)
 	h.Set("MS-CV", cv)
 	h.Set("X-Locale", "en-US")
+	for _, kv := range r.headers {
+		if h.Get(kv.Key) == "" {
+			h.Set(kv.Key, kv.Value)
+		}
+	}
 	return req, nil
 }
 

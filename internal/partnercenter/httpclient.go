@@ -3,9 +3,11 @@ package partnercenter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -93,18 +95,129 @@ func (c *httpClient) GetOrder(ctx context.Context, customerID, orderID string) (
 	return &order, nil
 }
 
-// ListOrders reads the customer's orders (the first page Partner Center returns),
-// retrying transient failures.
+// ListOrders reads all of the customer's orders, following Partner Center's paging: an
+// answer is one page of a ResourceCollection, and while its links.next is set the next page
+// is read from that link's URI with the link's MS-ContinuationToken header. Each page is one
+// logical call with its own MS-RequestId, retried on transient failures like any GET. A list
+// that cannot be read whole is an error, never a shorter list: the identical-purchase guard
+// would take a missing order for "not bought". More than maxOrderPages pages, more than
+// maxOrdersListBytes in all, or a next link that leaves the customer's orders is a
+// *DecodeError (ClassUndecodable), like an answer too large to read.
 func (c *httpClient) ListOrders(ctx context.Context, customerID string) ([]Order, error) {
 	path, err := resourcePath("customers", customerID, "orders")
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
-	var orders OrderCollection
-	if err := c.do(ctx, request{op: OpListOrders, method: http.MethodGet, path: path, retry: true}, &orders); err != nil {
-		return nil, err
+	var all []Order
+	budget := maxOrdersListBytes // shared by every page, so paging cannot multiply it
+	r := request{op: OpListOrders, method: http.MethodGet, path: path, retry: true}
+	for page := 1; ; page++ {
+		var coll OrderCollection
+		var received int
+		r.limit, r.received, r.requestID = budget, &received, uuid.NewString()
+		if err := c.do(ctx, r, &coll); err != nil {
+			return nil, err
+		}
+		budget -= received
+		all = append(all, coll.Items...)
+		next, more, err := c.nextOrdersPage(path, coll.Links)
+		if err != nil {
+			return nil, &DecodeError{Operation: OpListOrders, StatusCode: http.StatusOK, RequestID: r.requestID, Cause: err.Error()}
+		}
+		if !more {
+			return all, nil
+		}
+		if page == maxOrderPages {
+			return nil, &DecodeError{
+				Operation: OpListOrders, StatusCode: http.StatusOK, RequestID: r.requestID,
+				Cause: fmt.Sprintf("the order list has more than %d pages", maxOrderPages),
+			}
+		}
+		if budget <= 0 {
+			return nil, &DecodeError{
+				Operation: OpListOrders, StatusCode: http.StatusOK, RequestID: r.requestID,
+				Cause: fmt.Sprintf("the order list is larger than %d bytes", maxOrdersListBytes),
+			}
+		}
+		r = next
 	}
-	return orders.Items, nil
+}
+
+// maxOrderPages bounds how many pages ListOrders follows: far more than a customer's orders
+// fill at any page size Partner Center uses, and few enough that a server handing out next
+// links forever (or the same one again) ends in an error instead of a loop.
+const maxOrderPages = 100
+
+// continuationTokenHeader carries a collection's position from one page to the next.
+const continuationTokenHeader = "MS-ContinuationToken"
+
+// nextOrdersPage returns the request for the page after the one whose links are given, and
+// whether there is one. The link's URI is relative to the API version ("/customers/...", as
+// Partner Center writes its links) or to the host ("/v1/customers/..."); an absolute URI is
+// followed only on the configured endpoint. It must name the same customer's orders: the
+// client never sends its token, or a continuation, anywhere else. Of the link's headers only
+// MS-ContinuationToken is sent.
+func (c *httpClient) nextOrdersPage(ordersPath string, links *ResourceLinks) (request, bool, error) {
+	if links == nil || links.Next == nil {
+		return request{}, false, nil
+	}
+	next := links.Next
+	var token string
+	for _, h := range next.Headers {
+		if strings.EqualFold(h.Key, continuationTokenHeader) {
+			token = h.Value
+		}
+	}
+	if next.URI == "" && token == "" {
+		return request{}, false, nil // an empty next link: nothing follows
+	}
+	if next.Method != "" && !strings.EqualFold(next.Method, http.MethodGet) {
+		return request{}, false, fmt.Errorf("the next page link has method %q, not GET", next.Method)
+	}
+	if !validHeaderValue(token) {
+		return request{}, false, errors.New("the next page link's continuation token is not a valid header value")
+	}
+	u, err := url.Parse(next.URI)
+	if err != nil {
+		return request{}, false, fmt.Errorf("the next page link is not a URI: %w", err)
+	}
+	if u.Scheme != "" || u.Host != "" {
+		endpoint, err := url.Parse(c.cfg.Endpoint)
+		if err != nil || !strings.EqualFold(u.Scheme, endpoint.Scheme) || !strings.EqualFold(u.Host, endpoint.Host) {
+			return request{}, false, fmt.Errorf("the next page link %q leaves the Partner Center endpoint", truncate(next.URI, 100))
+		}
+		u.Path = strings.TrimPrefix(u.Path, endpoint.Path)
+		u.RawPath = ""
+	}
+	path := u.EscapedPath()
+	switch {
+	case path == "":
+		path = ordersPath // a link carrying only the token continues the same list
+	case !strings.HasPrefix(path, "/v1/"):
+		path = "/v1" + path
+	}
+	if strings.TrimSuffix(path, "/") != ordersPath {
+		return request{}, false, fmt.Errorf("the next page link %q is not the customer's order list", truncate(next.URI, 100))
+	}
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	r := request{op: OpListOrders, method: http.MethodGet, path: path, retry: true}
+	if token != "" {
+		r.headers = []KeyValuePair{{Key: continuationTokenHeader, Value: token}}
+	}
+	return r, true, nil
+}
+
+// validHeaderValue reports whether s can be sent as a header value as it is: no control
+// characters (a CR or LF would split the request), printable ASCII only.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // request is one logical Partner Center call, which may take several HTTP attempts.
@@ -116,6 +229,13 @@ type request struct {
 	requestID string // MS-RequestId; generated if empty
 	retry     bool   // GET and PUT only: POSTs are sent once
 	slow      bool   // checkout: CheckoutTimeout per attempt
+	// headers are sent as well (a page's MS-ContinuationToken); they never replace the
+	// headers every request carries.
+	headers []KeyValuePair
+	// limit bounds the answer's size; 0 means the operation's default.
+	limit int
+	// received, if set, is given the size of the 2xx answer that was decoded.
+	received *int
 }
 
 // do runs the attempts of one logical call and decodes the answer into out. Every attempt

@@ -45,12 +45,16 @@ func (c *simClock) Advance(d time.Duration) {
 
 func startSim(t *testing.T) (*pcsim.Server, *simClock, *partnercenter.HTTPFactory) {
 	t.Helper()
+	return startSimWith(t, pcsim.Options{})
+}
+
+// startSimWith is startSim with more pcsim options.
+func startSimWith(t *testing.T, opts pcsim.Options) (*pcsim.Server, *simClock, *partnercenter.HTTPFactory) {
+	t.Helper()
 	clk := &simClock{now: time.Now()}
-	sim, err := pcsim.New(pcsim.Options{
-		ClientID: simClientID, ClientSecret: simSecret,
-		OrderCompleteAfter: time.Minute,
-		Now:                clk.Now,
-	})
+	opts.ClientID, opts.ClientSecret = simClientID, simSecret
+	opts.OrderCompleteAfter, opts.Now = time.Minute, clk.Now
+	sim, err := pcsim.New(opts)
 	if err != nil {
 		t.Fatalf("pcsim.New: %v", err)
 	}
@@ -149,6 +153,32 @@ func TestRealClientAgainstPCSimFailures(t *testing.T) {
 	_, err = c.Checkout(ctx, simCustomer, uuid.NewString(), uuid.NewString())
 	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassRetryable))
 	g.Expect(sim.Stats().Requests["Checkout"][500]).To(Equal(1), "a checkout is sent once")
+}
+
+// TestRealClientReadsEveryPageOfPCSimsOrders: pcsim pages the order list as Partner Center
+// does (links.next with an MS-ContinuationToken); the client reads every page.
+func TestRealClientReadsEveryPageOfPCSimsOrders(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, _, f := startSimWith(t, pcsim.Options{OrdersPageSize: 2})
+	c, err := f.ClientFor(simCreds)
+	g.Expect(err).NotTo(HaveOccurred())
+	var want []string
+	for range 5 {
+		created, err := c.CreateCart(ctx, simCustomer, &partnercenter.Cart{LineItems: []partnercenter.CartLineItem{{
+			ID: 0, CatalogItemID: m365E5, Quantity: 1, BillingCycle: "monthly", TermDuration: "P1M",
+		}}}, uuid.NewString())
+		g.Expect(err).NotTo(HaveOccurred())
+		result, err := c.Checkout(ctx, simCustomer, created.ID, uuid.NewString())
+		g.Expect(err).NotTo(HaveOccurred())
+		want = append(want, orderIDs(result.Orders)...)
+	}
+
+	orders, err := c.ListOrders(ctx, simCustomer)
+
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(orderIDs(orders)).To(Equal(want))
+	g.Expect(sim.Stats().Requests["ListOrders"]).To(Equal(map[int]int{200: 3}), "three pages of two")
 }
 
 func orderIDs(orders []partnercenter.Order) []string {

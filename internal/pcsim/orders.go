@@ -2,8 +2,10 @@ package pcsim
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -194,16 +196,73 @@ func (s *Server) getOrder(c *call) response {
 	return response{status: http.StatusOK, body: o.snapshot(c.now, s.opts.OrderCompleteAfter)}
 }
 
-// listOrders serves GET .../orders: all of the customer's orders, oldest first.
+// listOrders serves GET .../orders: the customer's orders, oldest first, each listed once
+// OrderListingDelay has passed since its creation, in pages of OrdersPageSize. A page that
+// is not the last has links.next: the next page's URI and its MS-ContinuationToken header,
+// which the request for that page sends back.
 func (s *Server) listOrders(c *call) response {
-	coll := pc.OrderCollection{Items: []pc.Order{}, Attributes: &pc.ResourceAttributes{ObjectType: "Collection"}}
+	var listed []*order
 	if l, ok := s.customerOrders.get(c.customerID); ok {
 		for _, id := range l.list() {
-			if o, ok := s.orders.get(id); ok {
-				coll.Items = append(coll.Items, o.snapshot(c.now, s.opts.OrderCompleteAfter))
+			if o, ok := s.orders.get(id); ok && !c.now.Before(o.created.Add(s.opts.OrderListingDelay)) {
+				listed = append(listed, o)
 			}
 		}
 	}
+	start := 0
+	if token := c.r.Header.Get(continuationTokenHeader); token != "" {
+		var ok bool
+		if start, ok = parseContinuationToken(token, c.customerID, len(listed)); !ok {
+			return apiError(http.StatusBadRequest, codeInvalidInput, "The continuation token is not valid for the orders of customer %s.", c.customerID)
+		}
+	}
+	end := len(listed)
+	if size := s.opts.OrdersPageSize; size > 0 {
+		end = min(start+size, end)
+	}
+	self := "/customers/" + c.customerID + "/orders"
+	coll := pc.OrderCollection{
+		Items:      make([]pc.Order, 0, end-start),
+		Links:      &pc.ResourceLinks{Self: &pc.Link{URI: self, Method: http.MethodGet, Headers: []pc.KeyValuePair{}}},
+		Attributes: &pc.ResourceAttributes{ObjectType: "Collection"},
+	}
+	for _, o := range listed[start:end] {
+		coll.Items = append(coll.Items, o.snapshot(c.now, s.opts.OrderCompleteAfter))
+	}
 	coll.TotalCount = len(coll.Items)
+	if end < len(listed) {
+		coll.Links.Next = &pc.Link{
+			URI: self + "?size=" + strconv.Itoa(s.opts.OrdersPageSize) + "&seekOperation=Next", Method: http.MethodGet,
+			Headers: []pc.KeyValuePair{{Key: continuationTokenHeader, Value: continuationToken(c.customerID, end)}},
+		}
+	}
 	return response{status: http.StatusOK, body: coll}
+}
+
+// continuationTokenHeader is the header Partner Center's collection pages are continued with.
+const continuationTokenHeader = "MS-ContinuationToken"
+
+// continuationToken is an opaque-looking token for "the customer's orders from offset on".
+// A customer's list only grows at its end (orders are listed oldest first, and each after
+// the same delay), so an offset names the same place on every later read.
+func continuationToken(customerID string, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset) + "|" + customerID))
+}
+
+// parseContinuationToken returns the offset a token of this customer's list names, if the
+// token is one and the offset is within the n orders listed now.
+func parseContinuationToken(token, customerID string, n int) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, false
+	}
+	offset, customer, ok := strings.Cut(string(b), "|")
+	if !ok || !strings.EqualFold(customer, customerID) {
+		return 0, false
+	}
+	i, err := strconv.Atoi(offset)
+	if err != nil || i < 0 || i > n {
+		return 0, false
+	}
+	return i, true
 }

@@ -58,6 +58,19 @@ type Options struct {
 	// KnownCustomers restricts the customers that exist; empty means all of them except
 	// NilCustomerID.
 	KnownCustomers []string
+	// OrderGroupPerLine puts every top-level cart line (with its add-ons) in an order group
+	// of its own, so that a checkout makes one order per line: lines of one billing cycle
+	// split across orders, which Partner Center may do. Default: lines are grouped as in its
+	// published multi-type cart (see orderGroups).
+	OrderGroupPerLine bool
+	// OrdersPageSize is how many orders one page of GET .../orders holds; while more follow,
+	// the answer's links.next carries the next page's URI and MS-ContinuationToken, as Partner
+	// Center's collections do. 0: every order in one page.
+	OrdersPageSize int
+	// OrderListingDelay is how long after its creation an order first appears in GET
+	// .../orders; Partner Center documents up to 15 minutes. GET .../orders/{id} and the
+	// checkout answer show it at once. 0: listed at once.
+	OrderListingDelay time.Duration
 	// RateLimit is each partner tenant's budget of /v1 requests per minute (sliding window);
 	// a request over it gets Partner Center's 429 with Retry-After (ratelimit.go). pcsim
 	// knows the tenant by the bearer token's app (client ID). 0: unlimited.
@@ -106,11 +119,14 @@ func New(opts Options) (*Server, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"cart TTL": opts.CartTTL, "order completion delay": opts.OrderCompleteAfter, "token TTL": opts.TokenTTL,
-		"latency": opts.Latency, "checkout duration": opts.CheckoutDuration,
+		"latency": opts.Latency, "checkout duration": opts.CheckoutDuration, "order listing delay": opts.OrderListingDelay,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("%s must not be negative, got %s", name, d)
 		}
+	}
+	if opts.OrdersPageSize < 0 {
+		return nil, fmt.Errorf("orders page size must not be negative, got %d", opts.OrdersPageSize)
 	}
 	if opts.RateLimit < 0 {
 		return nil, fmt.Errorf("rate limit must not be negative, got %d", opts.RateLimit)

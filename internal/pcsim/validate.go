@@ -2,6 +2,7 @@ package pcsim
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,11 +24,11 @@ const (
 const hoursPerMonth = 730
 
 // priceLines validates and prices a cart's lines (and nested add-ons) the way Partner Center
-// fills in a cart response: currency, orderGroup, pricing or an error per line. Lines with
-// the same billing cycle share an order group; add-ons join their parent's group, since
-// they are bought against the parent's subscription.
+// fills in a cart response: currency, orderGroup, pricing or an error per line. Each order
+// group becomes one order at checkout; add-ons join their parent's group, since they are
+// bought against the parent's subscription. See orderGroups for how lines are grouped.
 func (s *Server) priceLines(in []pc.CartLineItem) []pc.CartLineItem {
-	groups := map[string]string{} // billing cycle -> order group ID
+	groups := &orderGroups{ids: map[string]string{}, perLine: s.opts.OrderGroupPerLine}
 	out := make([]pc.CartLineItem, len(in))
 	for i := range in {
 		out[i] = s.priceTree(in[i], groups, nil)
@@ -36,11 +37,11 @@ func (s *Server) priceLines(in []pc.CartLineItem) []pc.CartLineItem {
 }
 
 // priceTree prices one line and its add-ons; parent is nil for a top-level line.
-func (s *Server) priceTree(li pc.CartLineItem, groups map[string]string, parent *pc.CartLineItem) pc.CartLineItem {
+func (s *Server) priceTree(li pc.CartLineItem, groups *orderGroups, parent *pc.CartLineItem) pc.CartLineItem {
 	out := s.priceLine(li)
 	if out.Error == nil {
 		if parent == nil {
-			out.OrderGroup = orderGroupFor(groups, out.BillingCycle)
+			out.OrderGroup = groups.groupFor(out)
 		} else {
 			// An add-on of a broken parent cannot be ordered either, so it stays without a group.
 			out.OrderGroup = parent.OrderGroup
@@ -55,13 +56,53 @@ func (s *Server) priceTree(li pc.CartLineItem, groups map[string]string, parent 
 	return out
 }
 
-func orderGroupFor(groups map[string]string, billingCycle string) string {
-	g, ok := groups[billingCycle]
-	if !ok {
-		g = strconv.Itoa(len(groups))
-		groups[billingCycle] = g
+// orderGroups assigns a cart's lines to order groups as Partner Center's published
+// multi-type cart does: an Azure plan, two reservations, perpetual software, a SaaS
+// subscription and a SaaS trial went into "OMS-0" (the legacy offer), "0" (reservations and
+// software, one_time), "1" (SaaS, monthly) and "2" (the trial, none). So a group is:
+//
+//   - legacy offers (IDs without colons: the Azure plan, license-based GUID offers) by billing
+//     cycle, numbered "OMS-0", "OMS-1", ...;
+//   - every other line by product type and billing cycle, numbered "0", "1", ... in the order
+//     the groups first appear; the product types are new-commerce license-based products
+//     (product IDs CFQ7TTC0...) and the rest (Azure reservations and software, marketplace).
+//
+// Which lines share a group is Partner Center's choice, and a client must not assume it:
+// OrderGroupPerLine puts every top-level line in a group of its own, so that lines of one
+// billing cycle are bought in several orders.
+type orderGroups struct {
+	ids            map[string]string // group key -> order group ID
+	modern, legacy int               // groups numbered so far
+	perLine        bool
+}
+
+func (g *orderGroups) groupFor(li pc.CartLineItem) string {
+	cycle := strings.ToLower(li.BillingCycle)
+	legacy := !strings.Contains(li.CatalogItemID, ":")
+	var key string
+	switch {
+	case g.perLine:
+		key = "line/" + strconv.Itoa(g.modern+g.legacy)
+	case legacy:
+		key = "legacy/" + cycle
+	case strings.HasPrefix(strings.ToUpper(li.CatalogItemID), "CFQ7TTC0"):
+		key = "license/" + cycle
+	default:
+		key = "other/" + cycle
 	}
-	return g
+	if id, ok := g.ids[key]; ok {
+		return id
+	}
+	var id string
+	if legacy && !g.perLine {
+		id = "OMS-" + strconv.Itoa(g.legacy)
+		g.legacy++
+	} else {
+		id = strconv.Itoa(g.modern)
+		g.modern++
+	}
+	g.ids[key] = id
+	return id
 }
 
 // priceLine validates one line against the catalog, ignoring its add-ons. Fields the
@@ -75,7 +116,8 @@ func (s *Server) priceLine(li pc.CartLineItem) pc.CartLineItem {
 		out.Error = unknownItemError(li, productKnown)
 		return out
 	}
-	if cerr := checkTerms(item, &out); cerr != nil {
+	term, cerr := checkTerms(item, &out)
+	if cerr != nil {
 		out.Error = cerr
 		return out
 	}
@@ -98,7 +140,7 @@ func (s *Server) priceLine(li pc.CartLineItem) pc.CartLineItem {
 		return out
 	}
 	out.CurrencyCode = "USD"
-	out.Pricing = linePricing(item, unit, out.BillingCycle, out.TermDuration, li.Quantity)
+	out.Pricing = linePricing(item, unit, out.BillingCycle, term, li.Quantity)
 	return out
 }
 
@@ -111,26 +153,49 @@ func unknownItemError(li pc.CartLineItem, productKnown bool) *pc.CartError {
 		"Product %s referenced by line item %d was not found.", productID(li.CatalogItemID), li.ID)
 }
 
-// checkTerms validates billing cycle and term and rewrites both to the catalog's spelling.
-func checkTerms(item *CatalogItem, out *pc.CartLineItem) *pc.CartError {
+// checkTerms validates billing cycle and term, rewrites both to the catalog's spelling, and
+// returns the term the line is priced for.
+//
+// A reservation may name its term the legacy way instead of termDuration: the published
+// reserved-instance update-a-cart request sends provisioningContext {"Duration": "1Year"} and
+// no termDuration, and Partner Center's answer keeps the line without one. So a line without
+// termDuration whose provisioningContext has a duration the item sells is accepted, priced
+// for that term, and left without termDuration.
+func checkTerms(item *CatalogItem, out *pc.CartLineItem) (string, *pc.CartError) {
 	cycle, ok := canonicalBillingCycle(out.BillingCycle, item.BillingCycles)
 	if !ok {
-		return lineError(pc.CartErrorInvalidInput,
+		return "", lineError(pc.CartErrorInvalidInput,
 			"Billing cycle '%s' of line item %d is not supported by %s; supported: %s.",
 			out.BillingCycle, out.ID, item.CatalogItemID, strings.Join(item.BillingCycles, ", "))
 	}
 	term := strings.ToUpper(out.TermDuration)
 	if term == "" && len(item.TermDurations) == 0 {
 		out.BillingCycle, out.TermDuration = cycle, ""
-		return nil // a term-less item (perpetual software, a legacy offer): no term is right
+		return "", nil // a term-less item (perpetual software, a legacy offer): no term is right
+	}
+	if d, ok := durationTerm(out.ProvisioningContext.Get("duration")); term == "" && ok && slices.Contains(item.TermDurations, d) {
+		out.BillingCycle = cycle
+		return d, nil
 	}
 	if !slices.Contains(item.TermDurations, term) {
-		return lineError(pc.CartErrorInvalidInput,
+		return "", lineError(pc.CartErrorInvalidInput,
 			"Availability %s referenced by line item %d does not support term '%s'; supported: %s.",
 			item.CatalogItemID, out.ID, out.TermDuration, termList(item.TermDurations))
 	}
 	out.BillingCycle, out.TermDuration = cycle, term
-	return nil
+	return term, nil
+}
+
+// durationPattern is a reservation's legacy provisioning duration: "1Year", "3Years".
+var durationPattern = regexp.MustCompile(`(?i)^\s*([1-9])\s*years?\s*$`)
+
+// durationTerm returns the ISO-8601 term of a legacy duration ("1Year" is P1Y).
+func durationTerm(duration string) (string, bool) {
+	m := durationPattern.FindStringSubmatch(duration)
+	if m == nil {
+		return "", false
+	}
+	return "P" + m[1] + "Y", true
 }
 
 func checkQuantity(item *CatalogItem, li pc.CartLineItem) *pc.CartError {
