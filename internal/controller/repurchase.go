@@ -126,9 +126,9 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 	return true, res, err
 }
 
-// unrecordedMatches returns the orders matching the cart's lines that no receipt records: an
-// order another PartnerCart bought knowingly (its receipt, written before its status, names
-// it) says nothing about this one. A recorded order is taken out and the match made again
+// unrecordedMatches returns the orders matching the cart's lines that no receipt of a live
+// PartnerCart records: an order another existing PartnerCart bought knowingly (its receipt,
+// written before its status, names it) says nothing about this one. A recorded order is taken out and the match made again
 // without it, since the cart's lines may still be covered by other orders; each order's
 // receipts are looked up once.
 func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []partnercenter.Order, lines []pcv1alpha1.CartLineItem, since time.Time) ([]string, error) {
@@ -147,10 +147,14 @@ func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []
 			}
 			var receipts metav1.PartialObjectMetadataList
 			receipts.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-			if err := r.APIReader.List(ctx, &receipts, client.HasLabels{key}, client.Limit(1)); err != nil {
+			if err := r.APIReader.List(ctx, &receipts, client.HasLabels{key}); err != nil {
 				return nil, fmt.Errorf("look for the receipt of order %s: %w", id, err)
 			}
-			if len(receipts.Items) > 0 {
+			live, err := r.recordedByLiveCart(ctx, receipts.Items)
+			if err != nil {
+				return nil, err
+			}
+			if live {
 				recorded[id] = true
 			} else {
 				unrecorded[id] = true
@@ -161,6 +165,25 @@ func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []
 		}
 		orders = slices.DeleteFunc(slices.Clone(orders), func(o partnercenter.Order) bool { return recorded[o.ID] })
 	}
+}
+
+// recordedByLiveCart reports whether one of receipts records its order for a PartnerCart that
+// still exists: that cart bought it knowingly, and it says nothing about this one. An order
+// whose buyer is gone (deleted, or renamed in Git, which deletes it and creates this one) may
+// be this cart's own earlier purchase, and counts as one.
+func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts []metav1.PartialObjectMetadata) (bool, error) {
+	for _, m := range receipts {
+		var carts pcv1alpha1.PartnerCartList
+		if err := r.Client.List(ctx, &carts, client.InNamespace(m.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+			return false, fmt.Errorf("list the PartnerCarts of namespace %s: %w", m.Namespace, err)
+		}
+		if slices.ContainsFunc(carts.Items, func(c pcv1alpha1.PartnerCart) bool {
+			return string(c.UID) == m.Labels[ReceiptCartUIDLabel] && c.DeletionTimestamp.IsZero()
+		}) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // matchingOrders returns the IDs of a set of orders created since `since` whose lines, all

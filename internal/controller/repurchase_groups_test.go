@@ -176,7 +176,8 @@ func TestSplitPurchaseStopsTheCart(t *testing.T) {
 }
 
 // TestRecordedOrderIsLeftOutOfTheSplit: an order a receipt records was bought knowingly by
-// another PartnerCart; the match is made again without it, from the orders no receipt names.
+// another PartnerCart that still exists; the match is made again without it, from the orders
+// no receipt names.
 func TestRecordedOrderIsLeftOutOfTheSplit(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Now().Truncate(time.Second)
@@ -184,7 +185,10 @@ func TestRecordedOrderIsLeftOutOfTheSplit(t *testing.T) {
 	r, k8s, _ := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
 	key, ok := orderLabelKey("o-recorded")
 	g.Expect(ok).To(BeTrue())
-	receipt := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "receipt", Labels: map[string]string{key: ""}}}
+	buyer := newCart("other", "buyer")
+	g.Expect(k8s.Create(t.Context(), buyer)).To(Succeed())
+	receipt := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "receipt",
+		Labels: map[string]string{key: "", ReceiptCartUIDLabel: string(buyer.UID)}}}
 	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
 	e5 := []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}
 	orders := []partnercenter.Order{
@@ -236,4 +240,26 @@ func TestUnreadableOrderListFailsClosed(t *testing.T) {
 	_, err = r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+}
+
+// TestRenamedCartDoesNotBuyAgain: renaming a cart in Git deletes the object that bought and
+// creates one of another name. The order its receipt records has no live buyer any more: it
+// may be this cart's own earlier purchase, so it stops the cart like an unrecorded one.
+func TestRenamedCartDoesNotBuyAgain(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f53")
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	renamed := boughtCart("5e1a7c00-4c9e-4f7e-9a1d-3c5b7d9e1f53", now.Add(-time.Hour))
+	renamed.Name = "before-the-rename"
+	receipt, _ := receiptWrittenBy(t, renamed)
+	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
+	pcfake.WithOrders(partnercenter.Order{ID: "o-1", BillingCycle: "monthly", CreationDate: now.Add(-time.Hour).Format(time.RFC3339),
+		LineItems: []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}})(pc)
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-2"}}}, nil
+	}
+	reconcileOK(t, r, cart)
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+	g.Expect(storedCart(t, k8s, cart)).To(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.IdenticalRecentPurchaseReason))
 }
