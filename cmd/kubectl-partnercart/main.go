@@ -27,7 +27,7 @@ Usage:
   kubectl partnercart quote NAME                line items, unit and extended prices, total, line errors
   kubectl partnercart approve NAME [--pin=true] [--max-total AMOUNT] [--print-patch]
                                                 approve the cart, pinned to the spec hash that was quoted
-  kubectl partnercart resolve NAME --nothing-bought | --orders ID[,ID...]
+  kubectl partnercart resolve NAME --nothing-bought [--not-ours ID,...] | --orders ID[,ID...]
                                                 settle a checkout whose outcome is Unknown
   kubectl partnercart receipts [--customer ID] [--cart NAME] [-A]
                                                 receipts of purchases (immutable ConfigMaps)
@@ -162,6 +162,7 @@ func (e *env) run(ctx context.Context, args []string) error {
 		r := resolveOptions{}
 		fs.BoolVar(&r.nothingBought, "nothing-bought", false, "Partner Center shows no order of this checkout")
 		fs.StringVar(&r.orders, "orders", "", "comma-separated IDs of the orders this checkout created")
+		fs.StringVar(&r.notOurs, "not-ours", "", "with --nothing-bought: comma-separated IDs of the candidate orders you checked are another purchase's")
 		names, err := parse(fs, rest)
 		if err != nil {
 			return err

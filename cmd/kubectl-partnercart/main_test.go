@@ -383,6 +383,12 @@ func TestResolve(t *testing.T) {
 	if err := run(t, e, "resolve", "fabrikam", "--nothing-bought"); err == nil || !strings.Contains(err.Error(), "outcome: Succeeded") {
 		t.Errorf("resolve of a succeeded checkout: %v", err)
 	}
+	if r, _ := resolution(unknown(), resolveOptions{nothingBought: true, notOurs: "o-7, o-8"}); r != "req-1/nothing-bought;not-ours=o-7,o-8" {
+		t.Errorf("nothing-bought resolution naming candidates %q", r)
+	}
+	if _, err := resolution(unknown(), resolveOptions{orders: "o-1", notOurs: "o-7"}); err == nil {
+		t.Error("--not-ours without --nothing-bought is accepted")
+	}
 	r, _ := resolution(unknown(), resolveOptions{nothingBought: true})
 	if r != "req-1/nothing-bought" {
 		t.Errorf("nothing-bought resolution %q", r)

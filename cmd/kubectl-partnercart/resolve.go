@@ -18,10 +18,13 @@ import (
 type resolveOptions struct {
 	nothingBought bool
 	orders        string
+	// notOurs: with nothingBought, the candidate orders the person checked and found to be
+	// another purchase's (the operator refuses nothing-bought while one is left unnamed).
+	notOurs string
 }
 
 // resolution is the checkout-resolution annotation's value for the current checkout:
-// <requestId>/nothing-bought or <requestId>/orders=<id>[,<id>...].
+// <requestId>/nothing-bought[;not-ours=<id>,...] or <requestId>/orders=<id>[,<id>...].
 func resolution(cart *pcv1alpha1.PartnerCart, o resolveOptions) (string, error) {
 	if o.nothingBought == (o.orders != "") {
 		return "", errors.New("resolve needs exactly one of --nothing-bought and --orders ID[,ID...]")
@@ -34,15 +37,16 @@ func resolution(cart *pcv1alpha1.PartnerCart, o resolveOptions) (string, error) 
 		}
 		return "", fmt.Errorf("PartnerCart %s has no checkout with outcome Unknown (outcome: %s): nothing to resolve", cart.Name, outcome)
 	}
+	if o.notOurs != "" && !o.nothingBought {
+		return "", errors.New("--not-ours goes with --nothing-bought")
+	}
 	if o.nothingBought {
+		if notOurs := pcv1alpha1.SplitOrderIDs(o.notOurs); len(notOurs) > 0 {
+			return co.RequestID + "/nothing-bought;not-ours=" + strings.Join(notOurs, ","), nil
+		}
 		return co.RequestID + "/nothing-bought", nil
 	}
-	var ids []string
-	for id := range strings.SplitSeq(o.orders, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			ids = append(ids, id)
-		}
-	}
+	ids := pcv1alpha1.SplitOrderIDs(o.orders)
 	if len(ids) == 0 {
 		return "", errors.New("--orders needs at least one order ID")
 	}
