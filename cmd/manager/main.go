@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -117,8 +118,16 @@ func main() {
 	log.Info("Starting manager", "partnerCenterEndpoint", c.partnerCenter.Endpoint, "authorityHost", c.partnerCenter.AuthorityHost,
 		"partnerCenterQPS", c.partnerCenter.QPS, "maxConcurrentReconciles", c.maxConcurrentReconciles, "purchaseFreeze", c.reconciler.PurchaseFreeze,
 		"credentialsNamespace", c.reconciler.CredentialsNamespace, "allowNamespaceCredentials", c.allowNamespaceCredentials)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "Manager stopped with an error")
+	startErr := mgr.Start(ctrl.SetupSignalHandler())
+	// A lost lease ends Start at once (controller-runtime then skips its graceful shutdown),
+	// while a checkout call may be in flight: its answer is recorded before the process goes.
+	waitCtx, cancel := context.WithTimeout(context.Background(), gracefulShutdown)
+	if err := r.WaitForCheckouts(waitCtx); err != nil {
+		log.Error(err, "Exiting with a checkout call in flight")
+	}
+	cancel()
+	if startErr != nil {
+		log.Error(startErr, "Manager stopped with an error")
 		os.Exit(1)
 	}
 }

@@ -318,6 +318,8 @@ func (r *PartnerCartReconciler) callCheckout(ctx context.Context, s *scope) (ctr
 	if err != nil {
 		return r.upstreamError(s, "checkout", err)
 	}
+	r.checkouts.Add(1)
+	defer r.checkouts.Done()
 	// The call ends at the deadline persisted for it; the writes that record its answer get
 	// a timeout of their own, so an answer that came just in time is still recorded.
 	callCtx, cancelCall := r.detachedFor(ctx, co.Deadline.Sub(r.Clock.Now()))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -153,6 +154,23 @@ type PartnerCartReconciler struct {
 	credentials   credentialsCache
 	recentOrders  ordersCache
 	receiptWrites receiptWrites
+	// checkouts counts checkout calls in flight with the writes that record them.
+	checkouts sync.WaitGroup
+}
+
+// WaitForCheckouts waits until no checkout call is in flight (with the writes that record its
+// answer), or ctx ends. The manager calls it before the process exits: controller-runtime
+// gives up its graceful shutdown when the leader lease is lost, and a call cut off there
+// would leave its answer unrecorded.
+func (r *PartnerCartReconciler) WaitForCheckouts(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { r.checkouts.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("checkout calls still in flight: %w", ctx.Err())
+	}
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch

@@ -431,3 +431,27 @@ func TestCheckoutDeadlineCountsFromTheCall(t *testing.T) {
 	_, _ = r.Reconcile(t.Context(), reconcileRequest(cart))
 	g.Expect(deadline).To(Equal(now.Add(90 * time.Second).Add(r.Options.CheckoutTimeout)))
 }
+
+// Low: the process waits for a checkout call in flight before it exits, also when a lost
+// lease ended the manager without a graceful shutdown.
+func TestWaitForCheckoutsWaitsForTheCallInFlight(t *testing.T) {
+	g := NewWithT(t)
+	cart := syncedApprovedCart("a1019000-0000-4f7e-9a1d-3c5b7d9e1f30")
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		close(arrived)
+		<-answer
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "completed"}}}, nil
+	}
+	done := make(chan error, 1)
+	go func() { _, err := r.Reconcile(context.Background(), reconcileRequest(cart)); done <- err }()
+	<-arrived
+	expired, cancel := context.WithCancel(t.Context())
+	cancel()
+	g.Expect(r.WaitForCheckouts(expired)).To(HaveOccurred(), "a call is in flight")
+	close(answer)
+	g.Expect(r.WaitForCheckouts(t.Context())).To(Succeed())
+	g.Expect(<-done).To(Succeed())
+	g.Expect(storedCart(t, k8s, cart).Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded), "recorded before the wait ends")
+}
