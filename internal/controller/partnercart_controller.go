@@ -151,6 +151,9 @@ type PartnerCartReconciler struct {
 	credentials   credentialsCache
 	recentOrders  ordersCache
 	receiptWrites receiptWrites
+	// jitterRand replaces math/rand/v2 in requeue jitter when set: only the checkout
+	// simulation sets it, to its seeded source, so that a seed replays exactly.
+	jitterRand func() float64
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
