@@ -62,6 +62,9 @@ type pcCheckout struct {
 	OrderErrors       []partnercenter.OrderError
 	Gate              simGate // the world at the moment of this call
 	Step              int
+	// OwnerUID and OwnerGeneration: the object that made the call, and its generation then.
+	OwnerUID        string
+	OwnerGeneration int64
 }
 
 // simPC is the Partner Center model.
@@ -271,6 +274,9 @@ func (p *simPC) checkout(ctx context.Context, customer, cartID, requestID string
 	}
 	rec.Content, rec.Lineage = contentHash(c.Customer, c.Attestation, c.Lines), lineageKey(w.namespace, c.Customer, contentHash(c.Customer, c.Attestation, c.Lines))
 	rec.Gate = w.gate(requestID, c)
+	if owner := w.ownerOf(requestID); owner != nil {
+		rec.OwnerUID, rec.OwnerGeneration = string(owner.UID), owner.Generation
+	}
 
 	// The call is processed: Partner Center decides, then answers (or the answer is lost).
 	if w.chance(w.prof.pcRefuse) {
