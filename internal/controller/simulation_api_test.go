@@ -10,6 +10,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +33,14 @@ func (w *simWorld) newAPIServer() (api, managers client.Client) {
 			if cart, ok := obj.(*pcv1alpha1.PartnerCart); ok && w.faultsOn && w.chance(w.prof.stale) {
 				if old := w.staleSnapshot(key.Name, cart); old != nil {
 					w.tracef("  api: stale read of %s (resourceVersion %s instead of %s)", key.Name, old.ResourceVersion, cart.ResourceVersion)
+					if old.Generation != cart.Generation || !old.DeletionTimestamp.Equal(cart.DeletionTimestamp) ||
+						!maps.Equal(old.Annotations, cart.Annotations) {
+						// The cache catches up later with a change the watch predicates pass
+						// (generation, deletion, annotations): that event wakes the object again.
+						if n := w.names[key.Name]; n != nil {
+							n.catchUp = true
+						}
+					}
 					*cart = *old.DeepCopy()
 				}
 			}

@@ -160,6 +160,7 @@ type simName struct {
 	failures  int
 	backup    *pcv1alpha1.PartnerCart // a Velero backup, with status
 	busy      []time.Time             // liveness phase: reconciles that called Partner Center
+	catchUp   bool                    // a stale read was served: the cache's catch-up event wakes it
 }
 
 // simIncarnation is one object (one UID).
@@ -536,6 +537,9 @@ func (w *simWorld) reconcile(n *simName, mgr *PartnerCartReconciler, label strin
 	default:
 		n.failures = 0
 	}
+	if n.catchUp {
+		n.catchUp, n.scheduled, n.due = false, true, w.clk.Now()
+	}
 	w.tracef("%s reconciles %s: %s | %s", label, n.name, truncate(outcome, 300), w.describeLive(n.name))
 	if w.liveness && w.pcCalls > calls {
 		n.busy = append(n.busy, w.clk.Now())
@@ -592,8 +596,13 @@ func (w *simWorld) runNested(requestID string) {
 	defer func() { w.nested = false }()
 	// The call takes a while: less than the checkout timeout.
 	w.clk.Step(time.Duration(w.rng.IntN(90)) * time.Second)
-	w.tracef("  >> during %s's call, B reconciles %s", w.caller, name)
-	w.reconcile(w.names[name], w.mgrB, "  B(nested)")
+	// The other manager: one manager never runs two reconciles of one object at once.
+	other, label := w.mgrB, "  B(nested)"
+	if w.caller == w.mgrB.Options.Identity {
+		other, label = w.mgrA, "  A(nested)"
+	}
+	w.tracef("  >> during %s's call, %s reconciles %s", w.caller, strings.TrimSpace(label), name)
+	w.reconcile(w.names[name], other, label)
 	w.tracef("  << back in %s's call", w.caller)
 }
 
