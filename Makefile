@@ -94,6 +94,13 @@ verify: manifests generate ## Regenerate everything and fail if anything generat
 test: manifests generate control-plane kustomize promtool ## Run unit and envtest integration tests against a real kube-apiserver.
 	go test -race -count=1 ./... -coverprofile cover.out
 
+# Seeds the checkout simulation runs in test-sim; SIM_SEED=n replays one seed with its full trace.
+SIM_SEEDS ?= 500
+
+.PHONY: test-sim
+test-sim: ## Soak the deterministic checkout simulation: SIM_SEEDS seeds (default 500), or SIM_SEED=n alone with its trace.
+	SIM_SEEDS=$(SIM_SEEDS) $(if $(SIM_SEED),SIM_SEED=$(SIM_SEED)) go test -count=1 ./internal/controller -run TestPurchaseSimulation -v
+
 .PHONY: test-e2e
 test-e2e: build control-plane ## Run the end-to-end suite: control plane, pcsim and the manager as processes, driven with kubectl.
 	go build -o $(LOCALBIN)/localcp ./hack/localcp

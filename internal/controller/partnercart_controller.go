@@ -156,6 +156,9 @@ type PartnerCartReconciler struct {
 	receiptWrites receiptWrites
 	// checkouts counts checkout calls in flight with the writes that record them.
 	checkouts sync.WaitGroup
+	// jitterRand replaces math/rand/v2 in requeue jitter when set: only the checkout
+	// simulation sets it, to its seeded source, so that a seed replays exactly.
+	jitterRand func() float64
 }
 
 // WaitForCheckouts waits until no checkout call is in flight (with the writes that record its

@@ -107,11 +107,20 @@ func (r *PartnerCartReconciler) orderNeedsPolling(o pcv1alpha1.OrderStatus, chec
 // first and maximum intervals) with ±20% jitter, so thousands of carts do not poll in step.
 func (r *PartnerCartReconciler) orderPollInterval(age time.Duration) time.Duration {
 	d := max(r.Options.OrderPollInterval, min(age/2, r.Options.MaxOrderPollInterval))
-	return jitter(d)
+	return r.jitter(d)
 }
 
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// jitter is jitter(d) drawn from r.jitterRand when set (the checkout simulation's seeded
+// source, so that a seed replays the same requeue waits), from math/rand/v2 otherwise.
+func (r *PartnerCartReconciler) jitter(d time.Duration) time.Duration {
+	if r == nil || r.jitterRand == nil {
+		return jitter(d)
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*r.jitterRand()))
 }
 
 func orderIDs(orders []pcv1alpha1.OrderStatus) string {

@@ -82,7 +82,7 @@ func (s *scope) retryScheduled(ctx context.Context, res ctrl.Result, err error) 
 		return res
 	}
 	ctrl.LoggerFrom(ctx).Error(nil, "A retry was not scheduled; retrying anyway", "reason", s.waitReason, "message", s.waitMessage)
-	return ctrl.Result{RequeueAfter: jitter(maxRetryBackoff)}
+	return ctrl.Result{RequeueAfter: s.r.jitter(maxRetryBackoff)}
 }
 
 // stall is a terminal failure: Stalled=True with this reason and message.

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"flag"
 	"os"
 	"testing"
 
@@ -11,5 +12,9 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.run"); f != nil && simulationOnly(f.Value.String()) {
+		os.Exit(m.Run()) // the checkout simulation needs no kube-apiserver
+	}
 	os.Exit(testenv.RunMain(m, func(e *testenv.Env) { env = e }))
 }

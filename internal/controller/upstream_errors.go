@@ -28,13 +28,13 @@ func (r *PartnerCartReconciler) upstreamError(s *scope, step string, err error) 
 			r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventCredentialsInvalid, "%s", ce.message)
 		}
 		s.waitReason, s.waitMessage = ce.reason, ce.message
-		return ctrl.Result{RequeueAfter: jitter(r.Options.CredentialsRetryInterval)}, nil
+		return ctrl.Result{RequeueAfter: r.jitter(r.Options.CredentialsRetryInterval)}, nil
 	}
 	switch partnercenter.Classify(err) {
 	case partnercenter.ClassThrottled:
 		wait := max(partnercenter.RetryAfter(err), time.Second)
 		s.waitReason, s.waitMessage = pcv1alpha1.ThrottledReason, fmt.Sprintf("Partner Center throttled %s; retrying after %s", step, wait)
-		return ctrl.Result{RequeueAfter: wait + jitter(wait)/5}, nil
+		return ctrl.Result{RequeueAfter: wait + r.jitter(wait)/5}, nil
 	case partnercenter.ClassTerminal, partnercenter.ClassNotFound:
 		return r.rejected(s, fmt.Sprintf("Partner Center refused to %s: %v", step, err), err)
 	}
