@@ -3,10 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
@@ -83,6 +85,18 @@ func (r *PartnerCartReconciler) updateCart(ctx context.Context, s *scope) (ctrl.
 		return r.upstreamError(s, "update cart", err)
 	}
 	cart := s.cart
+	// A PUT rewrites what another process may be checking out right now (a second manager
+	// whose cache is current verified and is buying it): only a current copy of the object
+	// may write the cart. A stale one comes back once the cache has caught up.
+	live := &pcv1alpha1.PartnerCart{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cart), live); err != nil {
+		return ctrl.Result{}, fmt.Errorf("read the PartnerCart before writing its cart: %w", err)
+	}
+	if live.ResourceVersion != s.before.ResourceVersion {
+		ctrl.LoggerFrom(ctx).Info("The cached PartnerCart is older than the API server's; not writing its cart from it")
+		s.noStatusWrite = true
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	id := cart.Status.Cart.ID
 	body := wireCart(&cart.Spec)
 	body.ID = id

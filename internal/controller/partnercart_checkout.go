@@ -170,7 +170,8 @@ func (r *PartnerCartReconciler) verifyUpstreamCart(ctx context.Context, s *scope
 	if diff := linesDiffer(s.upstreamLines, &cart.Spec); diff != "" {
 		// Our own write was answered with other content: buying it would buy what nobody approved.
 		res, err := r.stall(s, pcv1alpha1.UpstreamCartDiffersReason, fmt.Sprintf(
-			"Cart %s upstream does not hold what the spec asks for (%s) even after it was written; nothing is bought", cart.Status.Cart.ID, diff))
+			"Cart %s upstream does not hold what the spec asks for (%s) even after it was written; nothing is bought. "+
+				"If Partner Center sets this itself (an eligible promotion, say), put it in the spec and approve that content", cart.Status.Cart.ID, diff))
 		return true, res, err
 	}
 	return false, ctrl.Result{}, nil
@@ -286,10 +287,44 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	if observed.Status == partnercenter.CartStatusOrdered {
 		co.CartSeenOrdered = true
 	}
+	if !co.CartSeenOrdered {
+		// The cart is not ordered, so the earlier calls may not have been processed, and this
+		// repeat could be the call that buys: it must pass what the first one passed.
+		if r.Options.PurchaseFreeze {
+			return s.wait(pcv1alpha1.PurchaseFrozenReason, fmt.Sprintf(
+				"New checkout calls are frozen (--purchase-freeze), and cart %s is not ordered: the call of this checkout (MS-RequestId %s) is repeated once the manager runs without it",
+				co.CartID, co.RequestID))
+		}
+		if why := repeatBlocked(s, observed); why != "" {
+			return r.checkoutUnknown(ctx, s, why)
+		}
+	}
 	if err := r.persistAttempt(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.callCheckout(ctx, s)
+}
+
+// repeatBlocked says why the call of a Pending intent whose cart is not ordered must not be
+// repeated ("" when it may): whether an earlier call was processed cannot be known, so the
+// repeat may be the call that buys, and it would buy past what changed since the intent was
+// made. A person then looks, as for any unknown outcome.
+func repeatBlocked(s *scope, observed *partnercenter.Cart) string {
+	cart, co := s.cart, s.cart.Status.Checkout
+	lead := fmt.Sprintf("the outcome of the checkout of cart %s is not known and cart %s is not ordered, but ", co.CartID, co.CartID)
+	switch {
+	case !cart.DeletionTimestamp.IsZero():
+		return lead + "the PartnerCart is being deleted: the operator does not repeat a call that could buy now"
+	case !cart.Spec.Approval.Approved:
+		return lead + "the approval was withdrawn: the operator does not repeat a call that could buy now"
+	case cart.Status.SpecHash != co.SpecHash:
+		return lead + fmt.Sprintf("the purchase content changed (%s, checked out %s): repeating the call could buy content no longer asked for", cart.Status.SpecHash, co.SpecHash)
+	case cart.Spec.Approval.SpecHash != "" && cart.Spec.Approval.SpecHash != co.SpecHash:
+		return lead + "the approval is pinned to other content (" + cart.Spec.Approval.SpecHash + ")"
+	case co.ContentHash != "" && contentHash(s.customerID(), observed.LineItems, &cart.Spec) != co.ContentHash:
+		return lead + "its content upstream changed since it was verified (" + linesDiffer(observed.LineItems, &cart.Spec) + "): repeating the call would buy content nobody approved"
+	}
+	return ""
 }
 
 // resultRecorded reads the cart from the API server to tell whether the result of its

@@ -250,8 +250,11 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (
 		res, err := r.reconcileCheckout(ctx, s)
 		if co := cart.Status.Checkout; co != nil && !co.Outcome.Final() {
 			s.deletionBlocked = "Deletion waits until the outcome of the checkout of cart " + co.CartID + " is recorded"
-			if co.Outcome == pcv1alpha1.CheckoutUnknown {
+			switch {
+			case co.Outcome == pcv1alpha1.CheckoutUnknown:
 				s.deletionBlocked += ": settle it with the annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " (see the Stalled condition)"
+			case s.waitMessage != "":
+				s.deletionBlocked += ": " + s.waitMessage
 			}
 			return res, err
 		}

@@ -24,7 +24,16 @@ const (
 	ReceiptLabel        = "partnercenter.partnercart.dev/receipt"
 	ReceiptCartLabel    = "partnercenter.partnercart.dev/cart"
 	ReceiptCartUIDLabel = "partnercenter.partnercart.dev/cart-uid"
+	// ReceiptContentLabel: the purchase content bought (the spec hash's digits), so that a
+	// cart of another name buying the same content (a rename in Git) finds the receipt.
+	ReceiptContentLabel = "partnercenter.partnercart.dev/content"
 )
+
+// contentLabelValue is the receipt's content label for a spec hash: its first 63 hex digits.
+func contentLabelValue(specHash string) string {
+	digits := strings.TrimPrefix(specHash, "sha256:")
+	return digits[:min(len(digits), validation.LabelValueMaxLength)]
+}
 
 // receiptName names the receipt after the cart, with the object UID so that a later cart of
 // the same name never collides with an earlier purchase's receipt. It is a valid ConfigMap
@@ -129,6 +138,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 			Name:      name,
 			Labels: map[string]string{
 				ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name), ReceiptCartUIDLabel: string(cart.UID),
+				ReceiptContentLabel: contentLabelValue(co.SpecHash),
 			},
 		},
 		Immutable: ptr.To(true),
@@ -168,8 +178,13 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cm), existing); err != nil {
 			return fmt.Errorf("read existing receipt %s: %w", name, err)
 		}
-		if existing.Labels[ReceiptCartUIDLabel] != string(cart.UID) || existing.Data["cartId"] != co.CartID {
-			return fmt.Errorf("receipt %s exists but records another purchase (cart %s); refusing to overwrite it", name, existing.Data["cartId"])
+		// Ours only if it records this very purchase: a ConfigMap of that name and labels that
+		// anyone else made (or one of another intent) is not the record of these orders.
+		if existing.Labels[ReceiptCartUIDLabel] != string(cart.UID) || existing.Data["cartId"] != co.CartID ||
+			existing.Data["checkoutRequestId"] != co.RequestID || existing.Data["orderIds"] != cm.Data["orderIds"] {
+			return fmt.Errorf("receipt %s exists but records another purchase (cart %s, MS-RequestId %s, orders %q); refusing to overwrite it: "+
+				"delete it if it is not the operator's, and the purchase is recorded again",
+				name, existing.Data["cartId"], existing.Data["checkoutRequestId"], existing.Data["orderIds"])
 		}
 	} else {
 		r.receiptWrites.created(seq, client.ObjectKeyFromObject(cm))

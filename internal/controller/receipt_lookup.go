@@ -180,23 +180,31 @@ func (r *PartnerCartReconciler) receiptCacheCaughtUp(ctx context.Context, mark u
 	return false
 }
 
-// earlierReceipts returns the receipts (with their data) in the cart's namespace carrying its
-// cart label and another object's UID: from the cache when it provably holds them all,
-// otherwise from the API server.
+// earlierReceipts returns the receipts (with their data) in the cart's namespace of another
+// object that carry its cart label (the same name) or its content label (the same purchase
+// content, under any name): from the cache when it provably holds them all, otherwise from the
+// API server.
 func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) ([]corev1.ConfigMap, error) {
 	cart := s.cart
 	label := cartLabelValue(cart.Name)
-	cached := &metav1.PartialObjectMetadataList{}
-	cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-	if err := r.Client.List(ctx, cached, client.InNamespace(cart.Namespace),
-		client.MatchingFields{receiptCartIndex: receiptIndexKey(cart.Namespace, label)}); err != nil {
-		return nil, fmt.Errorf("list cached receipts of %s: %w", cart.Name, err)
+	sameName := client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: label}
+	sameContent := client.MatchingLabels{ReceiptLabel: "true", ReceiptContentLabel: contentLabelValue(cart.Status.SpecHash)}
+	var metas []metav1.PartialObjectMetadata
+	for _, opt := range []client.ListOption{client.MatchingFields{receiptCartIndex: receiptIndexKey(cart.Namespace, label)}, sameContent} {
+		cached := &metav1.PartialObjectMetadataList{}
+		cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+		if err := r.Client.List(ctx, cached, client.InNamespace(cart.Namespace), opt); err != nil {
+			return nil, fmt.Errorf("list cached receipts of %s: %w", cart.Name, err)
+		}
+		metas = append(metas, cached.Items...)
 	}
 	var found []corev1.ConfigMap
-	for _, m := range cached.Items {
-		if m.Labels[ReceiptCartUIDLabel] == string(cart.UID) {
-			continue // this object's own receipt
+	seen := map[string]bool{}
+	for _, m := range metas {
+		if m.Labels[ReceiptCartUIDLabel] == string(cart.UID) || seen[m.Name] {
+			continue // this object's own receipt, or one listed twice
 		}
+		seen[m.Name] = true
 		cm := &corev1.ConfigMap{}
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.Name}, cm); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -212,12 +220,21 @@ func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) (
 		return found, nil
 	}
 	// The cache may not hold a receipt written just before the cart was created: ask the API server.
-	var list corev1.ConfigMapList
-	if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace),
-		client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: label}); err != nil {
-		return nil, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
+	found = found[:0]
+	clear(seen)
+	for _, selector := range []client.MatchingLabels{sameName, sameContent} {
+		var list corev1.ConfigMapList
+		if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace), selector); err != nil {
+			return nil, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
+		}
+		for _, cm := range list.Items {
+			if !seen[cm.Name] {
+				seen[cm.Name] = true
+				found = append(found, cm)
+			}
+		}
 	}
-	return list.Items, nil
+	return found, nil
 }
 
 // indexReceipts registers the cache index the lookup uses.

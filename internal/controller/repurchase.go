@@ -31,6 +31,14 @@ import (
 // Both looks run: a person who named the earlier receipt has seen that purchase, not an
 // unrecorded one of the same lines.
 func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (stop bool, res ctrl.Result, err error) {
+	if other, err := r.identicalInFlight(ctx, s); err != nil || other != "" {
+		// Neither a receipt nor the order list can show that purchase yet (an order is listed
+		// up to 15 minutes after it is made; an Unknown outcome has no receipt).
+		s.waitReason, s.waitMessage = pcv1alpha1.IdenticalPurchaseInFlightReason, fmt.Sprintf(
+			"PartnerCart %s/%s is checking out exactly this content and its outcome is not settled; nothing is bought until it is (see its status), then its receipt decides",
+			s.cart.Namespace, other)
+		return true, ctrl.Result{RequeueAfter: time.Minute}, err
+	}
 	if stop, err := r.previouslyPurchased(ctx, s); stop || err != nil {
 		return true, ctrl.Result{}, err
 	}
@@ -58,7 +66,13 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 	for i := range receipts {
 		cm := &receipts[i]
 		rec, err := decodeReceipt(cm)
-		if err != nil || rec.PartnerCart != cart.Name || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
+		if err != nil || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
+			continue
+		}
+		if rec.PartnerCart != cart.Name && !r.withinIdenticalWindow(rec.StartedAt, s.now) {
+			// The same content bought in this namespace under another name counts within the
+			// identical-purchase window: a rename in Git, or the old name restored beside the
+			// new. Buying exactly this twice on purpose takes the repurchase-of annotation.
 			continue
 		}
 		if newest == nil || rec.StartedAt > newest.StartedAt || (rec.StartedAt == newest.StartedAt && cm.Name > newestName) {
@@ -70,7 +84,7 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 	}
 	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",
-		cart.Namespace, cart.Name, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
+		cart.Namespace, newest.PartnerCart, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
 	_, err = r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
 	return true, err
 }
@@ -165,6 +179,32 @@ func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []
 		}
 		orders = slices.DeleteFunc(slices.Clone(orders), func(o partnercenter.Order) bool { return recorded[o.ID] })
 	}
+}
+
+// identicalInFlight returns the name of another PartnerCart of the namespace (from the cache)
+// whose checkout of exactly this content is not settled, or "".
+func (r *PartnerCartReconciler) identicalInFlight(ctx context.Context, s *scope) (string, error) {
+	var carts pcv1alpha1.PartnerCartList
+	if err := r.Client.List(ctx, &carts, client.InNamespace(s.cart.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("list the PartnerCarts of namespace %s: %w", s.cart.Namespace, err)
+	}
+	for _, c := range carts.Items {
+		if co := c.Status.Checkout; c.UID != s.cart.UID && co != nil && !co.Outcome.Final() && co.SpecHash == s.cart.Status.SpecHash {
+			return c.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// withinIdenticalWindow reports whether a checkout started at startedAt (RFC 3339) lies within
+// the identical-purchase window before now; one that cannot be read does.
+func (r *PartnerCartReconciler) withinIdenticalWindow(startedAt string, now time.Time) bool {
+	window := r.Options.IdenticalPurchaseWindow
+	if window <= 0 {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, startedAt)
+	return err != nil || !t.Before(now.Add(-window))
 }
 
 // recordedByLiveCart reports whether one of receipts records its order for a PartnerCart that

@@ -59,8 +59,9 @@ type pcCheckout struct {
 	OrderErrors       []partnercenter.OrderError
 	Gate              simGate // the world at the moment of this call
 	Step              int
-	// OwnerUID and OwnerGeneration: the object that made the call, and its generation then.
-	OwnerUID        string
+	// OwnerUID, OwnerName and OwnerGeneration: the object that made the call, and its
+	// generation then.
+	OwnerUID, OwnerName string
 	OwnerGeneration int64
 }
 
@@ -272,7 +273,7 @@ func (p *simPC) checkout(ctx context.Context, customer, cartID, requestID string
 	rec.Content, rec.Lineage = simContentHash(c.Customer, c.Attestation, c.Lines), lineageKey(w.namespace, c.Customer, simContentHash(c.Customer, c.Attestation, c.Lines))
 	rec.Gate = w.gate(requestID, c)
 	if owner := w.ownerOf(requestID); owner != nil {
-		rec.OwnerUID, rec.OwnerGeneration = string(owner.UID), owner.Generation
+		rec.OwnerUID, rec.OwnerName, rec.OwnerGeneration = string(owner.UID), owner.Name, owner.Generation
 	}
 
 	// The call is processed: Partner Center decides, then answers (or the answer is lost).

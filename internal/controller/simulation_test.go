@@ -1061,7 +1061,11 @@ func (w *simWorld) afterStep() {
 }
 
 // checkAtMostOnce is I2: at most one purchase per lineage (namespace, customer, content),
-// plus one per repurchase-of override a person set.
+// plus one per repurchase-of override a person set. As the product promises it: a purchase
+// repeats an earlier one of its lineage made within the identical-purchase window (whatever
+// the object's name: a re-apply, a rename, a restore), or made by an object of the same name
+// at any time (its receipt says so, unless the world deleted it). Past the window, the same
+// content under a new name is a new purchase.
 func (w *simWorld) checkAtMostOnce() {
 	purchases := map[string][]*pcCheckout{}
 	for _, id := range sortedKeys(w.pc.checkouts) {
@@ -1071,8 +1075,17 @@ func (w *simWorld) checkAtMostOnce() {
 	}
 	for _, lineage := range sortedKeys(purchases) {
 		recs := purchases[lineage]
-		if allowed := 1 + w.overrides[lineage]; len(recs) > allowed {
-			slices.SortFunc(recs, func(a, b *pcCheckout) int { return a.Step - b.Step })
+		slices.SortFunc(recs, func(a, b *pcCheckout) int { return a.Step - b.Step })
+		repeats := 0
+		for i, p := range recs {
+			if slices.ContainsFunc(recs[:i], func(q *pcCheckout) bool {
+				receiptKept := w.receiptsGone[lineage] <= q.Step
+				return p.At.Sub(q.At) < DefaultIdenticalPurchaseWindow || (q.OwnerName == p.OwnerName && receiptKept)
+			}) {
+				repeats++
+			}
+		}
+		if allowed := 1 + w.overrides[lineage]; repeats+1 > allowed {
 			var parts []string
 			for _, r := range recs {
 				parts = append(parts, fmt.Sprintf("request %s at step %d (cart %s, orders %s)", short(r.RequestID), r.Step, r.CartID, strings.Join(r.OrderIDs, ",")))
@@ -1086,7 +1099,8 @@ func (w *simWorld) checkAtMostOnce() {
 					note += fmt.Sprintf(" [note: a person wrongly said %q of request %s]", lie, short(r.RequestID))
 				}
 			}
-			w.violate("I2", "lineage %s bought %d times, %d allowed (%d overrides): %s%s", lineage, len(recs), allowed, w.overrides[lineage], strings.Join(parts, "; "), note)
+			w.violate("I2", "lineage %s bought %d times (%d repeating an earlier purchase), %d allowed (%d overrides): %s%s",
+				lineage, len(recs), repeats, allowed, w.overrides[lineage], strings.Join(parts, "; "), note)
 			return
 		}
 	}
@@ -1222,7 +1236,7 @@ func waitingForPerson(c *pcv1alpha1.PartnerCart) (string, bool) {
 		return cond.Reason + ": " + cond.Message, true
 	}
 	if cond := apimeta.FindStatusCondition(c.Status.Conditions, pcv1alpha1.ReadyCondition); cond != nil && cond.Status == metav1.ConditionFalse && names(cond.Message) &&
-		(c.Status.Phase == pcv1alpha1.PhaseAwaitingApproval || cond.Reason == pcv1alpha1.PurchaseFrozenReason) {
+		(c.Status.Phase == pcv1alpha1.PhaseAwaitingApproval || cond.Reason == pcv1alpha1.PurchaseFrozenReason || cond.Reason == pcv1alpha1.DeletionBlockedReason) {
 		return cond.Reason + ": " + cond.Message, true
 	}
 	return "", false
