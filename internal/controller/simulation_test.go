@@ -13,7 +13,7 @@ package controller
 //     restore, delete receipts, annotate, restart managers and run a second manager.
 // After every step it checks the invariants I1-I4 of design 3.9, and I5 at the end of a seed.
 //
-//	go test ./internal/controller -run TestPurchaseSimulation            # SIM_SEEDS seeds (default 12)
+//	go test ./internal/controller -run TestPurchaseSimulation            # SIM_SEEDS seeds (default 20)
 //	SIM_SEEDS=500 go test ./internal/controller -run TestPurchaseSimulation
 //	SIM_SEED=7 go test ./internal/controller -run TestPurchaseSimulation -v  # one seed, full trace
 //	SIM_STEPS=400 ...                  # actor steps per seed (default 200, then 150 reconcile-only)
@@ -57,7 +57,7 @@ const simUnpinnedApprovals = false
 
 // Defaults: seeds per run, actor steps per seed, reconcile-only steps after them (I5).
 const (
-	simDefaultSeeds     = 12
+	simDefaultSeeds     = 20
 	simDefaultSteps     = 200
 	simLivenessSteps    = 150
 	simTraceTail        = 40
