@@ -64,9 +64,9 @@ const (
 	// IdenticalRecentPurchaseReason: no receipt exists, but the customer bought exactly these
 	// lines recently (a cluster rebuilt from Git, say); annotate repurchase-of to buy again.
 	IdenticalRecentPurchaseReason = "IdenticalRecentPurchase"
-	// IdenticalPurchaseInFlightReason: another PartnerCart of the namespace is checking out
-	// exactly this content and its outcome is not settled (Pending, or Unknown for a person);
-	// nothing is bought until it is, and then that cart's receipt decides.
+	// IdenticalPurchaseInFlightReason: another PartnerCart of the namespace, being deleted (a
+	// rename in Git deletes the old name), checked out exactly this content and its outcome or
+	// record is not settled; nothing is bought until it is gone, and then its receipt decides.
 	IdenticalPurchaseInFlightReason = "IdenticalPurchaseInFlight"
 	// OrdersUnreadableReason: no receipt exists, and the customer's order list, which the
 	// identical-purchase guard reads, answered but cannot be read whole (too many pages or

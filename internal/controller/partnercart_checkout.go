@@ -305,6 +305,15 @@ func (r *PartnerCartReconciler) continueCheckout(ctx context.Context, s *scope) 
 	return r.callCheckout(ctx, s)
 }
 
+// repeatAboveLimit reports whether the quote of the upstream cart as observed now is above the
+// approval's price limit, or unknown.
+func repeatAboveLimit(cart *pcv1alpha1.PartnerCart, observed *partnercenter.Cart) bool {
+	now := cart.DeepCopy()
+	now.Status.Cart = cartStatus(observed, cart.Status.SpecHash)
+	_, known, above := quoteAbove(now, cart.Spec.Approval.MaxTotalPrice)
+	return !known || above
+}
+
 // repeatBlocked says why the call of a Pending intent whose cart is not ordered must not be
 // repeated ("" when it may): whether an earlier call was processed cannot be known, so the
 // repeat may be the call that buys, and it would buy past what changed since the intent was
@@ -321,6 +330,8 @@ func repeatBlocked(s *scope, observed *partnercenter.Cart) string {
 		return lead + fmt.Sprintf("the purchase content changed (%s, checked out %s): repeating the call could buy content no longer asked for", cart.Status.SpecHash, co.SpecHash)
 	case cart.Spec.Approval.SpecHash != "" && cart.Spec.Approval.SpecHash != co.SpecHash:
 		return lead + "the approval is pinned to other content (" + cart.Spec.Approval.SpecHash + ")"
+	case cart.Spec.Approval.MaxTotalPrice != "" && repeatAboveLimit(cart, observed):
+		return lead + "its quote upstream is now above spec.approval.maxTotalPrice " + cart.Spec.Approval.MaxTotalPrice + " (or cannot be compared with it)"
 	case co.ContentHash != "" && contentHash(s.customerID(), observed.LineItems, &cart.Spec) != co.ContentHash:
 		return lead + "its content upstream changed since it was verified (" + linesDiffer(observed.LineItems, &cart.Spec) + "): repeating the call would buy content nobody approved"
 	}

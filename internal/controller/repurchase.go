@@ -9,7 +9,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,7 +37,7 @@ func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (
 		// Neither a receipt nor the order list can show that purchase yet (an order is listed
 		// up to 15 minutes after it is made; an Unknown outcome has no receipt).
 		s.waitReason, s.waitMessage = pcv1alpha1.IdenticalPurchaseInFlightReason, fmt.Sprintf(
-			"PartnerCart %s/%s is checking out exactly this content and its outcome is not settled; nothing is bought until it is (see its status), then its receipt decides",
+			"PartnerCart %s/%s, being deleted, checked out exactly this content and is still recording it; nothing is bought until it is gone (see its status), then its receipt decides",
 			s.cart.Namespace, other)
 		return true, ctrl.Result{RequeueAfter: time.Minute}, err
 	}
@@ -48,6 +50,26 @@ func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (
 // repurchaseOverride returns what the repurchase-of annotation names: receipts or orders.
 func repurchaseOverride(cart *pcv1alpha1.PartnerCart) []string {
 	return pcv1alpha1.SplitOrderIDs(cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation])
+}
+
+// overriddenOrders returns the orders a person confirmed buying again: those the
+// repurchase-of annotation names, and those recorded by the receipts it names.
+func (r *PartnerCartReconciler) overriddenOrders(ctx context.Context, cart *pcv1alpha1.PartnerCart) ([]string, error) {
+	named := repurchaseOverride(cart)
+	orders := slices.Clone(named)
+	for _, name := range named {
+		cm := &corev1.ConfigMap{}
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: cart.Namespace, Name: name}, cm); err != nil {
+			if apierrors.IsNotFound(err) || len(validation.IsDNS1123Subdomain(name)) > 0 {
+				continue // an order ID, or no such receipt
+			}
+			return nil, fmt.Errorf("read receipt %s named by %s: %w", name, pcv1alpha1.RepurchaseOfAnnotation, err)
+		}
+		if cm.Labels[ReceiptLabel] == "true" {
+			orders = append(orders, pcv1alpha1.SplitOrderIDs(cm.Data["orderIds"])...)
+		}
+	}
+	return orders, nil
 }
 
 // previouslyPurchased looks for a receipt with orders of an earlier object of the same
@@ -69,11 +91,18 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 		if err != nil || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
 			continue
 		}
-		if rec.PartnerCart != cart.Name && !r.withinIdenticalWindow(rec.StartedAt, s.now) {
-			// The same content bought in this namespace under another name counts within the
-			// identical-purchase window: a rename in Git, or the old name restored beside the
-			// new. Buying exactly this twice on purpose takes the repurchase-of annotation.
-			continue
+		if rec.PartnerCart != cart.Name {
+			// The same content bought in this namespace under another name, by an object that
+			// is gone (a rename in Git deletes the object that bought), counts within the
+			// identical-purchase window. One that still exists is another intended purchase.
+			if !r.withinIdenticalWindow(rec.StartedAt, s.now) {
+				continue
+			}
+			if live, err := r.cartLive(ctx, cart.Namespace, rec.PartnerCart, rec.PartnerCartUID); err != nil {
+				return true, err
+			} else if live {
+				continue
+			}
 		}
 		if newest == nil || rec.StartedAt > newest.StartedAt || (rec.StartedAt == newest.StartedAt && cm.Name > newestName) {
 			newest, newestName = rec, cm.Name
@@ -130,7 +159,11 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 	if err != nil || len(matched) == 0 {
 		return err != nil, ctrl.Result{}, err
 	}
-	if slices.ContainsFunc(matched, func(id string) bool { return slices.Contains(repurchaseOverride(cart), id) }) {
+	confirmed, err := r.overriddenOrders(ctx, cart)
+	if err != nil {
+		return true, ctrl.Result{}, err
+	}
+	if slices.ContainsFunc(matched, func(id string) bool { return slices.Contains(confirmed, id) }) {
 		return false, ctrl.Result{}, nil
 	}
 	msg := fmt.Sprintf("Customer %s bought exactly these lines within the last %s (orders %s), and no receipt here says by whom; nothing is bought again. "+
@@ -181,19 +214,37 @@ func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []
 	}
 }
 
-// identicalInFlight returns the name of another PartnerCart of the namespace (from the cache)
-// whose checkout of exactly this content is not settled, or "".
+// identicalInFlight returns the name of another PartnerCart of the namespace (from the cache),
+// being deleted (as a rename in Git deletes the old name), whose checkout of exactly this
+// content is not settled or bought, or "". Once it is gone its receipt decides; a sibling
+// that stays is another intended purchase.
 func (r *PartnerCartReconciler) identicalInFlight(ctx context.Context, s *scope) (string, error) {
 	var carts pcv1alpha1.PartnerCartList
 	if err := r.Client.List(ctx, &carts, client.InNamespace(s.cart.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return "", fmt.Errorf("list the PartnerCarts of namespace %s: %w", s.cart.Namespace, err)
 	}
 	for _, c := range carts.Items {
-		if co := c.Status.Checkout; c.UID != s.cart.UID && co != nil && !co.Outcome.Final() && co.SpecHash == s.cart.Status.SpecHash {
+		co := c.Status.Checkout
+		if c.UID == s.cart.UID || c.DeletionTimestamp.IsZero() || co == nil || co.SpecHash != s.cart.Status.SpecHash {
+			continue
+		}
+		if !co.Outcome.Final() || len(c.Status.Orders) > 0 {
+			// Unsettled, or bought with its receipt perhaps not written yet: until it goes,
+			// nothing else shows that purchase for certain.
 			return c.Name, nil
 		}
 	}
 	return "", nil
+}
+
+// cartLive reports whether the PartnerCart of that namespace, name and UID exists and is not
+// being deleted (read from the cache).
+func (r *PartnerCartReconciler) cartLive(ctx context.Context, namespace, name, uid string) (bool, error) {
+	var c pcv1alpha1.PartnerCart
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return string(c.UID) == uid && c.DeletionTimestamp.IsZero(), nil
 }
 
 // withinIdenticalWindow reports whether a checkout started at startedAt (RFC 3339) lies within

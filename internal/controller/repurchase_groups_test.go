@@ -253,6 +253,9 @@ func TestRenamedCartDoesNotBuyAgain(t *testing.T) {
 	renamed := boughtCart("5e1a7c00-4c9e-4f7e-9a1d-3c5b7d9e1f53", now.Add(-time.Hour))
 	renamed.Name = "before-the-rename"
 	receipt, _ := receiptWrittenBy(t, renamed)
+	// A receipt of an earlier release, without the content label (which would stop the cart
+	// before the order list is read: TestRenamedCartFindsTheReceiptOfItsContent).
+	delete(receipt.Labels, ReceiptContentLabel)
 	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
 	pcfake.WithOrders(partnercenter.Order{ID: "o-1", BillingCycle: "monthly", CreationDate: now.Add(-time.Hour).Format(time.RFC3339),
 		LineItems: []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}})(pc)
@@ -262,4 +265,37 @@ func TestRenamedCartDoesNotBuyAgain(t *testing.T) {
 	reconcileOK(t, r, cart)
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
 	g.Expect(storedCart(t, k8s, cart)).To(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.IdenticalRecentPurchaseReason))
+}
+
+// TestRenamedCartFindsTheReceiptOfItsContent: a rename in Git within Partner Center's 15-minute
+// listing delay (the order is not listed yet) is found by the receipt's content label, when
+// the object that bought is gone; a sibling that still exists is another intended purchase.
+func TestRenamedCartFindsTheReceiptOfItsContent(t *testing.T) {
+	for _, buyerExists := range []bool{false, true} {
+		t.Run(map[bool]string{false: "buyer gone", true: "buyer exists"}[buyerExists], func(t *testing.T) {
+			g := NewWithT(t)
+			now := time.Now().Truncate(time.Second)
+			cart := syncedApprovedCart("0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f54")
+			r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+			renamed := boughtCart("5e1a7c01-4c9e-4f7e-9a1d-3c5b7d9e1f54", now.Add(-5*time.Minute))
+			renamed.Name = "before-the-rename"
+			receipt, _ := receiptWrittenBy(t, renamed)
+			g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
+			if buyerExists {
+				sibling := renamed.DeepCopy()
+				sibling.ResourceVersion = ""
+				g.Expect(k8s.Create(t.Context(), sibling)).To(Succeed())
+			}
+			pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+				return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-2"}}}, nil
+			}
+			reconcileOK(t, r, cart) // the order list is empty: o-1 is not listed yet
+			if buyerExists {
+				g.Expect(pc.Count(partnercenter.OpCheckout)).To(Equal(1))
+				return
+			}
+			g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+			g.Expect(storedCart(t, k8s, cart)).To(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.PreviouslyPurchasedReason))
+		})
+	}
 }

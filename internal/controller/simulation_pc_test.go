@@ -62,6 +62,12 @@ type pcCheckout struct {
 	// OwnerUID, OwnerName and OwnerGeneration: the object that made the call, and its
 	// generation then.
 	OwnerUID, OwnerName string
+	// Siblings: the UIDs of the objects that existed, not being deleted, at this call: an
+	// earlier purchase by one of them was another intended purchase, not this one's own.
+	Siblings []string
+	// judged and repeat: whether this purchase repeats an earlier one the product could see,
+	// decided once, in the step it was made (see checkAtMostOnce).
+	judged, repeat  bool
 	OwnerGeneration int64
 }
 
@@ -274,6 +280,11 @@ func (p *simPC) checkout(ctx context.Context, customer, cartID, requestID string
 	rec.Gate = w.gate(requestID, c)
 	if owner := w.ownerOf(requestID); owner != nil {
 		rec.OwnerUID, rec.OwnerName, rec.OwnerGeneration = string(owner.UID), owner.Name, owner.Generation
+	}
+	for _, live := range w.liveCarts() {
+		if live.DeletionTimestamp.IsZero() {
+			rec.Siblings = append(rec.Siblings, string(live.UID))
+		}
 	}
 
 	// The call is processed: Partner Center decides, then answers (or the answer is lost).
