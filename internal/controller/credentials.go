@@ -110,6 +110,12 @@ func (s *scope) partnerAccount(ctx context.Context, name string) (*pcv1alpha1.Pa
 	acct := &pcv1alpha1.PartnerCenterAccount{}
 	if err := s.r.Client.Get(ctx, client.ObjectKey{Name: name}, acct); err != nil {
 		if apierrors.IsNotFound(err) {
+			if co := s.cart.Status.Checkout; co != nil && co.Account == name && !co.Outcome.Final() {
+				// The checkout in flight was made with this account, and only it can settle it.
+				return nil, &errCredentials{pcv1alpha1.AccountNotFoundReason, fmt.Sprintf(
+					"PartnerCenterAccount %s, which the checkout of cart %s (MS-RequestId %s) was made with, does not exist: its outcome can be read only with that account; the platform team re-creates it (kubectl get pcacct lists accounts)",
+					name, co.CartID, co.RequestID)}
+			}
 			return nil, &errCredentials{pcv1alpha1.AccountNotFoundReason, fmt.Sprintf(
 				"PartnerCenterAccount %s named by spec.accountRef does not exist; the platform team creates accounts (kubectl get pcacct lists them)", name)}
 		}

@@ -455,3 +455,61 @@ func TestWaitForCheckoutsWaitsForTheCallInFlight(t *testing.T) {
 	g.Expect(<-done).To(Succeed())
 	g.Expect(storedCart(t, k8s, cart).Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded), "recorded before the wait ends")
 }
+
+// Review finding: a second manager whose cache is stale (it still shows the spec before a
+// person's edit) must not PUT the old content under a checkout another manager is making. A
+// PUT is made only from a copy of the object as current as the API server's.
+func TestStaleManagerDoesNotRewriteTheCart(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now().Truncate(time.Second)
+	cart := syncedApprovedCart("b0b00010-0000-4f7e-9a1d-3c5b7d9e1f30")
+	cart.Status.Cart.SyncedSpecHash = "sha256:old" // the spec changed since the cart was written
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
+	stale := storedCart(t, k8s, cart)
+	// Another writer moves the object on; this manager's cache still serves the copy above.
+	fresh := stale.DeepCopy()
+	fresh.Annotations = map[string]string{"touched": "by another writer"}
+	g.Expect(k8s.Update(t.Context(), fresh)).To(Succeed())
+	cached := interceptor.NewClient(k8s.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if p, ok := obj.(*pcv1alpha1.PartnerCart); ok && key == client.ObjectKeyFromObject(cart) {
+				stale.DeepCopyInto(p)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		}})
+	r.Client = cached
+	pc.UpdateCartFn = func(context.Context, string, string, *partnercenter.Cart) (*partnercenter.Cart, error) {
+		return nil, errors.New("the stale manager wrote the cart")
+	}
+	res, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "it comes back once its cache caught up")
+	g.Expect(pc.Count(partnercenter.OpUpdateCart)).To(BeZero())
+	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+}
+
+// Review finding: a ConfigMap of the receipt's name and labels that someone else made (here
+// without the orders) is not taken as the record of the purchase: the orders stay in status,
+// the reconcile says why, and the object cannot go until the record is right.
+func TestForeignReceiptIsNotTheRecord(t *testing.T) {
+	g := NewWithT(t)
+	cart := syncedApprovedCart("b0b00012-0000-4f7e-9a1d-3c5b7d9e1f30")
+	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
+	forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: receiptName(cart),
+		Labels: map[string]string{ReceiptLabel: "true", ReceiptCartLabel: cart.Name, ReceiptCartUIDLabel: string(cart.UID)}},
+		Data: map[string]string{"cartId": "cart-1", "receipt.json": `{"orders":[]}`}}
+	g.Expect(k8s.Create(t.Context(), forged)).To(Succeed())
+	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
+		return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-1", Status: "pending"}}}, nil
+	}
+	_, err := r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).To(MatchError(ContainSubstring("records another purchase")))
+	got := storedCart(t, k8s, cart)
+	g.Expect(got.Status.Orders).To(HaveLen(1), "the purchase is recorded in status")
+
+	g.Expect(k8s.Delete(t.Context(), got)).To(Succeed())
+	_, err = r.Reconcile(t.Context(), reconcileRequest(cart))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(storedCart(t, k8s, cart).Finalizers).To(ContainElement(pcv1alpha1.Finalizer), "deletion waits for a true record")
+}
