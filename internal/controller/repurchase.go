@@ -277,6 +277,28 @@ func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts
 	return false, nil
 }
 
+// cartLineKeys counts the cart's lines (add-ons included) by the key orders are matched on;
+// named: every line has a friendly name, so names count.
+func cartLineKeys(lines []pcv1alpha1.CartLineItem) (want map[string]int, total int, named bool) {
+	named = true
+	for _, l := range lines {
+		named = named && l.FriendlyName != ""
+		for _, a := range l.AddonItems {
+			named = named && a.FriendlyName != ""
+		}
+	}
+	want = map[string]int{} // line key -> how many of the cart's lines have it
+	for _, l := range lines {
+		cycle := string(l.BillingCycle)
+		want[orderLineKey(cycle, l.CatalogItemID, int(l.Quantity), l.TermDuration, l.FriendlyName, named)]++
+		for _, a := range l.AddonItems {
+			want[orderLineKey(cycle, a.CatalogItemID, int(a.Quantity), a.TermDuration, a.FriendlyName, named)]++
+		}
+		total += 1 + len(l.AddonItems)
+	}
+	return want, total, named
+}
+
 // matchingOrders returns the IDs of a set of orders created since `since` whose lines, all
 // together, are exactly the cart's lines (add-ons included), or nil if there is none.
 //
@@ -296,23 +318,7 @@ func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts
 // is bounded; should the bound ever be reached, every candidate is returned, so that the
 // cart stops for a person rather than buy on an unfinished search.
 func matchingOrders(orders []partnercenter.Order, lines []pcv1alpha1.CartLineItem, since time.Time) []string {
-	named := true
-	for _, l := range lines {
-		named = named && l.FriendlyName != ""
-		for _, a := range l.AddonItems {
-			named = named && a.FriendlyName != ""
-		}
-	}
-	want := map[string]int{} // line key -> how many of the cart's lines have it
-	total := 0
-	for _, l := range lines {
-		cycle := string(l.BillingCycle)
-		want[orderLineKey(cycle, l.CatalogItemID, int(l.Quantity), l.TermDuration, l.FriendlyName, named)]++
-		for _, a := range l.AddonItems {
-			want[orderLineKey(cycle, a.CatalogItemID, int(a.Quantity), a.TermDuration, a.FriendlyName, named)]++
-		}
-		total += 1 + len(l.AddonItems)
-	}
+	want, total, named := cartLineKeys(lines)
 	if total == 0 {
 		return nil
 	}

@@ -34,11 +34,11 @@ const orderListingDelay = 15 * time.Minute
 // items made since the intent started that the person did not name as another purchase's
 // (notOurs). Until every order of the intent can be listed, it asks to wait (res). A receipt
 // with no orders would otherwise let a re-apply buy again while that order is not yet listed.
-func (r *PartnerCartReconciler) purchaseEvidence(ctx context.Context, s *scope, notOurs []string) (ctrl.Result, error, string) {
+func (r *PartnerCartReconciler) purchaseEvidence(ctx context.Context, s *scope, notOurs []string) (string, ctrl.Result, error) {
 	co := s.cart.Status.Checkout
 	if co.CartSeenOrdered {
-		return ctrl.Result{}, nil, fmt.Sprintf("cart %s was seen Ordered in Partner Center for this checkout, so it was bought: record its orders with %s=%s/%s<id>[,<id>...]",
-			co.CartID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionOrdersPrefix)
+		return fmt.Sprintf("cart %s was seen Ordered in Partner Center for this checkout, so it was bought: record its orders with %s=%s/%s<id>[,<id>...]",
+			co.CartID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionOrdersPrefix), ctrl.Result{}, nil
 	}
 	lastCall := co.StartedAt.Time
 	if co.Deadline != nil {
@@ -47,21 +47,21 @@ func (r *PartnerCartReconciler) purchaseEvidence(ctx context.Context, s *scope, 
 	if listed := lastCall.Add(orderListingDelay); s.now.Before(listed) {
 		s.waitReason, s.waitMessage = pcv1alpha1.CheckoutOutcomeUnknownReason, fmt.Sprintf(
 			"Partner Center lists an order only up to %s after it is made: nothing-bought is checked against the customer's orders at %s", orderListingDelay, listed.UTC().Format(time.RFC3339))
-		return ctrl.Result{RequeueAfter: listed.Sub(s.now) + time.Second}, nil, ""
+		return "", ctrl.Result{RequeueAfter: listed.Sub(s.now) + time.Second}, nil
 	}
 	candidates, err := r.candidateOrders(ctx, s, co.StartedAt.Time)
 	if err != nil {
 		res, err := r.upstreamError(s, "list the customer's orders to check nothing-bought", err)
-		return res, err, ""
+		return "", res, err
 	}
 	unnamed := slices.DeleteFunc(slices.Clone(candidates), func(id string) bool { return slices.Contains(notOurs, id) })
 	if len(unnamed) == 0 {
-		return ctrl.Result{}, nil, ""
+		return "", ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, nil, fmt.Sprintf("orders %s of customer %s, made since the checkout started, hold the cart's items: record them with %s=%s/%s<id>[,<id>...], "+
+	return fmt.Sprintf("orders %s of customer %s, made since the checkout started, hold the cart's items: record them with %s=%s/%s<id>[,<id>...], "+
 		"or, having checked that each is another purchase's, name them with %s=%s/%s;%s%s",
 		strings.Join(unnamed, ", "), s.customerID(), pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionOrdersPrefix,
-		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionNothingBought, resolutionNotOursPrefix, strings.Join(candidates, ","))
+		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, resolutionNothingBought, resolutionNotOursPrefix, strings.Join(candidates, ",")), ctrl.Result{}, nil
 }
 
 // resolveCheckout settles an Unknown checkout as a person recorded it in the annotation
@@ -81,7 +81,7 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 	switch {
 	case verdict == resolutionNothingBought || strings.HasPrefix(verdict, resolutionNothingBought+";"):
 		notOurs := pcv1alpha1.SplitOrderIDs(strings.TrimPrefix(strings.TrimPrefix(verdict, resolutionNothingBought), ";"+resolutionNotOursPrefix))
-		if res, err, why := r.purchaseEvidence(ctx, s, notOurs); why != "" || err != nil || !res.IsZero() {
+		if why, res, err := r.purchaseEvidence(ctx, s, notOurs); why != "" || err != nil || !res.IsZero() {
 			if why != "" {
 				setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, co.Message)
 				s.stalled = &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, printable.Truncate(co.Message+". The annotation says nothing was bought, but "+why, 4096)}

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 	pcfake "github.com/partnercart/partnercart-operator/internal/partnercenter/fake"
 )
@@ -525,6 +524,3 @@ func short(s string) string {
 	}
 	return s
 }
-
-// simSpecContent is the content hash a spec covers (SpecHash, checked against contentHash).
-func simSpecContent(spec *pcv1alpha1.PartnerCartSpec) string { return SpecHash(spec) }

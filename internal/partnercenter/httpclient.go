@@ -157,6 +157,24 @@ const continuationTokenHeader = "MS-ContinuationToken"
 // followed only on the configured endpoint. It must name the same customer's orders: the
 // client never sends its token, or a continuation, anywhere else. Of the link's headers only
 // MS-ContinuationToken is sent.
+// onEndpoint parses a link Partner Center gave, relative or absolute; an absolute one must
+// be on the configured endpoint, and comes back relative to it.
+func (c *httpClient) onEndpoint(uri string) (*url.URL, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("the next page link is not a URI: %w", err)
+	}
+	if u.Scheme != "" || u.Host != "" {
+		endpoint, err := url.Parse(c.cfg.Endpoint)
+		if err != nil || !strings.EqualFold(u.Scheme, endpoint.Scheme) || !strings.EqualFold(u.Host, endpoint.Host) {
+			return nil, fmt.Errorf("the next page link %q leaves the Partner Center endpoint", truncate(uri, 100))
+		}
+		u.Path = strings.TrimPrefix(u.Path, endpoint.Path)
+		u.RawPath = ""
+	}
+	return u, nil
+}
+
 func (c *httpClient) nextOrdersPage(ordersPath string, links *ResourceLinks) (request, bool, error) {
 	if links == nil || links.Next == nil {
 		return request{}, false, nil
@@ -177,17 +195,9 @@ func (c *httpClient) nextOrdersPage(ordersPath string, links *ResourceLinks) (re
 	if !validHeaderValue(token) {
 		return request{}, false, errors.New("the next page link's continuation token is not a valid header value")
 	}
-	u, err := url.Parse(next.URI)
+	u, err := c.onEndpoint(next.URI)
 	if err != nil {
-		return request{}, false, fmt.Errorf("the next page link is not a URI: %w", err)
-	}
-	if u.Scheme != "" || u.Host != "" {
-		endpoint, err := url.Parse(c.cfg.Endpoint)
-		if err != nil || !strings.EqualFold(u.Scheme, endpoint.Scheme) || !strings.EqualFold(u.Host, endpoint.Host) {
-			return request{}, false, fmt.Errorf("the next page link %q leaves the Partner Center endpoint", truncate(next.URI, 100))
-		}
-		u.Path = strings.TrimPrefix(u.Path, endpoint.Path)
-		u.RawPath = ""
+		return request{}, false, err
 	}
 	path := u.EscapedPath()
 	switch {
