@@ -894,7 +894,11 @@ func (w *simWorld) actResolve() bool {
 		case len(ids) > 0:
 			truthful = false
 			w.lies[co.RequestID] = value
-			w.evidence[co.RequestID] = co.CartSeenOrdered || slices.ContainsFunc(ids, func(id string) bool { return strings.Contains(co.Message, id) })
+			// The operator weighs "nothing-bought" against the cart seen Ordered and against the
+			// customer's orders once Partner Center lists them all (15 minutes after the last
+			// call): an order of this request always holds the cart's items, so a lie is never
+			// to be taken (the liar here names no order as another purchase's).
+			w.evidence[co.RequestID] = true
 		}
 		w.edit(c.Name, false, false, func(c *pcv1alpha1.PartnerCart) {
 			if c.Annotations == nil {
