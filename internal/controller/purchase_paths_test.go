@@ -354,20 +354,36 @@ func TestRepurchaseOfAllowsOnePurchase(t *testing.T) {
 	for name, tc := range map[string]struct {
 		names  string
 		bought bool
+		used   bool // a purchase under another name (a rename, the annotation kept in Git) used it
 	}{
 		"the newest receipt":              {names: receiptName(newer), bought: true},
 		"an older receipt (kept in Git)":  {names: receiptName(older)},
 		"no receipt":                      {names: ""},
 		"the newest among other receipts": {names: receiptName(older) + "," + receiptName(newer), bought: true},
+		"the newest, already used":        {names: receiptName(newer), used: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			cart := syncedApprovedCart("a1303000-0000-4f7e-9a1d-3c5b7d9e1f30")
 			cart.Annotations = map[string]string{pcv1alpha1.RepurchaseOfAnnotation: tc.names}
 			r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(now), interceptor.Funcs{}, Options{})
-			for _, earlier := range []*pcv1alpha1.PartnerCart{older, newer} {
-				receipt, _ := receiptWrittenBy(t, earlier)
+			earlier := []*pcv1alpha1.PartnerCart{older, newer}
+			if tc.used {
+				renamed := boughtCart("a1403000-0000-4f7e-9a1d-3c5b7d9e1f30", now.Add(-time.Hour))
+				renamed.Name = "renamed-since"
+				renamed.Status.Checkout.RepurchaseOf = receiptName(newer)
+				earlier = append(earlier, renamed)
+			}
+			for _, e := range earlier {
+				receipt, _ := receiptWrittenBy(t, e)
 				g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
+			}
+			if tc.used {
+				// The object that used it still exists: its own purchase does not stop this
+				// cart (a sibling's is another intended purchase); the used override does.
+				sibling := earlier[2].DeepCopy()
+				sibling.ResourceVersion = ""
+				g.Expect(k8s.Create(t.Context(), sibling)).To(Succeed())
 			}
 			pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {
 				return &partnercenter.CartCheckoutResult{Orders: []partnercenter.Order{{ID: "o-2"}}}, nil

@@ -85,11 +85,15 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 	}
 	var newest *receiptRecord
 	newestName := ""
+	usedBy := map[string]string{} // receipt a purchase was allowed over -> the receipt of that purchase
 	for i := range receipts {
 		cm := &receipts[i]
 		rec, err := decodeReceipt(cm)
 		if err != nil || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
 			continue
+		}
+		for _, over := range pcv1alpha1.SplitOrderIDs(rec.RepurchaseOf) {
+			usedBy[over] = cm.Name
 		}
 		if rec.PartnerCart != cart.Name {
 			// The same content bought in this namespace under another name, by an object that
@@ -108,12 +112,19 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 			newest, newestName = rec, cm.Name
 		}
 	}
-	if newest == nil || slices.Contains(repurchaseOverride(cart), newestName) {
+	named := slices.Contains(repurchaseOverride(cart), newestName)
+	if newest == nil || (named && usedBy[newestName] == "") {
 		return false, nil
 	}
 	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",
 		cart.Namespace, newest.PartnerCart, newestName, orderIDs(newest.Orders), newest.StartedAt, pcv1alpha1.RepurchaseOfAnnotation, newestName)
+	if named {
+		// An override allows one purchase: the one that used it (under another name, say, the
+		// annotation kept in Git across a rename) is recorded in its receipt.
+		msg = fmt.Sprintf("The annotation %s=%s was used already, by the purchase that receipt %s records; nothing is bought again. %s",
+			pcv1alpha1.RepurchaseOfAnnotation, newestName, usedBy[newestName], msg)
+	}
 	_, err = r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
 	return true, err
 }
