@@ -687,7 +687,7 @@ func (w *simWorld) actApprove() bool {
 		if pinned {
 			c.Spec.Approval.SpecHash = SpecHash(&c.Spec)
 		}
-		c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+		w.stampApprover(c)
 	})
 	if ok {
 		w.tracef("person approves %s (pinned=%t)", name, pinned)
@@ -699,12 +699,18 @@ func (w *simWorld) actRevoke() bool {
 	name := w.pickName()
 	ok := w.edit(name, true, true, func(c *pcv1alpha1.PartnerCart) {
 		c.Spec.Approval.Approved = false
-		c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+		w.stampApprover(c)
 	})
 	if ok {
 		w.tracef("person revokes the approval of %s", name)
 	}
 	return ok
+}
+
+// stampApprover stamps a decision on spec.approval as the admission policy would: who, and
+// when (the approver's request's time).
+func (w *simWorld) stampApprover(c *pcv1alpha1.PartnerCart) {
+	c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
 }
 
 func (w *simWorld) actEdit() bool {
@@ -721,7 +727,7 @@ func (w *simWorld) actRepin() bool {
 	name := w.pickName()
 	ok := w.edit(name, true, true, func(c *pcv1alpha1.PartnerCart) {
 		c.Spec.Approval.SpecHash = SpecHash(&c.Spec)
-		c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+		w.stampApprover(c)
 	})
 	if ok {
 		w.tracef("person re-pins the approval of %s to its current content", name)
@@ -734,7 +740,7 @@ func (w *simWorld) actPriceLimit() bool {
 	limit := []string{"", "100.00", "100000.00"}[w.rng.IntN(3)]
 	ok := w.edit(name, true, true, func(c *pcv1alpha1.PartnerCart) {
 		c.Spec.Approval.MaxTotalPrice = limit
-		c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+		w.stampApprover(c)
 	})
 	if ok {
 		w.tracef("person sets maxTotalPrice of %s to %q", name, limit)
