@@ -274,14 +274,21 @@ func (r *PartnerCartReconciler) withinIdenticalWindow(startedAt string, now time
 // whose buyer is gone (deleted, or renamed in Git, which deletes it and creates this one) may
 // be this cart's own earlier purchase, and counts as one.
 func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts []metav1.PartialObjectMetadata) (bool, error) {
+	live := map[string]map[string]bool{} // namespace -> UIDs of its PartnerCarts not being deleted, listed once
 	for _, m := range receipts {
-		var carts pcv1alpha1.PartnerCartList
-		if err := r.Client.List(ctx, &carts, client.InNamespace(m.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-			return false, fmt.Errorf("list the PartnerCarts of namespace %s: %w", m.Namespace, err)
+		uids, ok := live[m.Namespace]
+		if !ok {
+			var carts pcv1alpha1.PartnerCartList
+			if err := r.Client.List(ctx, &carts, client.InNamespace(m.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+				return false, fmt.Errorf("list the PartnerCarts of namespace %s: %w", m.Namespace, err)
+			}
+			uids = map[string]bool{}
+			for _, c := range carts.Items {
+				uids[string(c.UID)] = c.DeletionTimestamp.IsZero()
+			}
+			live[m.Namespace] = uids
 		}
-		if slices.ContainsFunc(carts.Items, func(c pcv1alpha1.PartnerCart) bool {
-			return string(c.UID) == m.Labels[ReceiptCartUIDLabel] && c.DeletionTimestamp.IsZero()
-		}) {
+		if uids[m.Labels[ReceiptCartUIDLabel]] {
 			return true, nil
 		}
 	}
