@@ -59,7 +59,7 @@ func TestAgainstControlPlane(t *testing.T) {
 		}
 	}
 	must(e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	for _, b := range []struct{ role, user string }{{"editor-role", "alice"}, {"editor-role", "bob"}, {"partnercart-approver", "bob"}} {
+	for _, b := range []struct{ role, user string }{{"editor-role", "alice"}, {"editor-role", "bob"}, {"approver", "bob"}} {
 		must(e.Client.Create(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: b.role + "-"},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.role},
