@@ -39,6 +39,15 @@ const (
 	PriceLimitExceededReason = "PriceLimitExceeded"
 	// QuoteUnavailableReason: the cart has no quoted total to compare with maxTotalPrice.
 	QuoteUnavailableReason = "QuoteUnavailable"
+	// ApprovalNotStampedReason: spec.approval says approved, but without the API server's
+	// stamps (approvedBy, approvedAt; an approvedAt in the future is not one): it was written
+	// while the admission policies were not in force. An approver must approve again.
+	ApprovalNotStampedReason = "ApprovalNotStamped"
+	// AdmissionPoliciesNotInForceReason: the approval policies (config/policy) are missing,
+	// changed or not enforced by the API server, so an approval or a decision annotation
+	// proves nothing: no cart starts a checkout until they are back (the manager checks every
+	// minute).
+	AdmissionPoliciesNotInForceReason = "AdmissionPoliciesNotInForce"
 )
 
 // Reasons for CheckedOut.

@@ -510,6 +510,14 @@ type CheckoutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Resolution string `json:"resolution,omitempty"`
+	// resolvedBy and resolvedAt are who set that annotation and when, as the API server
+	// stamped them (checkout-resolution-by, -at).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ResolvedBy string `json:"resolvedBy,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ResolvedAt string `json:"resolvedAt,omitempty"`
 	// cartGone is true on a refused intent whose cart was gone at checkout (404): re-creating
 	// the cart may cure that, so such a refusal lets a new intent start (a bounded number of
 	// times). Any other refusal blocks new intents until a person changes the spec (a new
@@ -528,6 +536,14 @@ type CheckoutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	RepurchaseOf string `json:"repurchaseOf,omitempty"`
+	// repurchaseOfBy and repurchaseOfAt are who set that annotation and when, as the API
+	// server stamped them (repurchase-of-by, -at).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	RepurchaseOfBy string `json:"repurchaseOfBy,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RepurchaseOfAt string `json:"repurchaseOfAt,omitempty"`
 }
 
 // CheckoutResolutionAnnotation lets a person settle a checkout whose outcome the operator
@@ -554,6 +570,24 @@ func SplitOrderIDs(list string) []string {
 // namespace and name already bought (a GitOps re-create, a restore): its value must name
 // that purchase's receipt ConfigMap. Without it such a cart stops with PreviouslyPurchased.
 const RepurchaseOfAnnotation = "partnercenter.partnercart.dev/repurchase-of"
+
+// A decision annotation (RepurchaseOfAnnotation, CheckoutResolutionAnnotation) is stamped by
+// the admission policies with who set it, in <annotation>-by, and when, in <annotation>-at.
+// The operator acts only on a stamped decision.
+const (
+	DecidedBySuffix = "-by"
+	DecidedAtSuffix = "-at"
+)
+
+// Decision returns a decision annotation's value and its stamps; value is "" when the
+// annotation is absent or not stamped (written while the admission policies were not in force).
+func Decision(annotations map[string]string, key string) (value, by, at string) {
+	value, by, at = annotations[key], annotations[key+DecidedBySuffix], annotations[key+DecidedAtSuffix]
+	if value == "" || by == "" || at == "" {
+		return "", "", ""
+	}
+	return value, by, at
+}
 
 // MaxCheckoutHistory bounds status.checkoutHistory.
 const MaxCheckoutHistory = 10

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -96,6 +97,18 @@ func main() {
 		PartnerCenter: factory,
 		Options:       c.reconciler,
 	}
+	uncached, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		log.Error(err, "Failed to create the admission policy checker's client")
+		os.Exit(1)
+	}
+	admission := &controller.AdmissionPolicies{Client: uncached, Namespace: probeNamespace(c.reconciler.CredentialsNamespace),
+		Log: ctrl.Log.WithName("admission-policies")}
+	if err := mgr.Add(admission); err != nil {
+		log.Error(err, "Failed to set up the admission policy checker")
+		os.Exit(1)
+	}
+	r.Admission = admission
 	metrics.Registry.MustRegister(&controller.PhaseCollector{Reader: mgr.GetCache()})
 	if err := r.SetupWithManager(mgr, c.maxConcurrentReconciles); err != nil {
 		log.Error(err, "Failed to set up the PartnerCart controller")
@@ -149,4 +162,16 @@ func newScheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(pcv1alpha1.AddToScheme(s))
 	return s
+}
+
+// probeNamespace is where the admission policy checker dry-runs its probe PartnerCarts: the
+// manager's own namespace (POD_NAMESPACE, set by config/manager and the chart; else the
+// credentials namespace), where its Role lets it create them.
+func probeNamespace(credentialsNamespace string) string {
+	for _, ns := range []string{os.Getenv("POD_NAMESPACE"), credentialsNamespace} {
+		if ns != "" {
+			return ns
+		}
+	}
+	return metav1.NamespaceDefault
 }

@@ -89,7 +89,7 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 	}
 	carts := &PartnerCartReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: newTestRecorder(t, mgr),
-		PartnerCenter: r.PartnerCenter, Options: opts,
+		PartnerCenter: r.PartnerCenter, Options: opts, Admission: admissionInForce(t),
 	}
 	g.Expect(carts.SetupWithManager(mgr, 4)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())

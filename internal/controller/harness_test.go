@@ -65,6 +65,9 @@ type operatorOptions struct {
 	// receiptCacheBlind: the manager's cache never shows a receipt, as a cache lagging
 	// forever would.
 	receiptCacheBlind bool
+	// admission replaces the check of the admission policies (default: the real check,
+	// which must find them in force).
+	admission interface{ Problem() string }
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
@@ -144,6 +147,10 @@ func (o *operator) start() {
 		Options:  ropts,
 		Clock:    o.opts.clock,
 		Lifetime: lifetime,
+	}
+	r.Admission = o.opts.admission
+	if r.Admission == nil {
+		r.Admission = admissionInForce(o.t)
 	}
 	g.Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -365,4 +372,17 @@ func newTestRecorder(t testing.TB, mgr ctrl.Manager) events.EventRecorder {
 		t.Fatalf("event recorder: %v", err)
 	}
 	return rec
+}
+
+// admissionInForce checks, as the manager does, that the API server enforces config/policy
+// (testenv installs it), and fails the test if it does not.
+func admissionInForce(t *testing.T) *AdmissionPolicies {
+	t.Helper()
+	p := &AdmissionPolicies{Client: env.Client, Namespace: metav1.NamespaceDefault}
+	problem := p.Check(t.Context())
+	if problem != "" {
+		t.Fatalf("admission policies: %s", problem)
+	}
+	p.record(problem)
+	return p
 }

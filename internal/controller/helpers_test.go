@@ -86,3 +86,9 @@ func (c *testClock) Skip(d time.Duration) {
 }
 
 func (c *testClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// admissionStub is what the admission policy checker says, for reconcilers without an API
+// server: "" is in force.
+type admissionStub string
+
+func (a admissionStub) Problem() string { return string(a) }

@@ -45,6 +45,10 @@ var (
 		Help:    "Time from the persisted checkout intent to the recorded result.",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 	})
+	admissionPoliciesInForce = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "partnercart_admission_policies_in_force",
+		Help: "1 while the manager finds the approval admission policies installed and enforced; 0 while no checkout may start.",
+	})
 	eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "partnercart_events_dropped_total",
 		Help: "Kubernetes Events not sent: the recorder's queue was full, or the API server refused them after retries. Status and receipts keep the record either way.",
@@ -52,7 +56,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds, eventsDropped)
+	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds, eventsDropped, admissionPoliciesInForce)
 }
 
 // NewEventRecorder returns the recorder of the operator's Events, added to mgr so that it

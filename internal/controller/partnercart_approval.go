@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +23,7 @@ func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (
 			approvedMessage(cart.Status.Checkout.SpecHash, cart.Status.Checkout.ApprovedBy, cart.Status.Checkout.ApprovedAt))
 		return ctrl.Result{}, nil
 	}
-	reason, msg := approvalDecision(cart)
+	reason, msg := r.approvalDecision(s)
 	if reason == pcv1alpha1.ApprovedReason {
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, reason, msg)
 		return ctrl.Result{}, nil
@@ -33,8 +34,45 @@ func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (
 	setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
 	s.waitReason, s.waitMessage = reason, msg
 	s.done = true
+	if reason == pcv1alpha1.AdmissionPoliciesNotInForceReason {
+		// Nothing about the cart changes when the policies come back: look again, soon after
+		// a start (the first check is under way), then as often as the checker does.
+		if r.Admission != nil && r.Admission.Problem() == problemNotChecked {
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
+	}
 	return ctrl.Result{}, nil
 }
+
+// approvalDecision is approvalDecision for the cart being reconciled, refused first when the
+// admission policies that make an approval mean something are not in force, or when the
+// approval lacks their stamps.
+func (r *PartnerCartReconciler) approvalDecision(s *scope) (reason, message string) {
+	cart := s.cart
+	if !r.admissionInForce() {
+		return pcv1alpha1.AdmissionPoliciesNotInForceReason, "Nothing is bought while the approval admission policies are not in force (" +
+			r.admissionState() + "): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
+	}
+	reason, message = approvalDecision(cart)
+	if reason != pcv1alpha1.ApprovedReason {
+		return reason, message
+	}
+	a := cart.Spec.Approval
+	at, err := time.Parse(time.RFC3339, a.ApprovedAt)
+	switch {
+	case a.ApprovedBy == "" || a.ApprovedAt == "":
+		return pcv1alpha1.ApprovalNotStampedReason, "spec.approval.approved is true but the API server did not stamp approvedBy and approvedAt " +
+			"(it was approved while the admission policies were not in force): an approver must approve it again"
+	case err != nil || at.After(s.now.Add(approvalClockSkew)):
+		return pcv1alpha1.ApprovalNotStampedReason, fmt.Sprintf("spec.approval.approvedAt %q is not a time the API server stamped (it is in the future, or malformed): an approver must approve it again",
+			printable.Truncate(a.ApprovedAt, 64))
+	}
+	return reason, message
+}
+
+// approvalClockSkew is how far the API server's clock (approvedAt) may run ahead of ours.
+const approvalClockSkew = 2 * time.Minute
 
 // approvalDecision says whether spec.approval allows checking out the cart as synced.
 func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {

@@ -80,7 +80,7 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 		return res, err
 	}
 	// The approval is decided again on the fresh quote, not one that may be days old.
-	if reason, msg := approvalDecision(cart); reason != pcv1alpha1.ApprovedReason {
+	if reason, msg := r.approvalDecision(s); reason != pcv1alpha1.ApprovedReason {
 		if conditionReason(cart, pcv1alpha1.ApprovedCondition) != reason {
 			r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventWaitingForApproval, "%s", msg)
 		}
@@ -186,21 +186,24 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 	for _, h := range cart.Status.CheckoutHistory {
 		intent = max(intent, h.Intent+1)
 	}
+	repurchaseOf, repurchaseOfBy, repurchaseOfAt := pcv1alpha1.Decision(cart.Annotations, pcv1alpha1.RepurchaseOfAnnotation)
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
-		RequestID:    checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
-		CartID:       cart.Status.Cart.ID,
-		CustomerID:   cart.Spec.CustomerID,
-		Account:      s.credentialSource().account,
-		SpecHash:     cart.Status.SpecHash,
-		ContentHash:  contentHash(cart.Spec.CustomerID, s.upstreamLines, &cart.Spec),
-		RepurchaseOf: printable.Truncate(cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation], 1024),
-		RequestedBy:  cart.Spec.Approval.RequestedBy,
-		ApprovedBy:   cart.Spec.Approval.ApprovedBy,
-		ApprovedAt:   cart.Spec.Approval.ApprovedAt,
-		AppliedBy:    appliedBy(cart),
-		Intent:       intent,
-		Outcome:      pcv1alpha1.CheckoutPending,
-		StartedAt:    metav1.NewTime(s.now),
+		RequestID:      checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
+		CartID:         cart.Status.Cart.ID,
+		CustomerID:     cart.Spec.CustomerID,
+		Account:        s.credentialSource().account,
+		SpecHash:       cart.Status.SpecHash,
+		ContentHash:    contentHash(cart.Spec.CustomerID, s.upstreamLines, &cart.Spec),
+		RepurchaseOf:   printable.Truncate(repurchaseOf, 1024),
+		RepurchaseOfBy: printable.Truncate(repurchaseOfBy, 512),
+		RepurchaseOfAt: printable.Truncate(repurchaseOfAt, 64),
+		RequestedBy:    cart.Spec.Approval.RequestedBy,
+		ApprovedBy:     cart.Spec.Approval.ApprovedBy,
+		ApprovedAt:     cart.Spec.Approval.ApprovedAt,
+		AppliedBy:      appliedBy(cart),
+		Intent:         intent,
+		Outcome:        pcv1alpha1.CheckoutPending,
+		StartedAt:      metav1.NewTime(s.now),
 	}
 	return r.persistAttempt(ctx, s)
 }
@@ -326,6 +329,9 @@ func repeatBlocked(s *scope, observed *partnercenter.Cart) string {
 		return lead + "the PartnerCart is being deleted: the operator does not repeat a call that could buy now"
 	case !cart.Spec.Approval.Approved:
 		return lead + "the approval was withdrawn: the operator does not repeat a call that could buy now"
+	case cart.Spec.Approval.ApprovedBy != co.ApprovedBy || cart.Spec.Approval.ApprovedAt != co.ApprovedAt:
+		return lead + "the approval was taken again since (by " + cart.Spec.Approval.ApprovedBy + " at " + cart.Spec.Approval.ApprovedAt +
+			"): the operator does not repeat under another approval a call that could buy now"
 	case cart.Status.SpecHash != co.SpecHash:
 		return lead + fmt.Sprintf("the purchase content changed (%s, checked out %s): repeating the call could buy content no longer asked for", cart.Status.SpecHash, co.SpecHash)
 	case cart.Spec.Approval.SpecHash != "" && cart.Spec.Approval.SpecHash != co.SpecHash:
@@ -595,13 +601,20 @@ func (r *PartnerCartReconciler) candidateOrders(ctx context.Context, s *scope, t
 func (r *PartnerCartReconciler) awaitResolution(ctx context.Context, s *scope) (ctrl.Result, error) {
 	cart := s.cart
 	co := cart.Status.Checkout
-	if value, ok := cart.Annotations[pcv1alpha1.CheckoutResolutionAnnotation]; ok {
-		if res, err, settled := r.resolveCheckout(ctx, s, value); settled {
+	msg := co.Message
+	switch value, by, at := pcv1alpha1.Decision(cart.Annotations, pcv1alpha1.CheckoutResolutionAnnotation); {
+	case value != "" && !r.admissionInForce():
+		msg += ". The annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " is not read while the admission policies are not in force: " + r.admissionState()
+	case value != "":
+		if res, err, settled := r.resolveCheckout(ctx, s, value, by, at); settled {
 			return res, err
 		}
+	case cart.Annotations[pcv1alpha1.CheckoutResolutionAnnotation] != "":
+		msg += ". The annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " has no " + pcv1alpha1.DecidedBySuffix + "/" + pcv1alpha1.DecidedAtSuffix +
+			" stamps (it was set while the admission policies were not in force): an approver must set it again"
 	}
-	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, co.Message)
-	s.stalled = &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, co.Message}
+	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, msg)
+	s.stalled = &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, printable.Truncate(msg, 4096)}
 	return ctrl.Result{}, nil
 }
 

@@ -150,6 +150,10 @@ type PartnerCartReconciler struct {
 	// run on it (and the checkout timeout), not on the reconcile's context, which a shutdown
 	// or a lost lease cancels. Default: never cancelled. Tests cancel it to simulate a crash.
 	Lifetime context.Context
+	// Admission says whether the approval admission policies are in force (AdmissionPolicies).
+	// Until it says so, and when it is nil, no checkout starts and no decision annotation is
+	// read: an approval without them proves nothing.
+	Admission interface{ Problem() string }
 
 	credentials   credentialsCache
 	recentOrders  ordersCache

@@ -43,8 +43,11 @@ var waitingIsProgress = map[string]bool{
 	pcv1alpha1.ApprovalHashMismatchReason: true,
 	pcv1alpha1.PriceLimitExceededReason:   true,
 	pcv1alpha1.QuoteUnavailableReason:     true,
-	pcv1alpha1.OrdersProvisioningReason:   true,
-	pcv1alpha1.PurchaseFrozenReason:       true,
+	// An approver must approve again; an admin must install the policies.
+	pcv1alpha1.ApprovalNotStampedReason:          true,
+	pcv1alpha1.AdmissionPoliciesNotInForceReason: true,
+	pcv1alpha1.OrdersProvisioningReason:          true,
+	pcv1alpha1.PurchaseFrozenReason:              true,
 }
 
 // summarize derives phase, Ready, Reconciling and Stalled (kstatus) from the status (above

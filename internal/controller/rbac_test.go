@@ -37,7 +37,12 @@ var managerRolePolicy = map[string][]string{
 	"/namespaces":          {"get", "list", "watch"},           // labels, for an account's spec.namespaces.selector
 	"/configmaps":          {"get", "list", "watch", "create"}, // list, watch: receipts of earlier objects of the same name, cached as metadata
 	"events.k8s.io/events": {"create", "patch"},
-	"/events":              {"create", "patch"}, // the core/v1 spelling, should the recorder change
+	// The admission policy check: are the approval policies and bindings installed unchanged?
+	"admissionregistration.k8s.io/validatingadmissionpolicies":       {"list"},
+	"admissionregistration.k8s.io/validatingadmissionpolicybindings": {"list"},
+	"admissionregistration.k8s.io/mutatingadmissionpolicies":         {"list"},
+	"admissionregistration.k8s.io/mutatingadmissionpolicybindings":   {"list"},
+	"/events": {"create", "patch"}, // the core/v1 spelling, should the recorder change
 }
 
 // managerRoleRequired is what the operator cannot work without.

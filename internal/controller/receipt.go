@@ -80,9 +80,14 @@ type receiptRecord struct {
 	AppliedBy  map[string]string `json:"appliedBy,omitempty"`
 	Resolution string            `json:"resolution,omitempty"`
 	// RepurchaseOf: the earlier purchase a person chose to buy again (status.checkout.repurchaseOf).
-	RepurchaseOf string                   `json:"repurchaseOf,omitempty"`
-	Orders       []pcv1alpha1.OrderStatus `json:"orders"`
-	OrderErrors  []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
+	RepurchaseOf string `json:"repurchaseOf,omitempty"`
+	// Who took those two decisions and when, as the API server stamped them.
+	RepurchaseOfBy string                   `json:"repurchaseOfBy,omitempty"`
+	RepurchaseOfAt string                   `json:"repurchaseOfAt,omitempty"`
+	ResolvedBy     string                   `json:"resolvedBy,omitempty"`
+	ResolvedAt     string                   `json:"resolvedAt,omitempty"`
+	Orders         []pcv1alpha1.OrderStatus `json:"orders"`
+	OrderErrors    []pcv1alpha1.OrderError  `json:"orderErrors,omitempty"`
 	// AdditionalInformation is the checkout answer's additionalInformation, as in
 	// status.checkout (the orders above carry additionalPartnerIdsOnRecord and
 	// partnerOnRecordAttestationAccepted themselves).
@@ -128,6 +133,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		RequestedBy: co.RequestedBy, ApprovedBy: co.ApprovedBy, ApprovedAt: co.ApprovedAt, AppliedBy: co.AppliedBy,
 		Orders: cart.Status.Orders, OrderErrors: cart.Status.OrderErrors, AdditionalInformation: co.AdditionalInformation,
 	}
+	rec.RepurchaseOfBy, rec.RepurchaseOfAt, rec.ResolvedBy, rec.ResolvedAt = co.RepurchaseOfBy, co.RepurchaseOfAt, co.ResolvedBy, co.ResolvedAt
 	body, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode receipt: %w", err)

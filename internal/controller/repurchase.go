@@ -47,9 +47,11 @@ func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (
 	return r.identicalRecentPurchase(ctx, s)
 }
 
-// repurchaseOverride returns what the repurchase-of annotation names: receipts or orders.
+// repurchaseOverride returns what the repurchase-of annotation names: receipts or orders. An
+// annotation the API server did not stamp names nothing.
 func repurchaseOverride(cart *pcv1alpha1.PartnerCart) []string {
-	return pcv1alpha1.SplitOrderIDs(cart.Annotations[pcv1alpha1.RepurchaseOfAnnotation])
+	value, _, _ := pcv1alpha1.Decision(cart.Annotations, pcv1alpha1.RepurchaseOfAnnotation)
+	return pcv1alpha1.SplitOrderIDs(value)
 }
 
 // overriddenOrders returns the orders a person confirmed buying again: those the

@@ -70,7 +70,7 @@ func (r *PartnerCartReconciler) purchaseEvidence(ctx context.Context, s *scope, 
 // at this one. It never calls checkout: "nothing-bought" closes the intent (Abandoned), and
 // "orders=..." records orders that exist in Partner Center for this customer (Resolved). The
 // person's words are kept in status.checkout.resolution and in the receipt.
-func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, value string) (ctrl.Result, error, bool) {
+func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, value, by, at string) (ctrl.Result, error, bool) {
 	cart := s.cart
 	co := cart.Status.Checkout
 	requestID, verdict, ok := strings.Cut(strings.TrimSpace(value), "/")
@@ -89,7 +89,8 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 			return res, err, true
 		}
 		now := metav1.NewTime(s.now)
-		co.Outcome, co.CompletedAt, co.Resolution = pcv1alpha1.CheckoutAbandoned, &now, printable.Truncate(value, 1024)
+		co.Outcome, co.CompletedAt = pcv1alpha1.CheckoutAbandoned, &now
+		recordResolution(co, value, by, at)
 		msg := fmt.Sprintf("A person recorded that the checkout of cart %s bought nothing (annotation %s); the operator will not check it out again: create a new PartnerCart to buy",
 			co.CartID, pcv1alpha1.CheckoutResolutionAnnotation)
 		co.Message = msg
@@ -99,7 +100,7 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 		// The receipt keeps the intent and the person's word after the object is gone.
 		return ctrl.Result{}, r.ensureReceipt(ctx, s), true
 	case strings.HasPrefix(verdict, resolutionOrdersPrefix):
-		res, err := r.recordResolvedOrders(ctx, s, value, strings.TrimPrefix(verdict, resolutionOrdersPrefix))
+		res, err := r.recordResolvedOrders(ctx, s, strings.TrimPrefix(verdict, resolutionOrdersPrefix), func() { recordResolution(co, value, by, at) })
 		return res, err, true
 	}
 	res, err := r.stall(s, pcv1alpha1.CheckoutOutcomeUnknownReason, fmt.Sprintf("%s. Annotation %s=%q is neither %q nor %q",
@@ -108,8 +109,15 @@ func (r *PartnerCartReconciler) resolveCheckout(ctx context.Context, s *scope, v
 	return res, err, true
 }
 
-// recordResolvedOrders reads each order the person named and records them as the purchase.
-func (r *PartnerCartReconciler) recordResolvedOrders(ctx context.Context, s *scope, value, list string) (ctrl.Result, error) {
+// recordResolution keeps a person's settlement of the checkout: the annotation's value, and
+// who set it when, as the API server stamped them.
+func recordResolution(co *pcv1alpha1.CheckoutStatus, value, by, at string) {
+	co.Resolution, co.ResolvedBy, co.ResolvedAt = printable.Truncate(value, 1024), printable.Truncate(by, 512), printable.Truncate(at, 64)
+}
+
+// recordResolvedOrders reads each order the person named and records them as the purchase;
+// record keeps the person's word once the orders are read.
+func (r *PartnerCartReconciler) recordResolvedOrders(ctx context.Context, s *scope, list string, record func()) (ctrl.Result, error) {
 	cart := s.cart
 	co := cart.Status.Checkout
 	ids := pcv1alpha1.SplitOrderIDs(list)
@@ -132,7 +140,8 @@ func (r *PartnerCartReconciler) recordResolvedOrders(ctx context.Context, s *sco
 		}
 		result.Orders = append(result.Orders, *o)
 	}
-	co.Outcome, co.Resolution = pcv1alpha1.CheckoutResolved, printable.Truncate(value, 1024)
+	co.Outcome = pcv1alpha1.CheckoutResolved
+	record()
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCheckoutResolved,
 		"A person recorded orders %s as the outcome of the checkout of cart %s", strings.Join(ids, ", "), co.CartID)
 	res, err := r.recordResult(ctx, s, result, nil)

@@ -290,7 +290,7 @@ func (w *simWorld) newManager(name string) *PartnerCartReconciler {
 	r := &PartnerCartReconciler{Client: w.k8s, APIReader: w.api, Recorder: &events.FakeRecorder{},
 		PartnerCenter: pcfake.NewFactory(w.pc.client), Clock: w.clk,
 		Options:    Options{Identity: fmt.Sprintf("mgr-%s-%d", name, w.restarts), PurchaseFreeze: w.freeze},
-		jitterRand: w.rng.Float64}
+		jitterRand: w.rng.Float64, Admission: admissionStub("")}
 	r.Options.defaults()
 	return r
 }
@@ -713,6 +713,12 @@ func (w *simWorld) stampApprover(c *pcv1alpha1.PartnerCart) {
 	c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
 }
 
+// stampDecision stamps a decision annotation as the admission policy would (it is the
+// applier's when the annotation comes back from Git).
+func (w *simWorld) stampDecision(c *pcv1alpha1.PartnerCart, key string) {
+	c.Annotations[key+pcv1alpha1.DecidedBySuffix], c.Annotations[key+pcv1alpha1.DecidedAtSuffix] = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+}
+
 func (w *simWorld) actEdit() bool {
 	name := w.pickName()
 	q := int32(25 + 5*w.rng.IntN(2))
@@ -911,6 +917,7 @@ func (w *simWorld) actResolve() bool {
 				c.Annotations = map[string]string{}
 			}
 			c.Annotations[pcv1alpha1.CheckoutResolutionAnnotation] = value
+			w.stampDecision(c, pcv1alpha1.CheckoutResolutionAnnotation)
 		})
 		w.tracef("person resolves %s: %s (truthful %t; Partner Center holds orders %v)", c.Name, value, truthful, ids)
 		return true
@@ -938,6 +945,7 @@ func (w *simWorld) actRepurchaseOf() bool {
 				c.Annotations = map[string]string{}
 			}
 			c.Annotations[pcv1alpha1.RepurchaseOfAnnotation] = value
+			w.stampDecision(c, pcv1alpha1.RepurchaseOfAnnotation)
 		})
 		lineage := lineageKey(w.namespace, c.Spec.CustomerID, SpecHash(&c.Spec))
 		w.overrides[lineage]++

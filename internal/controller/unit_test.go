@@ -281,7 +281,7 @@ func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs 
 	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
 		pcfake.WithOrders())
 	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
-		PartnerCenter: pcfake.NewFactory(pc), Clock: clk, Options: opts}
+		PartnerCenter: pcfake.NewFactory(pc), Clock: clk, Options: opts, Admission: admissionStub("")}
 	r.Options.defaults()
 	return r, k8s, pc
 }

@@ -1,0 +1,296 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/config/policy"
+)
+
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings;mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=list
+
+// AdmissionPolicies tells whether the API server enforces the approval policies of
+// config/policy. Every approval stamp and decision annotation the operator acts on means
+// something only while it does: without them an editor can mark a cart approved and type the
+// stamps. So no checkout starts, and no decision annotation is read, until a check has found
+// them installed unchanged, bound, and in force (a dry run shows the stamps applied and
+// forged ones refused), and again every Interval.
+//
+// What it does not see: a policy changed and changed back between two checks, and an
+// authorizer that grants "approve" to people it should not; RBAC is the platform team's.
+type AdmissionPolicies struct {
+	// Client reads policies and bindings and dry-runs the probes; uncached.
+	Client client.Client
+	// Namespace is where the probe PartnerCarts are dry-run created: the manager's own, where
+	// its Role allows creating them.
+	Namespace string
+	// Interval between checks while the policies are in force (default one minute); while
+	// they are not, the checks come every tenth of it, so that carts start soon after an
+	// admin installs them.
+	Interval time.Duration
+	Log      logr.Logger
+
+	problem atomic.Pointer[string]
+}
+
+// problemNotChecked is the state before the first check ends.
+const problemNotChecked = "the manager has not checked them yet"
+
+// Problem is "" while the policies are in force, otherwise why they are not.
+func (p *AdmissionPolicies) Problem() string {
+	if v := p.problem.Load(); v != nil {
+		return *v
+	}
+	return problemNotChecked
+}
+
+// NeedLeaderElection: every replica keeps its own view, so a new leader does not start
+// buying before its first check.
+func (p *AdmissionPolicies) NeedLeaderElection() bool { return false }
+
+// Start checks at once, then every Interval, until ctx ends.
+func (p *AdmissionPolicies) Start(ctx context.Context) error {
+	interval := p.Interval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	for {
+		problem := p.Check(ctx)
+		p.record(problem)
+		next := interval
+		if problem != "" {
+			next = interval / 10
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(next):
+		}
+	}
+}
+
+// record keeps the result of a check, and says so when it changes.
+func (p *AdmissionPolicies) record(problem string) {
+	old := p.problem.Swap(&problem)
+	admissionPoliciesInForce.Set(boolGauge(problem == ""))
+	if old != nil && *old == problem {
+		return
+	}
+	if problem == "" {
+		p.Log.Info("The approval admission policies are in force: checkouts may start")
+		return
+	}
+	p.Log.Error(errors.New(problem), "The approval admission policies are not in force: no checkout starts until they are (docs/operations.md#admission-policies)")
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Check returns "" when every policy of config/policy is installed with the same rules, bound
+// without narrowing, and enforced; otherwise what is wrong.
+func (p *AdmissionPolicies) Check(ctx context.Context) string {
+	want, err := expectedPolicies()
+	if err != nil {
+		return err.Error()
+	}
+	var vaps admissionv1.ValidatingAdmissionPolicyList
+	var vapBindings admissionv1.ValidatingAdmissionPolicyBindingList
+	var maps admissionv1.MutatingAdmissionPolicyList
+	var mapBindings admissionv1.MutatingAdmissionPolicyBindingList
+	for _, list := range []client.ObjectList{&vaps, &vapBindings, &maps, &mapBindings} {
+		if err := p.Client.List(ctx, list); err != nil {
+			return fmt.Sprintf("cannot list %T (is the MutatingAdmissionPolicy API served? it is GA in Kubernetes 1.36): %v", list, err)
+		}
+	}
+	for _, w := range want.validating {
+		i := slices.IndexFunc(vaps.Items, func(v admissionv1.ValidatingAdmissionPolicy) bool { return sameValidating(&v, &w) })
+		if i < 0 {
+			return fmt.Sprintf("ValidatingAdmissionPolicy %s is not installed as config/policy has it (missing or changed)", w.Name)
+		}
+		name := vaps.Items[i].Name
+		if !slices.ContainsFunc(vapBindings.Items, func(b admissionv1.ValidatingAdmissionPolicyBinding) bool {
+			return b.Spec.PolicyName == name && b.Spec.ParamRef == nil && unnarrowed(b.Spec.MatchResources) &&
+				slices.Contains(b.Spec.ValidationActions, admissionv1.Deny)
+		}) {
+			return fmt.Sprintf("ValidatingAdmissionPolicy %s has no binding that denies, for every object", name)
+		}
+	}
+	for _, w := range want.mutating {
+		i := slices.IndexFunc(maps.Items, func(m admissionv1.MutatingAdmissionPolicy) bool { return sameMutating(&m, &w) })
+		if i < 0 {
+			return fmt.Sprintf("MutatingAdmissionPolicy %s is not installed as config/policy has it (missing or changed)", w.Name)
+		}
+		name := maps.Items[i].Name
+		if !slices.ContainsFunc(mapBindings.Items, func(b admissionv1.MutatingAdmissionPolicyBinding) bool {
+			return b.Spec.PolicyName == name && b.Spec.ParamRef == nil && unnarrowed(b.Spec.MatchResources)
+		}) {
+			return fmt.Sprintf("MutatingAdmissionPolicy %s has no binding for every object", name)
+		}
+	}
+	return p.probe(ctx)
+}
+
+// probe dry-runs two creations, as testenv.WaitForPolicy does: the requester stamp must
+// replace a forged one (the mutating policies run), and a forged approver stamp must be
+// refused (the validating policy runs).
+func (p *AdmissionPolicies) probe(ctx context.Context) string {
+	const forged = "admission-probe-forged"
+	cart := probeCart(p.Namespace)
+	cart.Spec.Approval.RequestedBy = forged
+	if err := p.Client.Create(ctx, cart, client.DryRunAll); err != nil {
+		return fmt.Sprintf("a dry-run PartnerCart in namespace %s was refused: %v", p.Namespace, err)
+	}
+	if by := cart.Spec.Approval.RequestedBy; by == forged || by == "" {
+		return "the API server did not stamp spec.approval.requestedBy on a dry-run PartnerCart: the mutating policies are not in force"
+	}
+	cart = probeCart(p.Namespace)
+	cart.Spec.Approval.ApprovedBy = forged
+	switch err := p.Client.Create(ctx, cart, client.DryRunAll); {
+	case err == nil:
+		return "the API server accepted a dry-run PartnerCart with a hand-written spec.approval.approvedBy: the validating policy is not in force"
+	case !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err):
+		return fmt.Sprintf("the forged-stamp probe failed: %v", err)
+	}
+	return ""
+}
+
+func probeCart(namespace string) *pcv1alpha1.PartnerCart {
+	return &pcv1alpha1.PartnerCart{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, GenerateName: "admission-probe-"},
+		Spec: pcv1alpha1.PartnerCartSpec{
+			CustomerID:           "00000000-0000-4000-8000-000000000000",
+			CredentialsSecretRef: &pcv1alpha1.SecretReference{Name: "admission-probe"},
+			LineItems: []pcv1alpha1.CartLineItem{{LineItemFields: pcv1alpha1.LineItemFields{
+				CatalogItemID: "ADMISSION-PROBE:0001:0001", Quantity: 1, BillingCycle: pcv1alpha1.BillingCycleMonthly}}},
+		},
+	}
+}
+
+// unnarrowed is true when a binding applies its policy to everything the policy matches.
+func unnarrowed(m *admissionv1.MatchResources) bool {
+	if m == nil {
+		return true
+	}
+	empty := func(s *metav1.LabelSelector) bool {
+		return s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0)
+	}
+	return empty(m.NamespaceSelector) && empty(m.ObjectSelector) && len(m.ResourceRules) == 0 && len(m.ExcludeResourceRules) == 0
+}
+
+func sameValidating(got, want *admissionv1.ValidatingAdmissionPolicy) bool {
+	g, w := got.Spec, want.Spec
+	return sameFailurePolicy(g.FailurePolicy, w.FailurePolicy) && sameConstraints(g.MatchConstraints, w.MatchConstraints) &&
+		apiequality.Semantic.DeepEqual(g.Validations, w.Validations) && apiequality.Semantic.DeepEqual(g.Variables, w.Variables) &&
+		apiequality.Semantic.DeepEqual(g.MatchConditions, w.MatchConditions) && g.ParamKind == nil
+}
+
+func sameMutating(got, want *admissionv1.MutatingAdmissionPolicy) bool {
+	g, w := got.Spec, want.Spec
+	return sameFailurePolicy(g.FailurePolicy, w.FailurePolicy) && sameConstraints(g.MatchConstraints, w.MatchConstraints) &&
+		apiequality.Semantic.DeepEqual(g.Mutations, w.Mutations) && apiequality.Semantic.DeepEqual(g.Variables, w.Variables) &&
+		apiequality.Semantic.DeepEqual(g.MatchConditions, w.MatchConditions) && g.ParamKind == nil
+}
+
+func sameFailurePolicy(got, want *admissionv1.FailurePolicyType) bool {
+	return got != nil && want != nil && *got == *want
+}
+
+// sameConstraints compares what a policy matches, ignoring what the API server defaults.
+func sameConstraints(got, want *admissionv1.MatchResources) bool {
+	if got == nil || want == nil || !unnarrowed(&admissionv1.MatchResources{
+		NamespaceSelector: got.NamespaceSelector, ObjectSelector: got.ObjectSelector, ExcludeResourceRules: got.ExcludeResourceRules}) {
+		return false
+	}
+	rules := func(m *admissionv1.MatchResources) []admissionv1.RuleWithOperations {
+		var out []admissionv1.RuleWithOperations
+		for _, r := range m.ResourceRules {
+			out = append(out, admissionv1.RuleWithOperations{Operations: r.Operations, Rule: admissionv1.Rule{
+				APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources}})
+		}
+		return out
+	}
+	return apiequality.Semantic.DeepEqual(rules(got), rules(want))
+}
+
+type policies struct {
+	validating []admissionv1.ValidatingAdmissionPolicy
+	mutating   []admissionv1.MutatingAdmissionPolicy
+}
+
+// expectedPolicies reads the embedded config/policy files.
+func expectedPolicies() (policies, error) {
+	var out policies
+	err := fs.WalkDir(policy.Files, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := policy.Files.Open(path)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return fmt.Errorf("read embedded %s: %w", path, err)
+			}
+			var target any
+			switch u.GetKind() {
+			case "ValidatingAdmissionPolicy":
+				out.validating = append(out.validating, admissionv1.ValidatingAdmissionPolicy{})
+				target = &out.validating[len(out.validating)-1]
+			case "MutatingAdmissionPolicy":
+				out.mutating = append(out.mutating, admissionv1.MutatingAdmissionPolicy{})
+				target = &out.mutating[len(out.mutating)-1]
+			default:
+				continue
+			}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, target); err != nil {
+				return fmt.Errorf("read embedded %s: %w", path, err)
+			}
+		}
+	})
+	if err == nil && (len(out.validating) == 0 || len(out.mutating) == 0) {
+		err = errors.New("no admission policy embedded")
+	}
+	return out, err
+}
+
+// admissionState says why the policies are not in force, for conditions.
+func (r *PartnerCartReconciler) admissionState() string {
+	if r.Admission == nil {
+		return "this manager was started without checking them"
+	}
+	return strings.TrimSuffix(r.Admission.Problem(), ".")
+}
+
+// admissionInForce is true when the manager has found the policies in force.
+func (r *PartnerCartReconciler) admissionInForce() bool {
+	return r.Admission != nil && r.Admission.Problem() == ""
+}

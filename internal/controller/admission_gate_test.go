@@ -1,0 +1,158 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// TestAdmissionPolicyCheck: the manager's check finds config/policy in force on a real API
+// server, and finds it missing when a policy is deleted, changed, unbound, narrowed or only
+// warns, or when the API server does not apply it (the dry-run probes). Each broken install
+// is the real one as listed, altered on the way to the checker.
+func TestAdmissionPolicyCheck(t *testing.T) {
+	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	check := func(funcs interceptor.Funcs) string {
+		p := &AdmissionPolicies{Client: interceptor.NewClient(direct, funcs), Namespace: metav1.NamespaceDefault}
+		return p.Check(t.Context())
+	}
+	NewWithT(t).Expect(check(interceptor.Funcs{})).To(BeEmpty(), "testenv installs config/policy")
+
+	alterList := func(alter func(client.ObjectList)) interceptor.Funcs {
+		return interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			alter(list)
+			return nil
+		}}
+	}
+	for _, tc := range []struct {
+		name  string
+		funcs interceptor.Funcs
+		want  string
+	}{
+		{"the validating policy deleted", alterList(func(l client.ObjectList) {
+			if v, ok := l.(*admissionv1.ValidatingAdmissionPolicyList); ok {
+				v.Items = nil
+			}
+		}), "ValidatingAdmissionPolicy partnercart-approval is not installed"},
+		{"a validation changed", alterList(func(l client.ObjectList) {
+			if v, ok := l.(*admissionv1.ValidatingAdmissionPolicyList); ok {
+				for i := range v.Items {
+					if len(v.Items[i].Spec.Validations) > 0 {
+						v.Items[i].Spec.Validations[0].Expression = "true"
+					}
+				}
+			}
+		}), "missing or changed"},
+		{"a mutating policy deleted", alterList(func(l client.ObjectList) {
+			if m, ok := l.(*admissionv1.MutatingAdmissionPolicyList); ok {
+				m.Items = m.Items[1:]
+			}
+		}), "MutatingAdmissionPolicy"},
+		{"the bindings deleted", alterList(func(l client.ObjectList) {
+			if b, ok := l.(*admissionv1.ValidatingAdmissionPolicyBindingList); ok {
+				b.Items = nil
+			}
+		}), "has no binding"},
+		{"a binding that only warns", alterList(func(l client.ObjectList) {
+			if b, ok := l.(*admissionv1.ValidatingAdmissionPolicyBindingList); ok {
+				for i := range b.Items {
+					b.Items[i].Spec.ValidationActions = []admissionv1.ValidationAction{admissionv1.Warn}
+				}
+			}
+		}), "has no binding"},
+		{"a binding narrowed to some namespaces", alterList(func(l client.ObjectList) {
+			if b, ok := l.(*admissionv1.MutatingAdmissionPolicyBindingList); ok {
+				for i := range b.Items {
+					b.Items[i].Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"x": "y"}}}
+				}
+			}
+		}), "has no binding"},
+		{"the API server applies no mutation", interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			return nil // as if admitted unchanged
+		}}, "did not stamp"},
+		{"the API server validates nothing", interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			obj.(*pcv1alpha1.PartnerCart).Spec.Approval.RequestedBy = "system:admin"
+			return nil
+		}}, "validating policy is not in force"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(check(tc.funcs)).To(ContainSubstring(tc.want))
+		})
+	}
+}
+
+// TestNothingIsBoughtWithoutTheAdmissionPolicies: while the admission policies are not in
+// force, an approved cart is not checked out, and says why; once they are, it is. On 7803f87
+// the operator bought whatever an editor marked approved with the policies deleted.
+func TestNothingIsBoughtWithoutTheAdmissionPolicies(t *testing.T) {
+	g := NewWithT(t)
+	gate := &switchableAdmission{}
+	gate.set("ValidatingAdmissionPolicy partnercart-approval is not installed as config/policy has it (missing or changed)")
+	o := startOperator(t, operatorOptions{admission: gate})
+	o.create("unguarded", withApproved())
+	o.eventually("unguarded", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseAwaitingApproval),
+		haveCondition(pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.AdmissionPoliciesNotInForceReason)))
+	cond := o.get("unguarded").Status.Conditions
+	g.Expect(cond).To(ContainElement(HaveField("Message", ContainSubstring("partnercart-approval is not installed"))))
+	g.Consistently(func() int { return o.requests("Checkout") }).WithTimeout(time.Second).Should(BeZero())
+
+	gate.set("")
+	// Any spec change wakes the cart at once; without one it looks again within 30 s.
+	o.update("unguarded", func(c *pcv1alpha1.PartnerCart) { c.Spec.DeletionPolicy = pcv1alpha1.DeletionPolicyOrphan })
+	o.eventually("unguarded", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	g.Expect(o.requests("Checkout")).To(Equal(1))
+}
+
+type switchableAdmission struct{ problem atomic.Pointer[string] }
+
+func (s *switchableAdmission) set(p string)    { s.problem.Store(&p) }
+func (s *switchableAdmission) Problem() string { return *s.problem.Load() }
+
+// TestApprovalNeedsTheStamps: an approval without the API server's stamps, or with an
+// approvedAt in the future (a managedFields entry the writer added), is not one.
+func TestApprovalNeedsTheStamps(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	stamped := func(by, at string) *pcv1alpha1.PartnerCart {
+		c := newCart("ns", "c", withApproved())
+		c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = by, at
+		c.Status.SpecHash = SpecHash(&c.Spec)
+		return c
+	}
+	for _, tc := range []struct {
+		name      string
+		admission interface{ Problem() string }
+		cart      *pcv1alpha1.PartnerCart
+		reason    string
+	}{
+		{"stamped", admissionStub(""), stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.ApprovedReason},
+		{"stamped a moment ahead of our clock", admissionStub(""), stamped("bob", "2026-12-04T12:01:00Z"), pcv1alpha1.ApprovedReason},
+		{"no stamps", admissionStub(""), stamped("", ""), pcv1alpha1.ApprovalNotStampedReason},
+		{"no time", admissionStub(""), stamped("bob", ""), pcv1alpha1.ApprovalNotStampedReason},
+		{"a time in 2099", admissionStub(""), stamped("bob", "2099-01-01T00:00:00Z"), pcv1alpha1.ApprovalNotStampedReason},
+		{"a time that is none", admissionStub(""), stamped("bob", "yesterday"), pcv1alpha1.ApprovalNotStampedReason},
+		{"policies not in force", admissionStub("gone"), stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.AdmissionPoliciesNotInForceReason},
+		{"no checker", nil, stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.AdmissionPoliciesNotInForceReason},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &PartnerCartReconciler{Admission: tc.admission}
+			reason, msg := r.approvalDecision(&scope{cart: tc.cart, now: now})
+			g := NewWithT(t)
+			g.Expect(reason).To(Equal(tc.reason), msg)
+			g.Expect(strings.TrimSpace(msg)).NotTo(BeEmpty())
+		})
+	}
+}
