@@ -311,3 +311,39 @@ func TestApprovalPolicyCoversTheSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovedAtCannotBeForged: approvedAt is the latest time in the object's managedFields,
+// and a writer can add an entry of their own to an update. An approver who adds one dated
+// 2099 gets it stamped (on 7803f87 too), but the operator does not take an approval stamped in
+// the future; an earlier date cannot win, since the request's own entry is now.
+func TestApprovedAtCannotBeForged(t *testing.T) {
+	e := newSoDEnv(t)
+	g := NewWithT(t)
+	for _, forged := range []time.Time{time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		name := "forged-" + forged.Format("2006")
+		// The forged entry claims a field that is there already and that the request leaves alone.
+		g.Expect(e.alice.Create(t.Context(), newCart(e.ns, name, func(c *pcv1alpha1.PartnerCart) { c.Labels = map[string]string{"forged": "yes"} }))).To(Succeed())
+		cart := e.get(name)
+		cart.Spec.Approval.Approved = true
+		cart.ManagedFields = append(cart.ManagedFields, metav1.ManagedFieldsEntry{
+			Manager: "forger", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: pcv1alpha1.GroupVersion.String(),
+			Time: &metav1.Time{Time: forged}, FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:forged":{}}}}`)},
+		})
+		start := time.Now().Add(-2 * time.Second)
+		g.Expect(e.bob.Update(t.Context(), cart)).To(Succeed())
+		stored := e.get(name)
+		at, err := time.Parse(time.RFC3339, stored.Spec.Approval.ApprovedAt)
+		g.Expect(err).NotTo(HaveOccurred())
+		stored.Status.SpecHash = SpecHash(&stored.Spec)
+		r := &PartnerCartReconciler{Admission: admissionStub("")}
+		reason, msg := r.approvalDecision(&scope{cart: stored, now: time.Now()})
+		t.Logf("%s: approvedAt %s, %s", name, stored.Spec.Approval.ApprovedAt, reason)
+		if at.After(time.Now().Add(time.Minute)) {
+			g.Expect(reason).To(Equal(pcv1alpha1.ApprovalNotStampedReason), "a stamp in the future is not taken: %s", msg)
+		} else {
+			g.Expect(at).To(BeTemporally(">=", start.Truncate(time.Second)), "an earlier date does not win")
+			g.Expect(reason).To(Equal(pcv1alpha1.ApprovedReason), msg)
+		}
+	}
+}
