@@ -743,6 +743,14 @@ type PartnerCartStatus struct {
 	// +optional
 	ReceiptName string `json:"receiptName,omitempty"`
 
+	// untrustedApproval is the approval ("<approvedBy> at <approvedAt>") the operator saw on
+	// this cart while the admission policies were not in force: anyone who may edit could
+	// have typed it, stamps included, so it never buys, even once the policies are back. A
+	// new approval (other stamps) is judged on its own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=600
+	UntrustedApproval string `json:"untrustedApproval,omitempty"`
+
 	// conditions are Ready, Reconciling, Stalled, CartSynced, Approved and CheckedOut.
 	// +optional
 	// +listType=map

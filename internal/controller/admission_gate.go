@@ -49,6 +49,30 @@ type AdmissionPolicies struct {
 	Log      logr.Logger
 
 	problem atomic.Pointer[string]
+	since   atomic.Pointer[time.Time]
+	// created is the latest creation time of the policies and bindings the last check found.
+	created time.Time
+	// back is when a check found them in force after one that did not.
+	back time.Time
+}
+
+// Since implements AdmissionCheck.
+func (p *AdmissionPolicies) Since() time.Time {
+	if v := p.since.Load(); v != nil {
+		return *v
+	}
+	return time.Time{}
+}
+
+// AdmissionCheck is what the reconciler asks of the admission policy check.
+type AdmissionCheck interface {
+	// Problem is "" while the policies are in force, otherwise why they are not.
+	Problem() string
+	// Since is the first second from which the policies have been in force without a break,
+	// as far as anyone can tell: the latest creation of the objects found, or the second after
+	// the check that found them back after a gap. A stamp older than that may have been typed
+	// by hand while they were not.
+	Since() time.Time
 }
 
 // problemNotChecked is the state before the first check ends.
@@ -87,9 +111,18 @@ func (p *AdmissionPolicies) Start(ctx context.Context) error {
 	}
 }
 
-// record keeps the result of a check, and says so when it changes.
+// record keeps the result of a check, and says so when it changes. It runs in one goroutine.
 func (p *AdmissionPolicies) record(problem string) {
 	old := p.problem.Swap(&problem)
+	if problem == "" && old != nil && *old != "" && *old != problemNotChecked {
+		// A stamp typed in the gap may carry the very second the policies came back.
+		p.back = time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	}
+	since := p.created
+	if p.back.After(since) {
+		since = p.back
+	}
+	p.since.Store(&since)
 	admissionPoliciesInForce.Set(boolGauge(problem == ""))
 	if old != nil && *old == problem {
 		return
@@ -115,6 +148,13 @@ func (p *AdmissionPolicies) Check(ctx context.Context) string {
 	if err != nil {
 		return err.Error()
 	}
+	created := time.Time{}
+	seen := func(o metav1.Object) {
+		if t := o.GetCreationTimestamp().Time; t.After(created) {
+			created = t
+		}
+	}
+	defer func() { p.created = created }()
 	var vaps admissionv1.ValidatingAdmissionPolicyList
 	var vapBindings admissionv1.ValidatingAdmissionPolicyBindingList
 	var maps admissionv1.MutatingAdmissionPolicyList
@@ -130,10 +170,14 @@ func (p *AdmissionPolicies) Check(ctx context.Context) string {
 			return fmt.Sprintf("ValidatingAdmissionPolicy %s is not installed as config/policy has it (missing or changed)", w.Name)
 		}
 		name := vaps.Items[i].Name
-		if !slices.ContainsFunc(vapBindings.Items, func(b admissionv1.ValidatingAdmissionPolicyBinding) bool {
+		seen(&vaps.Items[i])
+		j := slices.IndexFunc(vapBindings.Items, func(b admissionv1.ValidatingAdmissionPolicyBinding) bool {
 			return b.Spec.PolicyName == name && b.Spec.ParamRef == nil && unnarrowed(b.Spec.MatchResources) &&
 				slices.Contains(b.Spec.ValidationActions, admissionv1.Deny)
-		}) {
+		})
+		if j >= 0 {
+			seen(&vapBindings.Items[j])
+		} else {
 			return fmt.Sprintf("ValidatingAdmissionPolicy %s has no binding that denies, for every object", name)
 		}
 	}
@@ -143,9 +187,13 @@ func (p *AdmissionPolicies) Check(ctx context.Context) string {
 			return fmt.Sprintf("MutatingAdmissionPolicy %s is not installed as config/policy has it (missing or changed)", w.Name)
 		}
 		name := maps.Items[i].Name
-		if !slices.ContainsFunc(mapBindings.Items, func(b admissionv1.MutatingAdmissionPolicyBinding) bool {
+		seen(&maps.Items[i])
+		j := slices.IndexFunc(mapBindings.Items, func(b admissionv1.MutatingAdmissionPolicyBinding) bool {
 			return b.Spec.PolicyName == name && b.Spec.ParamRef == nil && unnarrowed(b.Spec.MatchResources)
-		}) {
+		})
+		if j >= 0 {
+			seen(&mapBindings.Items[j])
+		} else {
 			return fmt.Sprintf("MutatingAdmissionPolicy %s has no binding for every object", name)
 		}
 	}
@@ -293,4 +341,21 @@ func (r *PartnerCartReconciler) admissionState() string {
 // admissionInForce is true when the manager has found the policies in force.
 func (r *PartnerCartReconciler) admissionInForce() bool {
 	return r.Admission != nil && r.Admission.Problem() == ""
+}
+
+// stampedUnderPolicies is false for a stamp (approvedAt, a decision's -at) older than the
+// policies' unbroken enforcement: it may have been typed by hand while they were not in force.
+func (r *PartnerCartReconciler) stampedUnderPolicies(at string) bool {
+	t, err := time.Parse(time.RFC3339, at)
+	return err == nil && r.Admission != nil && !t.Before(r.Admission.Since().Truncate(time.Second))
+}
+
+// decision is a decision annotation the operator may act on: stamped by the API server while
+// the policies were in force (pcv1alpha1.Decision), else "".
+func (r *PartnerCartReconciler) decision(cart *pcv1alpha1.PartnerCart, key string) (value, by, at string) {
+	value, by, at = pcv1alpha1.Decision(cart.Annotations, key)
+	if value == "" || !r.stampedUnderPolicies(at) {
+		return "", "", ""
+	}
+	return value, by, at
 }

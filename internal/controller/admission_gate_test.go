@@ -121,6 +121,7 @@ type switchableAdmission struct{ problem atomic.Pointer[string] }
 
 func (s *switchableAdmission) set(p string)    { s.problem.Store(&p) }
 func (s *switchableAdmission) Problem() string { return *s.problem.Load() }
+func (s *switchableAdmission) Since() time.Time { return time.Time{} }
 
 // TestApprovalNeedsTheStamps: an approval without the API server's stamps, or with an
 // approvedAt in the future (a managedFields entry the writer added), is not one.
@@ -134,7 +135,7 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		admission interface{ Problem() string }
+		admission AdmissionCheck
 		cart      *pcv1alpha1.PartnerCart
 		reason    string
 	}{

@@ -67,7 +67,7 @@ type operatorOptions struct {
 	receiptCacheBlind bool
 	// admission replaces the check of the admission policies (default: the real check,
 	// which must find them in force).
-	admission interface{ Problem() string }
+	admission AdmissionCheck
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.

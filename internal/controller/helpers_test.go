@@ -92,3 +92,5 @@ func (c *testClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 type admissionStub string
 
 func (a admissionStub) Problem() string { return string(a) }
+
+func (a admissionStub) Since() time.Time { return time.Time{} }

@@ -50,7 +50,12 @@ func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (
 // approval lacks their stamps.
 func (r *PartnerCartReconciler) approvalDecision(s *scope) (reason, message string) {
 	cart := s.cart
+	a := cart.Spec.Approval
+	stamps := printable.Truncate(a.ApprovedBy, 512) + " at " + printable.Truncate(a.ApprovedAt, 64)
 	if !r.admissionInForce() {
+		if a.Approved {
+			cart.Status.UntrustedApproval = stamps
+		}
 		return pcv1alpha1.AdmissionPoliciesNotInForceReason, "Nothing is bought while the approval admission policies are not in force (" +
 			r.admissionState() + "): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
 	}
@@ -58,7 +63,6 @@ func (r *PartnerCartReconciler) approvalDecision(s *scope) (reason, message stri
 	if reason != pcv1alpha1.ApprovedReason {
 		return reason, message
 	}
-	a := cart.Spec.Approval
 	at, err := time.Parse(time.RFC3339, a.ApprovedAt)
 	switch {
 	case a.ApprovedBy == "" || a.ApprovedAt == "":
@@ -67,6 +71,13 @@ func (r *PartnerCartReconciler) approvalDecision(s *scope) (reason, message stri
 	case err != nil || at.After(s.now.Add(approvalClockSkew)):
 		return pcv1alpha1.ApprovalNotStampedReason, fmt.Sprintf("spec.approval.approvedAt %q is not a time the API server stamped (it is in the future, or malformed): an approver must approve it again",
 			printable.Truncate(a.ApprovedAt, 64))
+	case cart.Status.UntrustedApproval == stamps:
+		return pcv1alpha1.ApprovalNotStampedReason, "This approval (" + stamps + ") was on the cart while the admission policies were not in force, " +
+			"when anyone who may edit could have typed it: an approver must approve it again"
+	case !r.stampedUnderPolicies(a.ApprovedAt):
+		return pcv1alpha1.ApprovalNotStampedReason, fmt.Sprintf("spec.approval.approvedAt %s is before the admission policies were last installed or found back (%s): "+
+			"the approval may have been typed by hand while they were not in force; an approver must approve it again",
+			a.ApprovedAt, r.Admission.Since().UTC().Format(time.RFC3339))
 	}
 	return reason, message
 }

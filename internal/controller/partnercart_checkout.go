@@ -186,7 +186,7 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 	for _, h := range cart.Status.CheckoutHistory {
 		intent = max(intent, h.Intent+1)
 	}
-	repurchaseOf, repurchaseOfBy, repurchaseOfAt := pcv1alpha1.Decision(cart.Annotations, pcv1alpha1.RepurchaseOfAnnotation)
+	repurchaseOf, repurchaseOfBy, repurchaseOfAt := r.decision(cart, pcv1alpha1.RepurchaseOfAnnotation)
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
 		RequestID:      checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
 		CartID:         cart.Status.Cart.ID,
@@ -602,7 +602,7 @@ func (r *PartnerCartReconciler) awaitResolution(ctx context.Context, s *scope) (
 	cart := s.cart
 	co := cart.Status.Checkout
 	msg := co.Message
-	switch value, by, at := pcv1alpha1.Decision(cart.Annotations, pcv1alpha1.CheckoutResolutionAnnotation); {
+	switch value, by, at := r.decision(cart, pcv1alpha1.CheckoutResolutionAnnotation); {
 	case value != "" && !r.admissionInForce():
 		msg += ". The annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " is not read while the admission policies are not in force: " + r.admissionState()
 	case value != "":
@@ -611,7 +611,7 @@ func (r *PartnerCartReconciler) awaitResolution(ctx context.Context, s *scope) (
 		}
 	case cart.Annotations[pcv1alpha1.CheckoutResolutionAnnotation] != "":
 		msg += ". The annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " has no " + pcv1alpha1.DecidedBySuffix + "/" + pcv1alpha1.DecidedAtSuffix +
-			" stamps (it was set while the admission policies were not in force): an approver must set it again"
+			" stamps from while the admission policies were in force (it may have been typed by hand): an approver must set it again"
 	}
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason, msg)
 	s.stalled = &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, printable.Truncate(msg, 4096)}

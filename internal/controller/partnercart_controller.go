@@ -153,7 +153,7 @@ type PartnerCartReconciler struct {
 	// Admission says whether the approval admission policies are in force (AdmissionPolicies).
 	// Until it says so, and when it is nil, no checkout starts and no decision annotation is
 	// read: an approval without them proves nothing.
-	Admission interface{ Problem() string }
+	Admission AdmissionCheck
 
 	credentials   credentialsCache
 	recentOrders  ordersCache

@@ -199,6 +199,12 @@ type simWorld struct {
 	mgrB      *PartnerCartReconciler // a second manager, other identity
 	restarts  int
 	freeze    bool
+	// policiesGone: an admin deleted the admission policies; the managers' check sees it.
+	policiesGone bool
+	policiesBack time.Time // when an admin last re-installed them
+	// forged: objects whose current approval a tenant typed, stamps included, while the
+	// policies were gone (UID -> the stamps typed). A real decision on the object clears it.
+	forged    map[types.UID]string
 	caller    string // the manager whose reconcile runs now
 	nested    bool
 	step      int
@@ -251,7 +257,7 @@ func newSimWorld(seed uint64) *simWorld {
 	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1))
 	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	w := &simWorld{seed: seed, rng: rng, clk: clocktesting.NewFakeClock(start), start: start, namespace: "team",
-		names: map[string]*simName{}, incarnations: map[types.UID]*simIncarnation{}, overrides: map[string]int{},
+		names: map[string]*simName{}, incarnations: map[types.UID]*simIncarnation{}, overrides: map[string]int{}, forged: map[types.UID]string{},
 		lies: map[string]string{}, evidence: map[string]bool{}, snapshots: map[string][]*pcv1alpha1.PartnerCart{},
 		receiptsGone: map[string]int{}, faultsOn: true}
 	w.prof = drawProfile(rng)
@@ -290,7 +296,7 @@ func (w *simWorld) newManager(name string) *PartnerCartReconciler {
 	r := &PartnerCartReconciler{Client: w.k8s, APIReader: w.api, Recorder: &events.FakeRecorder{},
 		PartnerCenter: pcfake.NewFactory(w.pc.client), Clock: w.clk,
 		Options:    Options{Identity: fmt.Sprintf("mgr-%s-%d", name, w.restarts), PurchaseFreeze: w.freeze},
-		jitterRand: w.rng.Float64, Admission: admissionStub("")}
+		jitterRand: w.rng.Float64, Admission: simAdmission{w}}
 	r.Options.defaults()
 	return r
 }
@@ -445,6 +451,8 @@ func (w *simWorld) actors() []simActor {
 		{"time", 10, w.actAdvanceTime},
 		{"approve", 5, w.actApprove},
 		{"revoke", 2, w.actRevoke},
+		{"policies", 1, w.actTogglePolicies},
+		{"tenant-approves", 2, w.actTenantApproves},
 		{"edit", 3, w.actEdit},
 		{"repin", 2, w.actRepin},
 		{"price", 2, w.actPriceLimit},
@@ -708,9 +716,58 @@ func (w *simWorld) actRevoke() bool {
 }
 
 // stampApprover stamps a decision on spec.approval as the admission policy would: who, and
-// when (the approver's request's time).
+// when (the approver's request's time). It is a real decision: the object's approval is no
+// longer one a tenant typed.
 func (w *simWorld) stampApprover(c *pcv1alpha1.PartnerCart) {
 	c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+	delete(w.forged, c.UID)
+}
+
+// simAdmission is the managers' check of the admission policies: in force unless an admin
+// deleted them.
+type simAdmission struct{ w *simWorld }
+
+func (a simAdmission) Since() time.Time {
+	if a.w.policiesBack.IsZero() {
+		return time.Time{}
+	}
+	return a.w.policiesBack.Truncate(time.Second).Add(time.Second)
+}
+
+func (a simAdmission) Problem() string {
+	if a.w.policiesGone {
+		return "ValidatingAdmissionPolicy partnercart-approval is not installed (deleted by an admin)"
+	}
+	return ""
+}
+
+// actTogglePolicies is an admin deleting the admission policies (they refused a create on a
+// cluster without the feature gate, say), or installing them back.
+func (w *simWorld) actTogglePolicies() bool {
+	w.policiesGone = !w.policiesGone
+	if !w.policiesGone {
+		w.policiesBack = w.clk.Now()
+	}
+	w.tracef("admin %s the admission policies", map[bool]string{true: "deletes", false: "re-installs"}[w.policiesGone])
+	return true
+}
+
+// actTenantApproves is an editor marking a cart approved, typing plausible stamps, which only
+// works while the policies are gone.
+func (w *simWorld) actTenantApproves() bool {
+	if !w.policiesGone {
+		return false
+	}
+	name := w.pickName()
+	ok := w.edit(name, false, true, func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.Approval.Approved, c.Spec.Approval.SpecHash = true, ""
+		c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "approver@example.com", w.clk.Now().UTC().Format(time.RFC3339)
+		w.forged[c.UID] = c.Spec.Approval.ApprovedBy + "@" + c.Spec.Approval.ApprovedAt
+	})
+	if ok {
+		w.tracef("tenant marks %s approved, stamps typed by hand, while the policies are gone", name)
+	}
+	return ok
 }
 
 // stampDecision stamps a decision annotation as the admission policy would (it is the
@@ -1013,6 +1070,8 @@ func (w *simWorld) gate(requestID string, c *pcCart) simGate {
 	specHash := SpecHash(&obj.Spec)
 	if !a.Approved {
 		why = append(why, "spec.approval.approved is false")
+	} else if typed, ok := w.forged[obj.UID]; ok && typed == a.ApprovedBy+"@"+a.ApprovedAt {
+		why = append(why, "the approval was typed by a tenant while the admission policies were gone")
 	}
 	if a.SpecHash != "" && a.SpecHash != specHash {
 		why = append(why, "the approval is pinned to other content")

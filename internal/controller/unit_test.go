@@ -245,14 +245,29 @@ func syncedApprovedCart(uid types.UID) *pcv1alpha1.PartnerCart {
 	cart.Finalizers = []string{pcv1alpha1.Finalizer}
 	cart.Status.SpecHash = SpecHash(&cart.Spec)
 	cart.Status.Cart = &pcv1alpha1.CartStatus{ID: "cart-1", SyncedSpecHash: cart.Status.SpecHash}
+	stampAsAdmission(cart)
 	return cart
+}
+
+// stampAsAdmission stamps an approved cart's approver, as the admission policies do, for
+// reconcilers over a fake API server (which runs none).
+func stampAsAdmission(cart *pcv1alpha1.PartnerCart) {
+	if a := &cart.Spec.Approval; a.Approved && a.ApprovedBy == "" {
+		a.ApprovedBy, a.ApprovedAt = "approver@example.com", "2026-01-01T00:00:00Z"
+	}
+	for _, key := range []string{pcv1alpha1.RepurchaseOfAnnotation, pcv1alpha1.CheckoutResolutionAnnotation} {
+		if cart.Annotations[key] != "" && cart.Annotations[key+pcv1alpha1.DecidedBySuffix] == "" {
+			cart.Annotations[key+pcv1alpha1.DecidedBySuffix], cart.Annotations[key+pcv1alpha1.DecidedAtSuffix] = "approver@example.com", "2026-01-01T00:00:00Z"
+		}
+	}
 }
 
 // pendingIntent is the first checkout intent of a cart made by syncedApprovedCart, persisted
 // with one call made at started and its outcome not known yet.
 func pendingIntent(cart *pcv1alpha1.PartnerCart, started time.Time) *pcv1alpha1.CheckoutStatus {
 	return &pcv1alpha1.CheckoutStatus{RequestID: checkoutRequestID(cart.UID, "cart-1", 1), CartID: "cart-1",
-		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(started), Attempts: 1}
+		SpecHash: cart.Status.SpecHash, Intent: 1, Outcome: pcv1alpha1.CheckoutPending, StartedAt: metav1.NewTime(started), Attempts: 1,
+		ApprovedBy: cart.Spec.Approval.ApprovedBy, ApprovedAt: cart.Spec.Approval.ApprovedAt}
 }
 
 // receiptWrittenBy writes the receipt of the recorded purchase exactly as ensureReceipt does,
@@ -275,6 +290,7 @@ func receiptWrittenBy(t *testing.T, recorded *pcv1alpha1.PartnerCart) (*corev1.C
 func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs interceptor.Funcs, opts Options) (*PartnerCartReconciler, client.Client, *pcfake.Client) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: "partner-center"},
 		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+	stampAsAdmission(cart)
 	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
 		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithIndex(receiptMetadata(), receiptCartIndex, receiptIndexValue).
 		WithInterceptorFuncs(funcs).Build()
