@@ -119,8 +119,8 @@ func TestNothingIsBoughtWithoutTheAdmissionPolicies(t *testing.T) {
 
 type switchableAdmission struct{ problem atomic.Pointer[string] }
 
-func (s *switchableAdmission) set(p string)    { s.problem.Store(&p) }
-func (s *switchableAdmission) Problem() string { return *s.problem.Load() }
+func (s *switchableAdmission) set(p string)     { s.problem.Store(&p) }
+func (s *switchableAdmission) Problem() string  { return *s.problem.Load() }
 func (s *switchableAdmission) Since() time.Time { return time.Time{} }
 
 // TestApprovalNeedsTheStamps: an approval without the API server's stamps, or with an
