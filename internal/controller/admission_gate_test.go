@@ -147,6 +147,13 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 		{"a time that is none", admissionStub(""), stamped("bob", "yesterday"), pcv1alpha1.ApprovalNotStampedReason},
 		{"policies not in force", admissionStub("gone"), stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.AdmissionPoliciesNotInForceReason},
 		{"no checker", nil, stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.AdmissionPoliciesNotInForceReason},
+		{"seen while the policies were not in force", admissionStub(""), func() *pcv1alpha1.PartnerCart {
+			c := stamped("bob", "2026-12-04T11:59:00Z")
+			c.Status.UntrustedApproval = "bob at 2026-12-04T11:59:00Z"
+			return c
+		}(), pcv1alpha1.ApprovalNotStampedReason},
+		{"stamped before the policies were back", sinceStub("2026-12-04T11:59:30Z"), stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.ApprovalNotStampedReason},
+		{"stamped after the policies were back", sinceStub("2026-12-04T11:58:30Z"), stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.ApprovedReason},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &PartnerCartReconciler{Admission: tc.admission}
@@ -156,4 +163,19 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 			g.Expect(strings.TrimSpace(msg)).NotTo(BeEmpty())
 		})
 	}
+	t.Run("an approval seen while the policies are not in force is remembered", func(t *testing.T) {
+		c := stamped("bob", "2026-12-04T11:59:00Z")
+		r := &PartnerCartReconciler{Admission: admissionStub("gone")}
+		r.approvalDecision(&scope{cart: c, now: now})
+		NewWithT(t).Expect(c.Status.UntrustedApproval).To(Equal("bob at 2026-12-04T11:59:00Z"))
+	})
+}
+
+// sinceStub is a check that finds the policies in force since an RFC 3339 time.
+type sinceStub string
+
+func (s sinceStub) Problem() string { return "" }
+func (s sinceStub) Since() time.Time {
+	t, _ := time.Parse(time.RFC3339, string(s))
+	return t
 }
