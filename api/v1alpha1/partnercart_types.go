@@ -743,6 +743,11 @@ type PartnerCartStatus struct {
 	// +optional
 	ReceiptName string `json:"receiptName,omitempty"`
 
+	// customer is who the cart buys for, as Partner Center names spec.customerId when the
+	// cart is created: a mistyped tenant ID shows as another company before anyone approves.
+	// +optional
+	Customer *CustomerStatus `json:"customer,omitempty"`
+
 	// untrustedApproval is the approval ("<approvedBy> at <approvedAt>") the operator saw on
 	// this cart while the admission policies were not in force: anyone who may edit could
 	// have typed it, stamps included, so it never buys, even once the policies are back. A
@@ -759,6 +764,21 @@ type PartnerCartStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// CustomerStatus is a customer's company profile as Partner Center returns it.
+type CustomerStatus struct {
+	// id is the customer's tenant ID this profile is of (spec.customerId when it was read).
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id"`
+	// companyName is the customer's company name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	CompanyName string `json:"companyName,omitempty"`
+	// domain is the customer's default domain.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Domain string `json:"domain,omitempty"`
+}
+
 // PartnerCart is a Microsoft Partner Center cart for one customer, checked out at most once
 // after approval.
 //
@@ -771,6 +791,7 @@ type PartnerCartStatus struct {
 // +kubebuilder:printcolumn:name="Orders",type=integer,JSONPath=`.status.orderCount`
 // +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.total`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.status.customer.companyName`,priority=10
 // +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountRef.name`,priority=10
 // +kubebuilder:printcolumn:name="Checkout",type=string,JSONPath=`.status.checkout.outcome`,priority=10
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=10

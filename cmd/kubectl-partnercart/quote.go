@@ -38,7 +38,7 @@ func printQuoteHeader(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	st := &cart.Status
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	printf(tw, "PartnerCart:\t%s/%s\n", cart.Namespace, cart.Name)
-	printf(tw, "Customer:\t%s\n", cart.Spec.CustomerID)
+	printf(tw, "Customer:\t%s\n", customerLine(cart))
 	printf(tw, "Phase:\t%s\n", dash(string(st.Phase)))
 	if st.Cart != nil && st.Cart.ID != "" {
 		line := st.Cart.ID
@@ -209,4 +209,18 @@ func writeTable(out io.Writer, rows [][]string, right map[int]bool) {
 		}
 		printLine(out, strings.TrimRight(b.String(), " "))
 	}
+}
+
+// customerLine is the customer ID with the company Partner Center names for it, so that an
+// approver sees a mistyped tenant ID as the wrong company.
+func customerLine(cart *pcv1alpha1.PartnerCart) string {
+	c := cart.Status.Customer
+	if c == nil || c.ID != cart.Spec.CustomerID || c.CompanyName == "" {
+		return cart.Spec.CustomerID + " (company not read yet)"
+	}
+	line := cart.Spec.CustomerID + " (" + c.CompanyName
+	if c.Domain != "" {
+		line += ", " + c.Domain
+	}
+	return line + ")"
 }

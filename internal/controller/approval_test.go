@@ -193,3 +193,15 @@ func TestPurchaseFreeze(t *testing.T) {
 	o.eventually("frozen", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	g.Expect(o.sim.Stats().OrdersCreated).To(Equal(1))
 }
+
+// TestTheCustomerIsNamedBeforeApproval: when the cart is created the operator reads who it
+// buys for, so that an approver sees a mistyped customer ID as another company
+// (status.customer, the Company column, `kubectl partnercart quote`).
+func TestTheCustomerIsNamedBeforeApproval(t *testing.T) {
+	o := startOperator(t, operatorOptions{sim: pcsim.Options{Customers: map[string]string{testCustomer: "Contoso Ltd"}}})
+	o.create("named")
+	o.eventually("named", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseAwaitingApproval),
+		WithTransform(func(c *pcv1alpha1.PartnerCart) *pcv1alpha1.CustomerStatus { return c.Status.Customer },
+			Equal(&pcv1alpha1.CustomerStatus{ID: testCustomer, CompanyName: "Contoso Ltd", Domain: testCustomer[:8] + ".onmicrosoft.com"}))))
+	NewWithT(t).Expect(o.requests("GetCustomer")).To(Equal(1), "read once, with the cart's creation")
+}

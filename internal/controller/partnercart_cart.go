@@ -12,6 +12,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // reconcileCart makes the upstream cart equal to the spec: POST when there is none (or it
@@ -70,6 +71,7 @@ func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replac
 	}
 	r.recordCart(s, created)
 	s.cartWritten = true
+	recordCustomer(ctx, s, pc)
 	// A first cart is no milestone of its own (status.cart.id names it; the next Event a user
 	// sees is WaitingForApproval or OrdersCreated). Replacing one is worth telling.
 	if replaced != "" {
@@ -153,4 +155,22 @@ func (s *scope) cartExpiresSoon() bool {
 		margin = min(margin, c.ExpirationTimestamp.Sub(c.CreationTimestamp.Time)/4)
 	}
 	return !s.now.Add(margin).Before(c.ExpirationTimestamp.Time)
+}
+
+// recordCustomer reads who the cart buys for, once per upstream cart creation (so never in a
+// loop), for status.customer, the quote and the approver. It is informational: a failure is
+// logged and leaves the previous record, which names its customer ID.
+func recordCustomer(ctx context.Context, s *scope, pc partnercenter.Client) {
+	id := s.cart.Spec.CustomerID
+	if c := s.cart.Status.Customer; c != nil && c.ID == id && c.CompanyName != "" {
+		return
+	}
+	customer, err := pc.GetCustomer(ctx, id)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Info("Could not read the customer's company profile", "customerId", id, "error", err.Error())
+		return
+	}
+	p := customer.CompanyProfile
+	s.cart.Status.Customer = &pcv1alpha1.CustomerStatus{ID: id,
+		CompanyName: printable.Truncate(p.CompanyName, 256), Domain: printable.Truncate(p.Domain, 256)}
 }

@@ -31,6 +31,8 @@ type Client interface {
 	GetOrder(ctx context.Context, customerID, orderID string) (*Order, error)
 	// ListOrders reads the customer's orders (GET .../orders).
 	ListOrders(ctx context.Context, customerID string) ([]Order, error)
+	// GetCustomer reads the customer (GET /v1/customers/{customerId}).
+	GetCustomer(ctx context.Context, customerID string) (*Customer, error)
 }
 
 // Credentials are a partner app's client credentials, read from a Secret.

@@ -95,6 +95,19 @@ func (c *httpClient) GetOrder(ctx context.Context, customerID, orderID string) (
 	return &order, nil
 }
 
+// GetCustomer reads the customer, retrying transient failures.
+func (c *httpClient) GetCustomer(ctx context.Context, customerID string) (*Customer, error) {
+	path, err := resourcePath("customers", customerID)
+	if err != nil {
+		return nil, fmt.Errorf("get customer: %w", err)
+	}
+	var customer Customer
+	if err := c.do(ctx, request{op: OpGetCustomer, method: http.MethodGet, path: path, retry: true}, &customer); err != nil {
+		return nil, err
+	}
+	return &customer, nil
+}
+
 // ListOrders reads all of the customer's orders, following Partner Center's paging: an
 // answer is one page of a ResourceCollection, and while its links.next is set the next page
 // is read from that link's URI with the link's MS-ContinuationToken header. Each page is one

@@ -90,6 +90,20 @@ type CartCheckoutResult struct {
 	Attributes            *ResourceAttributes `json:"attributes,omitempty"`
 }
 
+// Customer is the part of Microsoft.Partner.Services.Customers.Models.Customer the operator
+// shows: who a cart buys for, so that a mistyped tenant ID is seen before anyone approves.
+type Customer struct {
+	ID             string                 `json:"id"`
+	CompanyProfile CustomerCompanyProfile `json:"companyProfile"`
+}
+
+// CustomerCompanyProfile is a customer's company profile (CustomerCompanyProfile).
+type CustomerCompanyProfile struct {
+	TenantID    string `json:"tenantId,omitempty"`
+	Domain      string `json:"domain,omitempty"`
+	CompanyName string `json:"companyName,omitempty"`
+}
+
 // Order is Microsoft.Partner.Services.Orders.V2.Models.Order.
 type Order struct {
 	ID                  string          `json:"id"`

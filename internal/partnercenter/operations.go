@@ -9,5 +9,6 @@ const (
 	OpCheckout     = "Checkout"
 	OpGetOrder     = "GetOrder"
 	OpListOrders   = "ListOrders"
+	OpGetCustomer  = "GetCustomer"
 	OpAcquireToken = "AcquireToken"
 )

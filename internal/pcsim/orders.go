@@ -266,3 +266,23 @@ func parseContinuationToken(token, customerID string, n int) (int, bool) {
 	}
 	return i, true
 }
+
+// getCustomer serves GET /v1/customers/{customerId}: the customer's company profile, named by
+// Options.Customers or after its ID.
+func (s *Server) getCustomer(c *call) response {
+	name, ok := s.opts.Customers[c.customerID]
+	short := c.customerID
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	if !ok {
+		name = "Customer " + short
+	}
+	return response{status: http.StatusOK, body: map[string]any{
+		"id": c.customerID,
+		"companyProfile": map[string]string{
+			"tenantId": c.customerID, "domain": short + ".onmicrosoft.com", "companyName": name,
+		},
+		"attributes": map[string]string{"objectType": "Customer"},
+	}}
+}

@@ -34,6 +34,10 @@ type Options struct {
 	ClientCertificates []*x509.Certificate
 	// Federated trusts the service-account tokens of one issuer as client assertions.
 	Federated *FederatedCredential
+	// Customers names the partner's customers (tenant ID -> company name). Any other
+	// customer ID is a customer too, named "Customer <first 8 characters>"; pcsim keeps no
+	// customer list of its own.
+	Customers map[string]string
 	// Catalog sells the products; nil means DefaultCatalog().
 	Catalog *Catalog
 	// CartTTL is the time from creation to expiry (default 168h).
@@ -179,14 +183,15 @@ func withDefaults(o Options) Options {
 
 // Operation names, as counted in Stats.Requests.
 const (
-	opToken      = "Token"
-	opCreateCart = "CreateCart"
-	opGetCart    = "GetCart"
-	opUpdateCart = "UpdateCart"
-	opCheckout   = "Checkout"
-	opGetOrder   = "GetOrder"
-	opListOrders = "ListOrders"
-	opUnknown    = "Unknown"
+	opToken       = "Token"
+	opCreateCart  = "CreateCart"
+	opGetCart     = "GetCart"
+	opUpdateCart  = "UpdateCart"
+	opCheckout    = "Checkout"
+	opGetOrder    = "GetOrder"
+	opListOrders  = "ListOrders"
+	opGetCustomer = "GetCustomer"
+	opUnknown     = "Unknown"
 )
 
 func (s *Server) routes() {
@@ -199,6 +204,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST "+customer+"/carts/{cartId}/checkout", s.guardedAPI(opCheckout, s.checkoutBeforeReplay, s.checkout))
 	s.mux.Handle("GET "+customer+"/orders/{orderId}", s.api(opGetOrder, s.getOrder))
 	s.mux.Handle("GET "+customer+"/orders", s.api(opListOrders, s.listOrders))
+	s.mux.Handle("GET "+customer, s.api(opGetCustomer, s.getCustomer))
 	s.adminRoutes()
 	s.mux.HandleFunc("/", s.notFound)
 }

@@ -31,7 +31,9 @@ type Client struct {
 	UpdateCartFn func(ctx context.Context, customerID, cartID string, cart *partnercenter.Cart) (*partnercenter.Cart, error)
 	CheckoutFn   func(ctx context.Context, customerID, cartID, requestID string) (*partnercenter.CartCheckoutResult, error)
 	GetOrderFn   func(ctx context.Context, customerID, orderID string) (*partnercenter.Order, error)
-	ListOrdersFn func(ctx context.Context, customerID string) ([]partnercenter.Order, error)
+	// GetCustomerFn: nil answers with a company named after the customer ID.
+	GetCustomerFn func(ctx context.Context, customerID string) (*partnercenter.Customer, error)
+	ListOrdersFn  func(ctx context.Context, customerID string) ([]partnercenter.Order, error)
 
 	mu    sync.Mutex
 	calls []Call
@@ -169,6 +171,16 @@ func (c *Client) GetOrder(ctx context.Context, customerID, orderID string) (*par
 		return nil, notImplemented(partnercenter.OpGetOrder)
 	}
 	return c.GetOrderFn(ctx, customerID, orderID)
+}
+
+// GetCustomer records the call and runs GetCustomerFn.
+func (c *Client) GetCustomer(ctx context.Context, customerID string) (*partnercenter.Customer, error) {
+	c.record(Call{Op: partnercenter.OpGetCustomer, CustomerID: customerID})
+	if c.GetCustomerFn == nil {
+		return &partnercenter.Customer{ID: customerID, CompanyProfile: partnercenter.CustomerCompanyProfile{
+			TenantID: customerID, CompanyName: "Customer " + customerID}}, nil
+	}
+	return c.GetCustomerFn(ctx, customerID)
 }
 
 // ListOrders records the call and runs ListOrdersFn.
