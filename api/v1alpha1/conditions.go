@@ -117,6 +117,10 @@ const (
 	// AccountPriceCeilingExceededReason: the quoted total, or the approval's maxTotalPrice, is
 	// above the account's maxTotalPricePerCart; nothing is bought.
 	AccountPriceCeilingExceededReason = "AccountPriceCeilingExceeded"
+	// CustomerNotAllowedReason: the PartnerCenterAccount's spec.customers does not let the
+	// cart's namespace buy for its spec.customerId; nothing is sent upstream until the spec
+	// or the account changes.
+	CustomerNotAllowedReason = "CustomerNotAllowed"
 	// NamespaceCredentialsDisabledReason: the cart names a Secret of its namespace, but the
 	// manager runs with --allow-namespace-credentials=false; use spec.accountRef.
 	NamespaceCredentialsDisabledReason = "NamespaceCredentialsDisabled"

@@ -117,6 +117,19 @@ type AccountNamespaces struct {
 	Names []string `json:"names,omitempty"`
 }
 
+// AccountCustomer lets carts buy for one customer.
+type AccountCustomer struct {
+	// id is the customer's tenant ID, as in PartnerCart spec.customerId.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	ID string `json:"id"`
+	// namespaces may buy for this customer; unset: every namespace the account allows.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=set
+	Namespaces []string `json:"namespaces,omitempty"`
+}
+
 // PartnerCenterAccountSpec is an admin-owned partner app registration.
 type PartnerCenterAccountSpec struct {
 	// tenantId is the partner's Entra tenant (GUID or domain).
@@ -138,6 +151,14 @@ type PartnerCenterAccountSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^(0*[1-9][0-9]*(\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*|0+\.[0-9]*[1-9][0-9]*)$`
 	MaxTotalPricePerCart string `json:"maxTotalPricePerCart,omitempty"`
+	// customers limits whom the carts using this account may buy for: when set, a cart's
+	// spec.customerId must be listed, by a entry that names the cart's namespace or no
+	// namespace at all. Unset: any customer of the partner.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=map
+	// +listMapKey=id
+	Customers []AccountCustomer `json:"customers,omitempty"`
 }
 
 // PartnerCenterAccountStatus is what the operator proved about the account.

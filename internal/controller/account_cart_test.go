@@ -186,6 +186,30 @@ func TestAccountCeilingCapsEveryCart(t *testing.T) {
 	g.Expect(w.sim.Stats().OrdersCreated).To(Equal(1))
 }
 
+// TestAccountScopesCustomers: an account's spec.customers limits whom a namespace may buy for:
+// a cart for another customer (a mistyped GUID) stops before anything is sent upstream, and
+// goes on once the platform team allows that customer for the namespace.
+func TestAccountScopesCustomers(t *testing.T) {
+	w := startAccountWorld(t)
+	g := NewWithT(t)
+	auth := w.signInMethods()[pcv1alpha1.AuthMethodClientSecret]
+	const other = "0a0b0c0d-0000-4000-8000-000000000001"
+	name := w.accountFor("scoped", auth, func(spec *pcv1alpha1.PartnerCenterAccountSpec) {
+		w.allowTenant(spec)
+		spec.Customers = []pcv1alpha1.AccountCustomer{{ID: testCustomer}, {ID: other, Namespaces: []string{"finance"}}}
+	})
+	w.cart("ours", name, withApproved())
+	w.cart("theirs", name, withApproved(), func(c *pcv1alpha1.PartnerCart) { c.Spec.CustomerID = other })
+	w.eventuallyCart("ours").Should(havePhase(pcv1alpha1.PhaseCompleted))
+	w.eventuallyCart("theirs").Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CustomerNotAllowedReason))
+	g.Expect(conditionMessage(w.getCart("theirs"), pcv1alpha1.StalledCondition)).To(ContainSubstring("buy for customer " + other))
+	g.Expect(w.getCart("theirs").Status.Cart).To(BeNil(), "nothing sent upstream")
+	g.Expect(w.requests("CreateCart")).To(Equal(1))
+
+	w.editAccount(name, func(spec *pcv1alpha1.PartnerCenterAccountSpec) { spec.Customers[1].Namespaces = append(spec.Customers[1].Namespaces, w.tenantNS) })
+	w.eventuallyCart("theirs").Should(havePhase(pcv1alpha1.PhaseCompleted))
+}
+
 // TestMissingOrBrokenAccount: a cart naming an account that does not exist waits for it
 // (AccountNotFound) and goes on when it is created; an account whose Secret lacks its key
 // keeps the cart waiting with InvalidCredentials, naming the account, never the secret.

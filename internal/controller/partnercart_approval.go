@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -164,6 +166,27 @@ func appliedBy(cart *pcv1alpha1.PartnerCart) map[string]string {
 		out[key] = printable.Truncate(v, 253)
 	}
 	return out
+}
+
+// customerNotAllowed applies the account's spec.customers: it returns why the cart's
+// namespace may not buy for its customer with this account, or "".
+func (s *scope) customerNotAllowed(ctx context.Context) (string, error) {
+	name := s.credentialSource().account
+	if name == "" {
+		return "", nil
+	}
+	acct, err := s.partnerAccount(ctx, name)
+	if err != nil || len(acct.Spec.Customers) == 0 {
+		return "", err
+	}
+	cart := s.cart
+	for _, c := range acct.Spec.Customers {
+		if strings.EqualFold(c.ID, cart.Spec.CustomerID) && (len(c.Namespaces) == 0 || slices.Contains(c.Namespaces, cart.Namespace)) {
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("PartnerCenterAccount %s does not let namespace %s buy for customer %s (its spec.customers); nothing is sent to Partner Center: fix spec.customerId, or ask the platform team to allow the customer",
+		acct.Name, cart.Namespace, cart.Spec.CustomerID), nil
 }
 
 // aboveAccountCeiling applies the account's maxTotalPricePerCart, which no cart using the

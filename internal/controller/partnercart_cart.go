@@ -37,6 +37,11 @@ func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) (ct
 		return ctrl.Result{}, nil
 	}
 
+	if msg, err := s.customerNotAllowed(ctx); err != nil {
+		return r.upstreamError(s, "read the account", err)
+	} else if msg != "" {
+		return r.stall(s, pcv1alpha1.CustomerNotAllowedReason, msg)
+	}
 	current := cart.Status.Cart
 	switch {
 	case current == nil:

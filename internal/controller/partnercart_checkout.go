@@ -87,6 +87,11 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
 		return s.wait(reason, msg)
 	}
+	if msg, err := s.customerNotAllowed(ctx); err != nil {
+		return r.upstreamError(s, "read the account", err)
+	} else if msg != "" {
+		return r.stall(s, pcv1alpha1.CustomerNotAllowedReason, msg)
+	}
 	if msg, err := s.aboveAccountCeiling(ctx); err != nil {
 		return r.upstreamError(s, "read the account", err)
 	} else if msg != "" {
