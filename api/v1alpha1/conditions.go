@@ -111,6 +111,11 @@ const (
 	// AccountNotFoundReason: the PartnerCenterAccount named by spec.accountRef does not exist
 	// (the cart waits for it; creating it wakes the cart).
 	AccountNotFoundReason = "AccountNotFound"
+	// AccountReplacedReason: the PartnerCenterAccount a checkout intent was made with was deleted
+	// and re-created under the same name (another UID, perhaps another partner's credentials)
+	// while the intent's outcome or orders were still to be read; nothing is sent to Partner
+	// Center with the new account, and the cart waits for a person.
+	AccountReplacedReason = "AccountReplaced"
 	// AccountNotAllowedReason: the PartnerCenterAccount does not allow the cart's namespace
 	// (spec.namespaces); nothing is sent upstream until the platform team allows it.
 	AccountNotAllowedReason = "AccountNotAllowed"

@@ -442,6 +442,13 @@ type CheckoutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Account string `json:"account,omitempty"`
+	// accountUID is the UID of that PartnerCenterAccount when the intent was made. An account
+	// deleted and re-created under the same name is another object, which may hold another
+	// partner's credentials: no call of the intent is made with it (reason AccountReplaced).
+	// Intents recorded before this field existed have none, and go by the name alone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	AccountUID string `json:"accountUID,omitempty"`
 	// specHash is the purchase content approved and checked out.
 	SpecHash string `json:"specHash"`
 	// additionalInformation is the checkout answer's additionalInformation, each element as

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -444,4 +445,76 @@ func TestStaleCacheDoesNotRecordAPurchaseTwice(t *testing.T) {
 	g.Expect(total).To(BeZero(), "nothing is written from the stale view")
 	g.Expect(testutil.ToFloat64(checkoutsTotal.WithLabelValues("succeeded", ""))).To(Equal(counted), "counted once, by the reconcile that recorded it")
 	g.Expect(pc.Count(partnercenter.OpCheckout)).To(BeZero())
+}
+
+// TestReplacedAccountDoesNotResumeTheCheckout: a checkout made through an account loses its
+// answer (Partner Center commits it; the manager dies with the call in flight). While the
+// manager is down the platform team deletes the account and creates another of the same name:
+// another object, which could hold another partner's credentials (here it even names the same
+// Secret). The restarted manager makes no call for that checkout with it, neither the
+// re-read of the cart nor the repeat of the checkout: the cart stalls with AccountReplaced and
+// waits for a person.
+func TestReplacedAccountDoesNotResumeTheCheckout(t *testing.T) {
+	g := NewWithT(t)
+	gate := newCheckoutGate()
+	o := startOperator(t, operatorOptions{middleware: gate.middleware, clock: &testClock{}})
+	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "buyer"},
+		StringData: map[string]string{SecretKeyClientSecret: testClientSecret}})).To(Succeed())
+	account := func() *pcv1alpha1.PartnerCenterAccount {
+		return &pcv1alpha1.PartnerCenterAccount{
+			ObjectMeta: metav1.ObjectMeta{Name: o.ns + "-buyer"},
+			Spec: pcv1alpha1.PartnerCenterAccountSpec{TenantID: testTenant, ClientID: testClientID,
+				Namespaces: pcv1alpha1.AccountNamespaces{Names: []string{o.ns}},
+				Auth: pcv1alpha1.AccountAuth{ClientSecret: &pcv1alpha1.ClientSecretAuth{
+					SecretRef: pcv1alpha1.AccountSecretKeyReference{Namespace: o.ns, Name: "buyer"}}}},
+		}
+	}
+	first := account()
+	g.Expect(env.Client.Create(t.Context(), first)).To(Succeed())
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), account()) })
+	cart := newCart(o.ns, "replaced", withApproved())
+	cart.Spec.CredentialsSecretRef, cart.Spec.AccountRef = nil, &pcv1alpha1.AccountReference{Name: first.Name}
+	g.Expect(env.Client.Create(t.Context(), cart)).To(Succeed())
+
+	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
+	intent := o.get("replaced").Status.Checkout
+	g.Expect(intent.Account).To(Equal(first.Name))
+	g.Expect(intent.AccountUID).To(Equal(string(first.UID)), "the intent records which account object it was made with")
+	o.shutdown()
+	gate.decide <- true // Partner Center commits it; the answer is lost
+	g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).Should(Equal(1))
+
+	g.Expect(env.Client.Delete(t.Context(), first)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKeyFromObject(first), &pcv1alpha1.PartnerCenterAccount{}))
+	}).Should(BeTrue())
+	second := account()
+	g.Expect(env.Client.Create(t.Context(), second)).To(Succeed())
+	g.Expect(second.UID).NotTo(Equal(first.UID))
+
+	calls := func() map[string]int {
+		out := map[string]int{}
+		for _, op := range []string{"Token", "GetCart", "Checkout", "GetOrder", "ListOrders"} {
+			out[op] = o.requests(op)
+		}
+		return out
+	}
+	before := calls()
+	o.start()
+	o.eventually("replaced", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.AccountReplacedReason))
+
+	got := o.get("replaced")
+	g.Expect(calls()).To(Equal(before), "nothing was sent to Partner Center, or to Entra ID, with the re-created account")
+	g.Expect(got.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPending), "the outcome is still to be read, by a person")
+	g.Expect(got.Status.Checkout.RequestID).To(Equal(intent.RequestID))
+	g.Expect(got.Status.Orders).To(BeEmpty())
+	stalledMsg := ""
+	for _, c := range got.Status.Conditions {
+		if c.Type == pcv1alpha1.StalledCondition {
+			stalledMsg = c.Message
+		}
+	}
+	g.Expect(stalledMsg).To(And(ContainSubstring(string(first.UID)), ContainSubstring(string(second.UID)), ContainSubstring(intent.RequestID)))
+	g.Expect(o.events("replaced")).To(ContainElement(pcv1alpha1.AccountReplacedReason))
+	g.Expect(o.sim.Stats().OrdersCreated).To(Equal(1))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +33,8 @@ import (
 const (
 	// DefaultWorkloadIdentityTokenPath is where the manager's Deployment projects its token.
 	DefaultWorkloadIdentityTokenPath = "/var/run/secrets/partnercart.dev/workload-identity/token"
-	// DefaultAccountRetryInterval is the first retry after an account was refused; later
-	// retries wait as long as the account has been failing, up to maxAccountRetryInterval.
+	// DefaultAccountRetryInterval is the first retry after an account was refused; each
+	// refusal in a row doubles it, up to maxAccountRetryInterval.
 	DefaultAccountRetryInterval = 30 * time.Second
 	// DefaultAccountRefreshInterval is how often a Ready account proves its token again.
 	DefaultAccountRefreshInterval = time.Hour
@@ -63,6 +64,8 @@ type AccountReconciler struct {
 	WorkloadIdentityTokenPath string
 	RetryInterval             time.Duration
 	RefreshInterval           time.Duration
+
+	backoff signInBackoff
 }
 
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercenteraccounts,verbs=get;list;watch
@@ -70,6 +73,24 @@ type AccountReconciler struct {
 
 // SetupWithManager registers the reconciler; a change of a referenced Secret re-proves the account.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.defaults()
+	if err := indexCartAccounts(mgr); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		// Only spec changes: our own status writes must not wake us, or a refused account would
+		// sign in again at once instead of after its backoff.
+		For(&pcv1alpha1.PartnerCenterAccount{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsForSecret)).
+		// Carts are counted (status.cartsUsing) when one starts or stops naming the account.
+		Watches(&pcv1alpha1.PartnerCart{}, handler.EnqueueRequestsFromMapFunc(accountsOfCart),
+			builder.WithPredicates(cartAccountsChanged())).
+		Named("partnercenteraccount").
+		Complete(r)
+}
+
+// defaults fills in the fields left zero.
+func (r *AccountReconciler) defaults() {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
@@ -78,17 +99,7 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.WorkloadIdentityTokenPath == "" {
 		r.WorkloadIdentityTokenPath = DefaultWorkloadIdentityTokenPath
 	}
-	if err := indexCartAccounts(mgr); err != nil {
-		return err
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&pcv1alpha1.PartnerCenterAccount{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsForSecret)).
-		// Carts are counted (status.cartsUsing) when one starts or stops naming the account.
-		Watches(&pcv1alpha1.PartnerCart{}, handler.EnqueueRequestsFromMapFunc(accountsOfCart),
-			builder.WithPredicates(cartAccountsChanged())).
-		Named("partnercenteraccount").
-		Complete(r)
+	r.backoff = signInBackoff{first: r.RetryInterval, max: maxAccountRetryInterval}
 }
 
 // accountsOfCart maps a cart to the accounts it uses.
@@ -173,6 +184,9 @@ func accountSecretKey(acct *pcv1alpha1.PartnerCenterAccount, credentialsNamespac
 func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	acct := &pcv1alpha1.PartnerCenterAccount{}
 	if err := r.Client.Get(ctx, req.NamespacedName, acct); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.backoff.forget(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := acct.DeepCopy()
@@ -185,10 +199,17 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	st.CartsUsing = int32(min(len(carts.Items), math.MaxInt32))
 
+	credentials := r.credentialsVersion(ctx, acct)
+	if wait := r.backoff.wait(acct.Name, credentials, now); wait > 0 {
+		// Woken before the backoff ends (a cart started naming the account, say) with the
+		// credentials that were refused: the refusal stands, and Entra ID is not asked again.
+		return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, before, acct)
+	}
 	result, err := r.prove(ctx, acct)
 	var refusal *accountRefusal
 	switch {
 	case err == nil:
+		r.backoff.forget(acct.Name)
 		// A token reused from the cache is not news: lastTokenAt moves at most every half
 		// refresh interval, so counting carts does not rewrite the status each time.
 		if st.LastTokenAt == nil || !apimeta.IsStatusConditionTrue(st.Conditions, pcv1alpha1.ReadyCondition) ||
@@ -199,18 +220,38 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			fmt.Sprintf("Entra ID issued a token with the %s credentials", st.AuthMethod), false)
 	case errors.As(err, &refusal):
 		r.setConditions(acct, metav1.ConditionFalse, refusal.reason, refusal.message, refusal.stalled)
-		result = ctrl.Result{RequeueAfter: r.retryAfter(before)}
-		err = nil
+		result = ctrl.Result{RequeueAfter: r.backoff.refused(acct.Name, credentials, now)}
 	default:
 		return ctrl.Result{}, err
 	}
 	st.ObservedGeneration = acct.Generation
-	if !apiequalStatus(before, acct) {
-		if perr := r.Client.Status().Patch(ctx, acct, client.MergeFrom(before)); perr != nil {
-			return ctrl.Result{}, fmt.Errorf("patch account status: %w", perr)
+	return result, r.patchStatus(ctx, before, acct)
+}
+
+// patchStatus writes the account's status if the reconcile changed it. A refusal that reads
+// as the one recorded changes nothing, so retrying a refused account writes nothing.
+func (r *AccountReconciler) patchStatus(ctx context.Context, before, acct *pcv1alpha1.PartnerCenterAccount) error {
+	if apiequalStatus(before, acct) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, acct, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch account status: %w", err)
+	}
+	return nil
+}
+
+// credentialsVersion names the credentials the account signs in with as they are now: its
+// generation and its Secret's resourceVersion (from the metadata cache). A change of either
+// is a new attempt, not a retry, so it ends the backoff.
+func (r *AccountReconciler) credentialsVersion(ctx context.Context, acct *pcv1alpha1.PartnerCenterAccount) string {
+	version := strconv.FormatInt(acct.Generation, 10)
+	if key, ok := r.secretKey(acct); ok && key.Namespace != "" {
+		meta := CoreMetadata("Secret")
+		if err := r.Client.Get(ctx, key, meta); err == nil {
+			version += "/" + meta.ResourceVersion
 		}
 	}
-	return result, err
+	return version
 }
 
 // accountRefusal is a failure to prove the account that the status explains.
@@ -353,16 +394,64 @@ func (r *AccountReconciler) setConditions(acct *pcv1alpha1.PartnerCenterAccount,
 	}
 }
 
-// retryAfter waits as long as the account has been failing (from RetryInterval up to
-// maxAccountRetryInterval), so a refused account costs a token request every few minutes,
-// not a hot loop. before is the status as it was read.
-func (r *AccountReconciler) retryAfter(before *pcv1alpha1.PartnerCenterAccount) time.Duration {
-	ready := apimeta.FindStatusCondition(before.Status.Conditions, pcv1alpha1.ReadyCondition)
-	if ready == nil || ready.Status == metav1.ConditionTrue {
-		return r.RetryInterval
+// signInBackoff spaces the sign-ins of a refused account: the first retry after first, each
+// refusal in a row doubling the wait, up to max. It is kept per account and per credentials
+// version, in memory: a success, a changed spec or a rotated Secret starts again from first,
+// and so does a restarted manager (one early attempt). Any wake-up before the wait ends
+// (a cart event, a resync) is answered without asking Entra ID, so a refused account costs a
+// token request every 10 minutes at most once it has been failing for a while.
+type signInBackoff struct {
+	first, max time.Duration
+
+	mu       sync.Mutex
+	accounts map[string]refusals
+}
+
+// refusals are the refusals in a row of one account's credentials.
+type refusals struct {
+	credentials string // credentialsVersion of what was refused
+	count       int
+	next        time.Time // no sign-in before
+}
+
+// wait is how long the account must still wait before signing in with credentials; 0: now.
+func (b *signInBackoff) wait(account, credentials string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.accounts[account]
+	if !ok || r.credentials != credentials {
+		return 0
 	}
-	failing := r.Clock.Since(ready.LastTransitionTime.Time)
-	return min(max(failing, r.RetryInterval), maxAccountRetryInterval)
+	return max(r.next.Sub(now), 0)
+}
+
+// refused records a refusal of credentials at now and returns the wait before the next try.
+func (b *signInBackoff) refused(account, credentials string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.accounts == nil {
+		b.accounts = map[string]refusals{}
+	}
+	r := b.accounts[account]
+	if r.credentials != credentials {
+		r = refusals{credentials: credentials}
+	}
+	r.count++
+	wait := b.first
+	for i := 1; i < r.count && wait < b.max; i++ {
+		wait *= 2
+	}
+	wait = min(wait, b.max)
+	r.next = now.Add(wait)
+	b.accounts[account] = r
+	return wait
+}
+
+// forget drops the account's refusals: it signed in, or it is gone.
+func (b *signInBackoff) forget(account string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.accounts, account)
 }
 
 func authMethodOf(acct *pcv1alpha1.PartnerCenterAccount) string {

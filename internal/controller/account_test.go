@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -42,6 +44,8 @@ type accountWorld struct {
 	issuer   *authtest.Issuer
 	logs     *syncBuffer
 	tokenDir string
+	// reconciles counts the account reconciler's runs (each reads its account first).
+	reconciles *atomic.Int64
 }
 
 func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
@@ -69,8 +73,9 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	w.tokenDir = t.TempDir()
+	w.reconciles = &atomic.Int64{}
 	r := &AccountReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Client: accountReadCounter{mgr.GetClient(), w.reconciles}, APIReader: mgr.GetAPIReader(),
 		PartnerCenter: partnercenter.NewFactory(partnercenter.Config{
 			Endpoint: srv.URL, AuthorityHost: srv.URL, HTTPClient: &http.Client{Transport: &http.Transport{}},
 		}),
@@ -117,6 +122,19 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 		}
 	})
 	return w
+}
+
+// accountReadCounter counts the reads of PartnerCenterAccounts through it.
+type accountReadCounter struct {
+	client.Client
+	reads *atomic.Int64
+}
+
+func (c accountReadCounter) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*pcv1alpha1.PartnerCenterAccount); ok {
+		c.reads.Add(1)
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
 }
 
 func (w *accountWorld) secret(name string, data map[string]string) {
@@ -276,4 +294,167 @@ func TestAccountCRDValidation(t *testing.T) {
 			Auth: pcv1alpha1.AccountAuth{ClientSecret: secretAuth}},
 	})
 	g.Expect(err).To(MatchError(ContainSubstring("spec.tenantId")))
+}
+
+// TestRefusedAccountBacksOff: an account whose secret Entra ID refuses (pcsim stamps every
+// refusal with fresh trace and correlation IDs and the time, as Entra ID does) is retried after
+// 30 s, then 1, 2, 4, 8 and 10 minutes, and no sooner whatever wakes it; a refusal that reads
+// as the recorded one writes no status; a rotated Secret is tried at once and starts the
+// backoff again. The reconciler runs on the API server with a fake clock, called as the work
+// queue would.
+func TestRefusedAccountBacksOff(t *testing.T) {
+	g := NewWithT(t)
+	credNS := newNamespace(t)
+	sim, err := pcsim.New(pcsim.Options{ClientID: testClientID, ClientSecret: testClientSecret})
+	g.Expect(err).NotTo(HaveOccurred())
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	tokenRequests := func() int {
+		n := 0
+		for _, c := range sim.Stats().Requests["Token"] {
+			n += c
+		}
+		return n
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{credNS: {}}},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(indexCartAccounts(mgr)).To(Succeed())
+	// The Secret watch of the account controller, which puts Secret metadata in the cache.
+	_, err = mgr.GetCache().GetInformer(t.Context(), CoreMetadata("Secret"))
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	g.Expect(mgr.GetCache().WaitForCacheSync(t.Context())).To(BeTrue())
+
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	r := &AccountReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk, CredentialsNamespace: credNS,
+		PartnerCenter: partnercenter.NewFactory(partnercenter.Config{
+			Endpoint: srv.URL, AuthorityHost: srv.URL, HTTPClient: &http.Client{Transport: &http.Transport{}},
+		}),
+	}
+	r.defaults()
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: credNS, Name: "app"}, StringData: map[string]string{"clientSecret": "not-the-secret"}}
+	g.Expect(env.Client.Create(t.Context(), secret)).To(Succeed())
+	acct := &pcv1alpha1.PartnerCenterAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: credNS + "-refused"},
+		Spec: pcv1alpha1.PartnerCenterAccountSpec{TenantID: testTenant, ClientID: testClientID, Auth: pcv1alpha1.AccountAuth{
+			ClientSecret: &pcv1alpha1.ClientSecretAuth{SecretRef: pcv1alpha1.AccountSecretKeyReference{Name: "app"}}}},
+	}
+	g.Expect(env.Client.Create(t.Context(), acct)).To(Succeed())
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), acct) })
+
+	// reconcile runs the reconciler once the cache holds the account and the Secret as the API
+	// server does, and returns the wait it asked for and the account as stored.
+	reconcile := func() (time.Duration, *pcv1alpha1.PartnerCenterAccount) {
+		t.Helper()
+		stored, cached := &pcv1alpha1.PartnerCenterAccount{}, &pcv1alpha1.PartnerCenterAccount{}
+		storedSecret, cachedSecret := &corev1.Secret{}, CoreMetadata("Secret")
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(acct), stored)).To(Succeed())
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(secret), storedSecret)).To(Succeed())
+		g.Eventually(func() string {
+			_ = mgr.GetClient().Get(t.Context(), client.ObjectKeyFromObject(acct), cached)
+			_ = mgr.GetClient().Get(t.Context(), client.ObjectKeyFromObject(secret), cachedSecret)
+			return cached.ResourceVersion + "/" + cachedSecret.ResourceVersion
+		}).Should(Equal(stored.ResourceVersion + "/" + storedSecret.ResourceVersion))
+		res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(acct)})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(acct), stored)).To(Succeed())
+		return res.RequeueAfter, stored
+	}
+
+	wait, got := reconcile()
+	g.Expect(wait).To(Equal(30 * time.Second))
+	g.Expect(tokenRequests()).To(Equal(1))
+	ready := apimeta.FindStatusCondition(got.Status.Conditions, pcv1alpha1.ReadyCondition)
+	g.Expect(ready).NotTo(BeNil())
+	g.Expect(ready.Reason).To(Equal(pcv1alpha1.TokenRefusedReason))
+	g.Expect(ready.Message).To(ContainSubstring("AADSTS7000215: Invalid client secret provided."))
+	for _, perAnswer := range []string{"\r", "\n", "Trace ID", "Correlation ID", "Timestamp", "not-the-secret"} {
+		g.Expect(ready.Message).NotTo(ContainSubstring(perAnswer))
+	}
+	written := got.ResourceVersion
+
+	// Woken early (a cart event, say): the rest of the wait, and nothing sent to Entra ID.
+	wait, _ = reconcile()
+	g.Expect(wait).To(Equal(30 * time.Second))
+	clk.SetTime(clk.Now().Add(10 * time.Second))
+	wait, got = reconcile()
+	g.Expect(wait).To(Equal(20 * time.Second))
+	g.Expect(tokenRequests()).To(Equal(1))
+	g.Expect(got.ResourceVersion).To(Equal(written))
+
+	// Each retry is refused again (with new IDs in Entra ID's answer) and waits twice as long,
+	// up to 10 minutes; the status, which says the same, is not written again.
+	clk.SetTime(clk.Now().Add(wait))
+	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute} {
+		wait, got = reconcile()
+		g.Expect(wait).To(Equal(want), "retry %d", i+1)
+		g.Expect(tokenRequests()).To(Equal(i+2), "retry %d", i+1)
+		g.Expect(got.ResourceVersion).To(Equal(written), "retry %d rewrote the status", i+1)
+		clk.SetTime(clk.Now().Add(wait - time.Second))
+		early, _ := reconcile()
+		g.Expect(early).To(Equal(time.Second))
+		g.Expect(tokenRequests()).To(Equal(i+2), "no sign-in before the backoff ends")
+		clk.SetTime(clk.Now().Add(time.Second))
+	}
+
+	// A rotated Secret is a new attempt: tried at once, and the backoff starts again.
+	secret.StringData = map[string]string{"clientSecret": "still-not-the-secret"}
+	g.Expect(env.Client.Update(t.Context(), secret)).To(Succeed())
+	before := tokenRequests()
+	wait, _ = reconcile()
+	g.Expect(wait).To(Equal(30 * time.Second))
+	g.Expect(tokenRequests()).To(Equal(before + 1))
+
+	// The right secret signs in at once.
+	secret.StringData = map[string]string{"clientSecret": testClientSecret}
+	g.Expect(env.Client.Update(t.Context(), secret)).To(Succeed())
+	wait, got = reconcile()
+	g.Expect(wait).To(Equal(DefaultAccountRefreshInterval))
+	g.Expect(apimeta.IsStatusConditionTrue(got.Status.Conditions, pcv1alpha1.ReadyCondition)).To(BeTrue())
+}
+
+// TestAccountIgnoresItsOwnStatusWrites: the account controller is not woken by its own status
+// writes (with an Entra ID that words every refusal differently, each write would wake it
+// again: 930 token requests in 30 s). Between two cart events, each of which changes the
+// account's status.cartsUsing, it runs exactly once, and Entra ID is asked once in all.
+func TestAccountIgnoresItsOwnStatusWrites(t *testing.T) {
+	w := startAccountWorld(t)
+	g := NewWithT(t)
+	w.secret("wrong-secret", map[string]string{"clientSecret": "not-the-secret"})
+	// The account does not allow the tenant: its cart stalls without signing in itself.
+	name := w.account("refused", pcv1alpha1.AccountAuth{ClientSecret: &pcv1alpha1.ClientSecretAuth{
+		SecretRef: pcv1alpha1.AccountSecretKeyReference{Name: "wrong-secret"}}})
+	acct := w.eventuallyReady(name, metav1.ConditionFalse, pcv1alpha1.TokenRefusedReason)
+	ready := apimeta.FindStatusCondition(acct.Status.Conditions, pcv1alpha1.ReadyCondition)
+	g.Expect(ready.Message).To(ContainSubstring("AADSTS7000215"))
+	g.Expect(ready.Message).NotTo(ContainSubstring("Trace ID"))
+
+	cartsUsing := func() int32 {
+		a := &pcv1alpha1.PartnerCenterAccount{}
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Name: name}, a)).To(Succeed())
+		return a.Status.CartsUsing
+	}
+	w.cart("uses-it", name)
+	g.Eventually(cartsUsing).WithTimeout(20 * time.Second).Should(Equal(int32(1)))
+	runs := w.reconciles.Load()
+
+	cart := &pcv1alpha1.PartnerCart{ObjectMeta: metav1.ObjectMeta{Namespace: w.tenantNS, Name: "uses-it"}}
+	g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
+	g.Eventually(cartsUsing).WithTimeout(20 * time.Second).Should(Equal(int32(0)))
+
+	g.Expect(w.reconciles.Load()-runs).To(Equal(int64(1)), "only the cart's deletion woke the account")
+	g.Expect(w.requests("Token")).To(Equal(1), "the refused secret was sent once: the retry is an hour away")
 }

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -112,6 +113,12 @@ func (s *scope) partnerAccount(ctx context.Context, name string) (*pcv1alpha1.Pa
 		if apierrors.IsNotFound(err) {
 			if co := s.cart.Status.Checkout; co != nil && co.Account == name && !co.Outcome.Final() {
 				// The checkout in flight was made with this account, and only it can settle it.
+				if co.AccountUID != "" {
+					// A re-created account is another object, which the intent will not use.
+					return nil, &errCredentials{pcv1alpha1.AccountNotFoundReason, fmt.Sprintf(
+						"PartnerCenterAccount %s (UID %s), which the checkout of cart %s (MS-RequestId %s) was made with, was deleted: its outcome can be read only with that account, and an account re-created under the name is not used for it (AccountReplaced). Check in Partner Center, as the partner of the checkout, whether cart %s was ordered for customer %s",
+						name, co.AccountUID, co.CartID, co.RequestID, co.CartID, co.CustomerID)}
+				}
 				return nil, &errCredentials{pcv1alpha1.AccountNotFoundReason, fmt.Sprintf(
 					"PartnerCenterAccount %s, which the checkout of cart %s (MS-RequestId %s) was made with, does not exist: its outcome can be read only with that account; the platform team re-creates it (kubectl get pcacct lists accounts)",
 					name, co.CartID, co.RequestID)}
@@ -121,8 +128,28 @@ func (s *scope) partnerAccount(ctx context.Context, name string) (*pcv1alpha1.Pa
 		}
 		return nil, fmt.Errorf("get PartnerCenterAccount %s: %w", name, err)
 	}
+	if err := s.intentAccountReplaced(acct); err != nil {
+		return nil, err
+	}
 	s.account = acct
 	return acct, nil
+}
+
+// intentAccountReplaced refuses an account that took the name of the one the checkout intent
+// was made with (deleted and re-created: another UID). It may hold another partner's
+// credentials, and continuing the checkout, reading its outcome or its orders with them would
+// mix two partners' purchases; only a person can tell. Intents recorded before accountUID
+// existed have none and go by the name.
+func (s *scope) intentAccountReplaced(acct *pcv1alpha1.PartnerCenterAccount) error {
+	co := s.cart.Status.Checkout
+	if co == nil || co.Account != acct.Name || co.AccountUID == "" || types.UID(co.AccountUID) == acct.UID {
+		return nil
+	}
+	return &errNotPermitted{pcv1alpha1.AccountReplacedReason, fmt.Sprintf(
+		"PartnerCenterAccount %s was deleted and re-created (UID %s, the checkout was made with UID %s) after the checkout of cart %s (MS-RequestId %s) started; "+
+			"nothing is sent to Partner Center with the new account, which may hold other credentials. "+
+			"Check in Partner Center, as the partner of the checkout, whether cart %s was ordered for customer %s",
+		acct.Name, acct.UID, co.AccountUID, co.CartID, co.RequestID, co.CartID, co.CustomerID)}
 }
 
 // accountCredentials resolves the cart's account into credentials, after checking that the

@@ -191,12 +191,23 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 	for _, h := range cart.Status.CheckoutHistory {
 		intent = max(intent, h.Intent+1)
 	}
+	account, accountUID := s.credentialSource().account, ""
+	if account != "" {
+		// The account the checkout's calls were signed in with: every later call of the
+		// intent must use this very object, not one re-created under its name.
+		acct, err := s.partnerAccount(ctx, account)
+		if err != nil {
+			return fmt.Errorf("read PartnerCenterAccount %s (no checkout call was made): %w", account, err)
+		}
+		accountUID = string(acct.UID)
+	}
 	repurchaseOf, repurchaseOfBy, repurchaseOfAt := r.decision(cart, pcv1alpha1.RepurchaseOfAnnotation)
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
 		RequestID:      checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
 		CartID:         cart.Status.Cart.ID,
 		CustomerID:     cart.Spec.CustomerID,
-		Account:        s.credentialSource().account,
+		Account:        account,
+		AccountUID:     accountUID,
 		SpecHash:       cart.Status.SpecHash,
 		ContentHash:    contentHash(cart.Spec.CustomerID, s.upstreamLines, &cart.Spec),
 		RepurchaseOf:   printable.Truncate(repurchaseOf, 1024),

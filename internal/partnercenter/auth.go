@@ -2,6 +2,7 @@ package partnercenter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -195,11 +196,12 @@ func (t *tokenCache) tokenError(err error, assertion string) error {
 	}
 	status := retrieveErr.Response.StatusCode
 	apiErr := &APIError{
-		Operation:   OpAcquireToken,
-		StatusCode:  status,
-		Code:        sc.scrub(retrieveErr.ErrorCode),
-		Description: sc.scrub(retrieveErr.ErrorDescription),
-		RetryAfter:  parseRetryAfter(retrieveErr.Response.Header.Get("Retry-After"), t.clock.Now()),
+		Operation:     OpAcquireToken,
+		StatusCode:    status,
+		Code:          sc.scrub(retrieveErr.ErrorCode),
+		Description:   sc.scrub(stableEntraDescription(retrieveErr.ErrorDescription)),
+		CorrelationID: entraCorrelationID(retrieveErr.Body),
+		RetryAfter:    parseRetryAfter(retrieveErr.Response.Header.Get("Retry-After"), t.clock.Now()),
 	}
 	if apiErr.Description == "" {
 		apiErr.Description = http.StatusText(status)
@@ -238,4 +240,49 @@ func (sc scrubber) scrubbed(err error) error {
 		return errors.New(text)
 	}
 	return err
+}
+
+// entraAnswerLines are the lines Entra ID appends to every error_description to name that one
+// answer ("AADSTS7000215: Invalid client secret provided. ...\r\nTrace ID: ...\r\nCorrelation
+// ID: ...\r\nTimestamp: ..."). They differ in every answer, so they are left out of the
+// description: a refusal then reads the same each time, and a status that shows it is written
+// once, not on every retry.
+var entraAnswerLines = []string{"Trace ID:", "Correlation ID:", "Timestamp:"}
+
+// stableEntraDescription is an Entra ID error_description without the lines that name the
+// answer (entraAnswerLines) and on one line: its AADSTS code and what it means.
+func stableEntraDescription(description string) string {
+	for _, marker := range entraAnswerLines {
+		// On its own line, or (older answers) run into the text after a space.
+		if i := strings.Index(description, marker); i >= 0 {
+			description = description[:i]
+		}
+	}
+	return strings.Join(strings.Fields(description), " ")
+}
+
+// entraCorrelationID is the correlation_id of an Entra ID error answer, which identifies the
+// request for Microsoft support; "" when the body has none.
+func entraCorrelationID(body []byte) string {
+	var answer struct {
+		CorrelationID string `json:"correlation_id"`
+	}
+	if json.Unmarshal(body, &answer) != nil || !printableID(answer.CorrelationID) {
+		return ""
+	}
+	return answer.CorrelationID
+}
+
+// printableID reports whether s looks like an identifier (a GUID, say): short, and only
+// letters, digits and dashes.
+func printableID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if r != '-' && (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
 }

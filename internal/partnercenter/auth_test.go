@@ -88,6 +88,46 @@ func TestRefusedCredentialsAreUnauthorizedAndNeverLeakTheSecret(t *testing.T) {
 	}
 }
 
+// entraRefusal is an answer of Entra ID's token endpoint to a wrong client secret, as it comes:
+// the description ends with lines naming this one answer.
+func entraRefusal(traceID, correlationID, timestamp string) string {
+	return fmt.Sprintf(`{"error":"invalid_client","error_description":%q,"error_codes":[7000215],"timestamp":%q,"trace_id":%q,"correlation_id":%q,"error_uri":"https://login.microsoftonline.com/error?code=7000215"}`,
+		"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+testClientID+"'.\r\n"+
+			"Trace ID: "+traceID+"\r\nCorrelation ID: "+correlationID+"\r\nTimestamp: "+timestamp,
+		timestamp, traceID, correlationID)
+}
+
+// Two refusals that differ only in the IDs and time of the answer read the same: the status
+// that shows them is not rewritten (and its watchers not woken) on every retry.
+func TestEntraRefusalReadsTheSameEachTime(t *testing.T) {
+	g := NewWithT(t)
+	answers := []string{
+		entraRefusal("0b6e5c3a-1f2d-4e8b-9a7c-3d4e5f607182", "5f1c2d3e-4a5b-6c7d-8e9f-0a1b2c3d4e5f", "2026-12-04 18:57:38Z"),
+		entraRefusal("9d8c7b6a-5f4e-3d2c-1b0a-998877665544", "11223344-5566-7788-99aa-bbccddeeff00", "2026-12-04 18:58:09Z"),
+	}
+	var texts []string
+	for i, answer := range answers {
+		s := newPCServer(t, nil)
+		s.SetTokenHandler(func(w http.ResponseWriter, _ *http.Request, _ int) {
+			reply(w, http.StatusUnauthorized, answer)
+		})
+		f, _ := newTestFactory(s, nil)
+		err := mustClient(t, f, testCreds).(TokenProver).ProveToken(ctx)
+		g.Expect(Classify(err)).To(Equal(ClassUnauthorized))
+		var apiErr *APIError
+		g.Expect(errors.As(err, &apiErr)).To(BeTrue())
+		g.Expect(apiErr.CorrelationID).NotTo(BeEmpty(), "kept for support, out of the message")
+		g.Expect(err.Error()).NotTo(ContainSubstring(apiErr.CorrelationID), "answer %d", i)
+		texts = append(texts, err.Error())
+	}
+	g.Expect(texts[0]).To(Equal(texts[1]))
+	g.Expect(texts[0]).To(ContainSubstring("AADSTS7000215: Invalid client secret provided."))
+	g.Expect(texts[0]).To(HaveSuffix("for a secret added to app '" + testClientID + "'."))
+	for _, perAnswer := range []string{"\r", "\n", "Trace ID", "Correlation ID", "Timestamp", "2026-12-04"} {
+		g.Expect(texts[0]).NotTo(ContainSubstring(perAnswer))
+	}
+}
+
 func TestTokenEndpointRefusalStatusesAreUnauthorized(t *testing.T) {
 	for _, code := range []int{400, 401, 403} {
 		t.Run(http.StatusText(code), func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // tokenInfo is what pcsim remembers about an access token it issued.
@@ -23,10 +25,24 @@ type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
 }
 
-// oauthError is the Entra ID error body.
+// oauthError is the Entra ID error body. Like Entra ID, every answer names itself: its trace
+// and correlation IDs and time are fields and also end the description, so two refusals of
+// the same request never read the same byte for byte.
 type oauthError struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
+	Timestamp        string `json:"timestamp,omitempty"`
+	TraceID          string `json:"trace_id,omitempty"`
+	CorrelationID    string `json:"correlation_id,omitempty"`
+}
+
+// stamped is the refusal as Entra ID sends it at now: with fresh IDs and the time, appended
+// to the description on lines of their own.
+func (e oauthError) stamped(now time.Time) oauthError {
+	e.Timestamp = now.UTC().Format("2006-01-02 15:04:05Z")
+	e.TraceID, e.CorrelationID = uuid.NewString(), uuid.NewString()
+	e.ErrorDescription += "\r\nTrace ID: " + e.TraceID + "\r\nCorrelation ID: " + e.CorrelationID + "\r\nTimestamp: " + e.Timestamp
+	return e
 }
 
 func oauthFailure(status int, code, description string) response {
@@ -40,7 +56,11 @@ func (s *Server) tokenEndpoint() http.Handler {
 		if !s.delay(r) {
 			return
 		}
-		out := encode(s.issueToken(r))
+		answer := s.issueToken(r)
+		if refusal, ok := answer.body.(oauthError); ok {
+			answer.body = refusal.stamped(s.now())
+		}
+		out := encode(answer)
 		out.header.Set("Cache-Control", "no-store")
 		s.send(w, opToken, out)
 	})
