@@ -207,7 +207,9 @@ func TestAccountScopesCustomers(t *testing.T) {
 	g.Expect(w.getCart("theirs").Status.Cart).To(BeNil(), "nothing sent upstream")
 	g.Expect(w.requests("CreateCart")).To(Equal(1))
 
-	w.editAccount(name, func(spec *pcv1alpha1.PartnerCenterAccountSpec) { spec.Customers[1].Namespaces = append(spec.Customers[1].Namespaces, w.tenantNS) })
+	w.editAccount(name, func(spec *pcv1alpha1.PartnerCenterAccountSpec) {
+		spec.Customers[1].Namespaces = append(spec.Customers[1].Namespaces, w.tenantNS)
+	})
 	w.eventuallyCart("theirs").Should(havePhase(pcv1alpha1.PhaseCompleted))
 }
 

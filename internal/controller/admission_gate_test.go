@@ -110,9 +110,18 @@ func TestNothingIsBoughtWithoutTheAdmissionPolicies(t *testing.T) {
 	g.Expect(cond).To(ContainElement(HaveField("Message", ContainSubstring("partnercart-approval is not installed"))))
 	g.Consistently(func() int { return o.requests("Checkout") }).WithTimeout(time.Second).Should(BeZero())
 
+	g.Expect(o.get("unguarded").Status.UntrustedApproval).NotTo(BeEmpty(), "the approval it saw meanwhile is remembered")
+
+	// Back: that approval, which anyone could have typed, still buys nothing.
 	gate.set("")
 	// Any spec change wakes the cart at once; without one it looks again within 30 s.
 	o.update("unguarded", func(c *pcv1alpha1.PartnerCart) { c.Spec.DeletionPolicy = pcv1alpha1.DeletionPolicyOrphan })
+	o.eventually("unguarded", 30*time.Second).Should(haveCondition(pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.ApprovalNotStampedReason))
+	g.Expect(o.requests("Checkout")).To(BeZero())
+
+	// An approver approves again, under the policies: it is bought.
+	o.update("unguarded", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = false })
+	o.update("unguarded", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })
 	o.eventually("unguarded", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	g.Expect(o.requests("Checkout")).To(Equal(1))
 }
