@@ -86,7 +86,7 @@ func (p *AdmissionPolicies) Problem() string {
 	return problemNotChecked
 }
 
-// NeedLeaderElection: every replica keeps its own view, so a new leader does not start
+// NeedLeaderElection is false: every replica keeps its own view, so a new leader does not start
 // buying before its first check.
 func (p *AdmissionPolicies) NeedLeaderElection() bool { return false }
 
@@ -272,7 +272,7 @@ func sameConstraints(got, want *admissionv1.MatchResources) bool {
 		return false
 	}
 	rules := func(m *admissionv1.MatchResources) []admissionv1.RuleWithOperations {
-		var out []admissionv1.RuleWithOperations
+		out := make([]admissionv1.RuleWithOperations, 0, len(m.ResourceRules))
 		for _, r := range m.ResourceRules {
 			out = append(out, admissionv1.RuleWithOperations{Operations: r.Operations, Rule: admissionv1.Rule{
 				APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources}})

@@ -328,7 +328,7 @@ func TestApprovedAtCannotBeForged(t *testing.T) {
 		cart.ManagedFields = append(cart.ManagedFields, metav1.ManagedFieldsEntry{
 			Manager: "forger", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: pcv1alpha1.GroupVersion.String(),
 			Time: &metav1.Time{Time: forged}, FieldsType: "FieldsV1",
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:forged":{}}}}`)},
+			FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:forged":{}}}}`),
 		})
 		start := time.Now().Add(-2 * time.Second)
 		g.Expect(e.bob.Update(t.Context(), cart)).To(Succeed())
