@@ -360,12 +360,50 @@ expect_match "partner-wrong-audience Ready message" \
   'is for audience "api://AzureADTokenExchange", not "api://not-the-projected-one"'
 must "kubectl delete pcacct/partner-wrong-audience" kubectl delete pcacct partner-wrong-audience --timeout="$WAIT"
 
+step "Without the approval admission policies nothing is bought, and the carts say why"
+# As an admin who removed them would: the validating policy's binding goes.
+must "kubectl delete validatingadmissionpolicybinding partnercart-approval" \
+  kubectl delete validatingadmissionpolicybinding partnercart-approval
+for _ in $(seq 100); do
+  grep -q 'The approval admission policies are not in force' "$STACK_DIR/manager.log" && break
+  sleep 0.2
+done
+if grep -q 'The approval admission policies are not in force' "$STACK_DIR/manager.log"; then
+  pass "the manager logs that the policies are not in force"
+else
+  fail "the manager did not notice the missing binding"
+fi
+UNGUARDED=unguarded-e5
+sed -e "s/name: contoso-m365-e5/name: $UNGUARDED/" -e 's/quantity: 25/quantity: 7/' config/samples/m365-e5-seats.yaml >"$STACK_DIR/$UNGUARDED.yaml"
+must "kubectl apply an approved cart (anyone could have typed the approval now)" kubectl apply -f "$STACK_DIR/$UNGUARDED.yaml"
+must "kubectl wait for $UNGUARDED: Approved reason AdmissionPoliciesNotInForce" \
+  kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Approved")].reason}'=AdmissionPoliciesNotInForce --timeout="$WAIT" "pcart/$UNGUARDED"
+expect_match "$UNGUARDED Approved message" "$(jp $UNGUARDED '{.status.conditions[?(@.type=="Approved")].message}')" \
+  'partnercart-approval has no binding'
+expect_eq "$UNGUARDED checkout" "$(jp $UNGUARDED '{.status.checkout}')" ""
+cat >"$STACK_DIR/binding.yaml" <<'YAML'
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: partnercart-approval
+spec:
+  policyName: partnercart-approval
+  validationActions: [Deny]
+YAML
+must "kubectl create the binding again" kubectl create -f "$STACK_DIR/binding.yaml"
+must "kubectl wait for $UNGUARDED: the approval seen meanwhile is not taken (ApprovalNotStamped)" \
+  kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Approved")].reason}'=ApprovalNotStamped --timeout="$WAIT" "pcart/$UNGUARDED"
+expect_eq "$UNGUARDED checkout" "$(jp $UNGUARDED '{.status.checkout}')" ""
+must "kubectl patch pcart $UNGUARDED (withdraw)" kubectl patch pcart "$UNGUARDED" --type merge -p '{"spec":{"approval":{"approved":false}}}'
+must "kubectl patch pcart $UNGUARDED (approve again, under the policies)" kubectl patch pcart "$UNGUARDED" --type merge -p '{"spec":{"approval":{"approved":true}}}'
+wait_ready "$UNGUARDED"
+
 step "pcsim: every cart checked out once, nothing bought twice"
 stats=$(pcsim_get /_pcsim/stats)
 expect_eq "duplicateCheckouts" "$(grep -o '"duplicateCheckouts":[0-9]*' <<<"$stats" | cut -d: -f2)" 0
-expect_eq "ordersCreated" "$(grep -o '"ordersCreated":[0-9]*' <<<"$stats" | cut -d: -f2)" 8
+expect_eq "ordersCreated" "$(grep -o '"ordersCreated":[0-9]*' <<<"$stats" | cut -d: -f2)" 9
 per_cart=$(grep -o '"checkoutsExecuted":{[^}]*}' <<<"$stats" || true)
-expect_eq "carts checked out" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | wc -l | tr -d ' ')" 8
+expect_eq "carts checked out" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | wc -l | tr -d ' ')" 9
 expect_eq "carts checked out more than once" "$(grep -o '":[0-9]*' <<<"${per_cart#*:}" | grep -vc '":1$' || true)" 0
 
 step "No secret, token, private key or assertion in the logs or the cluster"

@@ -24,6 +24,7 @@ type config struct {
 	kubeQPS                           float64
 	kubeBurst                         int
 	allowNamespaceCredentials         bool
+	admissionCheckInterval            time.Duration
 	// partnerCenter holds the endpoint, authority, rate limit and call deadlines; main adds
 	// the HTTP client and the metrics observer.
 	partnerCenter partnercenter.Config
@@ -63,6 +64,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.DurationVar(&o.CredentialsRetryInterval, "credentials-retry-interval", controller.DefaultCredentialsRetryInterval, "Wait before retrying after missing or refused credentials.")
 	fs.DurationVar(&o.IdenticalPurchaseWindow, "identical-purchase-window", controller.DefaultIdenticalPurchaseWindow,
 		"Before a first checkout with no receipt of the same name, look this far back in the customer's orders for exactly the cart's lines, and stop instead of buying them again (negative: do not look).")
+	fs.DurationVar(&c.admissionCheckInterval, "admission-check-interval", time.Minute,
+		"How often to check that the approval admission policies are installed and in force (a tenth of it while they are not); no checkout starts while they are not.")
 	fs.BoolVar(&o.PurchaseFreeze, "purchase-freeze", false, "Make no new checkout (a kill switch): carts are still synced, and checkouts already started are still recovered.")
 	// A cart costs four PATCHes; at client-go's usual 50 QPS the client, not the API server,
 	// bounds a burst of a thousand carts (docs/performance.md).

@@ -103,7 +103,7 @@ func main() {
 		os.Exit(1)
 	}
 	admission := &controller.AdmissionPolicies{Client: uncached, Namespace: probeNamespace(c.reconciler.CredentialsNamespace),
-		Log: ctrl.Log.WithName("admission-policies")}
+		Interval: c.admissionCheckInterval, Log: ctrl.Log.WithName("admission-policies")}
 	if err := mgr.Add(admission); err != nil {
 		log.Error(err, "Failed to set up the admission policy checker")
 		os.Exit(1)

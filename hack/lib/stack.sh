@@ -214,7 +214,7 @@ stack_start_manager() {
     --kubeconfig "$KUBECONFIG" \
     --partner-center-endpoint "$PCSIM_URL" --authority-host "$PCSIM_URL" \
     --metrics-bind-address 0 --health-probe-bind-address "$MANAGER_PROBE_ADDR" \
-    --order-poll-interval 1s --max-order-poll-interval 2s "$@"
+    --order-poll-interval 1s --max-order-poll-interval 2s --admission-check-interval 2s "$@"
   stack_wait_for 60 "the manager to be ready" http_get "$MANAGER_PROBE_ADDR" /readyz
 }
 

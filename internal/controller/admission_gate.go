@@ -101,7 +101,7 @@ func (p *AdmissionPolicies) Start(ctx context.Context) error {
 		p.record(problem)
 		next := interval
 		if problem != "" {
-			next = interval / 10
+			next = max(interval/10, time.Second)
 		}
 		select {
 		case <-ctx.Done():
