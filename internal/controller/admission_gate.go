@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type AdmissionPolicies struct {
 
 	problem atomic.Pointer[string]
 	since   atomic.Pointer[time.Time]
+	// mu serializes checks; checkedAt is when the last check that found them in force began.
+	mu        sync.Mutex
+	checkedAt time.Time
 	// created is the latest creation time of the policies and bindings the last check found.
 	created time.Time
 	// back is when a check found them in force after one that did not.
@@ -73,6 +77,11 @@ type AdmissionCheck interface {
 	// the check that found them back after a gap. A stamp older than that may have been typed
 	// by hand while they were not.
 	Since() time.Time
+	// CheckedAfter makes sure a check that found the policies in force started at or after
+	// t (checking now if none did), and returns "" if so, else why they are not in force. A
+	// stamp dated t is trusted only then: a policy deleted after the last check could have
+	// let it be typed by hand.
+	CheckedAfter(ctx context.Context, t time.Time) string
 }
 
 // problemNotChecked is the state before the first check ends.
@@ -97,8 +106,7 @@ func (p *AdmissionPolicies) Start(ctx context.Context) error {
 		interval = time.Minute
 	}
 	for {
-		problem := p.Check(ctx)
-		p.record(problem)
+		problem := p.checkAndRecord(ctx)
 		next := interval
 		if problem != "" {
 			next = max(interval/10, time.Second)
@@ -109,6 +117,34 @@ func (p *AdmissionPolicies) Start(ctx context.Context) error {
 		case <-time.After(next):
 		}
 	}
+}
+
+// checkAndRecord runs one check and records it.
+func (p *AdmissionPolicies) checkAndRecord(ctx context.Context) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkLocked(ctx)
+}
+
+func (p *AdmissionPolicies) checkLocked(ctx context.Context) string {
+	started := time.Now()
+	problem := p.Check(ctx)
+	p.record(problem)
+	if problem == "" {
+		p.checkedAt = started
+	}
+	return problem
+}
+
+// CheckedAfter implements AdmissionCheck. Carts approved in the same moment share one check:
+// those that waited for the lock find it done.
+func (p *AdmissionPolicies) CheckedAfter(ctx context.Context, t time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.Problem() == "" && !p.checkedAt.Before(t) {
+		return ""
+	}
+	return p.checkLocked(ctx)
 }
 
 // record keeps the result of a check, and says so when it changes. It runs in one goroutine.

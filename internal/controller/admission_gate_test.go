@@ -131,6 +131,9 @@ type switchableAdmission struct{ problem atomic.Pointer[string] }
 func (s *switchableAdmission) set(p string)     { s.problem.Store(&p) }
 func (s *switchableAdmission) Problem() string  { return *s.problem.Load() }
 func (s *switchableAdmission) Since() time.Time { return time.Time{} }
+func (s *switchableAdmission) CheckedAfter(context.Context, time.Time) string {
+	return s.Problem()
+}
 
 // TestApprovalNeedsTheStamps: an approval without the API server's stamps, or with an
 // approvedAt in the future (a managedFields entry the writer added), is not one.
@@ -166,7 +169,7 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &PartnerCartReconciler{Admission: tc.admission}
-			reason, msg := r.approvalDecision(&scope{cart: tc.cart, now: now})
+			reason, msg := r.approvalDecision(t.Context(), &scope{cart: tc.cart, now: now})
 			g := NewWithT(t)
 			g.Expect(reason).To(Equal(tc.reason), msg)
 			g.Expect(strings.TrimSpace(msg)).NotTo(BeEmpty())
@@ -175,7 +178,7 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 	t.Run("an approval seen while the policies are not in force is remembered", func(t *testing.T) {
 		c := stamped("bob", "2026-12-04T11:59:00Z")
 		r := &PartnerCartReconciler{Admission: admissionStub("gone")}
-		r.approvalDecision(&scope{cart: c, now: now})
+		r.approvalDecision(t.Context(), &scope{cart: c, now: now})
 		NewWithT(t).Expect(c.Status.UntrustedApproval).To(Equal("bob at 2026-12-04T11:59:00Z"))
 	})
 }
@@ -183,8 +186,45 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 // sinceStub is a check that finds the policies in force since an RFC 3339 time.
 type sinceStub string
 
-func (s sinceStub) Problem() string { return "" }
+func (s sinceStub) Problem() string                                { return "" }
+func (s sinceStub) CheckedAfter(context.Context, time.Time) string { return "" }
 func (s sinceStub) Since() time.Time {
 	t, _ := time.Parse(time.RFC3339, string(s))
 	return t
+}
+
+// TestApprovalNewerThanTheLastCheckIsCheckedAgain: the policies were in force at the last
+// check; an approval stamped after it is trusted only once a new check finds them in force
+// still: deleted in between, nothing is bought. Checks are shared, not run per reconcile.
+func TestApprovalNewerThanTheLastCheckIsCheckedAgain(t *testing.T) {
+	g := NewWithT(t)
+	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	var deleted atomic.Bool
+	var lists atomic.Int32
+	p := &AdmissionPolicies{Namespace: metav1.NamespaceDefault, Client: interceptor.NewClient(direct, interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			lists.Add(1)
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			if b, ok := list.(*admissionv1.ValidatingAdmissionPolicyBindingList); ok && deleted.Load() {
+				b.Items = nil
+			}
+			return nil
+		}})}
+	g.Expect(p.checkAndRecord(t.Context())).To(BeEmpty())
+	before := lists.Load()
+	g.Expect(p.CheckedAfter(t.Context(), time.Now().Add(-time.Hour))).To(BeEmpty(), "an older stamp needs no new check")
+	g.Expect(lists.Load()).To(Equal(before))
+
+	deleted.Store(true) // an admin deletes the binding; the periodic check has not run yet
+	g.Expect(p.CheckedAfter(t.Context(), time.Now())).To(ContainSubstring("has no binding"), "a newer stamp is checked again")
+	g.Expect(p.Problem()).To(ContainSubstring("has no binding"))
+
+	deleted.Store(false)
+	g.Expect(p.CheckedAfter(t.Context(), time.Now())).To(BeEmpty())
+	before = lists.Load()
+	g.Expect(p.CheckedAfter(t.Context(), time.Now().Add(-time.Second))).To(BeEmpty())
+	g.Expect(lists.Load()).To(Equal(before), "one check serves every stamp before it began")
 }

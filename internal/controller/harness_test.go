@@ -379,10 +379,8 @@ func newTestRecorder(t testing.TB, mgr ctrl.Manager) events.EventRecorder {
 func admissionInForce(t *testing.T) *AdmissionPolicies {
 	t.Helper()
 	p := &AdmissionPolicies{Client: env.Client, Namespace: metav1.NamespaceDefault}
-	problem := p.Check(t.Context())
-	if problem != "" {
+	if problem := p.checkAndRecord(t.Context()); problem != "" {
 		t.Fatalf("admission policies: %s", problem)
 	}
-	p.record(problem)
 	return p
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -94,3 +95,5 @@ type admissionStub string
 func (a admissionStub) Problem() string { return string(a) }
 
 func (a admissionStub) Since() time.Time { return time.Time{} }
+
+func (a admissionStub) CheckedAfter(context.Context, time.Time) string { return string(a) }

@@ -17,7 +17,7 @@ import (
 
 // reconcileApproval is the gate: nothing is bought until spec.approval allows it. Waiting
 // makes no upstream call and no requeue: a spec change wakes the cart.
-func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (ctrl.Result, error) {
+func (r *PartnerCartReconciler) reconcileApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	cart := s.cart
 	if cart.Status.Checkout != nil {
 		// What was checked out was approved, whatever spec.approval says now.
@@ -25,7 +25,7 @@ func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (
 			approvedMessage(cart.Status.Checkout.SpecHash, cart.Status.Checkout.ApprovedBy, cart.Status.Checkout.ApprovedAt))
 		return ctrl.Result{}, nil
 	}
-	reason, msg := r.approvalDecision(s)
+	reason, msg := r.approvalDecision(ctx, s)
 	if reason == pcv1alpha1.ApprovedReason {
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, reason, msg)
 		return ctrl.Result{}, nil
@@ -50,7 +50,7 @@ func (r *PartnerCartReconciler) reconcileApproval(_ context.Context, s *scope) (
 // approvalDecision is approvalDecision for the cart being reconciled, refused first when the
 // admission policies that make an approval mean something are not in force, or when the
 // approval lacks their stamps.
-func (r *PartnerCartReconciler) approvalDecision(s *scope) (reason, message string) {
+func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) (reason, message string) {
 	cart := s.cart
 	a := cart.Spec.Approval
 	stamps := printable.Truncate(a.ApprovedBy, 512) + " at " + printable.Truncate(a.ApprovedAt, 64)
@@ -80,6 +80,13 @@ func (r *PartnerCartReconciler) approvalDecision(s *scope) (reason, message stri
 		return pcv1alpha1.ApprovalNotStampedReason, fmt.Sprintf("spec.approval.approvedAt %s is before the admission policies were last installed or found back (%s): "+
 			"the approval may have been typed by hand while they were not in force; an approver must approve it again",
 			a.ApprovedAt, r.Admission.Since().UTC().Format(time.RFC3339))
+	}
+	// The policies were in force when last checked; the approval must not be newer than
+	// that check, or it may have been typed in a gap since: check again now.
+	// approvedAt is to the second: the check must have begun after that whole second.
+	if problem := r.Admission.CheckedAfter(ctx, at.Add(time.Second)); problem != "" {
+		return pcv1alpha1.AdmissionPoliciesNotInForceReason, "Nothing is bought while the approval admission policies are not in force (" +
+			strings.TrimSuffix(problem, ".") + "): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
 	}
 	return reason, message
 }

@@ -80,7 +80,7 @@ func (r *PartnerCartReconciler) startCheckout(ctx context.Context, s *scope) (ct
 		return res, err
 	}
 	// The approval is decided again on the fresh quote, not one that may be days old.
-	if reason, msg := r.approvalDecision(s); reason != pcv1alpha1.ApprovedReason {
+	if reason, msg := r.approvalDecision(ctx, s); reason != pcv1alpha1.ApprovedReason {
 		if conditionReason(cart, pcv1alpha1.ApprovedCondition) != reason {
 			r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventWaitingForApproval, "%s", msg)
 		}

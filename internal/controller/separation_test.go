@@ -337,7 +337,7 @@ func TestApprovedAtCannotBeForged(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		stored.Status.SpecHash = SpecHash(&stored.Spec)
 		r := &PartnerCartReconciler{Admission: admissionStub("")}
-		reason, msg := r.approvalDecision(&scope{cart: stored, now: time.Now()})
+		reason, msg := r.approvalDecision(t.Context(), &scope{cart: stored, now: time.Now()})
 		t.Logf("%s: approvedAt %s, %s", name, stored.Spec.Approval.ApprovedAt, reason)
 		if at.After(time.Now().Add(time.Minute)) {
 			g.Expect(reason).To(Equal(pcv1alpha1.ApprovalNotStampedReason), "a stamp in the future is not taken: %s", msg)

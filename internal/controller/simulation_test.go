@@ -734,6 +734,8 @@ func (a simAdmission) Since() time.Time {
 	return a.w.policiesBack.Truncate(time.Second).Add(time.Second)
 }
 
+func (a simAdmission) CheckedAfter(context.Context, time.Time) string { return a.Problem() }
+
 func (a simAdmission) Problem() string {
 	if a.w.policiesGone {
 		return "ValidatingAdmissionPolicy partnercart-approval is not installed (deleted by an admin)"
