@@ -388,9 +388,13 @@ func (r *PartnerCartReconciler) stampedUnderPolicies(at string) bool {
 
 // decision is a decision annotation the operator may act on: stamped by the API server while
 // the policies were in force (pcv1alpha1.Decision), else "".
-func (r *PartnerCartReconciler) decision(cart *pcv1alpha1.PartnerCart, key string) (value, by, at string) {
+func (r *PartnerCartReconciler) decision(ctx context.Context, cart *pcv1alpha1.PartnerCart, key string) (value, by, at string) {
 	value, by, at = pcv1alpha1.Decision(cart.Annotations, key)
 	if value == "" || !r.stampedUnderPolicies(at) {
+		return "", "", ""
+	}
+	// As for an approval: a stamp newer than the last check waits for a new one.
+	if t, _ := time.Parse(time.RFC3339, at); r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
 		return "", "", ""
 	}
 	return value, by, at

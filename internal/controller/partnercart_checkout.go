@@ -201,7 +201,7 @@ func (r *PartnerCartReconciler) persistCheckoutIntent(ctx context.Context, s *sc
 		}
 		accountUID = string(acct.UID)
 	}
-	repurchaseOf, repurchaseOfBy, repurchaseOfAt := r.decision(cart, pcv1alpha1.RepurchaseOfAnnotation)
+	repurchaseOf, repurchaseOfBy, repurchaseOfAt := r.decision(ctx, cart, pcv1alpha1.RepurchaseOfAnnotation)
 	cart.Status.Checkout = &pcv1alpha1.CheckoutStatus{
 		RequestID:      checkoutRequestID(cart.UID, cart.Status.Cart.ID, intent),
 		CartID:         cart.Status.Cart.ID,
@@ -618,7 +618,7 @@ func (r *PartnerCartReconciler) awaitResolution(ctx context.Context, s *scope) (
 	cart := s.cart
 	co := cart.Status.Checkout
 	msg := co.Message
-	switch value, by, at := r.decision(cart, pcv1alpha1.CheckoutResolutionAnnotation); {
+	switch value, by, at := r.decision(ctx, cart, pcv1alpha1.CheckoutResolutionAnnotation); {
 	case value != "" && !r.admissionInForce():
 		msg += ". The annotation " + pcv1alpha1.CheckoutResolutionAnnotation + " is not read while the admission policies are not in force: " + r.admissionState()
 	case value != "":

@@ -49,15 +49,15 @@ func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (
 
 // repurchaseOverride returns what the repurchase-of annotation names: receipts or orders. An
 // annotation the API server did not stamp names nothing.
-func (r *PartnerCartReconciler) repurchaseOverride(cart *pcv1alpha1.PartnerCart) []string {
-	value, _, _ := r.decision(cart, pcv1alpha1.RepurchaseOfAnnotation)
+func (r *PartnerCartReconciler) repurchaseOverride(ctx context.Context, cart *pcv1alpha1.PartnerCart) []string {
+	value, _, _ := r.decision(ctx, cart, pcv1alpha1.RepurchaseOfAnnotation)
 	return pcv1alpha1.SplitOrderIDs(value)
 }
 
 // overriddenOrders returns the orders a person confirmed buying again: those the
 // repurchase-of annotation names, and those recorded by the receipts it names.
 func (r *PartnerCartReconciler) overriddenOrders(ctx context.Context, cart *pcv1alpha1.PartnerCart) ([]string, error) {
-	named := r.repurchaseOverride(cart)
+	named := r.repurchaseOverride(ctx, cart)
 	orders := slices.Clone(named)
 	for _, name := range named {
 		cm := &corev1.ConfigMap{}
@@ -114,7 +114,7 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 			newest, newestName = rec, cm.Name
 		}
 	}
-	named := slices.Contains(r.repurchaseOverride(cart), newestName)
+	named := slices.Contains(r.repurchaseOverride(ctx, cart), newestName)
 	if newest == nil || (named && usedBy[newestName] == "") {
 		return false, nil
 	}
