@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -371,7 +370,7 @@ func (r *PartnerCartReconciler) admissionState() string {
 	if r.Admission == nil {
 		return "this manager was started without checking them"
 	}
-	return strings.TrimSuffix(r.Admission.Problem(), ".")
+	return r.Admission.Problem()
 }
 
 // admissionInForce is true when the manager has found the policies in force.

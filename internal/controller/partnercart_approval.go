@@ -16,7 +16,8 @@ import (
 )
 
 // reconcileApproval is the gate: nothing is bought until spec.approval allows it. Waiting
-// makes no upstream call and no requeue: a spec change wakes the cart.
+// makes no upstream call and, but for missing admission policies, no requeue: a spec change
+// wakes the cart.
 func (r *PartnerCartReconciler) reconcileApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	cart := s.cart
 	if cart.Status.Checkout != nil {
@@ -58,8 +59,7 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 		if a.Approved {
 			cart.Status.UntrustedApproval = stamps
 		}
-		return pcv1alpha1.AdmissionPoliciesNotInForceReason, "Nothing is bought while the approval admission policies are not in force (" +
-			r.admissionState() + "): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
+		return pcv1alpha1.AdmissionPoliciesNotInForceReason, policiesNotInForce(r.admissionState())
 	}
 	reason, message = approvalDecision(cart)
 	if reason != pcv1alpha1.ApprovedReason {
@@ -85,10 +85,15 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 	// that check, or it may have been typed in a gap since: check again now.
 	// approvedAt is to the second: the check must have begun after that whole second.
 	if problem := r.Admission.CheckedAfter(ctx, at.Add(time.Second)); problem != "" {
-		return pcv1alpha1.AdmissionPoliciesNotInForceReason, "Nothing is bought while the approval admission policies are not in force (" +
-			strings.TrimSuffix(problem, ".") + "): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
+		return pcv1alpha1.AdmissionPoliciesNotInForceReason, policiesNotInForce(problem)
 	}
 	return reason, message
+}
+
+// policiesNotInForce is the message of a cart that waits for the admission policies.
+func policiesNotInForce(problem string) string {
+	return "Nothing is bought while the approval admission policies are not in force (" + strings.TrimSuffix(problem, ".") +
+		"): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
 }
 
 // approvalClockSkew is how far the API server's clock (approvedAt) may run ahead of ours.
