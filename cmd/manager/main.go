@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -16,7 +17,6 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -55,6 +55,13 @@ func main() {
 	}
 
 	gracefulShutdown := c.gracefulShutdown()
+	if c.reconciler.ReceiptNamespace == "" {
+		c.reconciler.ReceiptNamespace = podNamespace()
+	}
+	if c.reconciler.ReceiptNamespace == "" {
+		fmt.Fprintln(os.Stderr, "the manager needs --receipt-namespace (or --credentials-namespace) outside a pod: the namespace where it keeps receipts, out of tenants' reach")
+		os.Exit(2)
+	}
 
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(c.kubeQPS), c.kubeBurst
@@ -70,8 +77,9 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		// SIGTERM or a lost lease lets a checkout in flight finish and be recorded.
 		GracefulShutdownTimeout: &gracefulShutdown,
-		// Receipts cached as metadata only; managedFields and last-applied copies dropped.
-		Cache: controller.CacheOptions(cacheOptions(c.allowNamespaceCredentials, c.reconciler.CredentialsNamespace)),
+		// Receipts cached as metadata only, in the receipt namespace; Secret metadata only in
+		// the credentials namespace; managedFields and last-applied copies dropped.
+		Cache: controller.CacheOptions(cache.Options{}, c.reconciler),
 		// The cache's ByObject kinds mapped without the API server, which may be down at start.
 		MapperProvider: controller.NewRESTMapper,
 	})
@@ -117,7 +125,8 @@ func main() {
 	}
 	log.Info("Starting manager", "partnerCenterEndpoint", c.partnerCenter.Endpoint, "authorityHost", c.partnerCenter.AuthorityHost,
 		"partnerCenterQPS", c.partnerCenter.QPS, "maxConcurrentReconciles", c.maxConcurrentReconciles, "purchaseFreeze", c.reconciler.PurchaseFreeze,
-		"credentialsNamespace", c.reconciler.CredentialsNamespace, "allowNamespaceCredentials", c.allowNamespaceCredentials)
+		"credentialsNamespace", c.reconciler.CredentialsNamespace, "allowNamespaceCredentials", c.allowNamespaceCredentials,
+		"receiptNamespace", c.reconciler.ReceiptNamespace)
 	startErr := mgr.Start(ctrl.SetupSignalHandler())
 	// A lost lease ends Start at once (controller-runtime then skips its graceful shutdown),
 	// while a checkout call may be in flight: its answer is recorded before the process goes.
@@ -132,16 +141,17 @@ func main() {
 	}
 }
 
-// cacheOptions: without namespace credentials, Secret metadata is watched only in the
-// credentials namespace, so the manager needs no cluster-wide Secret permission.
-func cacheOptions(allowNamespaceCredentials bool, credentialsNamespace string) cache.Options {
-	var opts cache.Options
-	if !allowNamespaceCredentials {
-		opts.ByObject = map[client.Object]cache.ByObject{
-			controller.CoreMetadata("Secret"): {Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
-		}
+// podNamespace is the namespace the manager runs in: POD_NAMESPACE (the Deployment sets it
+// from the downward API), else its service account's namespace; "" outside a pod.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
 	}
-	return opts
+	data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
 }
 
 func newScheme() *runtime.Scheme {
