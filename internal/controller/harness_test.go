@@ -68,6 +68,10 @@ type operatorOptions struct {
 	// receiptCacheBlind: the manager's cache never shows a receipt, as a cache lagging
 	// forever would.
 	receiptCacheBlind bool
+	// as: the manager's API server identity (default: the test's admin), e.g. its service
+	// account impersonated with the install's RBAC; receiptNS then names its namespace.
+	as        *rest.Config
+	receiptNS string
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
@@ -89,7 +93,10 @@ func startOperator(t *testing.T, opts operatorOptions) *operator {
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 
-	o := &operator{t: t, ns: newNamespace(t), receiptNS: newNamespace(t), sim: sim, simURL: srv.URL, logs: &syncBuffer{}, opts: opts}
+	o := &operator{t: t, ns: newNamespace(t), receiptNS: opts.receiptNS, sim: sim, simURL: srv.URL, logs: &syncBuffer{}, opts: opts}
+	if o.receiptNS == "" {
+		o.receiptNS = newNamespace(t)
+	}
 	if !opts.noSecret {
 		data := opts.secretData
 		if data == nil {
@@ -112,7 +119,11 @@ func (o *operator) start() {
 	if ropts.ReceiptNamespace == "" {
 		ropts.ReceiptNamespace = o.receiptNS
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	cfg := env.Config
+	if o.opts.as != nil {
+		cfg = o.opts.as
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  env.Scheme,
 		Logger:  zap.New(zap.WriteTo(o.logs), zap.UseDevMode(true)),
 		Metrics: metricsserver.Options{BindAddress: "0"},
