@@ -46,14 +46,14 @@ type operator struct {
 	// receiptNS is the manager's own namespace, where it keeps receipts (and the tenant in ns
 	// has no rights).
 	receiptNS string
-	sim    *pcsim.Server
-	simURL string
-	logs   *syncBuffer
-	writes writeCounter
-	stop   context.CancelFunc
-	kill   context.CancelFunc
-	done   chan struct{}
-	opts   operatorOptions
+	sim       *pcsim.Server
+	simURL    string
+	logs      *syncBuffer
+	writes    writeCounter
+	stop      context.CancelFunc
+	kill      context.CancelFunc
+	done      chan struct{}
+	opts      operatorOptions
 }
 
 type operatorOptions struct {

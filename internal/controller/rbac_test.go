@@ -35,7 +35,7 @@ var managerRolePolicy = map[string][]string{
 	// Accounts are the platform team's: the operator reads them and writes only their status.
 	"partnercenter.partnercart.dev/partnercenteraccounts":        {"get", "list", "watch"},
 	"partnercenter.partnercart.dev/partnercenteraccounts/status": {"get", "update", "patch"},
-	"/namespaces":          {"get", "list", "watch"},           // labels, for an account's spec.namespaces.selector
+	"/namespaces":          {"get", "list", "watch"}, // labels, for an account's spec.namespaces.selector
 	"events.k8s.io/events": {"create", "patch"},
 	"/events":              {"create", "patch"}, // the core/v1 spelling, should the recorder change
 }

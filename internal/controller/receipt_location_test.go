@@ -111,4 +111,3 @@ func TestTenantConfigMapsAreNotReceipts(t *testing.T) {
 	g.Expect(conditionMessage(got, pcv1alpha1.StalledCondition)).To(And(ContainSubstring("o-earlier"),
 		Not(ContainSubstring("o-elsewhere")), Not(ContainSubstring("o-ancient"))))
 }
-

@@ -138,7 +138,7 @@ func TestRepurchases(t *testing.T) {
 	receipt := corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ReceiptNamespace, Name: "ns.a-receipt-u1",
 			Labels: map[string]string{ReceiptLabel: "true", ReceiptCartNamespaceLabel: "ns"}},
-		Data:       map[string]string{"cartId": "c1", "receipt.json": `{"partnerCart":"a"}`},
+		Data: map[string]string{"cartId": "c1", "receipt.json": `{"partnerCart":"a"}`},
 	}
 	for _, tc := range []struct {
 		name      string
