@@ -10,7 +10,8 @@ package controller
 //     class of answer (simulation_pc_test.go);
 //   - a fake clock that only the world advances;
 //   - actors who approve, revoke, edit, re-pin, change limits, freeze, delete, re-apply, rename,
-//     restore, delete receipts (an administrator), forge receipts in the tenant namespace, annotate, restart managers and run a second manager.
+//     restore, delete receipts (an administrator), forge receipts in the tenant namespace (a
+//     tenant), annotate, restart managers and run a second manager.
 // After every step it checks the invariants I1-I4 of design 3.9, and I5 at the end of a seed.
 //
 //	go test ./internal/controller -run TestPurchaseSimulation            # SIM_SEEDS seeds (default 20)
