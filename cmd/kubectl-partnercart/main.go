@@ -175,6 +175,20 @@ func (e *env) run(ctx context.Context, args []string) error {
 			return errors.New("resolve needs exactly one NAME")
 		}
 		return e.withClient(o, func(c client.Client, ns string) error { return cmdResolve(ctx, c, ns, names[0], r, e.out) })
+	case "receipts", "migrate-receipts":
+		return e.runReceipts(ctx, cmd, fs, o, rest)
+	case "help", "-h", "--help":
+		printText(e.out, usage)
+		return nil
+	default:
+		printText(e.errOut, usage)
+		return fmt.Errorf("unknown subcommand %q", cmd)
+	}
+}
+
+// runReceipts runs the subcommands that read or copy receipts.
+func (e *env) runReceipts(ctx context.Context, cmd string, fs *flag.FlagSet, o *options, rest []string) error {
+	switch cmd {
 	case "receipts":
 		r := receiptsOptions{}
 		fs.BoolVar(&o.allNamespaces, "A", false, "all namespaces")
@@ -203,13 +217,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 			return errors.New("migrate-receipts takes no arguments")
 		}
 		return e.withClient(o, func(c client.Client, _ string) error { return cmdMigrateReceipts(ctx, c, m, e.out) })
-	case "help", "-h", "--help":
-		printText(e.out, usage)
-		return nil
-	default:
-		printText(e.errOut, usage)
-		return fmt.Errorf("unknown subcommand %q", cmd)
 	}
+	return fmt.Errorf("unknown subcommand %q", cmd)
 }
 
 // parse parses flags and positional arguments in any order, as kubectl does.
