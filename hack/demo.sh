@@ -140,8 +140,8 @@ show wait --for=condition=Stalled --timeout="${STEP_TIMEOUT}s" pcart/"$BROKEN" |
 show get pcart -o wide
 show get pcacct
 say
-say "Receipts (immutable ConfigMaps that outlive the PartnerCarts; each names its account):"
-show get configmaps -l partnercenter.partnercart.dev/receipt=true
+say "Receipts (immutable ConfigMaps that outlive the PartnerCarts, kept in $CREDS_NS where tenants cannot touch them; each names its account):"
+show -n "$CREDS_NS" get configmaps -l partnercenter.partnercart.dev/receipt=true
 stats=$(http_get "$PCSIM_ADDR" /_pcsim/stats) || stack_die "pcsim did not answer /_pcsim/stats" pcsim
 dups=$(sed -n 's/.*"duplicateCheckouts": *\([0-9]*\).*/\1/p' <<<"$stats")
 say "pcsim: $(sed -n 's/.*"ordersCreated": *\([0-9]*\).*/\1/p' <<<"$stats") orders created, $dups duplicate checkouts."
@@ -154,7 +154,7 @@ cat <<MSG
     bin/k8s/kubectl describe pcart $WAITING
     bin/k8s/kubectl get pcart $BROKEN -o jsonpath='{.status.lineItemErrors}'
     bin/k8s/kubectl get events --sort-by=.metadata.creationTimestamp
-    bin/k8s/kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o yaml
+    bin/k8s/kubectl -n $CREDS_NS get configmaps -l partnercenter.partnercart.dev/receipt=true -o yaml
     bin/k8s/kubectl get pcacct $ACCOUNT -o yaml
     # the simple mode: a cart with a Secret of its own namespace instead of an account
     bin/k8s/kubectl apply -f config/samples/credentials-secret.yaml -f config/samples/azure-reservation.yaml

@@ -115,13 +115,17 @@ E5_CART=$(jp $E5 '{.status.cart.id}')
 expect_eq "$E5 checkout.cartId = cart.id" "$(jp $E5 '{.status.checkout.cartId}')" "$E5_CART"
 expect_eq "$E5 observedGeneration" "$(jp $E5 '{.status.observedGeneration}')" "$(jp $E5 '{.metadata.generation}')"
 expect_eq "$E5 Stalled condition" "$(jp $E5 '{.status.conditions[?(@.type=="Stalled")].status}')" ""
+# Receipts live in the manager's namespace (--receipt-namespace defaults to its
+# --credentials-namespace), out of the tenant's reach; none in the cart's namespace.
+RECEIPT_NS=$STACK_CREDENTIALS_NAMESPACE
 E5_RECEIPT=$(jp $E5 '{.status.receiptName}')
-expect_match "$E5 receiptName" "$E5_RECEIPT" "^$E5-receipt-"
+expect_match "$E5 receiptName" "$E5_RECEIPT" "^$NS\.$E5-receipt-"
 expect_eq "receipt $E5_RECEIPT cartId" \
-  "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
-expect_eq "receipt $E5_RECEIPT immutable" "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.immutable}' 2>&1)" true
+  "$(kubectl -n "$RECEIPT_NS" get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
+expect_eq "receipt $E5_RECEIPT immutable" "$(kubectl -n "$RECEIPT_NS" get configmap "$E5_RECEIPT" -o jsonpath='{.immutable}' 2>&1)" true
 expect_match "receipts listed by label" \
-  "$(kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o name 2>&1)" "configmap/$E5_RECEIPT"
+  "$(kubectl -n "$RECEIPT_NS" get configmaps -l partnercenter.partnercart.dev/receipt=true,partnercenter.partnercart.dev/cart-namespace=$NS -o name 2>&1)" "configmap/$E5_RECEIPT"
+expect_eq "no receipt in the tenant namespace $NS" "$(kubectl get configmaps -l partnercenter.partnercart.dev/receipt=true -o name 2>/dev/null)" ""
 # Events are written asynchronously: give the last one a few seconds to arrive.
 for _ in $(seq 50); do
   e5_events=$(kubectl get events --field-selector involvedObject.name=$E5 -o jsonpath='{.items[*].reason}' 2>&1)
@@ -221,7 +225,7 @@ step "Deleting a bought cart keeps its receipt"
 must "kubectl delete pcart $E5" kubectl delete pcart "$E5" --timeout="$WAIT"
 if out=$(kubectl get pcart "$E5" 2>&1); then fail "$E5 still exists: $out"; else pass "$E5 is gone"; fi
 expect_eq "receipt $E5_RECEIPT after the delete" \
-  "$(kubectl get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
+  "$(kubectl -n "$RECEIPT_NS" get configmap "$E5_RECEIPT" -o jsonpath='{.data.cartId}' 2>&1)" "$E5_CART"
 
 step "Re-applying the deleted cart from Git (an Argo CD prune and re-sync) does not buy again"
 must "kubectl apply -f config/samples/m365-e5-seats.yaml" kubectl apply -f config/samples/m365-e5-seats.yaml
@@ -304,7 +308,7 @@ for a in "${ACCOUNTS[@]}"; do
   expect_eq "$c phase" "$(kubectl -n tenant-a get pcart "$c" -o jsonpath='{.status.phase}' 2>&1)" Completed
   expect_eq "$c checkout.account" "$(kubectl -n tenant-a get pcart "$c" -o jsonpath='{.status.checkout.account}' 2>&1)" "$a"
   receipt=$(kubectl -n tenant-a get pcart "$c" -o jsonpath='{.status.receiptName}' 2>&1)
-  expect_eq "$c receipt $receipt account" "$(kubectl -n tenant-a get configmap "$receipt" -o jsonpath='{.data.account}' 2>&1)" "$a"
+  expect_eq "$c receipt $receipt account" "$(kubectl -n "$RECEIPT_NS" get configmap "$receipt" -o jsonpath='{.data.account}' 2>&1)" "$a"
   must "pcacct/$a counts its cart (CARTS 1)" \
     kubectl wait --for=jsonpath='{.status.cartsUsing}'=1 --timeout="$WAIT" "pcacct/$a"
 done

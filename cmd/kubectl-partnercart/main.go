@@ -29,8 +29,12 @@ Usage:
                                                 approve the cart, pinned to the spec hash that was quoted
   kubectl partnercart resolve NAME --nothing-bought [--not-ours ID,...] | --orders ID[,ID...]
                                                 settle a checkout whose outcome is Unknown
-  kubectl partnercart receipts [--customer ID] [--cart NAME] [-A]
-                                                receipts of purchases (immutable ConfigMaps)
+  kubectl partnercart receipts [--customer ID] [--cart NAME] [-A] [--receipt-namespace NS]
+                                                receipts of purchases (immutable ConfigMaps in the
+                                                operator's namespace, default partnercart-system)
+  kubectl partnercart migrate-receipts [--receipt-namespace NS] [--dry-run]
+                                                an administrator, once after upgrading: copy receipts
+                                                that earlier releases wrote in tenant namespaces
 
 Kubeconfig flags (before or after the subcommand):
   --kubeconfig PATH  --context NAME  -n, --namespace NS  --as USER
@@ -171,12 +175,27 @@ func (e *env) run(ctx context.Context, args []string) error {
 			return errors.New("resolve needs exactly one NAME")
 		}
 		return e.withClient(o, func(c client.Client, ns string) error { return cmdResolve(ctx, c, ns, names[0], r, e.out) })
+	case "receipts", "migrate-receipts":
+		return e.runReceipts(ctx, cmd, fs, o, rest)
+	case "help", "-h", "--help":
+		printText(e.out, usage)
+		return nil
+	default:
+		printText(e.errOut, usage)
+		return fmt.Errorf("unknown subcommand %q", cmd)
+	}
+}
+
+// runReceipts runs the subcommands that read or copy receipts.
+func (e *env) runReceipts(ctx context.Context, cmd string, fs *flag.FlagSet, o *options, rest []string) error {
+	switch cmd {
 	case "receipts":
 		r := receiptsOptions{}
 		fs.BoolVar(&o.allNamespaces, "A", false, "all namespaces")
 		fs.BoolVar(&o.allNamespaces, "all-namespaces", false, "all namespaces")
 		fs.StringVar(&r.customer, "customer", "", "only receipts of this customer ID")
 		fs.StringVar(&r.cart, "cart", "", "only receipts of this PartnerCart name")
+		fs.StringVar(&r.receiptNamespace, "receipt-namespace", defaultReceiptNamespace, "the operator's --receipt-namespace, where receipts live")
 		names, err := parse(fs, rest)
 		if err != nil {
 			return err
@@ -186,13 +205,20 @@ func (e *env) run(ctx context.Context, args []string) error {
 		}
 		r.allNamespaces = o.allNamespaces
 		return e.withClient(o, func(c client.Client, ns string) error { return cmdReceipts(ctx, c, ns, r, e.out) })
-	case "help", "-h", "--help":
-		printText(e.out, usage)
-		return nil
-	default:
-		printText(e.errOut, usage)
-		return fmt.Errorf("unknown subcommand %q", cmd)
+	case "migrate-receipts":
+		m := migrateOptions{}
+		fs.StringVar(&m.receiptNamespace, "receipt-namespace", defaultReceiptNamespace, "the operator's --receipt-namespace")
+		fs.BoolVar(&m.dryRun, "dry-run", false, "print what would be copied, copy nothing")
+		names, err := parse(fs, rest)
+		if err != nil {
+			return err
+		}
+		if len(names) != 0 {
+			return errors.New("migrate-receipts takes no arguments")
+		}
+		return e.withClient(o, func(c client.Client, _ string) error { return cmdMigrateReceipts(ctx, c, m, e.out) })
 	}
+	return fmt.Errorf("unknown subcommand %q", cmd)
 }
 
 // parse parses flags and positional arguments in any order, as kubectl does.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/controller"
 )
 
 const hash = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -400,17 +401,22 @@ func TestReceipts(t *testing.T) {
 		body, _ := json.Marshal(map[string]any{"partnerCart": cart, "customerId": customer, "outcome": "Succeeded",
 			"checkoutCompletedAt": "2026-11-30T10:00:00Z",
 			"orders":              []map[string]string{{"id": "ord-1", "totalPrice": "10.00", "currencyCode": "EUR"}}})
-		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{receiptLabel: "true"}},
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: defaultReceiptNamespace, Name: ns + "." + name,
+			Labels: map[string]string{receiptLabel: "true", controller.ReceiptCartNamespaceLabel: ns}},
 			Data: map[string]string{"customerId": customer, "receipt.json": string(body)}}
 	}
 	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "not-a-receipt"}}
+	// A tenant's ConfigMap with the receipt label is not a receipt: receipts live in the
+	// operator's namespace.
+	forged := receipt("team-a", "forged-receipt-00000000", "a", "cust-1")
+	forged.Namespace = "team-a"
 	e, _, out, _ := newEnv(t, receipt("team-a", "a-receipt-1234abcd", "a", "cust-1"), receipt("team-a", "b-receipt-5678abcd", "b", "cust-2"),
-		receipt("team-b", "c-receipt-9999abcd", "c", "cust-1"), other)
+		receipt("team-b", "c-receipt-9999abcd", "c", "cust-1"), other, forged)
 	if err := run(t, e, "receipts", "--customer", "cust-1"); err != nil {
 		t.Fatal(err)
 	}
-	want := "RECEIPT             CART  CUSTOMER  OUTCOME    ORDERS  TOTALS     COMPLETED\n" +
-		"a-receipt-1234abcd  a     cust-1    Succeeded  ord-1   10.00 EUR  2026-11-30T10:00:00Z\n"
+	want := "RECEIPT                    CART  CUSTOMER  OUTCOME    ORDERS  TOTALS     COMPLETED\n" +
+		"team-a.a-receipt-1234abcd  a     cust-1    Succeeded  ord-1   10.00 EUR  2026-11-30T10:00:00Z\n"
 	if out.String() != want {
 		t.Errorf("receipts:\n%s\nwant:\n%s", out, want)
 	}
@@ -424,6 +430,65 @@ func TestReceipts(t *testing.T) {
 	out.Reset()
 	if err := run(t, e, "receipts", "--cart", "zzz"); err != nil || out.String() != "No receipts found.\n" {
 		t.Errorf("no receipts: %v %q", err, out)
+	}
+}
+
+// TestMigrateReceipts: receipts an earlier release wrote in tenant namespaces are copied into
+// the receipt namespace under the names and labels the operator reads, once; a second run
+// finds them present; what cannot be the operator's is skipped, and a copy that would differ
+// from what is there is reported, never overwritten.
+func TestMigrateReceipts(t *testing.T) {
+	old := func(ns, cart, uid, orders string) *corev1.ConfigMap {
+		body, _ := json.Marshal(map[string]any{"namespace": ns, "partnerCart": cart, "partnerCartUID": uid})
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cart + "-receipt-" + uid[:8],
+			Labels: map[string]string{receiptLabel: "true", controller.ReceiptCartLabel: cart, controller.ReceiptCartUIDLabel: uid}},
+			Data: map[string]string{"orderIds": orders, "receipt.json": string(body)}}
+	}
+	bought := old("team-a", "seats", "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23", "o-1")
+	claimsOther := old("team-b", "x", "1f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23", "o-2")
+	claimsOther.Data["receipt.json"] = `{"namespace":"team-a","partnerCart":"x","partnerCartUID":"1f6c1b8e"}`
+	e, c, out, _ := newEnv(t, bought, claimsOther)
+
+	if err := run(t, e, "migrate-receipts", "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	var none corev1.ConfigMapList
+	if err := c.List(t.Context(), &none, client.InNamespace(defaultReceiptNamespace)); err != nil || len(none.Items) != 0 {
+		t.Fatalf("--dry-run copied: %v %d", err, len(none.Items))
+	}
+	out.Reset()
+	if err := run(t, e, "migrate-receipts"); err != nil {
+		t.Fatal(err)
+	}
+	name := controller.ReceiptName("team-a", "seats", "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23")
+	copied := &corev1.ConfigMap{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: defaultReceiptNamespace, Name: name}, copied); err != nil {
+		t.Fatalf("not copied: %v\n%s", err, out)
+	}
+	if copied.Labels[controller.ReceiptCartNamespaceLabel] != "team-a" || copied.Data["orderIds"] != "o-1" ||
+		copied.Annotations[MigratedFromAnnotation] != "team-a/"+bought.Name || copied.Immutable == nil || !*copied.Immutable {
+		t.Errorf("copy: %+v", copied)
+	}
+	if !strings.Contains(out.String(), "skipped  team-b/") || !strings.Contains(out.String(), "1 receipts copied, 0 already present, 1 skipped") {
+		t.Errorf("output:\n%s", out)
+	}
+	out.Reset()
+	if err := run(t, e, "migrate-receipts"); err != nil || !strings.Contains(out.String(), "0 receipts copied, 1 already present") {
+		t.Errorf("second run: %v\n%s", err, out)
+	}
+
+	// A receipt already there that records other orders is reported, not overwritten.
+	changed := bought.DeepCopy()
+	changed.Data["orderIds"] = "o-9"
+	if err := c.Update(t.Context(), changed); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(t, e, "migrate-receipts"); err != nil || !strings.Contains(out.String(), "CONFLICT team-a/") {
+		t.Errorf("conflict: %v\n%s", err, out)
+	}
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(copied), copied); err != nil || copied.Data["orderIds"] != "o-1" {
+		t.Errorf("the receipt was changed: %v %v", err, copied.Data)
 	}
 }
 

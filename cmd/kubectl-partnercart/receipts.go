@@ -9,15 +9,24 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/partnercart/partnercart-operator/internal/controller"
 )
 
 // receiptLabel marks the receipts the operator writes (internal/controller/receipt.go).
-const receiptLabel = "partnercenter.partnercart.dev/receipt"
+const receiptLabel = controller.ReceiptLabel
+
+// defaultReceiptNamespace is where the operator keeps receipts when installed with
+// config/default or the chart's defaults (its --receipt-namespace).
+const defaultReceiptNamespace = "partnercart-system"
 
 type receiptsOptions struct {
 	customer      string
 	cart          string
 	allNamespaces bool
+	// receiptNamespace is the operator's --receipt-namespace: receipts anywhere else are not
+	// its records.
+	receiptNamespace string
 }
 
 // receiptSummary is the part of a receipt's receipt.json the listing shows.
@@ -33,12 +42,16 @@ type receiptSummary struct {
 	} `json:"orders"`
 }
 
+// cmdReceipts lists the receipts of the carts of namespace ns (all namespaces with -A). They
+// live in the operator's namespace, out of tenants' reach: reading them needs read access
+// there (an administrator's, or a Role the platform team grants auditors).
 func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOptions, out io.Writer) error {
 	var list corev1.ConfigMapList
-	opts := []client.ListOption{client.MatchingLabels{receiptLabel: "true"}}
+	selector := client.MatchingLabels{receiptLabel: "true"}
 	if !o.allNamespaces {
-		opts = append(opts, client.InNamespace(ns))
+		selector[controller.ReceiptCartNamespaceLabel] = ns
 	}
+	opts := []client.ListOption{client.InNamespace(o.receiptNamespace), selector}
 	if err := c.List(ctx, &list, opts...); err != nil {
 		return err
 	}
@@ -72,7 +85,7 @@ func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOpti
 			}
 		}
 		if o.allNamespaces {
-			printf(tw, "%s\t", cm.Namespace)
+			printf(tw, "%s\t", dash(cm.Labels[controller.ReceiptCartNamespaceLabel]))
 		}
 		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(r.PartnerCart), dash(r.CustomerID), dash(r.Outcome),
 			dash(strings.Join(ids, ",")), dash(strings.Join(totals, ", ")), dash(r.CompletedAt))

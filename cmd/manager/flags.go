@@ -73,6 +73,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.IntVar(&c.kubeBurst, "kube-api-burst", 400, "Kubernetes API request burst of the manager's client.")
 	fs.StringVar(&o.CredentialsNamespace, "credentials-namespace", "",
 		"Namespace of PartnerCenterAccount Secrets: a Secret reference without a namespace means it, one naming another is refused.")
+	fs.StringVar(&o.ReceiptNamespace, "receipt-namespace", "",
+		"Namespace of receipts, the records of purchases, out of tenants' reach (default: --credentials-namespace, else the namespace the manager runs in). Receipts elsewhere are not the manager's and count for nothing.")
 	fs.StringVar(&o.WorkloadIdentityTokenPath, "workload-identity-token-path", controller.DefaultWorkloadIdentityTokenPath,
 		"Projected service-account token of the manager, the client assertion of workloadIdentity accounts.")
 	fs.BoolVar(&c.allowNamespaceCredentials, "allow-namespace-credentials", true,
@@ -87,6 +89,9 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, errors.New("the manager takes no arguments, only flags; got " + fs.Arg(0))
+	}
+	if o.ReceiptNamespace == "" {
+		o.ReceiptNamespace = o.CredentialsNamespace // both the operator's own namespace where installed
 	}
 	o.DenyNamespaceCredentials = !c.allowNamespaceCredentials
 	// A checkout call, with the client's own retries, and the writes that record it must

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -56,6 +56,13 @@ func main() {
 	}
 
 	gracefulShutdown := c.gracefulShutdown()
+	if c.reconciler.ReceiptNamespace == "" {
+		c.reconciler.ReceiptNamespace = podNamespace()
+	}
+	if c.reconciler.ReceiptNamespace == "" {
+		fmt.Fprintln(os.Stderr, "the manager needs --receipt-namespace (or --credentials-namespace) outside a pod: the namespace where it keeps receipts, out of tenants' reach")
+		os.Exit(2)
+	}
 
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(c.kubeQPS), c.kubeBurst
@@ -71,8 +78,9 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		// SIGTERM or a lost lease lets a checkout in flight finish and be recorded.
 		GracefulShutdownTimeout: &gracefulShutdown,
-		// Receipts cached as metadata only; managedFields and last-applied copies dropped.
-		Cache: controller.CacheOptions(cacheOptions(c.allowNamespaceCredentials, c.reconciler.CredentialsNamespace)),
+		// Receipts cached as metadata only, in the receipt namespace; Secret metadata only in
+		// the credentials namespace; managedFields and last-applied copies dropped.
+		Cache: controller.CacheOptions(cache.Options{}, c.reconciler),
 		// The cache's ByObject kinds mapped without the API server, which may be down at start.
 		MapperProvider: controller.NewRESTMapper,
 	})
@@ -102,7 +110,7 @@ func main() {
 		log.Error(err, "Failed to create the admission policy checker's client")
 		os.Exit(1)
 	}
-	admission := &controller.AdmissionPolicies{Client: uncached, Namespace: probeNamespace(c.reconciler.CredentialsNamespace),
+	admission := &controller.AdmissionPolicies{Client: uncached, Namespace: c.reconciler.ReceiptNamespace,
 		Interval: c.admissionCheckInterval, Log: ctrl.Log.WithName("admission-policies")}
 	if err := mgr.Add(admission); err != nil {
 		log.Error(err, "Failed to set up the admission policy checker")
@@ -130,7 +138,8 @@ func main() {
 	}
 	log.Info("Starting manager", "partnerCenterEndpoint", c.partnerCenter.Endpoint, "authorityHost", c.partnerCenter.AuthorityHost,
 		"partnerCenterQPS", c.partnerCenter.QPS, "maxConcurrentReconciles", c.maxConcurrentReconciles, "purchaseFreeze", c.reconciler.PurchaseFreeze,
-		"credentialsNamespace", c.reconciler.CredentialsNamespace, "allowNamespaceCredentials", c.allowNamespaceCredentials)
+		"credentialsNamespace", c.reconciler.CredentialsNamespace, "allowNamespaceCredentials", c.allowNamespaceCredentials,
+		"receiptNamespace", c.reconciler.ReceiptNamespace)
 	startErr := mgr.Start(ctrl.SetupSignalHandler())
 	// A lost lease ends Start at once (controller-runtime then skips its graceful shutdown),
 	// while a checkout call may be in flight: its answer is recorded before the process goes.
@@ -145,16 +154,17 @@ func main() {
 	}
 }
 
-// cacheOptions: without namespace credentials, Secret metadata is watched only in the
-// credentials namespace, so the manager needs no cluster-wide Secret permission.
-func cacheOptions(allowNamespaceCredentials bool, credentialsNamespace string) cache.Options {
-	var opts cache.Options
-	if !allowNamespaceCredentials {
-		opts.ByObject = map[client.Object]cache.ByObject{
-			controller.CoreMetadata("Secret"): {Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
-		}
+// podNamespace is the namespace the manager runs in: POD_NAMESPACE (the Deployment sets it
+// from the downward API), else its service account's namespace; "" outside a pod.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
 	}
-	return opts
+	data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
 }
 
 func newScheme() *runtime.Scheme {
@@ -162,16 +172,4 @@ func newScheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(pcv1alpha1.AddToScheme(s))
 	return s
-}
-
-// probeNamespace is where the admission policy checker dry-runs its probe PartnerCarts: the
-// manager's own namespace (POD_NAMESPACE, set by config/manager and the chart; else the
-// credentials namespace), where its Role lets it create them.
-func probeNamespace(credentialsNamespace string) string {
-	for _, ns := range []string{os.Getenv("POD_NAMESPACE"), credentialsNamespace} {
-		if ns != "" {
-			return ns
-		}
-	}
-	return metav1.NamespaceDefault
 }

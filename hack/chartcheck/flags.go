@@ -53,6 +53,7 @@ var chartDefaults = map[string]string{
 	"leader-elect":          "a Deployment may run standby replicas",
 	"metrics-bind-address":  "the chart serves metrics (metrics.enabled)",
 	"credentials-namespace": "account Secrets live in the release namespace (credentialsNamespace)",
+	"receipt-namespace":     "receipts live in the release namespace (receiptNamespace)",
 }
 
 // checkFlags holds the chart's default Deployment to the manager's flags: it passes no flag

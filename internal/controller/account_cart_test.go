@@ -118,7 +118,7 @@ func TestCartBoughtThroughEachSignInMethod(t *testing.T) {
 		g.Expect(c.Status.Orders).To(HaveLen(1))
 
 		receipt := &corev1.ConfigMap{}
-		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: w.tenantNS, Name: c.Status.ReceiptName}, receipt)).To(Succeed())
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: w.credNS, Name: c.Status.ReceiptName}, receipt)).To(Succeed())
 		var rec receiptRecord
 		g.Expect(json.Unmarshal([]byte(receipt.Data["receipt.json"]), &rec)).To(Succeed())
 		g.Expect(rec.Account).To(Equal(name), "the receipt names the account that bought")
@@ -374,7 +374,7 @@ func TestPurchaseRecordsWhoApprovedAndWhatApplied(t *testing.T) {
 		"Approved for purchase content " + cart.Status.SpecHash + " by system:serviceaccount:argocd:argocd-application-controller at 2026-11-30T09:00:00Z"))
 
 	receipt := &corev1.ConfigMap{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: got.Status.ReceiptName}, receipt)).To(Succeed())
+	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: unitReceiptNS, Name: got.Status.ReceiptName}, receipt)).To(Succeed())
 	var rec receiptRecord
 	g.Expect(json.Unmarshal([]byte(receipt.Data["receipt.json"]), &rec)).To(Succeed())
 	g.Expect(rec.AppliedBy).To(Equal(want))

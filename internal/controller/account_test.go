@@ -65,10 +65,12 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 	t.Cleanup(srv.Close)
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     env.Scheme,
-		Logger:     zap.New(zap.WriteTo(w.logs), zap.UseDevMode(true)),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{w.credNS: {}, w.tenantNS: {}}},
+		Scheme:  env.Scheme,
+		Logger:  zap.New(zap.WriteTo(w.logs), zap.UseDevMode(true)),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		// The manager's own namespace holds both the account Secrets and the receipts.
+		Cache: CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{w.credNS: {}, w.tenantNS: {}}},
+			Options{CredentialsNamespace: w.credNS, ReceiptNamespace: w.credNS}),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -86,7 +88,7 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 	}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
 	opts := Options{
-		CredentialsNamespace: w.credNS, WorkloadIdentityTokenPath: r.WorkloadIdentityTokenPath,
+		CredentialsNamespace: w.credNS, ReceiptNamespace: w.credNS, WorkloadIdentityTokenPath: r.WorkloadIdentityTokenPath,
 		OrderPollInterval: 200 * time.Millisecond, CredentialsRetryInterval: 2 * time.Second, CheckoutTimeout: 2 * time.Second,
 	}
 	for _, o := range options {

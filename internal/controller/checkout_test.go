@@ -183,7 +183,7 @@ func TestDeletion(t *testing.T) {
 		}).WithTimeout(time.Second).Should(Succeed(), "the object must stay while the checkout is in flight")
 		gate.decide <- true
 		g.Eventually(objectGone(t, o, "midway")).WithTimeout(30 * time.Second).Should(BeTrue())
-		receipts := receiptsIn(t, o.ns)
+		receipts := receiptsIn(t, o.receiptNS)
 		g.Expect(receipts).To(HaveLen(1))
 		g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
 		g.Expect(o.sim.Stats().DuplicateCheckouts).To(BeZero())
@@ -198,7 +198,7 @@ func TestDeletion(t *testing.T) {
 		g.Expect(env.Client.Delete(t.Context(), o.get("late"))).To(Succeed())
 		g.Eventually(objectGone(t, o, "late")).WithTimeout(30 * time.Second).Should(BeTrue())
 		cm := &corev1.ConfigMap{}
-		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: receipt}, cm)).To(Succeed())
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: receipt}, cm)).To(Succeed())
 		g.Expect(cm.Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
 		g.Eventually(func() []string { return o.events("late") }).Should(ContainElement(pcv1alpha1.EventReceiptRecorded))
 	})
@@ -218,7 +218,7 @@ func TestDeletion(t *testing.T) {
 		g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
 		g.Eventually(objectGone(t, o, "partly")).WithTimeout(30 * time.Second).Should(BeTrue())
 
-		receipts := receiptsIn(t, o.ns)
+		receipts := receiptsIn(t, o.receiptNS)
 		g.Expect(receipts).To(HaveLen(1))
 		g.Expect(receipts[0].Name).To(Equal(cart.Status.ReceiptName))
 		g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
@@ -288,7 +288,7 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})
 	g.Eventually(objectGone(t, o, "lost")).WithTimeout(30 * time.Second).Should(BeTrue())
-	receipts := receiptsIn(t, o.ns)
+	receipts := receiptsIn(t, o.receiptNS)
 	g.Expect(receipts).To(HaveLen(1))
 	g.Expect(receipts[0].Data).To(HaveKeyWithValue("resolution", intent.RequestID+"/nothing-bought"))
 	g.Expect(receipts[0].Data).To(HaveKeyWithValue("cartId", intent.CartID))
@@ -350,7 +350,7 @@ func TestCheckoutOutcomeResolvedWithOrders(t *testing.T) {
 	g.Expect(cart.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutResolved))
 	g.Expect(cart.Status.Checkout.CartID).To(Equal(intent.CartID))
 	g.Expect(o.requests("Checkout")).To(Equal(checkouts), "resolving never checks out")
-	receipts := receiptsIn(t, o.ns)
+	receipts := receiptsIn(t, o.receiptNS)
 	g.Expect(receipts).To(HaveLen(1))
 	g.Expect(receipts[0].Data).To(HaveKeyWithValue("orderIds", orderID))
 }

@@ -225,17 +225,14 @@ func (r *PartnerCartReconciler) namespaceAllowed(ctx context.Context, acct *pcv1
 	return selector.Matches(labels.Set(meta.Labels)), nil
 }
 
-// namespaceCredentials reads the Secret of the cart's namespace (the simple mode).
+// namespaceCredentials reads the Secret of the cart's namespace (the simple mode) with a direct
+// get whenever the reconcile needs a client: the manager watches no Secret outside its
+// credentials namespace, so it needs only get on them (never list or watch every Secret of the
+// cluster), and a rotated Secret is read at the next call all the same.
 func (r *PartnerCartReconciler) namespaceCredentials(ctx context.Context, key client.ObjectKey) (partnercenter.Credentials, error) {
 	if r.Options.DenyNamespaceCredentials {
 		return partnercenter.Credentials{}, &errNotPermitted{pcv1alpha1.NamespaceCredentialsDisabledReason, fmt.Sprintf(
 			"spec.credentialsSecretRef names Secret %s, but this operator does not read Secrets of tenant namespaces (--allow-namespace-credentials=false); use spec.accountRef", key)}
-	}
-	rv, ok := r.secretVersion(ctx, key)
-	if ok {
-		if creds, ok := r.credentials.get("secret/"+key.String(), rv); ok {
-			return creds, nil
-		}
 	}
 	return r.readCredentials(ctx, key)
 }

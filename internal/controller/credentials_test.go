@@ -12,13 +12,14 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
-// TestCredentialsRotationAndCreationArePickedUp: a cart waiting on a missing Secret, then on a
-// refused secret, moves on as soon as the Secret is created and then fixed, without waiting
-// for its slow retry and without a restart.
+// TestCredentialsRotationAndCreationArePickedUp: a cart waiting on a missing Secret of its
+// namespace, then on a refused secret, moves on once the Secret is created and then fixed,
+// without a restart. The manager watches no Secret of a tenant's namespace (it may only get
+// them), so the cart's slow credentials retry reads the Secret again.
 func TestCredentialsRotationAndCreationArePickedUp(t *testing.T) {
 	g := NewWithT(t)
 	o := startOperator(t, operatorOptions{noSecret: true,
-		reconciler: Options{CredentialsRetryInterval: time.Hour}}) // only the Secret watch can wake it
+		reconciler: Options{CredentialsRetryInterval: time.Second}})
 	o.create("rotate", withApproved())
 	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CredentialsSecretNotFoundReason))
 

@@ -41,16 +41,19 @@ const (
 // operator is one test's world: a namespace on the shared API server, pcsim in-process, and a
 // manager (watching only that namespace) talking to pcsim through the real HTTP client.
 type operator struct {
-	t      *testing.T
-	ns     string
-	sim    *pcsim.Server
-	simURL string
-	logs   *syncBuffer
-	writes writeCounter
-	stop   context.CancelFunc
-	kill   context.CancelFunc
-	done   chan struct{}
-	opts   operatorOptions
+	t  *testing.T
+	ns string
+	// receiptNS is the manager's own namespace, where it keeps receipts (and the tenant in ns
+	// has no rights).
+	receiptNS string
+	sim       *pcsim.Server
+	simURL    string
+	logs      *syncBuffer
+	writes    writeCounter
+	stop      context.CancelFunc
+	kill      context.CancelFunc
+	done      chan struct{}
+	opts      operatorOptions
 }
 
 type operatorOptions struct {
@@ -68,6 +71,10 @@ type operatorOptions struct {
 	// admission replaces the check of the admission policies (default: the real check,
 	// which must find them in force).
 	admission AdmissionCheck
+	// as: the manager's API server identity (default: the test's admin), e.g. its service
+	// account impersonated with the install's RBAC; receiptNS then names its namespace.
+	as        *rest.Config
+	receiptNS string
 }
 
 // startOperator starts pcsim and a manager for a fresh namespace; both stop with the test.
@@ -89,7 +96,10 @@ func startOperator(t *testing.T, opts operatorOptions) *operator {
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 
-	o := &operator{t: t, ns: newNamespace(t), sim: sim, simURL: srv.URL, logs: &syncBuffer{}, opts: opts}
+	o := &operator{t: t, ns: newNamespace(t), receiptNS: opts.receiptNS, sim: sim, simURL: srv.URL, logs: &syncBuffer{}, opts: opts}
+	if o.receiptNS == "" {
+		o.receiptNS = newNamespace(t)
+	}
 	if !opts.noSecret {
 		data := opts.secretData
 		if data == nil {
@@ -108,11 +118,19 @@ func startOperator(t *testing.T, opts operatorOptions) *operator {
 func (o *operator) start() {
 	t := o.t
 	g := NewWithT(t)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	ropts := o.opts.reconciler
+	if ropts.ReceiptNamespace == "" {
+		ropts.ReceiptNamespace = o.receiptNS
+	}
+	cfg := env.Config
+	if o.opts.as != nil {
+		cfg = o.opts.as
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  env.Scheme,
 		Logger:  zap.New(zap.WriteTo(o.logs), zap.UseDevMode(true)),
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}}),
+		Cache:   CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}}, ropts),
 		Controller: config.Controller{
 			SkipNameValidation: ptr.To(true),
 		},
@@ -129,7 +147,6 @@ func (o *operator) start() {
 		},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	ropts := o.opts.reconciler
 	setDefault(&ropts.OrderPollInterval, 200*time.Millisecond)
 	setDefault(&ropts.CredentialsRetryInterval, 2*time.Second)
 	// A restarted manager waits this long before repeating a call its predecessor made.
@@ -187,6 +204,14 @@ func (o *operator) stopGracefully() {
 	if strings.Contains(o.logs.String(), testClientSecret) {
 		o.t.Errorf("the client secret appears in the manager's logs")
 	}
+}
+
+// receipt reads a receipt, by name, from the receipt namespace.
+func (o *operator) receipt(name string) *corev1.ConfigMap {
+	o.t.Helper()
+	cm := &corev1.ConfigMap{}
+	NewWithT(o.t).Expect(env.Client.Get(o.t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: name}, cm)).To(Succeed())
+	return cm
 }
 
 // create creates a cart in the operator's namespace.

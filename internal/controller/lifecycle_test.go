@@ -53,7 +53,7 @@ func TestHappyPath(t *testing.T) {
 
 	// The receipt records the purchase, immutable and owned by nobody.
 	receipt := &corev1.ConfigMap{}
-	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: cart.Status.ReceiptName}, receipt)).To(Succeed())
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: cart.Status.ReceiptName}, receipt)).To(Succeed())
 	g.Expect(*receipt.Immutable).To(BeTrue())
 	g.Expect(receipt.OwnerReferences).To(BeEmpty())
 	g.Expect(receipt.Data).To(HaveKeyWithValue("cartId", cart.Status.Checkout.CartID))

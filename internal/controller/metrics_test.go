@@ -170,7 +170,7 @@ func TestPhaseCollectorReadsTheCacheStore(t *testing.T) {
 	}
 	// The manager's cache options, cluster-wide as the manager's cache is (a namespaced cache
 	// wraps its informers), selecting this test's carts by label.
-	c, err := cache.New(env.Config, CacheOptions(cache.Options{Scheme: env.Scheme, DefaultLabelSelector: labels.SelectorFromSet(labels.Set{"test": ns})}))
+	c, err := cache.New(env.Config, CacheOptions(cache.Options{Scheme: env.Scheme, DefaultLabelSelector: labels.SelectorFromSet(labels.Set{"test": ns})}, Options{ReceiptNamespace: ns}))
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

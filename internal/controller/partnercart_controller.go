@@ -75,6 +75,10 @@ type Options struct {
 	IdenticalPurchaseWindow time.Duration
 	// CredentialsNamespace is where PartnerCenterAccount Secrets live (--credentials-namespace).
 	CredentialsNamespace string
+	// ReceiptNamespace is where receipts live (--receipt-namespace, by default the manager's
+	// own namespace): out of tenants' reach, and the only namespace whose receipts count.
+	// Required.
+	ReceiptNamespace string
 	// WorkloadIdentityTokenPath is the manager's projected token, for workloadIdentity accounts
 	// that name no tokenPath (default DefaultWorkloadIdentityTokenPath).
 	WorkloadIdentityTokenPath string
@@ -183,7 +187,7 @@ func (r *PartnerCartReconciler) WaitForCheckouts(ctx context.Context) error {
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercarts/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
+// Receipts (ConfigMaps) only in the receipt namespace: config/rbac/receipts_role.yaml, a Role.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
@@ -272,8 +276,8 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) (
 			return ctrl.Result{}, err
 		}
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventReceiptRecorded,
-			"PartnerCart deleted with deletionPolicy Orphan: subscriptions of orders %s are left alone; receipt ConfigMap %s keeps the record",
-			orderIDs(cart.Status.Orders), cart.Status.ReceiptName)
+			"PartnerCart deleted with deletionPolicy Orphan: subscriptions of orders %s are left alone; receipt ConfigMap %s/%s keeps the record",
+			orderIDs(cart.Status.Orders), r.Options.ReceiptNamespace, cart.Status.ReceiptName)
 	}
 	patch := optimisticMergeFrom(cart.DeepCopy())
 	controllerutil.RemoveFinalizer(cart, pcv1alpha1.Finalizer)
@@ -372,6 +376,9 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.PartnerCenter == nil {
 		return errors.New("PartnerCartReconciler needs Client, APIReader, Recorder and PartnerCenter")
 	}
+	if r.Options.ReceiptNamespace == "" {
+		return errors.New("PartnerCartReconciler needs Options.ReceiptNamespace: receipts are kept nowhere else")
+	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
@@ -453,16 +460,17 @@ func (r *PartnerCartReconciler) cartRequests(ctx context.Context, what string, w
 	return reqs
 }
 
-// cartOfReceipt maps a deleted receipt to the cart it records, so that the cart writes it
-// again while it exists (the receipt is the record that outlives the object).
+// cartOfReceipt maps a deleted receipt to the cart it records (by its labels: the receipt lives
+// in the receipt namespace, the cart in its own), so that the cart writes it again while it
+// exists (the receipt is the record that outlives the object).
 func (r *PartnerCartReconciler) cartOfReceipt(ctx context.Context, receipt client.Object) []reconcile.Request {
-	label := receipt.GetLabels()[ReceiptCartLabel]
-	if label == "" {
+	ns, label, uid := receipt.GetLabels()[ReceiptCartNamespaceLabel], receipt.GetLabels()[ReceiptCartLabel], receipt.GetLabels()[ReceiptCartUIDLabel]
+	if ns == "" || label == "" {
 		return nil
 	}
 	return r.cartRequests(ctx, "receipt "+klog.KObj(receipt).String(), func(c *pcv1alpha1.PartnerCart) bool {
-		return cartLabelValue(c.Name) == label
-	}, client.InNamespace(receipt.GetNamespace()))
+		return cartLabelValue(c.Name) == label && string(c.UID) == uid
+	}, client.InNamespace(ns))
 }
 
 // cartAccounts are the PartnerCenterAccounts a cart uses: the one its spec names and the one

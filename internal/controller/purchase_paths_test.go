@@ -234,7 +234,7 @@ func TestVerifiedContentIsRecorded(t *testing.T) {
 	want := contentHash(cart.Spec.CustomerID, wireLineItems(cart.Spec.LineItems), &cart.Spec)
 	g.Expect(got.Status.Checkout.ContentHash).To(Equal(want))
 	receipt := &corev1.ConfigMap{}
-	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: cart.Namespace, Name: receiptName(cart)}, receipt)).To(Succeed())
+	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: unitReceiptNS, Name: receiptName(cart)}, receipt)).To(Succeed())
 	g.Expect(receipt.Data).To(HaveKeyWithValue("contentHash", want))
 }
 
@@ -264,7 +264,7 @@ func TestDeletedReceiptIsWrittenAgain(t *testing.T) {
 			r, k8s, _ := unitReconciler(cart, clocktesting.NewFakePassiveClock(now.Add(time.Hour)), interceptor.Funcs{}, Options{})
 			reconcileOK(t, r, cart)
 			receipt := &corev1.ConfigMap{}
-			g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: cart.Namespace, Name: receiptName(cart)}, receipt)).To(Succeed())
+			g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: unitReceiptNS, Name: receiptName(cart)}, receipt)).To(Succeed())
 			g.Expect(receipt.Data).To(HaveKeyWithValue("orderIds", "o-1"))
 			if deleting {
 				g.Expect(apierrors.IsNotFound(k8s.Get(t.Context(), client.ObjectKeyFromObject(cart), &pcv1alpha1.PartnerCart{}))).To(BeTrue(),
@@ -512,7 +512,7 @@ func TestForeignReceiptIsNotTheRecord(t *testing.T) {
 	g := NewWithT(t)
 	cart := syncedApprovedCart("b0b00012-0000-4f7e-9a1d-3c5b7d9e1f30")
 	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
-	forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: receiptName(cart),
+	forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: unitReceiptNS, Name: receiptName(cart),
 		Labels: map[string]string{ReceiptLabel: "true", ReceiptCartLabel: cart.Name, ReceiptCartUIDLabel: string(cart.UID)}},
 		Data: map[string]string{"cartId": "cart-1", "receipt.json": `{"orders":[]}`}}
 	g.Expect(k8s.Create(t.Context(), forged)).To(Succeed())

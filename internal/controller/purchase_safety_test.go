@@ -148,13 +148,13 @@ func TestRefusalOfARepeatedCheckoutIsUnknown(t *testing.T) {
 			g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
 			o.eventually("lost-answer", 30*time.Second).Should(
 				haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason))
-			g.Expect(receiptsIn(t, o.ns)).To(BeEmpty())
+			g.Expect(receiptsIn(t, o.receiptNS)).To(BeEmpty())
 
 			o.update("lost-answer", func(c *pcv1alpha1.PartnerCart) {
 				c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: co.RequestID + "/orders=" + orders[0].OrderID}
 			})
 			g.Eventually(objectGone(t, o, "lost-answer")).WithTimeout(30 * time.Second).Should(BeTrue())
-			receipts := receiptsIn(t, o.ns)
+			receipts := receiptsIn(t, o.receiptNS)
 			g.Expect(receipts).To(HaveLen(1))
 			g.Expect(receipts[0].Data).To(HaveKeyWithValue("orderIds", orders[0].OrderID))
 		})
@@ -290,13 +290,13 @@ func TestRetryAfterDateIsCapped(t *testing.T) {
 func TestReceiptOfTheLongestNames(t *testing.T) {
 	g := NewWithT(t)
 	o := startOperator(t, operatorOptions{})
-	// 253 characters; cut at 63 or at 200 the name would end in '.', which no label or
-	// ConfigMap name may.
-	name := strings.Repeat("a", 62) + "." + strings.Repeat("b", 62) + "." + strings.Repeat("c", 62) + "-" + strings.Repeat("d", 10) +
-		"." + strings.Repeat("e", 53)
+	// 253 characters; cut at 63 (a label) or at 170 (the receipt name) the name would end in
+	// '.', which no label or ConfigMap name may.
+	name := strings.Repeat("a", 62) + "." + strings.Repeat("b", 62) + "." + strings.Repeat("c", 43) + "." + strings.Repeat("d", 30) +
+		"-" + strings.Repeat("e", 52)
 	g.Expect(name).To(HaveLen(253))
 	g.Expect(name[62]).To(Equal(byte('.')))
-	g.Expect(name[199]).To(Equal(byte('.')))
+	g.Expect(name[maxReceiptCartName-1]).To(Equal(byte('.')))
 	o.create(name, withApproved())
 	o.eventually(name, 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	receipt := o.get(name).Status.ReceiptName
@@ -304,7 +304,7 @@ func TestReceiptOfTheLongestNames(t *testing.T) {
 	g.Expect(env.Client.Delete(t.Context(), o.get(name))).To(Succeed())
 	g.Eventually(objectGone(t, o, name)).WithTimeout(30 * time.Second).Should(BeTrue())
 	cm := &corev1.ConfigMap{}
-	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: receipt}, cm)).To(Succeed())
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: receipt}, cm)).To(Succeed())
 	g.Expect(cm.Labels[ReceiptCartLabel]).To(Equal(cartLabelValue(name)))
 
 	// And the re-purchase guard finds it by label.
@@ -330,7 +330,7 @@ func TestShutdownDuringCheckoutRecordsTheResult(t *testing.T) {
 	g.Expect(cart.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutSucceeded))
 	g.Expect(cart.Status.Orders).To(HaveLen(1))
 	g.Expect(cart.Status.ReceiptName).NotTo(BeEmpty())
-	g.Expect(receiptsIn(t, o.ns)).To(HaveLen(1))
+	g.Expect(receiptsIn(t, o.receiptNS)).To(HaveLen(1))
 }
 
 // Path 10: a checkout that keeps answering 404 for fresh carts is re-created a bounded number
@@ -358,7 +358,7 @@ func TestRebuiltClusterDoesNotBuyAgain(t *testing.T) {
 	o.eventually("rebuilt", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	g.Expect(env.Client.Delete(t.Context(), o.get("rebuilt"))).To(Succeed())
 	g.Eventually(objectGone(t, o, "rebuilt")).WithTimeout(30 * time.Second).Should(BeTrue())
-	for _, cm := range receiptsIn(t, o.ns) { // the receipts went with the old cluster
+	for _, cm := range receiptsIn(t, o.receiptNS) { // the receipts went with the old cluster
 		g.Expect(env.Client.Delete(t.Context(), &cm)).To(Succeed())
 	}
 	orderID := o.sim.Orders()[0].OrderID
@@ -482,7 +482,7 @@ func TestVeleroRestoreWithStatusDoesNotBuyAgain(t *testing.T) {
 			g.Expect(stats.DuplicateCheckouts).To(BeZero())
 			g.Expect(cart.Status.Orders).To(HaveLen(1))
 			g.Expect(cart.Status.Orders[0].ID).To(Equal(o.sim.Orders()[0].OrderID))
-			receipts := receiptsIn(t, o.ns)
+			receipts := receiptsIn(t, o.receiptNS)
 			g.Expect(receipts).To(HaveLen(1), "the purchase is recorded once")
 			g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
 		})
@@ -548,7 +548,7 @@ func TestVeleroStatusRestoreLosingToARunningManager(t *testing.T) {
 			stats := o.sim.Stats()
 			g.Expect(stats.OrdersPerCart).To(Equal(map[string]int{cart.Status.Checkout.CartID: 1}), "the backup's cart is never bought")
 			g.Expect(stats.DuplicateCheckouts).To(BeZero())
-			g.Expect(receiptsIn(t, o.ns)).To(HaveLen(1))
+			g.Expect(receiptsIn(t, o.receiptNS)).To(HaveLen(1))
 		})
 	}
 }

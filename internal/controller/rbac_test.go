@@ -23,10 +23,11 @@ import (
 )
 
 // managerRolePolicy is everything the operator's ClusterRole may grant, by "group/resource".
-// The operator reads and writes its own kind, records Events and writes receipts (immutable
-// ConfigMaps it creates and reads, never updates). Secrets are not in it: their read access
-// depends on the install mode (config/rbac/credentials_role.yaml,
-// namespace_credentials_role.yaml; TestInstallModesSecretAccess).
+// The operator reads and writes its own kind and records Events. ConfigMaps are not in it:
+// receipts live in the operator's namespace, through a Role (config/rbac/receipts_role.yaml;
+// TestInstallModesSecretAccess, TestInstalledRBACKeepsReceiptsFromTenants). Nor are Secrets:
+// their read access depends on the install mode (config/rbac/credentials_role.yaml,
+// namespace_credentials_role.yaml).
 var managerRolePolicy = map[string][]string{
 	"partnercenter.partnercart.dev/partnercarts":            {"get", "list", "watch", "update", "patch"},
 	"partnercenter.partnercart.dev/partnercarts/status":     {"get", "update", "patch"},
@@ -34,8 +35,7 @@ var managerRolePolicy = map[string][]string{
 	// Accounts are the platform team's: the operator reads them and writes only their status.
 	"partnercenter.partnercart.dev/partnercenteraccounts":        {"get", "list", "watch"},
 	"partnercenter.partnercart.dev/partnercenteraccounts/status": {"get", "update", "patch"},
-	"/namespaces":          {"get", "list", "watch"},           // labels, for an account's spec.namespaces.selector
-	"/configmaps":          {"get", "list", "watch", "create"}, // list, watch: receipts of earlier objects of the same name, cached as metadata
+	"/namespaces":          {"get", "list", "watch"}, // labels, for an account's spec.namespaces.selector
 	"events.k8s.io/events": {"create", "patch"},
 	// The admission policy check: are the approval policies and bindings installed unchanged?
 	"admissionregistration.k8s.io/validatingadmissionpolicies":       {"list"},
@@ -117,8 +117,8 @@ func readManagerRole(t *testing.T) *rbacv1.ClusterRole {
 }
 
 // TestManagerRoleIsLeastPrivilege: the generated ClusterRole grants the operator its own kind
-// (with status and finalizers), Events and receipt ConfigMaps, and nothing else: no wildcard,
-// no Secrets.
+// (with status and finalizers) and Events, and nothing else: no wildcard, no Secrets, no
+// ConfigMaps (receipts are kept through a Role in the operator's namespace).
 func TestManagerRoleIsLeastPrivilege(t *testing.T) {
 	role := readManagerRole(t)
 	if v := rbacViolations(role); len(v) > 0 {
@@ -135,10 +135,13 @@ func TestManagerRoleIsLeastPrivilege(t *testing.T) {
 		},
 		"secrets on an existing core rule": func(r *rbacv1.ClusterRole) {
 			for i := range r.Rules {
-				if slices.Contains(r.Rules[i].Resources, "configmaps") {
+				if slices.Contains(r.Rules[i].Resources, "namespaces") {
 					r.Rules[i].Resources = append(r.Rules[i].Resources, "secrets")
 				}
 			}
+		},
+		"configmaps in every namespace": func(r *rbacv1.ClusterRole) {
+			r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}})
 		},
 		"wildcard verb": func(r *rbacv1.ClusterRole) {
 			r.Rules[0].Verbs = []string{"*"}
@@ -209,6 +212,11 @@ type secretGrant struct {
 // managerSecretGrants follows every binding of the manager's service account (the
 // Deployment's) to its role and collects the rules that reach core Secrets.
 func managerSecretGrants(t *testing.T, objs []*unstructured.Unstructured) []secretGrant {
+	return managerGrants(t, objs, "secrets")
+}
+
+// managerGrants is managerSecretGrants for any core resource.
+func managerGrants(t *testing.T, objs []*unstructured.Unstructured, resource string) []secretGrant {
 	t.Helper()
 	var sa, saNamespace string
 	rules := map[string][]rbacv1.PolicyRule{} // "ClusterRole/name" or "Role/namespace/name"
@@ -260,7 +268,7 @@ func managerSecretGrants(t *testing.T, objs []*unstructured.Unstructured) []secr
 		}
 		for _, r := range roleRules {
 			if (slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")) &&
-				(slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")) {
+				(slices.Contains(r.Resources, resource) || slices.Contains(r.Resources, "*")) {
 				grants = append(grants, secretGrant{Namespace: cmp.Or(b.Namespace, "*"), Role: role, Verbs: strings.Join(r.Verbs, ",")})
 			}
 		}
@@ -317,7 +325,8 @@ func TestInstallModesSecretAccess(t *testing.T) {
 	}{
 		"default": {
 			grants: []secretGrant{
-				{Namespace: "*", Role: "ClusterRole/partnercart-manager-namespace-credentials", Verbs: "get,list,watch"},
+				// get only: the manager lists and watches no Secret outside its namespace.
+				{Namespace: "*", Role: "ClusterRole/partnercart-manager-namespace-credentials", Verbs: "get"},
 				credentials,
 			},
 		},
@@ -332,9 +341,17 @@ func TestInstallModesSecretAccess(t *testing.T) {
 			if !slices.Equal(got, want.grants) {
 				t.Errorf("config/%s gives the manager Secret read access\n  %+v\nwant\n  %+v", mode, got, want.grants)
 			}
+			// ConfigMaps (receipts) only in the operator's namespace, in every mode.
+			receipts := []secretGrant{{Namespace: ns, Role: "Role/" + ns + "/partnercart-manager-receipts", Verbs: "get,list,watch,create"}}
+			if got := managerGrants(t, objs, "configmaps"); !slices.Equal(got, receipts) {
+				t.Errorf("config/%s gives the manager ConfigMap access\n  %+v\nwant\n  %+v", mode, got, receipts)
+			}
 			flags := managerFlags(t, objs)
 			if flags["credentials-namespace"] != ns {
 				t.Errorf("config/%s: --credentials-namespace is %q, want %q, where the credentials Role is", mode, flags["credentials-namespace"], ns)
+			}
+			if flags["receipt-namespace"] != ns {
+				t.Errorf("config/%s: --receipt-namespace is %q, want %q, where the receipts Role is", mode, flags["receipt-namespace"], ns)
 			}
 			if flags["allow-namespace-credentials"] != want.allowFlag {
 				t.Errorf("config/%s: --allow-namespace-credentials is %q, want %q", mode, flags["allow-namespace-credentials"], want.allowFlag)

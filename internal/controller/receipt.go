@@ -19,11 +19,21 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
+// Receipts live in the manager's own namespace (Options.ReceiptNamespace, --receipt-namespace),
+// not in the cart's: a tenant who may edit ConfigMaps of its namespace could delete the record
+// of a purchase there, or forge one (a ConfigMap labelled with an order ID makes the
+// re-purchase guard take that order for one a live cart bought knowingly). Only the manager
+// (and the cluster's administrators) write in its namespace, and the operator reads receipts
+// nowhere else.
+
 // Receipt labels, so receipts can be listed per cart (`kubectl get cm -l ...`).
 const (
 	ReceiptLabel        = "partnercenter.partnercart.dev/receipt"
 	ReceiptCartLabel    = "partnercenter.partnercart.dev/cart"
 	ReceiptCartUIDLabel = "partnercenter.partnercart.dev/cart-uid"
+	// ReceiptCartNamespaceLabel: the namespace of the cart that bought (receipts of every
+	// namespace share the receipt namespace).
+	ReceiptCartNamespaceLabel = "partnercenter.partnercart.dev/cart-namespace"
 	// ReceiptContentLabel: the purchase content bought (the spec hash's digits), so that a
 	// cart of another name buying the same content (a rename in Git) finds the receipt.
 	ReceiptContentLabel = "partnercenter.partnercart.dev/content"
@@ -35,16 +45,27 @@ func contentLabelValue(specHash string) string {
 	return digits[:min(len(digits), validation.LabelValueMaxLength)]
 }
 
-// receiptName names the receipt after the cart, with the object UID so that a later cart of
-// the same name never collides with an earlier purchase's receipt. It is a valid ConfigMap
-// name for every valid PartnerCart name: a long name is cut, never to end in '-' or '.'.
+// receiptName names the receipt after the cart's namespace and name, with the object UID so
+// that a later cart of the same name never collides with an earlier purchase's receipt:
+// "<namespace>.<name>-receipt-<uid prefix>". A namespace holds no '.', so carts of different
+// namespaces never share a name. It is a valid ConfigMap name (253 characters at most) for
+// every valid namespace (63 at most) and PartnerCart name: a long name is cut, never to end in
+// '-' or '.'.
 func receiptName(cart *pcv1alpha1.PartnerCart) string {
-	name := cart.Name
-	if len(name) > 200 {
-		name = strings.TrimRight(name[:200], "-.")
-	}
-	return fmt.Sprintf("%s-receipt-%s", name, string(cart.UID)[:8])
+	return ReceiptName(cart.Namespace, cart.Name, string(cart.UID))
 }
+
+// ReceiptName is receiptName for a cart's namespace, name and UID (the kubectl plugin's
+// migrate-receipts names copies with it).
+func ReceiptName(namespace, name, uid string) string {
+	if len(name) > maxReceiptCartName {
+		name = strings.TrimRight(name[:maxReceiptCartName], "-.")
+	}
+	return fmt.Sprintf("%s.%s-receipt-%s", namespace, name, uid[:min(len(uid), 8)])
+}
+
+// maxReceiptCartName: 63 (namespace) + 1 + 170 + 9 ("-receipt-") + 8 (UID) <= 253.
+const maxReceiptCartName = 170
 
 // cartLabelValue is the receipt's cart label: the cart's name when it is a valid label value,
 // otherwise "h" and 62 hex digits of its SHA-256, so that receipts of every cart name can be
@@ -103,7 +124,7 @@ func (r *PartnerCartReconciler) ensureReceiptKept(ctx context.Context, s *scope)
 		return nil
 	}
 	if name := s.cart.Status.ReceiptName; name == receiptName(s.cart) {
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.cart.Namespace, Name: name}, receiptMetadata()); err == nil {
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Options.ReceiptNamespace, Name: name}, receiptMetadata()); err == nil {
 			return nil
 		}
 	}
@@ -140,11 +161,11 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: cart.Namespace,
+			Namespace: r.Options.ReceiptNamespace,
 			Name:      name,
 			Labels: map[string]string{
-				ReceiptLabel: "true", ReceiptCartLabel: cartLabelValue(cart.Name), ReceiptCartUIDLabel: string(cart.UID),
-				ReceiptContentLabel: contentLabelValue(co.SpecHash),
+				ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace, ReceiptCartLabel: cartLabelValue(cart.Name),
+				ReceiptCartUIDLabel: string(cart.UID), ReceiptContentLabel: contentLabelValue(co.SpecHash),
 			},
 		},
 		Immutable: ptr.To(true),
@@ -215,7 +236,7 @@ func orderLabelKey(orderID string) (string, bool) {
 // the result only there.
 func (r *PartnerCartReconciler) readOwnReceipt(ctx context.Context, s *scope) (*receiptRecord, error) {
 	cm := &corev1.ConfigMap{}
-	key := client.ObjectKey{Namespace: s.cart.Namespace, Name: receiptName(s.cart)}
+	key := client.ObjectKey{Namespace: r.Options.ReceiptNamespace, Name: receiptName(s.cart)}
 	if err := r.APIReader.Get(ctx, key, cm); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -45,7 +46,7 @@ import (
 // where receipts are written all the time. A lone cart, or one whose guard runs before any
 // such receipt reached the cache, is checked against the API server.
 
-// receiptCartIndex indexes cached receipt metadata by namespace and cart label.
+// receiptCartIndex indexes cached receipt metadata by the cart's namespace and cart label.
 const receiptCartIndex = "receipt.cart"
 
 // receiptMetadata is the cached form of a receipt: its metadata only.
@@ -61,14 +62,26 @@ func CoreMetadata(kind string) *metav1.PartialObjectMetadata {
 
 func receiptIndexKey(namespace, cartLabel string) string { return namespace + "/" + cartLabel }
 
-// CacheOptions adds to opts what the reconciler's cache needs: ConfigMaps are cached as
-// metadata, and only receipts (the reconciler reads no other ConfigMap); and every object is
-// trimmed of what the reconciler never reads (TrimForCache).
-func CacheOptions(opts cache.Options) cache.Options {
+// CacheOptions adds to opts what the reconcilers' cache needs, for the manager's options o:
+//   - ConfigMaps are cached as metadata, only receipts (the reconciler reads no other
+//     ConfigMap) and only in the receipt namespace, where the manager writes them: it needs no
+//     ConfigMap access anywhere else.
+//   - Secret metadata is cached only in the credentials namespace (the Secrets of
+//     PartnerCenterAccounts; the receipt namespace when none is set): a tenant's Secret named by
+//     spec.credentialsSecretRef is read with a direct get when a call needs it, so the manager
+//     needs neither list nor watch on Secrets outside its own namespace.
+//   - Every object is trimmed of what the reconcilers never read (TrimForCache).
+func CacheOptions(opts cache.Options, o Options) cache.Options {
 	if opts.ByObject == nil {
 		opts.ByObject = map[client.Object]cache.ByObject{}
 	}
-	opts.ByObject[receiptMetadata()] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{ReceiptLabel: "true"})}
+	opts.ByObject[receiptMetadata()] = cache.ByObject{
+		Namespaces: map[string]cache.Config{o.ReceiptNamespace: {}},
+		Label:      labels.SelectorFromSet(labels.Set{ReceiptLabel: "true"}),
+	}
+	opts.ByObject[CoreMetadata("Secret")] = cache.ByObject{
+		Namespaces: map[string]cache.Config{cmp.Or(o.CredentialsNamespace, o.ReceiptNamespace): {}},
+	}
 	opts.DefaultTransform = TrimForCache
 	return opts
 }
@@ -180,20 +193,22 @@ func (r *PartnerCartReconciler) receiptCacheCaughtUp(ctx context.Context, mark u
 	return false
 }
 
-// earlierReceipts returns the receipts (with their data) in the cart's namespace of another
-// object that carry its cart label (the same name) or its content label (the same purchase
+// earlierReceipts returns the receipts (with their data) of another object of the cart's
+// namespace that carry its cart label (the same name) or its content label (the same purchase
 // content, under any name): from the cache when it provably holds them all, otherwise from the
-// API server.
+// API server. Only receipts in the receipt namespace count: only the manager writes there.
 func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) ([]corev1.ConfigMap, error) {
 	cart := s.cart
 	label := cartLabelValue(cart.Name)
-	sameName := client.MatchingLabels{ReceiptLabel: "true", ReceiptCartLabel: label}
-	sameContent := client.MatchingLabels{ReceiptLabel: "true", ReceiptContentLabel: contentLabelValue(cart.Status.SpecHash)}
+	inReceipts := client.InNamespace(r.Options.ReceiptNamespace)
+	sameName := client.MatchingLabels{ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace, ReceiptCartLabel: label}
+	sameContent := client.MatchingLabels{ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace,
+		ReceiptContentLabel: contentLabelValue(cart.Status.SpecHash)}
 	var metas []metav1.PartialObjectMetadata
 	for _, opt := range []client.ListOption{client.MatchingFields{receiptCartIndex: receiptIndexKey(cart.Namespace, label)}, sameContent} {
 		cached := &metav1.PartialObjectMetadataList{}
 		cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-		if err := r.Client.List(ctx, cached, client.InNamespace(cart.Namespace), opt); err != nil {
+		if err := r.Client.List(ctx, cached, inReceipts, opt); err != nil {
 			return nil, fmt.Errorf("list cached receipts of %s: %w", cart.Name, err)
 		}
 		metas = append(metas, cached.Items...)
@@ -224,7 +239,7 @@ func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) (
 	clear(seen)
 	for _, selector := range []client.MatchingLabels{sameName, sameContent} {
 		var list corev1.ConfigMapList
-		if err := r.APIReader.List(ctx, &list, client.InNamespace(cart.Namespace), selector); err != nil {
+		if err := r.APIReader.List(ctx, &list, inReceipts, selector); err != nil {
 			return nil, fmt.Errorf("list receipts of %s: %w", cart.Name, err)
 		}
 		for _, cm := range list.Items {
@@ -243,8 +258,8 @@ func indexReceipts(ctx context.Context, indexer client.FieldIndexer) error {
 }
 
 func receiptIndexValue(o client.Object) []string {
-	if l := o.GetLabels()[ReceiptCartLabel]; l != "" {
-		return []string{receiptIndexKey(o.GetNamespace(), l)}
+	if ns, l := o.GetLabels()[ReceiptCartNamespaceLabel], o.GetLabels()[ReceiptCartLabel]; ns != "" && l != "" {
+		return []string{receiptIndexKey(ns, l)}
 	}
 	return nil
 }

@@ -61,13 +61,14 @@ func (r *PartnerCartReconciler) overriddenOrders(ctx context.Context, cart *pcv1
 	orders := slices.Clone(named)
 	for _, name := range named {
 		cm := &corev1.ConfigMap{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: cart.Namespace, Name: name}, cm); err != nil {
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.Options.ReceiptNamespace, Name: name}, cm); err != nil {
 			if apierrors.IsNotFound(err) || len(validation.IsDNS1123Subdomain(name)) > 0 {
 				continue // an order ID, or no such receipt
 			}
 			return nil, fmt.Errorf("read receipt %s named by %s: %w", name, pcv1alpha1.RepurchaseOfAnnotation, err)
 		}
-		if cm.Labels[ReceiptLabel] == "true" {
+		// Only a receipt of the cart's own namespace: a tenant cannot vouch for another's purchase.
+		if cm.Labels[ReceiptLabel] == "true" && cm.Labels[ReceiptCartNamespaceLabel] == cart.Namespace {
 			orders = append(orders, pcv1alpha1.SplitOrderIDs(cm.Data["orderIds"])...)
 		}
 	}
@@ -91,7 +92,7 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 	for i := range receipts {
 		cm := &receipts[i]
 		rec, err := decodeReceipt(cm)
-		if err != nil || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
+		if err != nil || rec.Namespace != cart.Namespace || rec.PartnerCartUID == string(cart.UID) || len(rec.Orders) == 0 {
 			continue
 		}
 		for _, over := range pcv1alpha1.SplitOrderIDs(rec.RepurchaseOf) {
@@ -207,7 +208,9 @@ func (r *PartnerCartReconciler) unrecordedMatches(ctx context.Context, orders []
 			}
 			var receipts metav1.PartialObjectMetadataList
 			receipts.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-			if err := r.APIReader.List(ctx, &receipts, client.HasLabels{key}); err != nil {
+			// Receipts in the receipt namespace only: a ConfigMap with that label anywhere
+			// else is not the manager's record (a tenant can label its own ConfigMaps).
+			if err := r.APIReader.List(ctx, &receipts, client.InNamespace(r.Options.ReceiptNamespace), client.HasLabels{key}); err != nil {
 				return nil, fmt.Errorf("look for the receipt of order %s: %w", id, err)
 			}
 			live, err := r.recordedByLiveCart(ctx, receipts.Items)
@@ -278,17 +281,21 @@ func (r *PartnerCartReconciler) withinIdenticalWindow(startedAt string, now time
 func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts []metav1.PartialObjectMetadata) (bool, error) {
 	live := map[string]map[string]bool{} // namespace -> UIDs of its PartnerCarts not being deleted, listed once
 	for _, m := range receipts {
-		uids, ok := live[m.Namespace]
+		ns := m.Labels[ReceiptCartNamespaceLabel]
+		if ns == "" {
+			continue
+		}
+		uids, ok := live[ns]
 		if !ok {
 			var carts pcv1alpha1.PartnerCartList
-			if err := r.Client.List(ctx, &carts, client.InNamespace(m.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-				return false, fmt.Errorf("list the PartnerCarts of namespace %s: %w", m.Namespace, err)
+			if err := r.Client.List(ctx, &carts, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+				return false, fmt.Errorf("list the PartnerCarts of namespace %s: %w", ns, err)
 			}
 			uids = map[string]bool{}
 			for _, c := range carts.Items {
 				uids[string(c.UID)] = c.DeletionTimestamp.IsZero()
 			}
-			live[m.Namespace] = uids
+			live[ns] = uids
 		}
 		if uids[m.Labels[ReceiptCartUIDLabel]] {
 			return true, nil

@@ -177,7 +177,8 @@ func TestSplitPurchaseStopsTheCart(t *testing.T) {
 
 // TestRecordedOrderIsLeftOutOfTheSplit: an order a receipt records was bought knowingly by
 // another PartnerCart that still exists; the match is made again without it, from the orders
-// no receipt names.
+// no receipt names. A ConfigMap a tenant labelled with an order in its own namespace is no
+// receipt: the order stays unrecorded.
 func TestRecordedOrderIsLeftOutOfTheSplit(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Now().Truncate(time.Second)
@@ -187,9 +188,15 @@ func TestRecordedOrderIsLeftOutOfTheSplit(t *testing.T) {
 	g.Expect(ok).To(BeTrue())
 	buyer := newCart("other", "buyer")
 	g.Expect(k8s.Create(t.Context(), buyer)).To(Succeed())
-	receipt := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "receipt",
-		Labels: map[string]string{key: "", ReceiptCartUIDLabel: string(buyer.UID)}}}
+	receipt := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: unitReceiptNS, Name: "receipt",
+		Labels: map[string]string{key: "", ReceiptCartNamespaceLabel: "other", ReceiptCartUIDLabel: string(buyer.UID)}}}
 	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
+	forgedKey, _ := orderLabelKey("o-unrecorded")
+	for _, ns := range []string{"other", cart.Namespace} {
+		forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forged",
+			Labels: map[string]string{forgedKey: "", ReceiptLabel: "true", ReceiptCartNamespaceLabel: "other", ReceiptCartUIDLabel: string(buyer.UID)}}}
+		g.Expect(k8s.Create(t.Context(), forged)).To(Succeed())
+	}
 	e5 := []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}
 	orders := []partnercenter.Order{
 		{ID: "o-recorded", BillingCycle: "monthly", CreationDate: now.Add(-time.Minute).Format(time.RFC3339), LineItems: e5},

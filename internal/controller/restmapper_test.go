@@ -20,7 +20,7 @@ func TestCacheOptionsNeedNoAPIServer(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	mapper, err := NewRESTMapper(cfg, hc)
 	g.Expect(err).NotTo(HaveOccurred())
-	opts := CacheOptions(cache.Options{Scheme: testenv.NewScheme(), Mapper: mapper, HTTPClient: hc})
+	opts := CacheOptions(cache.Options{Scheme: testenv.NewScheme(), Mapper: mapper, HTTPClient: hc}, Options{ReceiptNamespace: "partnercart-system"})
 	_, err = cache.New(cfg, opts)
 	g.Expect(err).NotTo(HaveOccurred())
 }

@@ -10,7 +10,8 @@ package controller
 //     class of answer (simulation_pc_test.go);
 //   - a fake clock that only the world advances;
 //   - actors who approve, revoke, edit, re-pin, change limits, freeze, delete, re-apply, rename,
-//     restore, delete receipts, annotate, restart managers and run a second manager.
+//     restore, delete receipts (an administrator), forge receipts in the tenant namespace (a
+//     tenant), annotate, restart managers and run a second manager.
 // After every step it checks the invariants I1-I4 of design 3.9, and I5 at the end of a seed.
 //
 //	go test ./internal/controller -run TestPurchaseSimulation            # SIM_SEEDS seeds (default 20)
@@ -24,6 +25,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -295,7 +297,7 @@ func (w *simWorld) newManager(name string) *PartnerCartReconciler {
 	w.restarts++
 	r := &PartnerCartReconciler{Client: w.k8s, APIReader: w.api, Recorder: &events.FakeRecorder{},
 		PartnerCenter: pcfake.NewFactory(w.pc.client), Clock: w.clk,
-		Options:    Options{Identity: fmt.Sprintf("mgr-%s-%d", name, w.restarts), PurchaseFreeze: w.freeze},
+		Options:    Options{Identity: fmt.Sprintf("mgr-%s-%d", name, w.restarts), PurchaseFreeze: w.freeze, ReceiptNamespace: simReceiptNamespace},
 		jitterRand: w.rng.Float64, Admission: simAdmission{w}}
 	r.Options.defaults()
 	return r
@@ -463,6 +465,7 @@ func (w *simWorld) actors() []simActor {
 		{"backup", 2, w.actBackup},
 		{"restore", 1, w.actRestore},
 		{"delete-receipt", 1, w.actDeleteReceipt},
+		{"forge-receipt", 1, w.actForgeReceipt},
 		{"resolve", 4, w.actResolve},
 		{"repurchase-of", 2, w.actRepurchaseOf},
 		{"clear-annotations", 1, w.actClearAnnotations},
@@ -916,15 +919,23 @@ func (w *simWorld) actRestore() bool {
 	return true
 }
 
+// simReceiptNamespace is the managers' own namespace, where they keep receipts; the tenant's
+// carts live in w.namespace.
+const simReceiptNamespace = "partnercart-system"
+
+// receipts are the receipts in the receipt namespace: the only records that count (a
+// ConfigMap a tenant made in its own namespace records nothing, whatever its labels say).
 func (w *simWorld) receipts() []corev1.ConfigMap {
 	var list corev1.ConfigMapList
-	must(w.api.List(context.Background(), &list, client.InNamespace(w.namespace), client.HasLabels{ReceiptLabel}))
+	must(w.api.List(context.Background(), &list, client.InNamespace(simReceiptNamespace), client.HasLabels{ReceiptLabel}))
 	slices.SortFunc(list.Items, func(a, b corev1.ConfigMap) int { return strings.Compare(a.Name, b.Name) })
 	return list.Items
 }
 
+// actDeleteReceipt is an administrator deleting a receipt: tenants cannot (the receipt
+// namespace is the manager's), so it is rare.
 func (w *simWorld) actDeleteReceipt() bool {
-	if !w.chance(0.3) { // rare: receipts are out of tenants' reach
+	if !w.chance(0.3) {
 		return false
 	}
 	rs := w.receipts()
@@ -942,6 +953,45 @@ func (w *simWorld) actDeleteReceipt() bool {
 		}
 	}
 	w.tracef("admin deletes receipt %s (orders %s)", cm.Name, cm.Data["orderIds"])
+	return true
+}
+
+// actForgeReceipt is a tenant with edit rights in its namespace writing a ConfigMap that looks
+// like a receipt there, the way receipts looked when they lived in tenants' namespaces: the
+// receipt labels of a cart name, the UID of a live cart and every order Partner Center holds
+// (a guard that believed it would take those orders for ones a live cart bought knowingly, and
+// buy them again), and a record of orders under that name (which would stop a cart that was
+// never bought). Nothing the operator does may change because of it.
+func (w *simWorld) actForgeReceipt() bool {
+	if len(w.pc.orders) == 0 && w.rng.IntN(2) == 0 {
+		return false
+	}
+	names := w.sortedNames()
+	name := names[w.rng.IntN(len(names))]
+	labels := map[string]string{ReceiptLabel: "true", ReceiptCartNamespaceLabel: w.namespace, ReceiptCartLabel: cartLabelValue(name)}
+	for _, c := range w.liveCarts() {
+		labels[ReceiptCartUIDLabel] = string(c.UID) // a live cart, so the orders look bought knowingly
+		if c.Status.SpecHash != "" {
+			labels[ReceiptContentLabel] = contentLabelValue(c.Status.SpecHash)
+		}
+	}
+	var orders []pcv1alpha1.OrderStatus
+	for _, o := range w.pc.orders {
+		if key, ok := orderLabelKey(o.Order.ID); ok {
+			labels[key] = "true"
+		}
+		orders = append(orders, pcv1alpha1.OrderStatus{ID: o.Order.ID})
+	}
+	if len(orders) == 0 {
+		orders = []pcv1alpha1.OrderStatus{{ID: "forged-order"}}
+	}
+	body, err := json.Marshal(receiptRecord{Namespace: w.namespace, PartnerCart: name, PartnerCartUID: "forged",
+		StartedAt: w.clk.Now().UTC().Format(time.RFC3339), Orders: orders})
+	must(err)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace, Name: fmt.Sprintf("%s-receipt-forged-%d", name, w.step), Labels: labels},
+		Data: map[string]string{"orderIds": orderIDs(orders), "receipt.json": string(body)}}
+	must(w.api.Create(context.Background(), cm))
+	w.tracef("tenant forges receipt %s/%s for %s (orders %s)", cm.Namespace, cm.Name, name, cm.Data["orderIds"])
 	return true
 }
 

@@ -279,10 +279,13 @@ func receiptWrittenBy(t *testing.T, recorded *pcv1alpha1.PartnerCart) (*corev1.C
 	writer, api, _ := unitReconciler(recorded, clocktesting.NewFakePassiveClock(recorded.Status.Checkout.StartedAt.Time), interceptor.Funcs{}, Options{})
 	g.Expect(writer.ensureReceipt(t.Context(), &scope{r: writer, cart: recorded})).To(Succeed())
 	receipt := &corev1.ConfigMap{}
-	g.Expect(api.Get(t.Context(), client.ObjectKey{Namespace: recorded.Namespace, Name: receiptName(recorded)}, receipt)).To(Succeed())
+	g.Expect(api.Get(t.Context(), client.ObjectKey{Namespace: unitReceiptNS, Name: receiptName(recorded)}, receipt)).To(Succeed())
 	receipt.ResourceVersion = ""
 	return receipt, api
 }
+
+// unitReceiptNS is the unit reconcilers' receipt namespace.
+const unitReceiptNS = "partnercart-system"
 
 // unitReconciler is a reconciler over a fake API server that holds cart and its credentials
 // Secret (with funcs intercepting its calls), and a fake Partner Center that holds cart-1 as
@@ -298,6 +301,9 @@ func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs 
 		pcfake.WithOrders())
 	r := &PartnerCartReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100),
 		PartnerCenter: pcfake.NewFactory(pc), Clock: clk, Options: opts, Admission: admissionStub("")}
+	if r.Options.ReceiptNamespace == "" {
+		r.Options.ReceiptNamespace = unitReceiptNS
+	}
 	r.Options.defaults()
 	return r, k8s, pc
 }

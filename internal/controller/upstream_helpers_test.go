@@ -140,10 +140,14 @@ func assertNoSecretsLeaked(t *testing.T, o *operator) {
 		add("PartnerCart "+c.Name+" status", c.Status)
 		add("PartnerCart "+c.Name, c)
 	}
-	configMaps := &corev1.ConfigMapList{}
-	g.Expect(env.Client.List(ctx, configMaps, client.InNamespace(o.ns))).To(Succeed())
-	for _, cm := range configMaps.Items {
-		add("ConfigMap "+cm.Name, cm.Data)
+	configMaps := 0
+	for _, ns := range []string{o.ns, o.receiptNS} {
+		list := &corev1.ConfigMapList{}
+		g.Expect(env.Client.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		for _, cm := range list.Items {
+			add("ConfigMap "+ns+"/"+cm.Name, cm.Data)
+		}
+		configMaps += len(list.Items)
 	}
 	haystacks = append(haystacks, struct{ where, text string }{"manager logs", o.logs.String()})
 
@@ -155,5 +159,5 @@ func assertNoSecretsLeaked(t *testing.T, o *operator) {
 		}
 	}
 	t.Logf("leak check: %d secrets and tokens looked for in %d events, %d carts, %d config maps and the logs",
-		len(needles), len(events.Items)+len(coreEvents.Items), len(carts.Items), len(configMaps.Items))
+		len(needles), len(events.Items)+len(coreEvents.Items), len(carts.Items), configMaps)
 }

@@ -28,11 +28,23 @@ const (
 // SecretName is the credentials Secret the harness creates in each namespace.
 const SecretName = "partner-center"
 
-// ReceiptLabel marks receipt ConfigMaps.
-const ReceiptLabel = "partnercenter.partnercart.dev/receipt"
+// ReceiptLabel marks receipt ConfigMaps; ReceiptCartNamespaceLabel names the namespace of the
+// cart a receipt records.
+const (
+	ReceiptLabel              = "partnercenter.partnercart.dev/receipt"
+	ReceiptCartNamespaceLabel = "partnercenter.partnercart.dev/cart-namespace"
+)
 
-// CreateNamespaces creates the namespaces, each with the credentials Secret.
+// ReceiptNamespace is the managers' own namespace in the harness's stacks (their
+// --receipt-namespace), where they keep receipts, as partnercart-system is in a real install.
+const ReceiptNamespace = "partnercart-system"
+
+// CreateNamespaces creates the namespaces, each with the credentials Secret, and the managers'
+// receipt namespace.
 func CreateNamespaces(ctx context.Context, c client.Client, names ...string) error {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ReceiptNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ReceiptNamespace, err)
+	}
 	for _, ns := range names {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create namespace %s: %w", ns, err)
@@ -222,12 +234,14 @@ func ListCarts(ctx context.Context, c client.Client, namespaces []string) ([]pcv
 	return all, nil
 }
 
-// ListReceipts lists every receipt ConfigMap in the namespaces.
+// ListReceipts lists the receipts of the carts of the namespaces: ConfigMaps in the receipt
+// namespace (the only place the operator keeps and reads them).
 func ListReceipts(ctx context.Context, c client.Client, namespaces []string) ([]corev1.ConfigMap, error) {
 	var all []corev1.ConfigMap
 	for _, ns := range namespaces {
 		list := &corev1.ConfigMapList{}
-		if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{ReceiptLabel: "true"}); err != nil {
+		if err := c.List(ctx, list, client.InNamespace(ReceiptNamespace),
+			client.MatchingLabels{ReceiptLabel: "true", ReceiptCartNamespaceLabel: ns}); err != nil {
 			return nil, err
 		}
 		all = append(all, list.Items...)

@@ -66,6 +66,7 @@ func (m *Manager) Start() error {
 		"--authority-host", m.cfg.PartnerCenterURL,
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", probeAddr,
+		"--receipt-namespace", ReceiptNamespace, // CreateNamespaces creates it
 	}, m.cfg.Flags...)
 	m.PprofURL = ""
 	if m.cfg.Pprof {

@@ -281,7 +281,8 @@ func (a *Audit) Repurchases() (int, []string) {
 	intents := a.intentsByCart()
 	receiptNames := map[string][]string{}
 	for _, r := range a.Receipts {
-		receiptNames[r.Data["cartId"]] = append(receiptNames[r.Data["cartId"]], r.Namespace+"/"+receiptCartName(&r))
+		// The cart's namespace, not the receipt's (receipts live in the receipt namespace).
+		receiptNames[r.Data["cartId"]] = append(receiptNames[r.Data["cartId"]], r.Labels[ReceiptCartNamespaceLabel]+"/"+receiptCartName(&r))
 	}
 	carts := map[string]map[string]bool{} // namespace/name -> upstream carts with orders
 	for _, p := range a.Purchases {

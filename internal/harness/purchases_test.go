@@ -136,8 +136,9 @@ func TestRepurchases(t *testing.T) {
 	deletedFirst := bought("a", "u1", "c1", t0)
 	reapplied := bought("a", "u2", "c2", t0.Add(time.Minute))
 	receipt := corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a-receipt-u1", Labels: map[string]string{ReceiptLabel: "true"}},
-		Data:       map[string]string{"cartId": "c1", "receipt.json": `{"partnerCart":"a"}`},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ReceiptNamespace, Name: "ns.a-receipt-u1",
+			Labels: map[string]string{ReceiptLabel: "true", ReceiptCartNamespaceLabel: "ns"}},
+		Data: map[string]string{"cartId": "c1", "receipt.json": `{"partnerCart":"a"}`},
 	}
 	for _, tc := range []struct {
 		name      string

@@ -222,7 +222,7 @@ func floorPurchase(ctx context.Context, c client.Client, cart *pcv1alpha1.Partne
 			TransactionType: "New", Price: "57.00"})
 	}
 	st.Orders = []pcv1alpha1.OrderStatus{order}
-	st.ReceiptName = cart.Name + "-receipt-" + string(cart.UID)[:8]
+	st.ReceiptName = controller.ReceiptName(cart.Namespace, cart.Name, string(cart.UID))
 	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartFrozenReason, "Cart "+cartID+" was checked out; its content is frozen")
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason, "Created orders "+orderID)
 	setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.OrdersProvisioningReason, "Waiting for 1 of 1 orders to complete")
@@ -233,8 +233,9 @@ func floorPurchase(ctx context.Context, c client.Client, cart *pcv1alpha1.Partne
 		return 1, err
 	}
 	receipt := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: st.ReceiptName, Labels: map[string]string{
-			harness.ReceiptLabel: "true", controller.ReceiptCartLabel: cart.Name, controller.ReceiptCartUIDLabel: string(cart.UID)}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: harness.ReceiptNamespace, Name: st.ReceiptName, Labels: map[string]string{
+			harness.ReceiptLabel: "true", controller.ReceiptCartNamespaceLabel: cart.Namespace, controller.ReceiptCartLabel: cart.Name,
+			controller.ReceiptCartUIDLabel: string(cart.UID)}},
 		Immutable: ptr.To(true),
 		Data: map[string]string{"cartId": cartID, "orderIds": orderID, "customerId": cart.Spec.CustomerID, "checkoutRequestId": st.Checkout.RequestID,
 			"specHash": hash, "checkoutStartedAt": now.UTC().Format(time.RFC3339), "approvedBy": approver, "receipt.json": string(receiptJSON)},
@@ -302,7 +303,8 @@ func emptyFloorNamespace(ctx context.Context, cp *harness.ControlPlane, ns strin
 	if firstErr != nil {
 		return fmt.Errorf("empty %s: %w", ns, firstErr)
 	}
-	return c.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(ns), client.MatchingLabels{harness.ReceiptLabel: "true"})
+	return c.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(harness.ReceiptNamespace),
+		client.MatchingLabels{harness.ReceiptLabel: "true", harness.ReceiptCartNamespaceLabel: ns})
 }
 
 // addAPIFloorRows: the operator against the API floor, and per cart what it writes beyond it.

@@ -19,9 +19,9 @@ import (
 // as the manager's cache trims them (controller.TrimForCache), held in this process's heap.
 // The informers' stores add their maps and indexes on top (about a hundred bytes an object).
 func cacheFootprint(ctx context.Context, c client.Client, ns string) (cartBytes, receiptBytes float64, n int, err error) {
-	measure := func(list client.ObjectList, items func() []client.Object) (float64, int, error) {
+	measure := func(list client.ObjectList, opts []client.ListOption, items func() []client.Object) (float64, int, error) {
 		before := liveHeap()
-		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		if err := c.List(ctx, list, opts...); err != nil {
 			return 0, 0, err
 		}
 		objs := items()
@@ -38,7 +38,7 @@ func cacheFootprint(ctx context.Context, c client.Client, ns string) (cartBytes,
 		return float64(after-before) / float64(len(objs)), len(objs), nil
 	}
 	carts := &pcv1alpha1.PartnerCartList{}
-	cartBytes, n, err = measure(carts, func() []client.Object {
+	cartBytes, n, err = measure(carts, []client.ListOption{client.InNamespace(ns)}, func() []client.Object {
 		out := make([]client.Object, 0, len(carts.Items))
 		for i := range carts.Items {
 			out = append(out, &carts.Items[i])
@@ -50,7 +50,8 @@ func cacheFootprint(ctx context.Context, c client.Client, ns string) (cartBytes,
 	}
 	receipts := &metav1.PartialObjectMetadataList{}
 	receipts.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-	receiptBytes, _, err = measure(receipts, func() []client.Object {
+	receiptBytes, _, err = measure(receipts, []client.ListOption{client.InNamespace(harness.ReceiptNamespace),
+		client.MatchingLabels{harness.ReceiptCartNamespaceLabel: ns}}, func() []client.Object {
 		out := make([]client.Object, 0, len(receipts.Items))
 		for i := range receipts.Items {
 			if receipts.Items[i].Labels[harness.ReceiptLabel] == "true" {

@@ -22,6 +22,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.credentialsNamespace | default .Release.Namespace }}
 {{- end }}
 
+{{- define "partnercart.receiptNamespace" -}}
+{{ .Values.receiptNamespace | default .Release.Namespace }}
+{{- end }}
+
 {{/* The ServiceAccount as a subject of a binding. */}}
 {{- define "partnercart.managerSubject" -}}
 - kind: ServiceAccount
