@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+)
+
+// Review 2: separation-of-duties bypasses found by impersonation on the real API server.
+// Each test states what docs/gitops.md ("Who may do what") promises and fails where the
+// policies of config/policy/approval.yaml do not keep the promise.
+
+// TestReview2SelfApprovalThroughServiceAccountOfAnotherNamespace: "Approve a cart whose
+// content one wrote last, or that a ServiceAccount ... one can act as ... wrote" needs
+// approve-own. requesterIsApprover only looks at ServiceAccounts of the cart's own namespace:
+// bob (approve, no approve-own) who can mint the tokens of a ServiceAccount in another
+// namespace (his team's CI namespace) that may edit the cart's namespace writes the content as
+// that ServiceAccount and approves it himself. One person, nobody else looked at it.
+func TestReview2SelfApprovalThroughServiceAccountOfAnotherNamespace(t *testing.T) {
+	e := newSoDEnv(t)
+	g := NewWithT(t)
+	ciNS := newNamespace(t)
+	g.Expect(e.admin.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ciNS, Name: "builder"}})).To(Succeed())
+	// The CI ServiceAccount edits carts in the tenant namespace (a pipeline that writes them).
+	bindClusterRole(t, e.ns, "editor-role", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ciNS, Name: "builder"})
+	// bob can mint its tokens, as edit in the CI namespace lets him.
+	g.Expect(e.admin.Create(t.Context(), &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ciNS, Name: "mint-tokens"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, Verbs: []string{"create"}}},
+	})).To(Succeed())
+	g.Expect(e.admin.Create(t.Context(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ciNS, Name: "bob-mints-tokens"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "mint-tokens"},
+		Subjects:   []rbacv1.Subject{user("bob")},
+	})).To(Succeed())
+	builderName := "system:serviceaccount:" + ciNS + ":builder"
+	builder := as(t, builderName, "system:serviceaccounts", "system:serviceaccounts:"+ciNS)
+	// bob, acting as the CI ServiceAccount, writes the cart: 40 seats.
+	g.Eventually(func() error {
+		return builder.Create(t.Context(), newCart(e.ns, "via-ci", func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].Quantity = 40 }))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	g.Expect(e.get("via-ci").Spec.Approval.RequestedBy).To(Equal(builderName))
+
+	err := e.patch(e.bob, "via-ci", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })
+	a := e.get("via-ci").Spec.Approval
+	t.Logf("bob's approval: err=%v, approval=%+v", err, a)
+	g.Expect(err).To(MatchError(ContainSubstring("self-approval needs the verb approve-own")),
+		"bob wrote the content through a ServiceAccount he can act as; approving it is self-approval")
+	g.Expect(a.Approved).To(BeFalse())
+}
+
+// TestReview2NamespaceServiceAccountTakesDecisions: "Approve as a ServiceAccount of the
+// cart's own namespace: nobody, every editor there can mint its tokens". The decision
+// annotations repurchase-of and checkout-resolution are purchase decisions too (they need
+// approve), but partnercart-approval applies the own-namespace rule to approvals only: a
+// namespace ServiceAccount given approve (a release bot) sets them, so every editor of the
+// namespace can, acting as it.
+func TestReview2NamespaceServiceAccountTakesDecisions(t *testing.T) {
+	e := newSoDEnv(t)
+	g := NewWithT(t)
+	g.Expect(e.admin.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "release"}})).To(Succeed())
+	sa := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: e.ns, Name: "release"}
+	bindClusterRole(t, e.ns, "approver", sa)
+	release := as(t, "system:serviceaccount:"+e.ns+":release", "system:serviceaccounts", "system:serviceaccounts:"+e.ns)
+	g.Expect(e.alice.Create(t.Context(), newCart(e.ns, "decided-by-sa"))).To(Succeed())
+	g.Eventually(func() error {
+		return release.Create(t.Context(), newCart(e.ns, "sa-probe"), client.DryRunAll)
+	}).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring("forbidden")), "the approver role does not create")
+
+	// The same ServiceAccount is refused an approval...
+	err := e.patch(release, "decided-by-sa", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })
+	g.Expect(err).To(MatchError(ContainSubstring("acts for every editor there")))
+
+	for _, key := range []string{pcv1alpha1.RepurchaseOfAnnotation, pcv1alpha1.CheckoutResolutionAnnotation} {
+		err := e.patch(release, "decided-by-sa", func(c *pcv1alpha1.PartnerCart) {
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations[key] = "earlier-receipt"
+		})
+		ann := e.get("decided-by-sa").Annotations
+		t.Logf("%s: err=%v, by=%q", key, err, ann[key+pcv1alpha1.DecidedBySuffix])
+		// ...but not the decision annotations.
+		g.Expect(err).To(MatchError(ContainSubstring("acts for every editor there")),
+			"%s set by a ServiceAccount of the cart's own namespace (stamped %q)", key, ann[key+pcv1alpha1.DecidedBySuffix])
+	}
+}
