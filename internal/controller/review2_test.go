@@ -1,16 +1,20 @@
 package controller
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
@@ -142,4 +146,66 @@ func TestReview2GitOpsReapplyApprovesAnEditorsLines(t *testing.T) {
 		g.Expect(cart.Spec.LineItems).To(HaveLen(1),
 			"approved by %s for content requested by %s, with a line that is not in Git", cart.Spec.Approval.ApprovedBy, cart.Spec.Approval.RequestedBy)
 	}
+}
+
+// TestReview2FutureDatedStampTypedInAGapIsBought: CheckedAfter promises that a stamp dated t is
+// trusted only once "a check that found the policies in force started at or after t"; for a
+// t in the future it runs a check now (which starts before t) and returns "" all the same.
+// approvalDecision lets approvedAt run up to approvalClockSkew (2 minutes) ahead. So an editor
+// who types an approval during a policy gap the periodic check did not see (a re-install, a
+// helm upgrade that recreates a binding), dated a little after the policies will be back,
+// gets it bought by the next reconcile (a label edit wakes the cart) with the manager up all
+// along: docs/gitops.md says only a gap while the manager was down can do that.
+func TestReview2FutureDatedStampTypedInAGapIsBought(t *testing.T) {
+	g := NewWithT(t)
+	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	var deleted atomic.Bool
+	p := &AdmissionPolicies{Namespace: metav1.NamespaceDefault, Client: interceptor.NewClient(direct, interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			if b, ok := list.(*admissionv1.ValidatingAdmissionPolicyBindingList); ok && deleted.Load() {
+				b.Items = nil
+			}
+			return nil
+		}})}
+	g.Expect(p.checkAndRecord(t.Context())).To(BeEmpty(), "in force at the last periodic check")
+
+	// The binding is deleted and re-created between two periodic checks. Meanwhile alice, who
+	// may only edit, types an approval dated 90 seconds ahead: nothing refuses it.
+	deleted.Store(true)
+	typed := newCart("tenant", "typed-in-gap", withApproved(), func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.Approval.RequestedBy = "alice"
+		c.Spec.Approval.ApprovedBy = "bob"
+		c.Spec.Approval.ApprovedAt = time.Now().Add(90 * time.Second).UTC().Format(time.RFC3339)
+	})
+	typed.Status.SpecHash = SpecHash(&typed.Spec)
+	deleted.Store(false)
+
+	// A label edit after the policies are back wakes the cart (the validating policy lets it
+	// through: the stamps are unchanged).
+	r := &PartnerCartReconciler{Admission: p}
+	reason, msg := r.approvalDecision(t.Context(), &scope{cart: typed, now: time.Now()})
+	t.Logf("%s: %s", reason, msg)
+	g.Expect(reason).NotTo(Equal(pcv1alpha1.ApprovedReason),
+		"approvedAt %s is after every check that ran: no check shows the policies were in force when it was written", typed.Spec.Approval.ApprovedAt)
+}
+
+// TestReview2FutureDatedDecisionTypedInAGapIsTaken: the same for the decision annotations, and
+// worse: decision() has no bound on how far ahead -at may be. checkout-resolution (or
+// repurchase-of) typed with -by bob and -at 2099 during any gap, noticed or not (nothing marks
+// an annotation as seen untrusted), is taken once the policies are back.
+func TestReview2FutureDatedDecisionTypedInAGapIsTaken(t *testing.T) {
+	g := NewWithT(t)
+	p := admissionInForce(t)
+	key := pcv1alpha1.CheckoutResolutionAnnotation
+	typed := newCart("tenant", "typed-in-gap", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{key: "req-1/nothing-bought", key + pcv1alpha1.DecidedBySuffix: "bob", key + pcv1alpha1.DecidedAtSuffix: "2099-01-01T00:00:00Z"}
+	})
+	r := &PartnerCartReconciler{Admission: p}
+	value, by, at := r.decision(t.Context(), typed, key)
+	t.Logf("decision: %q by %q at %q", value, by, at)
+	g.Expect(value).To(BeEmpty(), "a decision stamped in 2099 was not stamped by the API server now")
 }
