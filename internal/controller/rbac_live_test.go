@@ -101,6 +101,12 @@ func TestInstalledRBACKeepsReceiptsFromTenants(t *testing.T) {
 	mgr, err := client.NewWithWatch(asManager, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 
+	// The admission policy check works with the install's RBAC: it lists the policies and
+	// dry-runs its probes in its own namespace, and nowhere else.
+	gate := &AdmissionPolicies{Client: mgr, Namespace: managerNS}
+	g.Expect(gate.Check(t.Context())).To(BeEmpty())
+	g.Expect(mgr.Create(t.Context(), probeCart(o.ns), client.DryRunAll)).To(Satisfy(apierrors.IsForbidden), "no probe in a tenant namespace")
+
 	o.create("seats", withApproved())
 	o.eventually("seats", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	bought := o.get("seats")

@@ -191,6 +191,7 @@ func TestSelfApprovalThroughServiceAccounts(t *testing.T) {
 	bindClusterRole(t, e.ns, "editor-role", saSubject("ci"))
 	bindClusterRole(t, e.ns, "editor-role", saSubject("flux"))
 	bindClusterRole(t, e.ns, "self-approver", saSubject("flux")) // the advice docs/gitops.md used to give
+	bindClusterRole(t, e.ns, "approver", saSubject("flux"))
 	saUser := func(name string) client.Client {
 		return as(t, "system:serviceaccount:"+e.ns+":"+name, "system:serviceaccounts", "system:serviceaccounts:"+e.ns)
 	}
@@ -199,7 +200,7 @@ func TestSelfApprovalThroughServiceAccounts(t *testing.T) {
 
 	t.Run("bob cannot approve a cart he asked for through a ServiceAccount he can act as", func(t *testing.T) {
 		err := e.patch(e.bob, "asked-by-ci", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })
-		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("a ServiceAccount they can act as")))
+		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("an identity they can act as")))
 	})
 
 	t.Run("a ServiceAccount of the cart's namespace cannot approve, whatever its roles", func(t *testing.T) {
