@@ -762,6 +762,13 @@ type PartnerCartStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=600
 	UntrustedApproval string `json:"untrustedApproval,omitempty"`
+	// untrustedDecisions are the decision annotations ("<annotation> by <by> at <at>") the
+	// operator saw stamped in the future or while the admission policies were not in force:
+	// they are never acted on. The latest four.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=1024
+	UntrustedDecisions []string `json:"untrustedDecisions,omitempty"`
 
 	// conditions are Ready, Reconciling, Stalled, CartSynced, Approved and CheckedOut.
 	// +optional

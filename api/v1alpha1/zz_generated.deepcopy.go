@@ -605,6 +605,11 @@ func (in *PartnerCartStatus) DeepCopyInto(out *PartnerCartStatus) {
 		*out = new(CustomerStatus)
 		**out = **in
 	}
+	if in.UntrustedDecisions != nil {
+		in, out := &in.UntrustedDecisions, &out.UntrustedDecisions
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

@@ -23,6 +23,7 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/config/policy"
+	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings;mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=list
@@ -143,7 +144,15 @@ func (p *AdmissionPolicies) CheckedAfter(ctx context.Context, t time.Time) strin
 	if p.Problem() == "" && !p.checkedAt.Before(t) {
 		return ""
 	}
-	return p.checkLocked(ctx)
+	if problem := p.checkLocked(ctx); problem != "" {
+		return problem
+	}
+	if p.checkedAt.Before(t) {
+		// Stamped after this very check began: the API server's clock is ahead of ours, or
+		// the stamp was typed. A later check decides.
+		return fmt.Sprintf("a stamp dated %s is newer than the latest check of the admission policies", t.Add(-time.Second).UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // record keeps the result of a check, and says so when it changes. It runs in one goroutine.
@@ -392,9 +401,44 @@ func (r *PartnerCartReconciler) decision(ctx context.Context, cart *pcv1alpha1.P
 	if value == "" || !r.stampedUnderPolicies(at) {
 		return "", "", ""
 	}
-	// As for an approval: a stamp newer than the last check waits for a new one.
-	if t, _ := time.Parse(time.RFC3339, at); r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
+	seen := key + " by " + printable.Truncate(by, 256) + " at " + printable.Truncate(at, 64)
+	if slices.Contains(cart.Status.UntrustedDecisions, seen) {
+		return "", "", ""
+	}
+	t, err := time.Parse(time.RFC3339, at)
+	// As for an approval: a stamp from the future, or one seen while the policies are not in
+	// force, was typed by hand and is never taken; one newer than the last check waits for a
+	// new one.
+	if err != nil || t.After(r.now().Add(approvalClockSkew)) || !r.admissionInForce() {
+		rememberUntrusted(cart, seen)
+		return "", "", ""
+	}
+	if r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
+		if !r.admissionInForce() {
+			rememberUntrusted(cart, seen)
+		}
 		return "", "", ""
 	}
 	return value, by, at
+}
+
+// rememberUntrusted keeps a decision stamp seen untrusted (the latest few).
+func rememberUntrusted(cart *pcv1alpha1.PartnerCart, seen string) {
+	if !slices.Contains(cart.Status.UntrustedDecisions, seen) {
+		cart.Status.UntrustedDecisions = append(cart.Status.UntrustedDecisions, seen)
+		if n := len(cart.Status.UntrustedDecisions); n > maxUntrustedDecisions {
+			cart.Status.UntrustedDecisions = cart.Status.UntrustedDecisions[n-maxUntrustedDecisions:]
+		}
+	}
+}
+
+// maxUntrustedDecisions bounds status.untrustedDecisions.
+const maxUntrustedDecisions = 4
+
+// now is the reconciler's clock.
+func (r *PartnerCartReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
 }

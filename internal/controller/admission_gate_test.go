@@ -152,7 +152,8 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 		reason    string
 	}{
 		{"stamped", admissionStub(""), stamped("bob", "2026-12-04T11:59:00Z"), pcv1alpha1.ApprovedReason},
-		{"stamped a moment ahead of our clock", admissionStub(""), stamped("bob", "2026-12-04T12:01:00Z"), pcv1alpha1.ApprovedReason},
+		{"stamped a moment ahead of our clock", admissionStub(""), stamped("bob", "2026-12-04T12:00:04Z"), pcv1alpha1.ApprovedReason},
+		{"stamped a minute ahead of our clock", admissionStub(""), stamped("bob", "2026-12-04T12:01:00Z"), pcv1alpha1.ApprovalNotStampedReason},
 		{"no stamps", admissionStub(""), stamped("", ""), pcv1alpha1.ApprovalNotStampedReason},
 		{"no time", admissionStub(""), stamped("bob", ""), pcv1alpha1.ApprovalNotStampedReason},
 		{"a time in 2099", admissionStub(""), stamped("bob", "2099-01-01T00:00:00Z"), pcv1alpha1.ApprovalNotStampedReason},

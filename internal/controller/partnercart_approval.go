@@ -71,6 +71,7 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 		return pcv1alpha1.ApprovalNotStampedReason, "spec.approval.approved is true but the API server did not stamp approvedBy and approvedAt " +
 			"(it was approved while the admission policies were not in force): an approver must approve it again"
 	case err != nil || at.After(s.now.Add(approvalClockSkew)):
+		cart.Status.UntrustedApproval = stamps // never an API server's stamp: never taken
 		return pcv1alpha1.ApprovalNotStampedReason, fmt.Sprintf("spec.approval.approvedAt %q is not a time the API server stamped (it is in the future, or malformed): an approver must approve it again",
 			printable.Truncate(a.ApprovedAt, 64))
 	case cart.Status.UntrustedApproval == stamps:
@@ -85,6 +86,9 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 	// that check, or it may have been typed in a gap since: check again now.
 	// approvedAt is to the second: the check must have begun after that whole second.
 	if problem := r.Admission.CheckedAfter(ctx, at.Add(time.Second)); problem != "" {
+		if !r.admissionInForce() {
+			cart.Status.UntrustedApproval = stamps // seen while they are not: anyone could have typed it
+		}
 		return pcv1alpha1.AdmissionPoliciesNotInForceReason, policiesNotInForce(problem)
 	}
 	return reason, message
@@ -96,8 +100,9 @@ func policiesNotInForce(problem string) string {
 		"): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
 }
 
-// approvalClockSkew is how far the API server's clock (approvedAt) may run ahead of ours.
-const approvalClockSkew = 2 * time.Minute
+// approvalClockSkew is how far the API server's clock (a stamp) may run ahead of ours. A stamp
+// further ahead was typed by hand, and is never taken.
+const approvalClockSkew = 5 * time.Second
 
 // approvalDecision says whether spec.approval allows checking out the cart as synced.
 func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
