@@ -2,6 +2,7 @@ package controller
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 	t.Helper()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append([]string{"system:authenticated"}, groups...)}
+	// Each person's writes carry a field manager of their own, as different kubectl commands
+	// (edit, patch, apply) do; one shared test binary name would merge their managedFields.
+	cfg.UserAgent = strings.NewReplacer(":", "-", "/", "-").Replace(user)
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	return c

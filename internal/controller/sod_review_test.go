@@ -206,3 +206,28 @@ func TestFutureDatedDecisionTypedInAGapIsNotTaken(t *testing.T) {
 	t.Logf("decision: %q by %q at %q", value, by, at)
 	g.Expect(value).To(BeEmpty(), "a decision stamped in 2099 was not stamped by the API server now")
 }
+
+// TestAFutureManagedFieldsEntryDoesNotDateLaterApprovals: an editor adds a managedFields entry
+// dated 2099 in an update that decides nothing; a later approval by an approver is still dated
+// by its own request, not 2099 (which the operator would refuse, for every approval to come).
+func TestAFutureManagedFieldsEntryDoesNotDateLaterApprovals(t *testing.T) {
+	e := newSoDEnv(t)
+	g := NewWithT(t)
+	g.Expect(e.alice.Create(t.Context(), newCart(e.ns, "dated", func(c *pcv1alpha1.PartnerCart) { c.Labels = map[string]string{"x": "y"} }))).To(Succeed())
+	cart := e.get("dated")
+	cart.Labels["z"] = "w"
+	cart.ManagedFields = append(cart.ManagedFields, metav1.ManagedFieldsEntry{
+		Manager: "squatter", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: pcv1alpha1.GroupVersion.String(),
+		Time: &metav1.Time{Time: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}, FieldsType: "FieldsV1",
+		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:x":{}}}}`),
+	})
+	g.Expect(e.alice.Update(t.Context(), cart)).To(Succeed())
+	g.Expect(e.get("dated").ManagedFields).To(ContainElement(HaveField("Manager", "squatter")), "the entry is stored")
+
+	start := time.Now().Add(-2 * time.Second).Truncate(time.Second)
+	g.Expect(e.patch(e.bob, "dated", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })).To(Succeed())
+	at, err := time.Parse(time.RFC3339, e.get("dated").Spec.Approval.ApprovedAt)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(at).To(BeTemporally(">=", start))
+	g.Expect(at).To(BeTemporally("<", time.Now().Add(time.Minute)), "dated by bob's request, not by the squatter's entry")
+}
