@@ -144,15 +144,23 @@ func (p *AdmissionPolicies) CheckedAfter(ctx context.Context, t time.Time) strin
 	if p.Problem() == "" && !p.checkedAt.Before(t) {
 		return ""
 	}
-	if problem := p.checkLocked(ctx); problem != "" {
+	if problem := p.checkLocked(ctx); problem != "" || !p.checkedAt.Before(t) {
 		return problem
 	}
-	if p.checkedAt.Before(t) {
-		// Stamped after this very check began: the API server's clock is ahead of ours, or
-		// the stamp was typed. A later check decides.
-		return fmt.Sprintf("a stamp dated %s is newer than the latest check of the admission policies", t.Add(-time.Second).UTC().Format(time.RFC3339))
+	// Stamped in the very second this check began (an approval reconciled at once), or the
+	// API server's clock is a little ahead of ours: check again once that second is over,
+	// rather than send the cart away. A stamp further ahead was typed; a later check decides.
+	if wait := time.Until(t); wait <= approvalClockSkew+time.Second {
+		select {
+		case <-ctx.Done():
+			return ctx.Err().Error()
+		case <-time.After(wait):
+		}
+		if problem := p.checkLocked(ctx); problem != "" || !p.checkedAt.Before(t) {
+			return problem
+		}
 	}
-	return ""
+	return fmt.Sprintf("a stamp dated %s is newer than the latest check of the admission policies", t.Add(-time.Second).UTC().Format(time.RFC3339))
 }
 
 // record keeps the result of a check, and says so when it changes. It runs in one goroutine.
