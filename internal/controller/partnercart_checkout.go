@@ -345,9 +345,6 @@ func repeatBlocked(s *scope, observed *partnercenter.Cart) string {
 		return lead + "the PartnerCart is being deleted: the operator does not repeat a call that could buy now"
 	case !cart.Spec.Approval.Approved:
 		return lead + "the approval was withdrawn: the operator does not repeat a call that could buy now"
-	case cart.Spec.Approval.ApprovedBy != co.ApprovedBy || cart.Spec.Approval.ApprovedAt != co.ApprovedAt:
-		return lead + "the approval was taken again since (by " + cart.Spec.Approval.ApprovedBy + " at " + cart.Spec.Approval.ApprovedAt +
-			"): the operator does not repeat under another approval a call that could buy now"
 	case cart.Status.SpecHash != co.SpecHash:
 		return lead + fmt.Sprintf("the purchase content changed (%s, checked out %s): repeating the call could buy content no longer asked for", cart.Status.SpecHash, co.SpecHash)
 	case cart.Spec.Approval.SpecHash != "" && cart.Spec.Approval.SpecHash != co.SpecHash:
