@@ -123,7 +123,7 @@ func TestGitOpsReapplyDoesNotApproveAnEditorsLines(t *testing.T) {
 		return u
 	}
 	apply := func(c client.Client) error {
-		return c.Patch(t.Context(), fromGit(), client.Apply, client.FieldOwner("argocd-controller"), client.ForceOwnership)
+		return c.Apply(t.Context(), client.ApplyConfigurationFromUnstructured(fromGit()), client.FieldOwner("argocd-controller"), client.ForceOwnership)
 	}
 	g.Expect(apply(e.argo)).To(Succeed())
 	a := e.get("git-cart").Spec.Approval
