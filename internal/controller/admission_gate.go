@@ -50,7 +50,10 @@ type AdmissionPolicies struct {
 	Log      logr.Logger
 
 	problem atomic.Pointer[string]
-	since   atomic.Pointer[time.Time]
+	missing atomic.Bool
+	// undecided is set by a check that could not tell (an error listing or probing).
+	undecided bool
+	since     atomic.Pointer[time.Time]
 	// mu serializes checks; checkedAt is when the last check that found them in force began.
 	mu        sync.Mutex
 	checkedAt time.Time
@@ -59,6 +62,9 @@ type AdmissionPolicies struct {
 	// back is when a check found them in force after one that did not.
 	back time.Time
 }
+
+// Missing implements AdmissionCheck.
+func (p *AdmissionPolicies) Missing() bool { return p.missing.Load() }
 
 // Since implements AdmissionCheck.
 func (p *AdmissionPolicies) Since() time.Time {
@@ -82,6 +88,10 @@ type AdmissionCheck interface {
 	// stamp dated t is trusted only then: a policy deleted after the last check could have
 	// let it be typed by hand.
 	CheckedAfter(ctx context.Context, t time.Time) string
+	// Missing is true when the last check found the policies missing, changed or not
+	// enforced, as opposed to not being able to tell (the API server unreachable, a start):
+	// only then is an approval seen on a cart remembered as one anyone could have typed.
+	Missing() bool
 }
 
 // problemNotChecked is the state before the first check ends.
@@ -166,6 +176,7 @@ func (p *AdmissionPolicies) CheckedAfter(ctx context.Context, t time.Time) strin
 // record keeps the result of a check, and says so when it changes. It runs in one goroutine.
 func (p *AdmissionPolicies) record(problem string) {
 	old := p.problem.Swap(&problem)
+	p.missing.Store(problem != "" && !p.undecided)
 	if problem == "" && old != nil && *old != "" && *old != problemNotChecked {
 		// A stamp typed in the gap may carry the very second the policies came back.
 		p.back = time.Now().UTC().Truncate(time.Second).Add(time.Second)
@@ -196,6 +207,7 @@ func boolGauge(b bool) float64 {
 // Check returns "" when every policy of config/policy is installed with the same rules, bound
 // without narrowing, and enforced; otherwise what is wrong.
 func (p *AdmissionPolicies) Check(ctx context.Context) string {
+	p.undecided = false
 	want, err := expectedPolicies()
 	if err != nil {
 		return err.Error()
@@ -213,6 +225,7 @@ func (p *AdmissionPolicies) Check(ctx context.Context) string {
 	var mapBindings admissionv1.MutatingAdmissionPolicyBindingList
 	for _, list := range []client.ObjectList{&vaps, &vapBindings, &maps, &mapBindings} {
 		if err := p.Client.List(ctx, list); err != nil {
+			p.undecided = true
 			return fmt.Sprintf("cannot list %T (is the MutatingAdmissionPolicy API served? it is GA in Kubernetes 1.36): %v", list, err)
 		}
 	}
@@ -260,6 +273,7 @@ func (p *AdmissionPolicies) probe(ctx context.Context) string {
 	cart := probeCart(p.Namespace)
 	cart.Spec.Approval.RequestedBy = forged
 	if err := p.Client.Create(ctx, cart, client.DryRunAll); err != nil {
+		p.undecided = true
 		return fmt.Sprintf("a dry-run PartnerCart in namespace %s was refused: %v", p.Namespace, err)
 	}
 	if by := cart.Spec.Approval.RequestedBy; by == forged || by == "" {
@@ -271,6 +285,7 @@ func (p *AdmissionPolicies) probe(ctx context.Context) string {
 	case err == nil:
 		return "the API server accepted a dry-run PartnerCart with a hand-written spec.approval.approvedBy: the validating policy is not in force"
 	case !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err):
+		p.undecided = true
 		return fmt.Sprintf("the forged-stamp probe failed: %v", err)
 	}
 	return ""
@@ -395,6 +410,11 @@ func (r *PartnerCartReconciler) admissionInForce() bool {
 	return r.Admission != nil && r.Admission.Problem() == ""
 }
 
+// admissionMissing is true when the check found the policies missing (not merely unknown).
+func (r *PartnerCartReconciler) admissionMissing() bool {
+	return r.Admission != nil && r.Admission.Missing()
+}
+
 // stampedUnderPolicies is false for a stamp (approvedAt, a decision's -at) older than the
 // policies' unbroken enforcement: it may have been typed by hand while they were not in force.
 func (r *PartnerCartReconciler) stampedUnderPolicies(at string) bool {
@@ -417,12 +437,12 @@ func (r *PartnerCartReconciler) decision(ctx context.Context, cart *pcv1alpha1.P
 	// As for an approval: a stamp from the future, or one seen while the policies are not in
 	// force, was typed by hand and is never taken; one newer than the last check waits for a
 	// new one.
-	if err != nil || t.After(r.now().Add(approvalClockSkew)) || !r.admissionInForce() {
+	if err != nil || t.After(r.now().Add(approvalClockSkew)) || r.admissionMissing() {
 		rememberUntrusted(cart, seen)
 		return "", "", ""
 	}
-	if r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
-		if !r.admissionInForce() {
+	if !r.admissionInForce() || r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
+		if r.admissionMissing() {
 			rememberUntrusted(cart, seen)
 		}
 		return "", "", ""

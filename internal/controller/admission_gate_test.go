@@ -131,6 +131,7 @@ type switchableAdmission struct{ problem atomic.Pointer[string] }
 func (s *switchableAdmission) set(p string)     { s.problem.Store(&p) }
 func (s *switchableAdmission) Problem() string  { return *s.problem.Load() }
 func (s *switchableAdmission) Since() time.Time { return time.Time{} }
+func (s *switchableAdmission) Missing() bool    { return s.Problem() != "" }
 func (s *switchableAdmission) CheckedAfter(context.Context, time.Time) string {
 	return s.Problem()
 }
@@ -188,6 +189,7 @@ func TestApprovalNeedsTheStamps(t *testing.T) {
 type sinceStub string
 
 func (s sinceStub) Problem() string                                { return "" }
+func (s sinceStub) Missing() bool                                  { return false }
 func (s sinceStub) CheckedAfter(context.Context, time.Time) string { return "" }
 func (s sinceStub) Since() time.Time {
 	t, _ := time.Parse(time.RFC3339, string(s))
@@ -228,4 +230,33 @@ func TestApprovalNewerThanTheLastCheckIsCheckedAgain(t *testing.T) {
 	before = lists.Load()
 	g.Expect(p.CheckedAfter(t.Context(), time.Now().Add(-time.Second))).To(BeEmpty())
 	g.Expect(lists.Load()).To(Equal(before), "one check serves every stamp before it began")
+}
+
+// undecidedStub is a check that cannot tell (a start, the API server unreachable).
+type undecidedStub string
+
+func (u undecidedStub) Problem() string                                { return string(u) }
+func (u undecidedStub) Since() time.Time                               { return time.Time{} }
+func (u undecidedStub) CheckedAfter(context.Context, time.Time) string { return string(u) }
+func (u undecidedStub) Missing() bool                                  { return false }
+
+// TestAnApprovalIsNotLostWhileTheCheckCannotTell: at a start (before the first check ends) or
+// with the API server unreachable, an approved cart waits, but its approval is not remembered
+// as untrusted: once the check finds the policies in force, it buys. (The chaos run's restarted
+// managers left 43 carts waiting forever when it was.)
+func TestAnApprovalIsNotLostWhileTheCheckCannotTell(t *testing.T) {
+	g := NewWithT(t)
+	c := newCart("ns", "c", withApproved())
+	c.Spec.Approval.ApprovedBy, c.Spec.Approval.ApprovedAt = "bob", "2026-12-04T11:59:00Z"
+	c.Status.SpecHash = SpecHash(&c.Spec)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for _, problem := range []string{problemNotChecked, "cannot list policies: connection refused"} {
+		r := &PartnerCartReconciler{Admission: undecidedStub(problem)}
+		reason, _ := r.approvalDecision(t.Context(), &scope{cart: c, now: now})
+		g.Expect(reason).To(Equal(pcv1alpha1.AdmissionPoliciesNotInForceReason))
+		g.Expect(c.Status.UntrustedApproval).To(BeEmpty(), problem)
+	}
+	r := &PartnerCartReconciler{Admission: admissionStub("")}
+	reason, msg := r.approvalDecision(t.Context(), &scope{cart: c, now: now})
+	g.Expect(reason).To(Equal(pcv1alpha1.ApprovedReason), msg)
 }

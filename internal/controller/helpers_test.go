@@ -96,4 +96,6 @@ func (a admissionStub) Problem() string { return string(a) }
 
 func (a admissionStub) Since() time.Time { return time.Time{} }
 
+func (a admissionStub) Missing() bool { return a != "" }
+
 func (a admissionStub) CheckedAfter(context.Context, time.Time) string { return string(a) }

@@ -56,7 +56,9 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 	a := cart.Spec.Approval
 	stamps := printable.Truncate(a.ApprovedBy, 512) + " at " + printable.Truncate(a.ApprovedAt, 64)
 	if !r.admissionInForce() {
-		if a.Approved {
+		// Remembered only when they were found missing: at a start, or with the API server
+		// unreachable, nobody knows, and a good approval must not be lost.
+		if a.Approved && r.admissionMissing() {
 			cart.Status.UntrustedApproval = stamps
 		}
 		return pcv1alpha1.AdmissionPoliciesNotInForceReason, policiesNotInForce(r.admissionState())
@@ -86,8 +88,8 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 	// that check, or it may have been typed in a gap since: check again now.
 	// approvedAt is to the second: the check must have begun after that whole second.
 	if problem := r.Admission.CheckedAfter(ctx, at.Add(time.Second)); problem != "" {
-		if !r.admissionInForce() {
-			cart.Status.UntrustedApproval = stamps // seen while they are not: anyone could have typed it
+		if r.admissionMissing() {
+			cart.Status.UntrustedApproval = stamps // seen while they are missing: anyone could have typed it
 		}
 		return pcv1alpha1.AdmissionPoliciesNotInForceReason, policiesNotInForce(problem)
 	}

@@ -739,6 +739,8 @@ func (a simAdmission) Since() time.Time {
 
 func (a simAdmission) CheckedAfter(context.Context, time.Time) string { return a.Problem() }
 
+func (a simAdmission) Missing() bool { return a.w.policiesGone }
+
 func (a simAdmission) Problem() string {
 	if a.w.policiesGone {
 		return "ValidatingAdmissionPolicy partnercart-approval is not installed (deleted by an admin)"
