@@ -53,6 +53,18 @@ func setApproved(c client.Client, t *testing.T, ns, name string, approved bool) 
 	return c.Patch(t.Context(), cart, patch)
 }
 
+// applyUserRoles installs the ClusterRoles for people of config/rbac (editor, approver,
+// self-approver), once for the shared API server.
+func applyUserRoles(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{"partnercart_editor_role.yaml", "partnercart_approver_role.yaml"} {
+		err := testenv.ApplyFile(t.Context(), env.Client, filepath.Join(testenv.RepoRoot(), "config", "rbac", f))
+		if !apierrors.IsAlreadyExists(err) {
+			NewWithT(t).Expect(err).NotTo(HaveOccurred())
+		}
+	}
+}
+
 // TestApprovalPolicy: separation of duties, enforced at admission by config/policy/approval.yaml
 // with the roles of config/rbac, for users impersonated as `kubectl --as` would: an editor
 // cannot approve, an approver can (and is recorded), nobody approves their own cart without
@@ -60,12 +72,7 @@ func setApproved(c client.Client, t *testing.T, ns, name string, approved bool) 
 // approve-own creates approved carts from Git.
 func TestApprovalPolicy(t *testing.T) {
 	g := NewWithT(t)
-	for _, f := range []string{"partnercart_editor_role.yaml", "partnercart_approver_role.yaml"} {
-		err := testenv.ApplyFile(t.Context(), env.Client, filepath.Join(testenv.RepoRoot(), "config", "rbac", f))
-		if !apierrors.IsAlreadyExists(err) {
-			g.Expect(err).NotTo(HaveOccurred())
-		}
-	}
+	applyUserRoles(t)
 	ns := newNamespace(t)
 	const gitops = "system:serviceaccount:argocd:argocd-application-controller"
 	for _, u := range []string{"alice", "bob", "carol"} {

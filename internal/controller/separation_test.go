@@ -34,12 +34,7 @@ type sodEnv struct {
 func newSoDEnv(t *testing.T) *sodEnv {
 	t.Helper()
 	g := NewWithT(t)
-	for _, f := range []string{"partnercart_editor_role.yaml", "partnercart_approver_role.yaml"} {
-		err := testenv.ApplyFile(t.Context(), env.Client, filepath.Join(testenv.RepoRoot(), "config", "rbac", f))
-		if !apierrors.IsAlreadyExists(err) {
-			g.Expect(err).NotTo(HaveOccurred())
-		}
-	}
+	applyUserRoles(t)
 	ns := newNamespace(t)
 	const gitops = "system:serviceaccount:argocd:argocd-application-controller"
 	// bob may mint the tokens of the namespace's ServiceAccounts, as the built-in edit role
