@@ -52,8 +52,8 @@ const (
 
 // Reasons for CheckedOut.
 const (
-	// CheckoutPendingReason: no checkout has been attempted.
-	CheckoutPendingReason = "NotCheckedOut"
+	// NotCheckedOutReason: no checkout has been attempted (CheckedOut=False).
+	NotCheckedOutReason = "NotCheckedOut"
 	// CheckoutInProgressReason: the intent is recorded and the outcome is being established.
 	CheckoutInProgressReason = "CheckoutInProgress"
 	// CheckoutSucceededReason: Partner Center returned orders.
@@ -159,15 +159,18 @@ const (
 	EventOrdersCreated     = "OrdersCreated"
 	// EventOrdersCompleted is no longer emitted (Ready=True with reason Succeeded says the
 	// orders completed); kept for clients that match on it.
-	EventOrdersCompleted    = "OrdersCompleted"
-	EventCheckoutFailed     = "CheckoutFailed"
-	EventCheckoutUnknown    = "CheckoutOutcomeUnknown"
-	EventReceiptRecorded    = "ReceiptRecorded"
+	EventOrdersCompleted = "OrdersCompleted"
+	// EventCheckoutPartiallyFailed: the checkout created orders, and some order groups
+	// failed (a Warning at checkout; the stall that follows once the orders finish is not
+	// announced again).
+	EventCheckoutPartiallyFailed = "CheckoutPartiallyFailed"
+	EventCheckoutUnknown         = "CheckoutOutcomeUnknown"
+	// EventOrphaned: a PartnerCart that bought was deleted; with deletionPolicy Orphan its
+	// subscriptions are left alone and its receipt keeps the record.
+	EventOrphaned           = "Orphaned"
 	EventSpecIgnored        = "SpecChangedAfterCheckout"
 	EventCredentialsInvalid = "CredentialsInvalid"
-	EventUpstreamRejected   = "UpstreamRejected"
 	EventPurchaseFrozen     = "PurchaseFrozen"
 	EventCheckoutResolved   = "CheckoutResolved"
 	EventCheckoutRefused    = "CheckoutRefused"
-	EventRepurchaseBlocked  = "PreviouslyPurchased"
 )

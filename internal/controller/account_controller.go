@@ -31,8 +31,6 @@ import (
 
 // Defaults of AccountReconciler.
 const (
-	// DefaultWorkloadIdentityTokenPath is where the manager's Deployment projects its token.
-	DefaultWorkloadIdentityTokenPath = "/var/run/secrets/partnercart.dev/workload-identity/token"
 	// DefaultAccountRetryInterval is the first retry after an account was refused; each
 	// refusal in a row doubles it, up to maxAccountRetryInterval.
 	DefaultAccountRetryInterval = 30 * time.Second
@@ -124,23 +122,6 @@ func cartAccountsChanged() predicate.Predicate {
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
-}
-
-// cartAccountIndexes remembers the managers whose cache has the accountRefIndex: the cart and
-// account reconcilers both need it, and an informer takes each index once.
-var cartAccountIndexes sync.Map
-
-// indexCartAccounts indexes PartnerCarts by the accounts they use (accountRefIndex), once per
-// manager.
-func indexCartAccounts(mgr ctrl.Manager) error {
-	if _, done := cartAccountIndexes.LoadOrStore(mgr.GetFieldIndexer(), true); done {
-		return nil
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &pcv1alpha1.PartnerCart{}, accountRefIndex, cartAccounts); err != nil {
-		cartAccountIndexes.Delete(mgr.GetFieldIndexer())
-		return fmt.Errorf("index account refs: %w", err)
-	}
-	return nil
 }
 
 // accountsForSecret maps a Secret to the accounts that name it.
@@ -374,24 +355,14 @@ func (a accountSource) credentials(ctx context.Context, acct *pcv1alpha1.Partner
 
 // setConditions writes Ready and its kstatus companions.
 func (r *AccountReconciler) setConditions(acct *pcv1alpha1.PartnerCenterAccount, ready metav1.ConditionStatus, reason, message string, stalled bool) {
-	gen := acct.Generation
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		apimeta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
-			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen,
-		})
-	}
-	set(pcv1alpha1.ReadyCondition, ready, reason, message)
+	state := summaryInProgress
 	switch {
 	case ready == metav1.ConditionTrue:
-		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.StalledCondition)
-		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.ReconcilingCondition)
+		state = summaryReady
 	case stalled:
-		set(pcv1alpha1.StalledCondition, metav1.ConditionTrue, reason, message)
-		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.ReconcilingCondition)
-	default:
-		set(pcv1alpha1.ReconcilingCondition, metav1.ConditionTrue, reason, message)
-		apimeta.RemoveStatusCondition(&acct.Status.Conditions, pcv1alpha1.StalledCondition)
+		state = summaryStalled
 	}
+	setSummary(&acct.Status.Conditions, acct.Generation, state, reason, message)
 }
 
 // signInBackoff spaces the sign-ins of a refused account: the first retry after first, each

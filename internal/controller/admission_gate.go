@@ -23,7 +23,6 @@ import (
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/config/policy"
-	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings;mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=list
@@ -395,78 +394,4 @@ func expectedPolicies() (policies, error) {
 		err = errors.New("no admission policy embedded")
 	}
 	return out, err
-}
-
-// admissionState says why the policies are not in force, for conditions.
-func (r *PartnerCartReconciler) admissionState() string {
-	if r.Admission == nil {
-		return "this manager was started without checking them"
-	}
-	return r.Admission.Problem()
-}
-
-// admissionInForce is true when the manager has found the policies in force.
-func (r *PartnerCartReconciler) admissionInForce() bool {
-	return r.Admission != nil && r.Admission.Problem() == ""
-}
-
-// admissionMissing is true when the check found the policies missing (not merely unknown).
-func (r *PartnerCartReconciler) admissionMissing() bool {
-	return r.Admission != nil && r.Admission.Missing()
-}
-
-// stampedUnderPolicies is false for a stamp (approvedAt, a decision's -at) older than the
-// policies' unbroken enforcement: it may have been typed by hand while they were not in force.
-func (r *PartnerCartReconciler) stampedUnderPolicies(at string) bool {
-	t, err := time.Parse(time.RFC3339, at)
-	return err == nil && r.Admission != nil && !t.Before(r.Admission.Since().Truncate(time.Second))
-}
-
-// decision is a decision annotation the operator may act on: stamped by the API server while
-// the policies were in force (pcv1alpha1.Decision), else "".
-func (r *PartnerCartReconciler) decision(ctx context.Context, cart *pcv1alpha1.PartnerCart, key string) (value, by, at string) {
-	value, by, at = pcv1alpha1.Decision(cart.Annotations, key)
-	if value == "" || !r.stampedUnderPolicies(at) {
-		return "", "", ""
-	}
-	seen := key + " by " + printable.Truncate(by, 256) + " at " + printable.Truncate(at, 64)
-	if slices.Contains(cart.Status.UntrustedDecisions, seen) {
-		return "", "", ""
-	}
-	t, err := time.Parse(time.RFC3339, at)
-	// As for an approval: a stamp from the future, or one seen while the policies are not in
-	// force, was typed by hand and is never taken; one newer than the last check waits for a
-	// new one.
-	if err != nil || t.After(r.now().Add(approvalClockSkew)) || r.admissionMissing() {
-		rememberUntrusted(cart, seen)
-		return "", "", ""
-	}
-	if !r.admissionInForce() || r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
-		if r.admissionMissing() {
-			rememberUntrusted(cart, seen)
-		}
-		return "", "", ""
-	}
-	return value, by, at
-}
-
-// rememberUntrusted keeps a decision stamp seen untrusted (the latest few).
-func rememberUntrusted(cart *pcv1alpha1.PartnerCart, seen string) {
-	if !slices.Contains(cart.Status.UntrustedDecisions, seen) {
-		cart.Status.UntrustedDecisions = append(cart.Status.UntrustedDecisions, seen)
-		if n := len(cart.Status.UntrustedDecisions); n > maxUntrustedDecisions {
-			cart.Status.UntrustedDecisions = cart.Status.UntrustedDecisions[n-maxUntrustedDecisions:]
-		}
-	}
-}
-
-// maxUntrustedDecisions bounds status.untrustedDecisions.
-const maxUntrustedDecisions = 4
-
-// now is the reconciler's clock.
-func (r *PartnerCartReconciler) now() time.Time {
-	if r.Clock == nil {
-		return time.Now()
-	}
-	return r.Clock.Now()
 }

@@ -200,7 +200,7 @@ func TestDeletion(t *testing.T) {
 		cm := &corev1.ConfigMap{}
 		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: receipt}, cm)).To(Succeed())
 		g.Expect(cm.Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
-		g.Eventually(func() []string { return o.events("late") }).Should(ContainElement(pcv1alpha1.EventReceiptRecorded))
+		g.Eventually(func() []string { return o.events("late") }).Should(ContainElement(pcv1alpha1.EventOrphaned))
 	})
 
 	t.Run("after a partly failed checkout the object goes and the receipt records both halves", func(t *testing.T) {

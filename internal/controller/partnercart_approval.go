@@ -7,45 +7,45 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/printable"
 )
 
-// reconcileApproval is the gate: nothing is bought until spec.approval allows it. Waiting
-// makes no upstream call and, but for missing admission policies, no requeue: a spec change
-// wakes the cart.
-func (r *PartnerCartReconciler) reconcileApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
+// reconcileApproval is the gate: nothing is bought until spec.approval allows it, on the quote
+// the cart phase just read when a checkout may follow, and within the account's own limits,
+// which no approval lifts. It is decided once per reconcile. Waiting makes no upstream call
+// and, but for missing admission policies, no requeue: a spec change wakes the cart.
+func (r *PartnerCartReconciler) reconcileApproval(ctx context.Context, s *scope) phaseResult {
 	cart := s.cart
-	if cart.Status.Checkout != nil {
+	if co := cart.Status.Checkout; co != nil {
 		// What was checked out was approved, whatever spec.approval says now.
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, pcv1alpha1.ApprovedReason,
-			approvedMessage(cart.Status.Checkout.SpecHash, cart.Status.Checkout.ApprovedBy, cart.Status.Checkout.ApprovedAt))
-		return ctrl.Result{}, nil
+			approvedMessage(co.SpecHash, co.ApprovedBy, co.ApprovedAt))
+		return next()
 	}
 	reason, msg := r.approvalDecision(ctx, s)
-	if reason == pcv1alpha1.ApprovedReason {
-		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, reason, msg)
-		return ctrl.Result{}, nil
-	}
-	if conditionReason(cart, pcv1alpha1.ApprovedCondition) != reason {
-		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventWaitingForApproval, "%s", msg)
-	}
-	setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
-	s.waitReason, s.waitMessage = reason, msg
-	s.done = true
-	if reason == pcv1alpha1.AdmissionPoliciesNotInForceReason {
-		// Nothing about the cart changes when the policies come back: look again, soon after
-		// a start (the first check is under way), then as often as the checker does.
-		if r.Admission != nil && r.Admission.Problem() == problemNotChecked {
-			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	if reason != pcv1alpha1.ApprovedReason {
+		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
+		res := waitForPerson(reason, msg, pcv1alpha1.EventWaitingForApproval)
+		if reason == pcv1alpha1.AdmissionPoliciesNotInForceReason {
+			// Nothing about the cart changes when the policies come back: look again, soon after
+			// a start (the first check is under way), then as often as the checker does.
+			res.after = 30 * time.Second
+			if r.Admission != nil && r.Admission.Problem() == problemNotChecked {
+				res.after = 5 * time.Second
+			}
 		}
-		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
+		return res
 	}
-	return ctrl.Result{}, nil
+	setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionTrue, reason, msg)
+	if msg, err := s.aboveAccountCeiling(ctx); err != nil {
+		return upstreamError(s, "read the account", err)
+	} else if msg != "" {
+		return stall(pcv1alpha1.AccountPriceCeilingExceededReason, msg)
+	}
+	return next()
 }
 
 // approvalDecision is approvalDecision for the cart being reconciled, refused first when the

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,9 +15,10 @@ import (
 )
 
 // reconcileCart makes the upstream cart equal to the spec: POST when there is none (or it
-// expired), PUT when the purchase content changed, and no call at all when nothing changed.
-// After a checkout the cart is history and is never written again.
-func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) (ctrl.Result, error) {
+// expired, or a checkout found it gone), PUT when the purchase content changed, and no call at
+// all when nothing changed. Right before a checkout may start it also verifies the cart on
+// fresh data. After a checkout the cart is history and is never written again.
+func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) phaseResult {
 	cart := s.cart
 	specHash := SpecHash(&cart.Spec)
 	cart.Status.SpecHash = specHash
@@ -34,24 +34,84 @@ func (r *PartnerCartReconciler) reconcileCart(ctx context.Context, s *scope) (ct
 		} else {
 			setCartFrozen(cart)
 		}
-		return ctrl.Result{}, nil
+		return next()
 	}
 
 	if msg, err := s.customerNotAllowed(ctx); err != nil {
-		return r.upstreamError(s, "read the account", err)
+		return upstreamError(s, "read the account", err)
 	} else if msg != "" {
-		return r.stall(s, pcv1alpha1.CustomerNotAllowedReason, msg)
+		return stall(pcv1alpha1.CustomerNotAllowedReason, msg)
 	}
-	current := cart.Status.Cart
-	switch {
+	if res := r.syncCart(ctx, s); res.stops() {
+		return res
+	}
+	if res := r.checkLineItems(s); res.stops() || !r.checkoutMayFollow(s) {
+		return res
+	}
+	return r.verifyCart(ctx, s)
+}
+
+// syncCart writes the upstream cart when the spec asks for other content than it holds, or
+// it is missing or expiring.
+func (r *PartnerCartReconciler) syncCart(ctx context.Context, s *scope) phaseResult {
+	switch current := s.cart.Status.Cart; {
 	case current == nil:
 		return r.createCart(ctx, s, "")
 	case s.cartExpiresSoon():
 		return r.createCart(ctx, s, current.ID)
-	case current.SyncedSpecHash != specHash:
+	case current.SyncedSpecHash != s.cart.Status.SpecHash:
 		return r.updateCart(ctx, s)
 	}
-	return r.checkLineItems(s)
+	return next()
+}
+
+// checkoutMayFollow reports whether the checkout phase may start an intent in this reconcile:
+// none exists and the cart is approved, with purchases not frozen and the admission policies
+// in force. Only then is the upstream cart read before the approval is decided; a cart that
+// waits makes no upstream call.
+func (r *PartnerCartReconciler) checkoutMayFollow(s *scope) bool {
+	return s.cart.Status.Checkout == nil && s.cart.Spec.Approval.Approved && !r.Options.PurchaseFreeze && r.admissionInForce()
+}
+
+// verifyCart makes sure the cart about to be bought holds exactly what the spec asks for, by
+// reading it now (unless this reconcile just wrote it): a lost status write, a conflicting
+// intent write or another manager's stale PUT can leave the cart with content nobody
+// approved. A difference is PUT right, never bought; a cart gone upstream is re-created. The
+// approval is then decided on this fresh quote, not one that may be days old.
+func (r *PartnerCartReconciler) verifyCart(ctx context.Context, s *scope) phaseResult {
+	cart := s.cart
+	if !s.cartWritten {
+		pc, res := r.upstream(ctx, s, "read cart")
+		if res.stops() {
+			return res
+		}
+		upstream, err := pc.GetCart(ctx, cart.Spec.CustomerID, cart.Status.Cart.ID)
+		switch {
+		case err != nil && partnercenter.Classify(err) == partnercenter.ClassNotFound:
+			res = r.createCart(ctx, s, cart.Status.Cart.ID)
+		case err != nil:
+			return upstreamError(s, "read cart "+cart.Status.Cart.ID, err)
+		case linesDiffer(upstream.LineItems, &cart.Spec) != "":
+			ctrl.LoggerFrom(ctx).Info("Upstream cart differs from the spec; updating it instead of buying",
+				"cartID", upstream.ID, "difference", linesDiffer(upstream.LineItems, &cart.Spec))
+			res = r.updateCart(ctx, s)
+		default:
+			r.recordCart(s, upstream)
+		}
+		if res.stops() {
+			return res
+		}
+		if res := r.checkLineItems(s); res.stops() {
+			return res
+		}
+	}
+	if diff := linesDiffer(s.upstreamLines, &cart.Spec); diff != "" {
+		// Our own write was answered with other content: buying it would buy what nobody approved.
+		return stall(pcv1alpha1.UpstreamCartDiffersReason, fmt.Sprintf(
+			"Cart %s upstream does not hold what the spec asks for (%s) even after it was written; nothing is bought. "+
+				"If Partner Center sets this itself (an eligible promotion, say), put it in the spec and approve that content", cart.Status.Cart.ID, diff))
+	}
+	return next()
 }
 
 // setCartFrozen marks the cart as history: checked out, never written again.
@@ -60,19 +120,20 @@ func setCartFrozen(cart *pcv1alpha1.PartnerCart) {
 		"Cart "+cart.Status.Checkout.CartID+" was checked out; its content is frozen")
 }
 
-func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replaced string) (ctrl.Result, error) {
-	pc, err := s.partnerCenter(ctx)
-	if err != nil {
-		return r.upstreamError(s, "create cart", err)
+// createCart creates the upstream cart from the spec (replacing one that expired or vanished).
+func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replaced string) phaseResult {
+	pc, res := r.upstream(ctx, s, "create cart")
+	if res.stops() {
+		return res
 	}
 	cart := s.cart
 	created, err := pc.CreateCart(ctx, cart.Spec.CustomerID, wireCart(&cart.Spec), createRequestID(cart.UID, cart.Status.SpecHash, replaced))
 	if err != nil {
 		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
 			// A 404 on POST .../carts means the customer, not a cart, is unknown.
-			return r.rejected(s, "Partner Center does not know customer "+cart.Spec.CustomerID+": "+err.Error(), err)
+			return rejected("Partner Center does not know customer "+cart.Spec.CustomerID+": "+err.Error(), err)
 		}
-		return r.upstreamError(s, "create cart", err)
+		return upstreamError(s, "create cart", err)
 	}
 	r.recordCart(s, created)
 	s.cartWritten = true
@@ -83,13 +144,14 @@ func (r *PartnerCartReconciler) createCart(ctx context.Context, s *scope, replac
 		r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartRecreated,
 			"Cart %s expired or vanished before checkout; created cart %s from the spec", replaced, created.ID)
 	}
-	return r.checkLineItems(s)
+	return next()
 }
 
-func (r *PartnerCartReconciler) updateCart(ctx context.Context, s *scope) (ctrl.Result, error) {
-	pc, err := s.partnerCenter(ctx)
-	if err != nil {
-		return r.upstreamError(s, "update cart", err)
+// updateCart PUTs the spec's content into the upstream cart.
+func (r *PartnerCartReconciler) updateCart(ctx context.Context, s *scope) phaseResult {
+	pc, res := r.upstream(ctx, s, "update cart")
+	if res.stops() {
+		return res
 	}
 	cart := s.cart
 	// A PUT rewrites what another process may be checking out right now (a second manager
@@ -97,12 +159,11 @@ func (r *PartnerCartReconciler) updateCart(ctx context.Context, s *scope) (ctrl.
 	// may write the cart. A stale one comes back once the cache has caught up.
 	live := &pcv1alpha1.PartnerCart{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cart), live); err != nil {
-		return ctrl.Result{}, fmt.Errorf("read the PartnerCart before writing its cart: %w", err)
+		return retryOn(fmt.Errorf("read the PartnerCart before writing its cart: %w", err))
 	}
-	if live.ResourceVersion != s.before.ResourceVersion {
+	if live.ResourceVersion != s.stored.ResourceVersion {
 		ctrl.LoggerFrom(ctx).Info("The cached PartnerCart is older than the API server's; not writing its cart from it")
-		s.noStatusWrite = true
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+		return staleView()
 	}
 	id := cart.Status.Cart.ID
 	body := wireCart(&cart.Spec)
@@ -112,18 +173,19 @@ func (r *PartnerCartReconciler) updateCart(ctx context.Context, s *scope) (ctrl.
 		if partnercenter.Classify(err) == partnercenter.ClassNotFound {
 			return r.createCart(ctx, s, id)
 		}
-		return r.upstreamError(s, "update cart", err)
+		return upstreamError(s, "update cart", err)
 	}
 	r.recordCart(s, updated)
 	s.cartWritten = true
 	r.eventf(cart, corev1.EventTypeNormal, pcv1alpha1.EventCartUpdated, "Updated cart %s to spec %s", id, cart.Status.SpecHash)
-	return r.checkLineItems(s)
+	return next()
 }
 
-func (r *PartnerCartReconciler) recordCart(s *scope, c *partnercenter.Cart) {
-	s.cart.Status.Cart = cartStatus(c, s.cart.Status.SpecHash)
-	s.upstreamLines = c.LineItems
-	errs := lineItemErrors(c)
+// recordCart records the upstream cart as Partner Center answered it.
+func (r *PartnerCartReconciler) recordCart(s *scope, upstream *partnercenter.Cart) {
+	s.cart.Status.Cart = cartStatus(upstream, s.cart.Status.SpecHash)
+	s.upstreamLines = upstream.LineItems
+	errs := lineItemErrors(upstream)
 	if len(errs) > 0 && !equalLineErrors(s.cart.Status.LineItemErrors, errs) {
 		r.eventf(s.cart, corev1.EventTypeWarning, pcv1alpha1.EventLineItemErrors, "Partner Center rejected line items: %s", describeLineErrors(errs))
 	}
@@ -132,18 +194,17 @@ func (r *PartnerCartReconciler) recordCart(s *scope, c *partnercenter.Cart) {
 
 // checkLineItems blocks everything after the cart while Partner Center rejects a line. This
 // is terminal until the spec changes: no upstream call would change the answer.
-func (r *PartnerCartReconciler) checkLineItems(s *scope) (ctrl.Result, error) {
+func (r *PartnerCartReconciler) checkLineItems(s *scope) phaseResult {
 	cart := s.cart
 	if errs := cart.Status.LineItemErrors; len(errs) > 0 {
 		msg := "Partner Center rejected line items: " + describeLineErrors(errs) + "; fix spec.lineItems"
 		setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionFalse, pcv1alpha1.LineItemErrorsReason, msg)
-		s.stalled = &stall{pcv1alpha1.LineItemErrorsReason, msg}
-		s.done = true
-		return ctrl.Result{}, nil
+		// recordCart announced the errors when they changed.
+		return stall(pcv1alpha1.LineItemErrorsReason, msg).quiet()
 	}
 	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartSyncedReason,
 		fmt.Sprintf("Cart %s matches spec %s", cart.Status.Cart.ID, cart.Status.SpecHash))
-	return ctrl.Result{}, nil
+	return next()
 }
 
 // cartExpiresSoon reports whether the upstream cart is past, or within the margin of, its

@@ -1,13 +1,11 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/printable"
@@ -36,83 +34,59 @@ func conditionMessage(cart *pcv1alpha1.PartnerCart, condType string) string {
 	return ""
 }
 
-// waitingIsProgress lists the wait reasons that mean the generation is reconciled as far as it
-// can be (a person or Partner Center must act), as opposed to a failure being retried.
-var waitingIsProgress = map[string]bool{
-	pcv1alpha1.WaitingForApprovalReason:   true,
-	pcv1alpha1.ApprovalHashMismatchReason: true,
-	pcv1alpha1.PriceLimitExceededReason:   true,
-	pcv1alpha1.QuoteUnavailableReason:     true,
-	// An approver must approve again; an admin must install the policies.
-	pcv1alpha1.ApprovalNotStampedReason:          true,
-	pcv1alpha1.AdmissionPoliciesNotInForceReason: true,
-	pcv1alpha1.OrdersProvisioningReason:          true,
-	pcv1alpha1.PurchaseFrozenReason:              true,
-}
-
 // summarize derives phase, Ready, Reconciling and Stalled (kstatus) from the status (above
-// all status.checkout.outcome) and what the phases concluded, and stamps observedGeneration
-// on success or terminal failure only. It is a pure function of its inputs.
-func summarize(cart *pcv1alpha1.PartnerCart, s outcome) {
-	retErr := s.err
+// all status.checkout.outcome) and how the phases ended, and stamps observedGeneration once
+// the generation is reconciled as far as it can be. It is a pure function of its inputs.
+func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 	st := &cart.Status
 	st.OrderCount = int32(len(st.Orders))
 	st.Total = displayTotal(st)
 
-	terminal := errors.Is(retErr, reconcile.TerminalError(nil))
 	switch {
-	case s.stalled != nil:
+	case res.kind == kindStall:
 		st.Phase = pcv1alpha1.PhaseFailed
 		if st.Checkout != nil && !st.Checkout.Outcome.Final() {
 			// Unknown: something may have been bought; "Failed" would say it was not.
 			st.Phase = pcv1alpha1.PhaseCheckingOut
 		}
-		setCondition(cart, pcv1alpha1.StalledCondition, metav1.ConditionTrue, s.stalled.reason, s.stalled.message)
-		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.ReconcilingCondition)
-		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, s.stalled.reason, s.stalled.message)
-	case st.Checkout != nil && st.Checkout.Outcome.Final() && s.waitReason == "" && retErr == nil:
+		setSummary(&st.Conditions, cart.Generation, summaryStalled, res.reason, res.message)
+	case st.Checkout != nil && st.Checkout.Outcome.Final() && !res.stops():
 		st.Phase = pcv1alpha1.PhaseCompleted
-		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.StalledCondition)
-		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.ReconcilingCondition)
-		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionTrue, pcv1alpha1.SucceededReason,
-			fmt.Sprintf("Orders %s completed", orderIDs(st.Orders)))
+		setSummary(&st.Conditions, cart.Generation, summaryReady, pcv1alpha1.SucceededReason, fmt.Sprintf("Orders %s completed", orderIDs(st.Orders)))
 	default:
-		st.Phase = progressPhase(st, s.waitReason)
-		reason, msg := s.waitReason, s.waitMessage
+		st.Phase = progressPhase(st, res.kind)
+		reason, msg := res.reason, res.message
 		if reason == "" {
 			reason, msg = pcv1alpha1.ProgressingReason, "Reconciling the cart with Partner Center"
-			if retErr != nil {
-				reason, msg = pcv1alpha1.UpstreamUnavailableReason, "Retrying: "+retErr.Error()
+			if res.err != nil {
+				reason, msg = pcv1alpha1.UpstreamUnavailableReason, "Retrying: "+res.err.Error()
 			}
 		}
-		meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.StalledCondition)
+		state := summaryInProgress
 		if st.Phase == pcv1alpha1.PhaseAwaitingApproval {
-			// Waiting for a person is not work in flight.
-			meta.RemoveStatusCondition(&st.Conditions, pcv1alpha1.ReconcilingCondition)
-		} else {
-			setCondition(cart, pcv1alpha1.ReconcilingCondition, metav1.ConditionTrue, reason, msg)
+			state = summaryWaiting // waiting for a person is not work in flight
 		}
-		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+		setSummary(&st.Conditions, cart.Generation, state, reason, msg)
 	}
-	if s.deletionBlocked != "" {
-		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, s.deletionBlocked)
+	if res.deletionBlocked != "" {
+		setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, res.deletionBlocked)
 	}
 	if st.Checkout == nil && meta.FindStatusCondition(st.Conditions, pcv1alpha1.CheckedOutCondition) == nil {
-		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.CheckoutPendingReason, "The cart has not been checked out")
+		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.NotCheckedOutReason, "The cart has not been checked out")
 	}
-	if terminal || (retErr == nil && (s.waitReason == "" || waitingIsProgress[s.waitReason])) {
+	if res.reconciled() {
 		st.ObservedGeneration = cart.Generation
 	}
 }
 
 // progressPhase is the phase of a cart that is neither stalled nor completed.
-func progressPhase(st *pcv1alpha1.PartnerCartStatus, waitReason string) pcv1alpha1.Phase {
+func progressPhase(st *pcv1alpha1.PartnerCartStatus, kind phaseKind) pcv1alpha1.Phase {
 	switch {
 	case st.Checkout != nil && st.Checkout.Outcome.Final():
 		return pcv1alpha1.PhaseProvisioning
 	case st.Checkout != nil:
 		return pcv1alpha1.PhaseCheckingOut
-	case waitingIsProgress[waitReason] && waitReason != pcv1alpha1.OrdersProvisioningReason:
+	case kind == kindWaitPerson:
 		return pcv1alpha1.PhaseAwaitingApproval
 	}
 	return pcv1alpha1.PhasePending

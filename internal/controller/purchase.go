@@ -479,3 +479,32 @@ func canonicalTime(v string) string {
 	}
 	return v
 }
+
+// orderIDs lists the orders' IDs, for messages and the receipt.
+func orderIDs(orders []pcv1alpha1.OrderStatus) string {
+	ids := make([]string, 0, len(orders))
+	for _, o := range orders {
+		ids = append(ids, o.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+// orderStatuses lists each order with its status.
+func orderStatuses(orders []pcv1alpha1.OrderStatus) string {
+	parts := make([]string, 0, len(orders))
+	for _, o := range orders {
+		parts = append(parts, o.ID+" "+o.Status)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// failedOrders lists the orders that did not complete.
+func failedOrders(orders []pcv1alpha1.OrderStatus) string {
+	var parts []string
+	for _, o := range orders {
+		if partnercenter.NormalizeOrderStatus(o.Status) != partnercenter.OrderStatusCompleted {
+			parts = append(parts, o.ID+" is "+o.Status)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
@@ -32,17 +31,18 @@ import (
 // order list is retried like any other upstream step, never left waiting for a watch event).
 // Both looks run: a person who named the earlier receipt has seen that purchase, not an
 // unrecorded one of the same lines.
-func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) (stop bool, res ctrl.Result, err error) {
-	if other, err := r.identicalInFlight(ctx, s); err != nil || other != "" {
+func (r *PartnerCartReconciler) repurchaseGuard(ctx context.Context, s *scope) phaseResult {
+	if other, err := r.identicalInFlight(ctx, s); err != nil {
+		return retryOn(err)
+	} else if other != "" {
 		// Neither a receipt nor the order list can show that purchase yet (an order is listed
 		// up to 15 minutes after it is made; an Unknown outcome has no receipt).
-		s.waitReason, s.waitMessage = pcv1alpha1.IdenticalPurchaseInFlightReason, fmt.Sprintf(
+		return retryAfter(pcv1alpha1.IdenticalPurchaseInFlightReason, fmt.Sprintf(
 			"PartnerCart %s/%s, being deleted, checked out exactly this content and is still recording it; nothing is bought until it is gone (see its status), then its receipt decides",
-			s.cart.Namespace, other)
-		return true, ctrl.Result{RequeueAfter: time.Minute}, err
+			s.cart.Namespace, other), time.Minute)
 	}
-	if stop, err := r.previouslyPurchased(ctx, s); stop || err != nil {
-		return true, ctrl.Result{}, err
+	if res := r.previouslyPurchased(ctx, s); res.stops() {
+		return res
 	}
 	return r.identicalRecentPurchase(ctx, s)
 }
@@ -80,11 +80,11 @@ func (r *PartnerCartReconciler) overriddenOrders(ctx context.Context, cart *pcv1
 // annotation, lets the cart buy again: an annotation kept in Git (or carried over by
 // `kubectl replace --force`) names a receipt that the purchase it allowed has since made
 // old, so it allows exactly one purchase.
-func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) (stop bool, err error) {
+func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scope) phaseResult {
 	cart := s.cart
 	receipts, err := r.earlierReceipts(ctx, s)
 	if err != nil {
-		return true, err
+		return retryOn(err)
 	}
 	var newest *receiptRecord
 	newestName := ""
@@ -106,7 +106,7 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 				continue
 			}
 			if live, err := r.cartLive(ctx, cart.Namespace, rec.PartnerCart, rec.PartnerCartUID); err != nil {
-				return true, err
+				return retryOn(err)
 			} else if live {
 				continue
 			}
@@ -117,7 +117,7 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 	}
 	named := slices.Contains(r.repurchaseOverride(ctx, cart), newestName)
 	if newest == nil || (named && usedBy[newestName] == "") {
-		return false, nil
+		return next()
 	}
 	msg := fmt.Sprintf("An earlier PartnerCart %s/%s already bought this (receipt %s: orders %s, checked out %s); nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",
@@ -128,24 +128,22 @@ func (r *PartnerCartReconciler) previouslyPurchased(ctx context.Context, s *scop
 		msg = fmt.Sprintf("The annotation %s=%s was used already, by the purchase that receipt %s records; nothing is bought again. %s",
 			pcv1alpha1.RepurchaseOfAnnotation, newestName, usedBy[newestName], msg)
 	}
-	_, err = r.stall(s, pcv1alpha1.PreviouslyPurchasedReason, msg)
-	return true, err
+	return stall(pcv1alpha1.PreviouslyPurchasedReason, msg)
 }
 
 // identicalRecentPurchase looks, when no receipt exists, for orders of the customer created
 // within the window (the New-Commerce cancellation window by default) whose lines are exactly
 // the cart's: offer, quantity, term, billing cycle and, where the spec names it, friendly
 // name. Naming lines lets two intended purchases of the same seats be told apart.
-func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *scope) (bool, ctrl.Result, error) {
+func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *scope) phaseResult {
 	window := r.Options.IdenticalPurchaseWindow
 	if window <= 0 {
-		return false, ctrl.Result{}, nil
+		return next()
 	}
 	cart := s.cart
-	pc, err := s.partnerCenter(ctx)
-	if err != nil {
-		res, err := r.upstreamError(s, "list the customer's orders", err)
-		return true, res, err
+	pc, res := r.upstream(ctx, s, "list the customer's orders")
+	if res.stops() {
+		return res
 	}
 	orders, err := r.recentOrders.list(ctx, pc, cart, s.now)
 	if err != nil {
@@ -160,31 +158,27 @@ func (r *PartnerCartReconciler) identicalRecentPurchase(ctx context.Context, s *
 				"If Partner Center shows no such recent purchase, an administrator can run the manager with --identical-purchase-window "+
 				"set negative, which turns this check off for every PartnerCart",
 				err.Error(), cart.Spec.CustomerID, window, ordersCacheTTL)
-			res, err := r.stall(s, pcv1alpha1.OrdersUnreadableReason, msg)
-			if err == nil {
-				res.RequeueAfter = ordersCacheTTL
-			}
-			return true, res, err
+			return stall(pcv1alpha1.OrdersUnreadableReason, msg).requeueAfter(ordersCacheTTL)
 		}
-		res, err := r.upstreamError(s, "list the customer's orders", err)
-		return true, res, err
+		return upstreamError(s, "list the customer's orders", err)
 	}
 	matched, err := r.unrecordedMatches(ctx, orders, cart.Spec.LineItems, s.now.Add(-window))
-	if err != nil || len(matched) == 0 {
-		return err != nil, ctrl.Result{}, err
+	if err != nil {
+		return retryOn(err)
+	} else if len(matched) == 0 {
+		return next()
 	}
 	confirmed, err := r.overriddenOrders(ctx, cart)
 	if err != nil {
-		return true, ctrl.Result{}, err
+		return retryOn(err)
 	}
 	if slices.ContainsFunc(matched, func(id string) bool { return slices.Contains(confirmed, id) }) {
-		return false, ctrl.Result{}, nil
+		return next()
 	}
 	msg := fmt.Sprintf("Customer %s bought exactly these lines within the last %s (orders %s), and no receipt here says by whom; nothing is bought again. "+
 		"To buy again on purpose, annotate the object with %s=%s",
 		cart.Spec.CustomerID, window, strings.Join(matched, ", "), pcv1alpha1.RepurchaseOfAnnotation, matched[0])
-	res, err := r.stall(s, pcv1alpha1.IdenticalRecentPurchaseReason, msg)
-	return true, res, err
+	return stall(pcv1alpha1.IdenticalRecentPurchaseReason, msg)
 }
 
 // unrecordedMatches returns the orders matching the cart's lines that no receipt of a live

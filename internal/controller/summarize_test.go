@@ -3,11 +3,11 @@ package controller
 import (
 	"errors"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
@@ -33,56 +33,56 @@ func TestSummarize(t *testing.T) {
 	for name, tc := range map[string]struct {
 		checkout *pcv1alpha1.CheckoutStatus
 		orders   []pcv1alpha1.OrderStatus
-		outcome  outcome
+		result   phaseResult
 		want     want
 	}{
 		"syncing the cart": {
 			want: want{pcv1alpha1.PhasePending, metav1.ConditionFalse, pcv1alpha1.ProgressingReason, true, false, true}},
-		"upstream failing, retried": {outcome: outcome{err: errors.New("503")},
+		"upstream failing, retried": {result: retryOn(errors.New("503")),
 			want: want{pcv1alpha1.PhasePending, metav1.ConditionFalse, pcv1alpha1.UpstreamUnavailableReason, true, false, false}},
-		"throttled": {outcome: outcome{waitReason: pcv1alpha1.ThrottledReason, waitMessage: "wait"},
+		"throttled": {result: retryAfter(pcv1alpha1.ThrottledReason, "wait", time.Second),
 			want: want{pcv1alpha1.PhasePending, metav1.ConditionFalse, pcv1alpha1.ThrottledReason, true, false, false}},
-		"waiting for approval": {outcome: outcome{waitReason: pcv1alpha1.WaitingForApprovalReason, waitMessage: "approve", done: true},
+		"waiting for approval": {result: waitForPerson(pcv1alpha1.WaitingForApprovalReason, "approve", ""),
 			want: want{pcv1alpha1.PhaseAwaitingApproval, metav1.ConditionFalse, pcv1alpha1.WaitingForApprovalReason, false, false, true}},
-		"purchases frozen": {outcome: outcome{waitReason: pcv1alpha1.PurchaseFrozenReason, waitMessage: "frozen", done: true},
+		"purchases frozen": {result: waitForPerson(pcv1alpha1.PurchaseFrozenReason, "frozen", ""),
 			want: want{pcv1alpha1.PhaseAwaitingApproval, metav1.ConditionFalse, pcv1alpha1.PurchaseFrozenReason, false, false, true}},
-		"line item errors": {outcome: outcome{stalled: &stall{pcv1alpha1.LineItemErrorsReason, "fix"}},
+		"line item errors": {result: stall(pcv1alpha1.LineItemErrorsReason, "fix"),
 			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.LineItemErrorsReason, false, true, true}},
-		"refused (history), waiting for a spec change": {outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutRefusedReason, "403"}},
+		"refused (history), waiting for a spec change": {result: stall(pcv1alpha1.CheckoutRefusedReason, "403"),
 			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutRefusedReason, false, true, true}},
-		"previously purchased": {outcome: outcome{stalled: &stall{pcv1alpha1.PreviouslyPurchasedReason, "receipt"}},
+		"previously purchased": {result: stall(pcv1alpha1.PreviouslyPurchasedReason, "receipt"),
 			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.PreviouslyPurchasedReason, false, true, true}},
-		"pending, call failed, retried": {checkout: checkout(pcv1alpha1.CheckoutPending), outcome: outcome{err: errors.New("connection reset")},
+		"pending, call failed, retried": {checkout: checkout(pcv1alpha1.CheckoutPending), result: retryOn(errors.New("connection reset")),
 			want: want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.UpstreamUnavailableReason, true, false, false}},
 		"pending, another process owns the call": {checkout: checkout(pcv1alpha1.CheckoutPending),
-			outcome: outcome{waitReason: pcv1alpha1.CheckoutInProgressReason, waitMessage: "owner"},
-			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.CheckoutInProgressReason, true, false, false}},
+			result: retryAfter(pcv1alpha1.CheckoutInProgressReason, "owner", time.Second),
+			want:   want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.CheckoutInProgressReason, true, false, false}},
 		"unknown: a person must look": {checkout: checkout(pcv1alpha1.CheckoutUnknown),
-			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, "look"}},
-			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.CheckoutOutcomeUnknownReason, false, true, true}},
+			result: stall(pcv1alpha1.CheckoutOutcomeUnknownReason, "look"),
+			want:   want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.CheckoutOutcomeUnknownReason, false, true, true}},
 		"unknown, being deleted": {checkout: checkout(pcv1alpha1.CheckoutUnknown),
-			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutOutcomeUnknownReason, "look"}, deletionBlocked: "waits"},
-			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, false, true, true}},
+			result: blocked(stall(pcv1alpha1.CheckoutOutcomeUnknownReason, "look"), "waits"),
+			want:   want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, false, true, true}},
 		"pending, being deleted": {checkout: checkout(pcv1alpha1.CheckoutPending),
-			outcome: outcome{err: errors.New("503"), deletionBlocked: "waits"},
-			want:    want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, true, false, false}},
+			result: phaseResult{kind: kindRetry, err: errors.New("503"), deletionBlocked: "waits"},
+			want:   want{pcv1alpha1.PhaseCheckingOut, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason, true, false, false}},
 		"succeeded, orders provisioning": {checkout: checkout(pcv1alpha1.CheckoutSucceeded), orders: order,
-			outcome: outcome{waitReason: pcv1alpha1.OrdersProvisioningReason, waitMessage: "pending"},
-			want:    want{pcv1alpha1.PhaseProvisioning, metav1.ConditionFalse, pcv1alpha1.OrdersProvisioningReason, true, false, true}},
+			result: waitForUpstream(pcv1alpha1.OrdersProvisioningReason, "pending", time.Second),
+			want:   want{pcv1alpha1.PhaseProvisioning, metav1.ConditionFalse, pcv1alpha1.OrdersProvisioningReason, true, false, true}},
 		"succeeded, orders complete": {checkout: checkout(pcv1alpha1.CheckoutSucceeded), orders: order,
 			want: want{pcv1alpha1.PhaseCompleted, metav1.ConditionTrue, pcv1alpha1.SucceededReason, false, false, true}},
 		"resolved by a person, orders complete": {checkout: checkout(pcv1alpha1.CheckoutResolved), orders: order,
 			want: want{pcv1alpha1.PhaseCompleted, metav1.ConditionTrue, pcv1alpha1.SucceededReason, false, false, true}},
 		"partially succeeded": {checkout: checkout(pcv1alpha1.CheckoutPartiallySucceeded), orders: order,
-			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutPartiallyFailedReason, "rest"}},
-			want:    want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutPartiallyFailedReason, false, true, true}},
+			result: stall(pcv1alpha1.CheckoutPartiallyFailedReason, "rest"),
+			want:   want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutPartiallyFailedReason, false, true, true}},
 		"orders failed": {checkout: checkout(pcv1alpha1.CheckoutSucceeded), orders: order,
-			outcome: outcome{stalled: &stall{pcv1alpha1.OrdersFailedReason, "error"}},
-			want:    want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.OrdersFailedReason, false, true, true}},
+			result: stall(pcv1alpha1.OrdersFailedReason, "error"),
+			want:   want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.OrdersFailedReason, false, true, true}},
 		"abandoned by a person": {checkout: checkout(pcv1alpha1.CheckoutAbandoned),
-			outcome: outcome{stalled: &stall{pcv1alpha1.CheckoutAbandonedReason, "nothing"}},
-			want:    want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutAbandonedReason, false, true, true}},
-		"terminal error": {outcome: outcome{stalled: &stall{pcv1alpha1.UpstreamRejectedReason, "400"}, err: reconcile.TerminalError(errors.New("400"))},
+			result: stall(pcv1alpha1.CheckoutAbandonedReason, "nothing"),
+			want:   want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.CheckoutAbandonedReason, false, true, true}},
+		"terminal error": {result: rejected("400", errors.New("400")),
 			want: want{pcv1alpha1.PhaseFailed, metav1.ConditionFalse, pcv1alpha1.UpstreamRejectedReason, false, true, true}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestSummarize(t *testing.T) {
 			cart := newCart("ns", "c")
 			cart.Generation = 3
 			cart.Status.Checkout, cart.Status.Orders = tc.checkout, tc.orders
-			summarize(cart, tc.outcome)
+			summarize(cart, tc.result)
 			st := cart.Status
 			g.Expect(st.Phase).To(Equal(tc.want.phase))
 			ready := meta.FindStatusCondition(st.Conditions, pcv1alpha1.ReadyCondition)
@@ -170,4 +170,10 @@ func TestMigrateLegacyCheckout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blocked is res with the deletion blocked.
+func blocked(res phaseResult, why string) phaseResult {
+	res.deletionBlocked = why
+	return res
 }

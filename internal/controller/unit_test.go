@@ -400,35 +400,41 @@ func TestReceiptWritesAfterMark(t *testing.T) {
 	g.Expect(w.firstMark("uid-2", 7)).To(Equal(uint64(7)))
 }
 
-// TestRetryIsAlwaysScheduled: a reconcile that ends retrying (not stalled, not waiting for a
-// person) and scheduled nothing comes back anyway, since its own status write does not wake
-// it; a stall, a wait for approval, an error or a scheduled retry are left as they are.
+// TestRetryIsAlwaysScheduled: toCtrlResult is the one place a phase result becomes a
+// ctrl.Result. A retry (or a wait for Partner Center) that scheduled nothing comes back anyway,
+// since its own status write does not wake it; a stall or a wait for a person is left as it
+// is; an error is returned alone, never with a requeue (controller-runtime ignores it).
 func TestRetryIsAlwaysScheduled(t *testing.T) {
 	g := NewWithT(t)
 	r := &PartnerCartReconciler{}
 	r.Options.defaults()
+	failed := errors.New("503")
 	for _, tc := range []struct {
-		name   string
-		s      scope
-		res    ctrl.Result
-		err    error
-		wanted bool
+		name    string
+		res     phaseResult
+		want    ctrl.Result
+		wantErr error
+		backoff bool
 	}{
-		{"throttled, nothing scheduled", scope{outcome: outcome{waitReason: pcv1alpha1.ThrottledReason}}, ctrl.Result{}, nil, true},
-		{"credentials refused, nothing scheduled", scope{outcome: outcome{waitReason: pcv1alpha1.InvalidCredentialsReason}}, ctrl.Result{}, nil, true},
-		{"throttled, retry scheduled", scope{outcome: outcome{waitReason: pcv1alpha1.ThrottledReason}}, ctrl.Result{RequeueAfter: time.Second}, nil, false},
-		{"upstream error returned", scope{outcome: outcome{waitReason: pcv1alpha1.UpstreamUnavailableReason}}, ctrl.Result{}, errors.New("503"), false},
-		{"waiting for approval", scope{outcome: outcome{waitReason: pcv1alpha1.WaitingForApprovalReason}}, ctrl.Result{}, nil, false},
-		{"stalled", scope{outcome: outcome{waitReason: pcv1alpha1.ThrottledReason, stalled: &stall{reason: "X"}}}, ctrl.Result{}, nil, false},
-		{"done", scope{}, ctrl.Result{}, nil, false},
+		{"throttled, nothing scheduled", retryAfter(pcv1alpha1.ThrottledReason, "", 0), ctrl.Result{}, nil, true},
+		{"orders provisioning, nothing scheduled", waitForUpstream(pcv1alpha1.OrdersProvisioningReason, "", 0), ctrl.Result{}, nil, true},
+		{"throttled, retry scheduled", retryAfter(pcv1alpha1.ThrottledReason, "", time.Second), ctrl.Result{RequeueAfter: time.Second}, nil, false},
+		{"upstream error returned alone", retryAfter(pcv1alpha1.UpstreamUnavailableReason, "", time.Second).withError(failed), ctrl.Result{}, failed, false},
+		{"waiting for approval", waitForPerson(pcv1alpha1.WaitingForApprovalReason, "", pcv1alpha1.EventWaitingForApproval), ctrl.Result{}, nil, false},
+		{"stalled", stall("X", ""), ctrl.Result{}, nil, false},
+		{"stalled, looked at again", stall("X", "").requeueAfter(time.Minute), ctrl.Result{RequeueAfter: time.Minute}, nil, false},
+		{"done", next(), ctrl.Result{}, nil, false},
 	} {
-		s := tc.s
-		s.r = r
-		res := s.retryScheduled(t.Context(), tc.res, tc.err)
-		if tc.wanted {
+		res, err := r.toCtrlResult(t.Context(), tc.res)
+		if tc.wantErr != nil {
+			g.Expect(err).To(MatchError(tc.wantErr), tc.name)
+		} else {
+			g.Expect(err).NotTo(HaveOccurred(), tc.name)
+		}
+		if tc.backoff {
 			g.Expect(res.RequeueAfter).To(BeNumerically("~", maxRetryBackoff, maxRetryBackoff/4), tc.name)
 		} else {
-			g.Expect(res).To(Equal(tc.res), tc.name)
+			g.Expect(res).To(Equal(tc.want), tc.name)
 		}
 	}
 }
