@@ -537,12 +537,18 @@ func (r *chaosRun) createCarts(ctx context.Context, c client.Client, carts []*pc
 // checks still run.
 func (r *chaosRun) converge(ctx context.Context, s *stack, prog *progress, g *gitops) error {
 	lastLog := time.Now()
+	var gitopsDoneAt time.Time
 	for {
 		if err := r.restartIfExited(s.mgr); err != nil {
 			return fmt.Errorf("restart manager: %w", err)
 		}
+		if gitopsDoneAt.IsZero() && g.done() {
+			gitopsDoneAt = time.Now()
+		}
+		// Only a list taken after the last re-apply counts: one taken while a pruned cart was
+		// still Completed and terminating would call its re-applied successor terminal too.
 		terminal, at := prog.get()
-		if g.done() && terminal == r.o.carts && at.After(time.Now().Add(-2*time.Second)) {
+		if !gitopsDoneAt.IsZero() && at.After(gitopsDoneAt) && terminal == r.o.carts && at.After(time.Now().Add(-2*time.Second)) {
 			return nil
 		}
 		if time.Since(lastLog) > 10*time.Second {
