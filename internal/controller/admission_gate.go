@@ -116,14 +116,14 @@ func (p *AdmissionPolicies) Start(ctx context.Context) error {
 	}
 	for {
 		problem := p.checkAndRecord(ctx)
-		next := interval
+		wait := interval
 		if problem != "" {
-			next = max(interval/10, time.Second)
+			wait = max(interval/10, time.Second)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(next):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -395,3 +395,7 @@ func expectedPolicies() (policies, error) {
 	}
 	return out, err
 }
+
+// approvalClockSkew is how far the API server's clock (a stamp) may run ahead of ours. A stamp
+// further ahead was typed by hand, and is never taken.
+const approvalClockSkew = 5 * time.Second

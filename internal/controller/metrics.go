@@ -70,8 +70,8 @@ func NewEventRecorder(mgr ctrl.Manager, controllerName string) (*eventrec.Record
 	return rec, nil
 }
 
-// observeCheckout records a checkout result in the purchase metrics.
-func observeCheckout(cart *pcv1alpha1.PartnerCart, result string, now time.Time) {
+// countCheckoutMetrics records a checkout result in the purchase metrics.
+func countCheckoutMetrics(cart *pcv1alpha1.PartnerCart, result string, now time.Time) {
 	account := ""
 	co := cart.Status.Checkout
 	if co != nil {

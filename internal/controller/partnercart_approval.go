@@ -102,10 +102,6 @@ func policiesNotInForce(problem string) string {
 		"): without them anyone who may edit a PartnerCart could approve it. An admin must install config/policy (docs/operations.md#admission-policies)"
 }
 
-// approvalClockSkew is how far the API server's clock (a stamp) may run ahead of ours. A stamp
-// further ahead was typed by hand, and is never taken.
-const approvalClockSkew = 5 * time.Second
-
 // approvalDecision says whether spec.approval allows checking out the cart as synced.
 func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 	a := cart.Spec.Approval

@@ -125,7 +125,7 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) p
 	}
 	if s.checkoutResult != "" {
 		// Settled on the way out: the receipt, not the status, keeps the record.
-		observeCheckout(cart, s.checkoutResult, s.now)
+		countCheckoutMetrics(cart, s.checkoutResult, s.now)
 	}
 	return phaseResult{noStatusWrite: true}
 }
@@ -246,7 +246,7 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, res p
 		return fmt.Errorf("patch status: %w", err)
 	}
 	if s.checkoutResult != "" {
-		observeCheckout(s.cart, s.checkoutResult, s.now)
+		countCheckoutMetrics(s.cart, s.checkoutResult, s.now)
 	}
 	return nil
 }

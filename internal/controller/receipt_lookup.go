@@ -106,8 +106,8 @@ type receiptWrite struct {
 	key client.ObjectKey
 }
 
-// observed records the mark for a cart the cache shows for the first time.
-func (w *receiptWrites) observed(uid types.UID) {
+// firstSeen records the mark for a cart the cache shows for the first time.
+func (w *receiptWrites) firstSeen(uid types.UID) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.seen == nil {
@@ -137,13 +137,13 @@ func (w *receiptWrites) forget(uid types.UID) {
 	delete(w.seen, uid)
 }
 
-// observeCarts is the PartnerCart watch's predicate that takes the marks: a cart the cache
+// markCartsSeen is the PartnerCart watch's predicate that takes the marks: a cart the cache
 // shows (at start or when created) without a checkout may need the guard.
-func (r *PartnerCartReconciler) observeCarts() predicate.Funcs {
+func (r *PartnerCartReconciler) markCartsSeen() predicate.Funcs {
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool {
 			if c, ok := e.Object.(*pcv1alpha1.PartnerCart); ok && c.Status.Checkout == nil {
-				r.receiptWrites.observed(c.UID)
+				r.receiptWrites.firstSeen(c.UID)
 			}
 			return true
 		},

@@ -389,13 +389,13 @@ func TestReceiptWritesAfterMark(t *testing.T) {
 	g.Expect(after[0]).To(Equal(key(109)))
 
 	// The mark taken when the cache first showed a cart is used once, then a later one.
-	w.observed("uid-1")
+	w.firstSeen("uid-1")
 	early := w.mark()
 	w.created(w.begin(), key(200))
-	w.observed("uid-1") // seen again: the first mark stays
+	w.firstSeen("uid-1") // seen again: the first mark stays
 	g.Expect(w.firstMark("uid-1", w.mark())).To(Equal(early))
 	g.Expect(w.firstMark("uid-1", w.mark())).To(Equal(w.mark()))
-	w.observed("uid-2")
+	w.firstSeen("uid-2")
 	w.forget("uid-2")
 	g.Expect(w.firstMark("uid-2", 7)).To(Equal(uint64(7)))
 }
