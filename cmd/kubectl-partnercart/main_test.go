@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
-	"github.com/partnercart/partnercart-operator/internal/controller"
 )
 
 const hash = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -402,7 +401,7 @@ func TestReceipts(t *testing.T) {
 			"checkoutCompletedAt": "2026-11-30T10:00:00Z",
 			"orders":              []map[string]string{{"id": "ord-1", "totalPrice": "10.00", "currencyCode": "EUR"}}})
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: defaultReceiptNamespace, Name: ns + "." + name,
-			Labels: map[string]string{receiptLabel: "true", controller.ReceiptCartNamespaceLabel: ns}},
+			Labels: map[string]string{receiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: ns}},
 			Data: map[string]string{"customerId": customer, "receipt.json": string(body)}}
 	}
 	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "not-a-receipt"}}
@@ -441,7 +440,7 @@ func TestMigrateReceipts(t *testing.T) {
 	old := func(ns, cart, uid, orders string) *corev1.ConfigMap {
 		body, _ := json.Marshal(map[string]any{"namespace": ns, "partnerCart": cart, "partnerCartUID": uid})
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cart + "-receipt-" + uid[:8],
-			Labels: map[string]string{receiptLabel: "true", controller.ReceiptCartLabel: cart, controller.ReceiptCartUIDLabel: uid}},
+			Labels: map[string]string{receiptLabel: "true", pcv1alpha1.ReceiptCartLabel: cart, pcv1alpha1.ReceiptCartUIDLabel: uid}},
 			Data: map[string]string{"orderIds": orders, "receipt.json": string(body)}}
 	}
 	bought := old("team-a", "seats", "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23", "o-1")
@@ -460,12 +459,12 @@ func TestMigrateReceipts(t *testing.T) {
 	if err := run(t, e, "migrate-receipts"); err != nil {
 		t.Fatal(err)
 	}
-	name := controller.ReceiptName("team-a", "seats", "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23")
+	name := pcv1alpha1.ReceiptName("team-a", "seats", "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23")
 	copied := &corev1.ConfigMap{}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: defaultReceiptNamespace, Name: name}, copied); err != nil {
 		t.Fatalf("not copied: %v\n%s", err, out)
 	}
-	if copied.Labels[controller.ReceiptCartNamespaceLabel] != "team-a" || copied.Data["orderIds"] != "o-1" ||
+	if copied.Labels[pcv1alpha1.ReceiptCartNamespaceLabel] != "team-a" || copied.Data["orderIds"] != "o-1" ||
 		copied.Annotations[MigratedFromAnnotation] != "team-a/"+bought.Name || copied.Immutable == nil || !*copied.Immutable {
 		t.Errorf("copy: %+v", copied)
 	}

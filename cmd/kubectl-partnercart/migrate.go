@@ -13,7 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/partnercart/partnercart-operator/internal/controller"
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
 // MigratedFromAnnotation names the tenant-namespace ConfigMap a receipt was copied from.
@@ -62,11 +62,11 @@ func cmdMigrateReceipts(ctx context.Context, c client.Client, o migrateOptions, 
 			continue
 		}
 		labels := maps.Clone(old.Labels)
-		labels[controller.ReceiptCartNamespaceLabel] = old.Namespace
+		labels[pcv1alpha1.ReceiptCartNamespaceLabel] = old.Namespace
 		cm := &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace:   o.receiptNamespace,
-				Name:        controller.ReceiptName(old.Namespace, rec.PartnerCart, rec.PartnerCartUID),
+				Name:        pcv1alpha1.ReceiptName(old.Namespace, rec.PartnerCart, rec.PartnerCartUID),
 				Labels:      labels,
 				Annotations: map[string]string{MigratedFromAnnotation: from},
 			},

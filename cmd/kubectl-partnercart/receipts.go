@@ -10,11 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/partnercart/partnercart-operator/internal/controller"
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
-// receiptLabel marks the receipts the operator writes (internal/controller/receipt.go).
-const receiptLabel = controller.ReceiptLabel
+// receiptLabel marks the receipts the operator writes (api/v1alpha1/well_known.go).
+const receiptLabel = pcv1alpha1.ReceiptLabel
 
 // defaultReceiptNamespace is where the operator keeps receipts when installed with
 // config/default or the chart's defaults (its --receipt-namespace).
@@ -49,7 +49,7 @@ func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOpti
 	var list corev1.ConfigMapList
 	selector := client.MatchingLabels{receiptLabel: "true"}
 	if !o.allNamespaces {
-		selector[controller.ReceiptCartNamespaceLabel] = ns
+		selector[pcv1alpha1.ReceiptCartNamespaceLabel] = ns
 	}
 	opts := []client.ListOption{client.InNamespace(o.receiptNamespace), selector}
 	if err := c.List(ctx, &list, opts...); err != nil {
@@ -85,7 +85,7 @@ func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOpti
 			}
 		}
 		if o.allNamespaces {
-			printf(tw, "%s\t", dash(cm.Labels[controller.ReceiptCartNamespaceLabel]))
+			printf(tw, "%s\t", dash(cm.Labels[pcv1alpha1.ReceiptCartNamespaceLabel]))
 		}
 		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(r.PartnerCart), dash(r.CustomerID), dash(r.Outcome),
 			dash(strings.Join(ids, ",")), dash(strings.Join(totals, ", ")), dash(r.CompletedAt))

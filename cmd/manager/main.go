@@ -118,6 +118,10 @@ func main() {
 	}
 	r.Admission = admission
 	metrics.Registry.MustRegister(&controller.PhaseCollector{Reader: mgr.GetCache()})
+	if err := controller.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		log.Error(err, "Failed to set up the cache indexes")
+		os.Exit(1)
+	}
 	if err := r.SetupWithManager(mgr, c.maxConcurrentReconciles); err != nil {
 		log.Error(err, "Failed to set up the PartnerCart controller")
 		os.Exit(1)

@@ -241,7 +241,7 @@ func TestNamespaceCredentialsCanBeTurnedOff(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.tenantNS, Name: "partner-center"},
-		StringData: map[string]string{SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: testClientSecret},
+		StringData: map[string]string{pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID, pcv1alpha1.SecretKeyClientSecret: testClientSecret},
 	})).To(Succeed())
 	g.Expect(env.Client.Create(t.Context(), newCart(w.tenantNS, "own-secret", withApproved()))).To(Succeed())
 	w.eventuallyCart("own-secret").Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.NamespaceCredentialsDisabledReason))
@@ -320,7 +320,7 @@ func TestStartedCheckoutKeepsItsAccount(t *testing.T) {
 		g.Expect(k8s.Create(t.Context(), acct)).To(Succeed())
 	}
 	g.Expect(k8s.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "creds", Name: "buyer"},
-		Data: map[string][]byte{SecretKeyClientSecret: []byte(testClientSecret)}})).To(Succeed())
+		Data: map[string][]byte{pcv1alpha1.SecretKeyClientSecret: []byte(testClientSecret)}})).To(Succeed())
 	pc.GetCartFn = func(context.Context, string, string) (*partnercenter.Cart, error) {
 		return &partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusOrdered, LineItems: wireLineItems(cart.Spec.LineItems)}, nil
 	}
@@ -461,7 +461,7 @@ func TestReplacedAccountDoesNotResumeTheCheckout(t *testing.T) {
 	gate := newCheckoutGate()
 	o := startOperator(t, operatorOptions{middleware: gate.middleware, clock: &testClock{}})
 	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "buyer"},
-		StringData: map[string]string{SecretKeyClientSecret: testClientSecret}})).To(Succeed())
+		StringData: map[string]string{pcv1alpha1.SecretKeyClientSecret: testClientSecret}})).To(Succeed())
 	account := func() *pcv1alpha1.PartnerCenterAccount {
 		return &pcv1alpha1.PartnerCenterAccount{
 			ObjectMeta: metav1.ObjectMeta{Name: o.ns + "-buyer"},

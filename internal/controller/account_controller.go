@@ -39,12 +39,6 @@ const (
 	maxAccountRetryInterval       = 10 * time.Minute
 )
 
-// Keys of a certificate Secret (kubernetes.io/tls).
-const (
-	SecretKeyTLSCert = corev1.TLSCertKey
-	SecretKeyTLSKey  = corev1.TLSPrivateKeyKey
-)
-
 // AccountReconciler proves each PartnerCenterAccount by obtaining a token for it (no Partner
 // Center call): Ready=True with TokenObtained, or Stalled with the reason it was refused and
 // a slow retry.
@@ -69,12 +63,10 @@ type AccountReconciler struct {
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercenteraccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=partnercenter.partnercart.dev,resources=partnercenteraccounts/status,verbs=get;update;patch
 
-// SetupWithManager registers the reconciler; a change of a referenced Secret re-proves the account.
+// SetupWithManager registers the reconciler (the cache must have the indexes of AddIndexes);
+// a change of a referenced Secret re-proves the account.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.defaults()
-	if err := indexCartAccounts(mgr); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Only spec changes: our own status writes must not wake us, or a refused account would
 		// sign in again at once instead of after its backoff.
@@ -339,15 +331,15 @@ func (a accountSource) credentials(ctx context.Context, acct *pcv1alpha1.Partner
 	case auth.ClientSecret != nil:
 		k := auth.ClientSecret.SecretRef.Key
 		if k == "" {
-			k = SecretKeyClientSecret
+			k = pcv1alpha1.SecretKeyClientSecret
 		}
 		creds.Method = partnercenter.AuthClientSecret
 		creds.ClientSecret, err = value(k)
 	case auth.Certificate != nil:
 		creds.Method = partnercenter.AuthCertificate
 		creds.SigningAlgorithm = auth.Certificate.SigningAlgorithm
-		if creds.CertificatePEM, err = value(SecretKeyTLSCert); err == nil {
-			creds.PrivateKeyPEM, err = value(SecretKeyTLSKey)
+		if creds.CertificatePEM, err = value(pcv1alpha1.SecretKeyTLSCert); err == nil {
+			creds.PrivateKeyPEM, err = value(pcv1alpha1.SecretKeyTLSKey)
 		}
 	}
 	return creds, err

@@ -86,6 +86,7 @@ func startAccountWorld(t *testing.T, options ...func(*Options)) *accountWorld {
 		// Long: a Secret that appears or changes must be picked up by the watch, not a retry.
 		RetryInterval: time.Hour,
 	}
+	g.Expect(AddIndexes(t.Context(), mgr.GetFieldIndexer())).To(Succeed())
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
 	opts := Options{
 		CredentialsNamespace: w.credNS, ReceiptNamespace: w.credNS, WorkloadIdentityTokenPath: r.WorkloadIdentityTokenPath,
@@ -323,7 +324,7 @@ func TestRefusedAccountBacksOff(t *testing.T) {
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{credNS: {}}},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(indexCartAccounts(mgr)).To(Succeed())
+	g.Expect(AddIndexes(t.Context(), mgr.GetFieldIndexer())).To(Succeed())
 	// The Secret watch of the account controller, which puts Secret metadata in the cache.
 	_, err = mgr.GetCache().GetInformer(t.Context(), CoreMetadata("Secret"))
 	g.Expect(err).NotTo(HaveOccurred())

@@ -48,7 +48,7 @@ func TrimForCache(in any) (any, error) {
 		}
 	}
 	_, metadataOnly := in.(*metav1.PartialObjectMetadata)
-	receipt := metadataOnly && obj.GetLabels()[ReceiptLabel] == "true"
+	receipt := metadataOnly && obj.GetLabels()[pcv1alpha1.ReceiptLabel] == "true"
 	if l := obj.GetLabels(); len(l) > 0 {
 		shared := make(map[string]string, len(l))
 		for k, v := range l {

@@ -37,11 +37,11 @@ func TestTrimForCache(t *testing.T) {
 	// not its order labels; a receipt with its data keeps everything.
 	receiptMeta := receiptMetadata()
 	receiptMeta.Namespace, receiptMeta.Name = "ns", "c-receipt-1"
-	receiptMeta.Labels = map[string]string{ReceiptLabel: "true", ReceiptCartLabel: "c", ReceiptCartUIDLabel: "uid-1",
+	receiptMeta.Labels = map[string]string{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartLabel: "c", pcv1alpha1.ReceiptCartUIDLabel: "uid-1",
 		orderLabelPrefix + "o-1": "true", orderLabelPrefix + "o-2": "true"}
 	out, err = TrimForCache(receiptMeta)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(out.(*metav1.PartialObjectMetadata).Labels).To(Equal(map[string]string{ReceiptLabel: "true", ReceiptCartLabel: "c", ReceiptCartUIDLabel: "uid-1"}))
+	g.Expect(out.(*metav1.PartialObjectMetadata).Labels).To(Equal(map[string]string{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartLabel: "c", pcv1alpha1.ReceiptCartUIDLabel: "uid-1"}))
 	otherMeta := receiptMetadata()
 	otherMeta.Labels = map[string]string{orderLabelPrefix + "o-1": "true"}
 	out, _ = TrimForCache(otherMeta)

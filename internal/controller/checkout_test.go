@@ -247,7 +247,7 @@ func (g *checkoutGate) forwardingMiddleware(next http.Handler) http.Handler {
 func receiptsIn(t *testing.T, ns string) []corev1.ConfigMap {
 	t.Helper()
 	list := &corev1.ConfigMapList{}
-	NewWithT(t).Expect(env.Client.List(t.Context(), list, client.InNamespace(ns), client.MatchingLabels{ReceiptLabel: "true"})).To(Succeed())
+	NewWithT(t).Expect(env.Client.List(t.Context(), list, client.InNamespace(ns), client.MatchingLabels{pcv1alpha1.ReceiptLabel: "true"})).To(Succeed())
 	return list.Items
 }
 

@@ -19,13 +19,6 @@ import (
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
 
-// Keys the credentials Secret must hold.
-const (
-	SecretKeyTenantID     = "tenantId"
-	SecretKeyClientID     = "clientId"
-	SecretKeyClientSecret = "clientSecret"
-)
-
 // errCredentials is a credentials problem: the reconcile retries slowly, never hot.
 type errCredentials struct {
 	reason, message string
@@ -253,7 +246,7 @@ func (r *PartnerCartReconciler) readCredentials(ctx context.Context, key client.
 		if apierrors.IsNotFound(err) {
 			return partnercenter.Credentials{}, &errCredentials{pcv1alpha1.CredentialsSecretNotFoundReason,
 				fmt.Sprintf("Secret %s named by spec.credentialsSecretRef does not exist; create it with keys %s, %s and %s",
-					key, SecretKeyTenantID, SecretKeyClientID, SecretKeyClientSecret)}
+					key, pcv1alpha1.SecretKeyTenantID, pcv1alpha1.SecretKeyClientID, pcv1alpha1.SecretKeyClientSecret)}
 		}
 		return partnercenter.Credentials{}, fmt.Errorf("get credentials secret %s: %w", key, err)
 	}
@@ -266,9 +259,9 @@ func (r *PartnerCartReconciler) readCredentials(ctx context.Context, key client.
 		return v
 	}
 	creds := partnercenter.Credentials{
-		TenantID:     value(SecretKeyTenantID),
-		ClientID:     value(SecretKeyClientID),
-		ClientSecret: value(SecretKeyClientSecret),
+		TenantID:     value(pcv1alpha1.SecretKeyTenantID),
+		ClientID:     value(pcv1alpha1.SecretKeyClientID),
+		ClientSecret: value(pcv1alpha1.SecretKeyClientSecret),
 	}
 	if len(missing) > 0 {
 		return partnercenter.Credentials{}, &errCredentials{pcv1alpha1.InvalidCredentialsReason,

@@ -24,7 +24,7 @@ func TestCredentialsRotationAndCreationArePickedUp(t *testing.T) {
 	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CredentialsSecretNotFoundReason))
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "partner-center"},
-		StringData: map[string]string{SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: "an-old-secret"}}
+		StringData: map[string]string{pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID, pcv1alpha1.SecretKeyClientSecret: "an-old-secret"}}
 	g.Expect(env.Client.Create(t.Context(), secret)).To(Succeed())
 	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.InvalidCredentialsReason))
 	g.Expect(conditionMessage(o.get("rotate"), pcv1alpha1.ReadyCondition)).NotTo(ContainSubstring("an-old-secret"))
@@ -34,7 +34,7 @@ func TestCredentialsRotationAndCreationArePickedUp(t *testing.T) {
 		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(secret), s); err != nil {
 			return err
 		}
-		s.Data[SecretKeyClientSecret] = []byte(testClientSecret)
+		s.Data[pcv1alpha1.SecretKeyClientSecret] = []byte(testClientSecret)
 		return env.Client.Update(t.Context(), s)
 	}).Should(Succeed())
 	o.eventually("rotate", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))

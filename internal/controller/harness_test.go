@@ -103,7 +103,7 @@ func startOperator(t *testing.T, opts operatorOptions) *operator {
 	if !opts.noSecret {
 		data := opts.secretData
 		if data == nil {
-			data = map[string]string{SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: testClientSecret}
+			data = map[string]string{pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID, pcv1alpha1.SecretKeyClientSecret: testClientSecret}
 		}
 		g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "partner-center"}, StringData: data,
@@ -169,6 +169,7 @@ func (o *operator) start() {
 	if r.Admission == nil {
 		r.Admission = admissionInForce(o.t)
 	}
+	g.Expect(AddIndexes(context.Background(), mgr.GetFieldIndexer())).To(Succeed())
 	g.Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	o.stop, o.kill, o.done = cancel, kill, make(chan struct{})

@@ -513,7 +513,7 @@ func TestForeignReceiptIsNotTheRecord(t *testing.T) {
 	cart := syncedApprovedCart("b0b00012-0000-4f7e-9a1d-3c5b7d9e1f30")
 	r, k8s, pc := unitReconciler(cart, clocktesting.NewFakePassiveClock(time.Now()), interceptor.Funcs{}, Options{})
 	forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: unitReceiptNS, Name: receiptName(cart),
-		Labels: map[string]string{ReceiptLabel: "true", ReceiptCartLabel: cart.Name, ReceiptCartUIDLabel: string(cart.UID)}},
+		Labels: map[string]string{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartLabel: cart.Name, pcv1alpha1.ReceiptCartUIDLabel: string(cart.UID)}},
 		Data: map[string]string{"cartId": "cart-1", "receipt.json": `{"orders":[]}`}}
 	g.Expect(k8s.Create(t.Context(), forged)).To(Succeed())
 	pc.CheckoutFn = func(context.Context, string, string, string) (*partnercenter.CartCheckoutResult, error) {

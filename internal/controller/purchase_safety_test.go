@@ -290,13 +290,13 @@ func TestRetryAfterDateIsCapped(t *testing.T) {
 func TestReceiptOfTheLongestNames(t *testing.T) {
 	g := NewWithT(t)
 	o := startOperator(t, operatorOptions{})
-	// 253 characters; cut at 63 (a label) or at 170 (the receipt name) the name would end in
+	// 253 characters; cut at 63 (a label) or at 170 (the receipt name, pcv1alpha1.ReceiptName) the name would end in
 	// '.', which no label or ConfigMap name may.
 	name := strings.Repeat("a", 62) + "." + strings.Repeat("b", 62) + "." + strings.Repeat("c", 43) + "." + strings.Repeat("d", 30) +
 		"-" + strings.Repeat("e", 52)
 	g.Expect(name).To(HaveLen(253))
 	g.Expect(name[62]).To(Equal(byte('.')))
-	g.Expect(name[maxReceiptCartName-1]).To(Equal(byte('.')))
+	g.Expect(name[169]).To(Equal(byte('.')))
 	o.create(name, withApproved())
 	o.eventually(name, 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	receipt := o.get(name).Status.ReceiptName
@@ -305,7 +305,7 @@ func TestReceiptOfTheLongestNames(t *testing.T) {
 	g.Eventually(objectGone(t, o, name)).WithTimeout(30 * time.Second).Should(BeTrue())
 	cm := &corev1.ConfigMap{}
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: receipt}, cm)).To(Succeed())
-	g.Expect(cm.Labels[ReceiptCartLabel]).To(Equal(cartLabelValue(name)))
+	g.Expect(cm.Labels[pcv1alpha1.ReceiptCartLabel]).To(Equal(cartLabelValue(name)))
 
 	// And the re-purchase guard finds it by label.
 	o.create(name, withApproved())

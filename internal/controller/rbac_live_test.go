@@ -112,7 +112,7 @@ func TestInstalledRBACKeepsReceiptsFromTenants(t *testing.T) {
 	bought := o.get("seats")
 	orderID := bought.Status.Orders[0].ID
 	receipt := o.receipt(bought.Status.ReceiptName)
-	g.Expect(receipt.Labels).To(HaveKeyWithValue(ReceiptCartNamespaceLabel, o.ns))
+	g.Expect(receipt.Labels).To(HaveKeyWithValue(pcv1alpha1.ReceiptCartNamespaceLabel, o.ns))
 	g.Expect(receiptsIn(t, o.ns)).To(BeEmpty(), "nothing in the tenant's namespace")
 
 	// The manager: ConfigMaps only in its namespace, Secrets of tenants only by name.
@@ -143,7 +143,7 @@ func TestInstalledRBACKeepsReceiptsFromTenants(t *testing.T) {
 	key, ok := orderLabelKey(orderID)
 	g.Expect(ok).To(BeTrue())
 	forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: receipt.Name, Labels: map[string]string{
-		ReceiptLabel: "true", ReceiptCartNamespaceLabel: o.ns, ReceiptCartLabel: decoy.Name, ReceiptCartUIDLabel: string(decoy.UID), key: "true"}},
+		pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: o.ns, pcv1alpha1.ReceiptCartLabel: decoy.Name, pcv1alpha1.ReceiptCartUIDLabel: string(decoy.UID), key: "true"}},
 		Data: receipt.Data}
 	// (Eventually: the authorizer learns of her new RoleBinding through a watch.)
 	g.Eventually(func() error { return alice.Create(t.Context(), forged) }).Should(Succeed())

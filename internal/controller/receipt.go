@@ -26,46 +26,16 @@ import (
 // (and the cluster's administrators) write in its namespace, and the operator reads receipts
 // nowhere else.
 
-// Receipt labels, so receipts can be listed per cart (`kubectl get cm -l ...`).
-const (
-	ReceiptLabel        = "partnercenter.partnercart.dev/receipt"
-	ReceiptCartLabel    = "partnercenter.partnercart.dev/cart"
-	ReceiptCartUIDLabel = "partnercenter.partnercart.dev/cart-uid"
-	// ReceiptCartNamespaceLabel: the namespace of the cart that bought (receipts of every
-	// namespace share the receipt namespace).
-	ReceiptCartNamespaceLabel = "partnercenter.partnercart.dev/cart-namespace"
-	// ReceiptContentLabel: the purchase content bought (the spec hash's digits), so that a
-	// cart of another name buying the same content (a rename in Git) finds the receipt.
-	ReceiptContentLabel = "partnercenter.partnercart.dev/content"
-)
-
 // contentLabelValue is the receipt's content label for a spec hash: its first 63 hex digits.
 func contentLabelValue(specHash string) string {
 	digits := strings.TrimPrefix(specHash, "sha256:")
 	return digits[:min(len(digits), validation.LabelValueMaxLength)]
 }
 
-// receiptName names the receipt after the cart's namespace and name, with the object UID so
-// that a later cart of the same name never collides with an earlier purchase's receipt:
-// "<namespace>.<name>-receipt-<uid prefix>". A namespace holds no '.', so carts of different
-// namespaces never share a name. It is a valid ConfigMap name (253 characters at most) for
-// every valid namespace (63 at most) and PartnerCart name: a long name is cut, never to end in
-// '-' or '.'.
+// receiptName is the name of the cart's receipt (pcv1alpha1.ReceiptName).
 func receiptName(cart *pcv1alpha1.PartnerCart) string {
-	return ReceiptName(cart.Namespace, cart.Name, string(cart.UID))
+	return pcv1alpha1.ReceiptName(cart.Namespace, cart.Name, string(cart.UID))
 }
-
-// ReceiptName is receiptName for a cart's namespace, name and UID (the kubectl plugin's
-// migrate-receipts names copies with it).
-func ReceiptName(namespace, name, uid string) string {
-	if len(name) > maxReceiptCartName {
-		name = strings.TrimRight(name[:maxReceiptCartName], "-.")
-	}
-	return fmt.Sprintf("%s.%s-receipt-%s", namespace, name, uid[:min(len(uid), 8)])
-}
-
-// maxReceiptCartName: 63 (namespace) + 1 + 170 + 9 ("-receipt-") + 8 (UID) <= 253.
-const maxReceiptCartName = 170
 
 // cartLabelValue is the receipt's cart label: the cart's name when it is a valid label value,
 // otherwise "h" and 62 hex digits of its SHA-256, so that receipts of every cart name can be
@@ -164,8 +134,8 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 			Namespace: r.Options.ReceiptNamespace,
 			Name:      name,
 			Labels: map[string]string{
-				ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace, ReceiptCartLabel: cartLabelValue(cart.Name),
-				ReceiptCartUIDLabel: string(cart.UID), ReceiptContentLabel: contentLabelValue(co.SpecHash),
+				pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: cart.Namespace, pcv1alpha1.ReceiptCartLabel: cartLabelValue(cart.Name),
+				pcv1alpha1.ReceiptCartUIDLabel: string(cart.UID), pcv1alpha1.ReceiptContentLabel: contentLabelValue(co.SpecHash),
 			},
 		},
 		Immutable: ptr.To(true),
@@ -207,7 +177,7 @@ func (r *PartnerCartReconciler) ensureReceipt(ctx context.Context, s *scope) err
 		}
 		// Ours only if it records this very purchase: a ConfigMap of that name and labels that
 		// anyone else made (or one of another intent) is not the record of these orders.
-		if existing.Labels[ReceiptCartUIDLabel] != string(cart.UID) || existing.Data["cartId"] != co.CartID ||
+		if existing.Labels[pcv1alpha1.ReceiptCartUIDLabel] != string(cart.UID) || existing.Data["cartId"] != co.CartID ||
 			existing.Data["checkoutRequestId"] != co.RequestID || existing.Data["orderIds"] != cm.Data["orderIds"] {
 			return fmt.Errorf("receipt %s exists but records another purchase (cart %s, MS-RequestId %s, orders %q); refusing to overwrite it: "+
 				"delete it if it is not the operator's, and the purchase is recorded again",

@@ -1,14 +1,12 @@
 package controller
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -17,22 +15,6 @@ import (
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
 	pcfake "github.com/partnercart/partnercart-operator/internal/partnercenter/fake"
 )
-
-// TestReceiptNamesAreUniqueAcrossNamespaces: receipts of every namespace share the receipt
-// namespace, so a receipt's name holds the cart's namespace; it is a valid ConfigMap name for
-// the longest namespace and cart name.
-func TestReceiptNamesAreUniqueAcrossNamespaces(t *testing.T) {
-	g := NewWithT(t)
-	const uid = "0f6c1b8e-4c9e-4f7e-9a1d-3c5b7d9e1f23"
-	g.Expect(ReceiptName("tenant-a", "m365", uid)).To(Equal("tenant-a.m365-receipt-0f6c1b8e"))
-	// "a" + "b.c" and "a.b" + "c" would meet without the rule that a namespace holds no '.'.
-	g.Expect(ReceiptName("tenant-a", "m365", uid)).NotTo(Equal(ReceiptName("tenant-b", "m365", uid)))
-
-	longest := ReceiptName(strings.Repeat("n", 63), strings.Repeat("c", 252)+"d", uid)
-	g.Expect(validation.IsDNS1123Subdomain(longest)).To(BeEmpty(), longest)
-	cut := ReceiptName("ns", strings.Repeat("c", maxReceiptCartName-1)+"."+"rest", uid)
-	g.Expect(validation.IsDNS1123Subdomain(cut)).To(BeEmpty(), "a cut name never ends in '.': %s", cut)
-}
 
 // TestReceiptIsWrittenToTheReceiptNamespace: the receipt lands in the receipt namespace, never
 // the cart's, with labels that lead back to the cart (namespace, name, UID).
@@ -48,8 +30,8 @@ func TestReceiptIsWrittenToTheReceiptNamespace(t *testing.T) {
 	g.Expect(inTenant.Items).To(BeEmpty(), "nothing is written in the tenant's namespace")
 	receipt := &corev1.ConfigMap{}
 	g.Expect(k8s.Get(t.Context(), client.ObjectKey{Namespace: unitReceiptNS, Name: receiptName(cart)}, receipt)).To(Succeed())
-	g.Expect(receipt.Labels).To(And(HaveKeyWithValue(ReceiptCartNamespaceLabel, cart.Namespace),
-		HaveKeyWithValue(ReceiptCartLabel, cart.Name), HaveKeyWithValue(ReceiptCartUIDLabel, string(cart.UID))))
+	g.Expect(receipt.Labels).To(And(HaveKeyWithValue(pcv1alpha1.ReceiptCartNamespaceLabel, cart.Namespace),
+		HaveKeyWithValue(pcv1alpha1.ReceiptCartLabel, cart.Name), HaveKeyWithValue(pcv1alpha1.ReceiptCartUIDLabel, string(cart.UID))))
 	g.Expect(storedCart(t, k8s, cart).Status.ReceiptName).To(Equal(receipt.Name))
 
 	// The receipt-deletion watch maps it back to its cart by those labels.
@@ -58,7 +40,7 @@ func TestReceiptIsWrittenToTheReceiptNamespace(t *testing.T) {
 	g.Expect(reqs).To(HaveLen(1))
 	g.Expect(reqs[0].NamespacedName).To(Equal(client.ObjectKeyFromObject(cart)))
 	g.Expect(r.cartOfReceipt(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: unitReceiptNS,
-		Labels: map[string]string{ReceiptCartLabel: cart.Name, ReceiptCartUIDLabel: string(cart.UID)}}})).To(BeEmpty(),
+		Labels: map[string]string{pcv1alpha1.ReceiptCartLabel: cart.Name, pcv1alpha1.ReceiptCartUIDLabel: string(cart.UID)}}})).To(BeEmpty(),
 		"a ConfigMap that names no cart namespace wakes nothing")
 }
 
@@ -82,7 +64,7 @@ func TestTenantConfigMapsAreNotReceipts(t *testing.T) {
 		LineItems: []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}}
 	key, _ := orderLabelKey(pcOrder.ID)
 	forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: "looks-like-a-receipt",
-		Labels: map[string]string{ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace, ReceiptCartUIDLabel: string(decoy.UID), key: "true"}}}
+		Labels: map[string]string{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: cart.Namespace, pcv1alpha1.ReceiptCartUIDLabel: string(decoy.UID), key: "true"}}}
 	g.Expect(k8s.Create(t.Context(), forged)).To(Succeed())
 
 	// A real receipt of a cart of the same name in another namespace stops nothing here.

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -11,9 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -52,39 +49,7 @@ const receiptCartIndex = "receipt.cart"
 // receiptMetadata is the cached form of a receipt: its metadata only.
 func receiptMetadata() *metav1.PartialObjectMetadata { return CoreMetadata("ConfigMap") }
 
-// CoreMetadata is an empty metadata-only object of a core/v1 kind (ConfigMap, Secret,
-// Namespace): what the manager caches of the kinds whose data it never keeps.
-func CoreMetadata(kind string) *metav1.PartialObjectMetadata {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
-	return m
-}
-
 func receiptIndexKey(namespace, cartLabel string) string { return namespace + "/" + cartLabel }
-
-// CacheOptions adds to opts what the reconcilers' cache needs, for the manager's options o:
-//   - ConfigMaps are cached as metadata, only receipts (the reconciler reads no other
-//     ConfigMap) and only in the receipt namespace, where the manager writes them: it needs no
-//     ConfigMap access anywhere else.
-//   - Secret metadata is cached only in the credentials namespace (the Secrets of
-//     PartnerCenterAccounts; the receipt namespace when none is set): a tenant's Secret named by
-//     spec.credentialsSecretRef is read with a direct get when a call needs it, so the manager
-//     needs neither list nor watch on Secrets outside its own namespace.
-//   - Every object is trimmed of what the reconcilers never read (TrimForCache).
-func CacheOptions(opts cache.Options, o Options) cache.Options {
-	if opts.ByObject == nil {
-		opts.ByObject = map[client.Object]cache.ByObject{}
-	}
-	opts.ByObject[receiptMetadata()] = cache.ByObject{
-		Namespaces: map[string]cache.Config{o.ReceiptNamespace: {}},
-		Label:      labels.SelectorFromSet(labels.Set{ReceiptLabel: "true"}),
-	}
-	opts.ByObject[CoreMetadata("Secret")] = cache.ByObject{
-		Namespaces: map[string]cache.Config{cmp.Or(o.CredentialsNamespace, o.ReceiptNamespace): {}},
-	}
-	opts.DefaultTransform = TrimForCache
-	return opts
-}
 
 // receiptWrites remembers the receipts this process created lately, numbered in the order
 // their creation was started, so that a reconcile can tell whether the cache has caught up
@@ -201,9 +166,9 @@ func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) (
 	cart := s.cart
 	label := cartLabelValue(cart.Name)
 	inReceipts := client.InNamespace(r.Options.ReceiptNamespace)
-	sameName := client.MatchingLabels{ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace, ReceiptCartLabel: label}
-	sameContent := client.MatchingLabels{ReceiptLabel: "true", ReceiptCartNamespaceLabel: cart.Namespace,
-		ReceiptContentLabel: contentLabelValue(cart.Status.SpecHash)}
+	sameName := client.MatchingLabels{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: cart.Namespace, pcv1alpha1.ReceiptCartLabel: label}
+	sameContent := client.MatchingLabels{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: cart.Namespace,
+		pcv1alpha1.ReceiptContentLabel: contentLabelValue(cart.Status.SpecHash)}
 	var metas []metav1.PartialObjectMetadata
 	for _, opt := range []client.ListOption{client.MatchingFields{receiptCartIndex: receiptIndexKey(cart.Namespace, label)}, sameContent} {
 		cached := &metav1.PartialObjectMetadataList{}
@@ -216,7 +181,7 @@ func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) (
 	var found []corev1.ConfigMap
 	seen := map[string]bool{}
 	for _, m := range metas {
-		if m.Labels[ReceiptCartUIDLabel] == string(cart.UID) || seen[m.Name] {
+		if m.Labels[pcv1alpha1.ReceiptCartUIDLabel] == string(cart.UID) || seen[m.Name] {
 			continue // this object's own receipt, or one listed twice
 		}
 		seen[m.Name] = true
@@ -252,13 +217,8 @@ func (r *PartnerCartReconciler) earlierReceipts(ctx context.Context, s *scope) (
 	return found, nil
 }
 
-// indexReceipts registers the cache index the lookup uses.
-func indexReceipts(ctx context.Context, indexer client.FieldIndexer) error {
-	return indexer.IndexField(ctx, receiptMetadata(), receiptCartIndex, receiptIndexValue)
-}
-
 func receiptIndexValue(o client.Object) []string {
-	if ns, l := o.GetLabels()[ReceiptCartNamespaceLabel], o.GetLabels()[ReceiptCartLabel]; ns != "" && l != "" {
+	if ns, l := o.GetLabels()[pcv1alpha1.ReceiptCartNamespaceLabel], o.GetLabels()[pcv1alpha1.ReceiptCartLabel]; ns != "" && l != "" {
 		return []string{receiptIndexKey(ns, l)}
 	}
 	return nil

@@ -68,7 +68,7 @@ func (r *PartnerCartReconciler) overriddenOrders(ctx context.Context, cart *pcv1
 			return nil, fmt.Errorf("read receipt %s named by %s: %w", name, pcv1alpha1.RepurchaseOfAnnotation, err)
 		}
 		// Only a receipt of the cart's own namespace: a tenant cannot vouch for another's purchase.
-		if cm.Labels[ReceiptLabel] == "true" && cm.Labels[ReceiptCartNamespaceLabel] == cart.Namespace {
+		if cm.Labels[pcv1alpha1.ReceiptLabel] == "true" && cm.Labels[pcv1alpha1.ReceiptCartNamespaceLabel] == cart.Namespace {
 			orders = append(orders, pcv1alpha1.SplitOrderIDs(cm.Data["orderIds"])...)
 		}
 	}
@@ -275,7 +275,7 @@ func (r *PartnerCartReconciler) withinIdenticalWindow(startedAt string, now time
 func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts []metav1.PartialObjectMetadata) (bool, error) {
 	live := map[string]map[string]bool{} // namespace -> UIDs of its PartnerCarts not being deleted, listed once
 	for _, m := range receipts {
-		ns := m.Labels[ReceiptCartNamespaceLabel]
+		ns := m.Labels[pcv1alpha1.ReceiptCartNamespaceLabel]
 		if ns == "" {
 			continue
 		}
@@ -291,7 +291,7 @@ func (r *PartnerCartReconciler) recordedByLiveCart(ctx context.Context, receipts
 			}
 			live[ns] = uids
 		}
-		if uids[m.Labels[ReceiptCartUIDLabel]] {
+		if uids[m.Labels[pcv1alpha1.ReceiptCartUIDLabel]] {
 			return true, nil
 		}
 	}

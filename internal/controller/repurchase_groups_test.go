@@ -189,12 +189,12 @@ func TestRecordedOrderIsLeftOutOfTheSplit(t *testing.T) {
 	buyer := newCart("other", "buyer")
 	g.Expect(k8s.Create(t.Context(), buyer)).To(Succeed())
 	receipt := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: unitReceiptNS, Name: "receipt",
-		Labels: map[string]string{key: "", ReceiptCartNamespaceLabel: "other", ReceiptCartUIDLabel: string(buyer.UID)}}}
+		Labels: map[string]string{key: "", pcv1alpha1.ReceiptCartNamespaceLabel: "other", pcv1alpha1.ReceiptCartUIDLabel: string(buyer.UID)}}}
 	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
 	forgedKey, _ := orderLabelKey("o-unrecorded")
 	for _, ns := range []string{"other", cart.Namespace} {
 		forged := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forged",
-			Labels: map[string]string{forgedKey: "", ReceiptLabel: "true", ReceiptCartNamespaceLabel: "other", ReceiptCartUIDLabel: string(buyer.UID)}}}
+			Labels: map[string]string{forgedKey: "", pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: "other", pcv1alpha1.ReceiptCartUIDLabel: string(buyer.UID)}}}
 		g.Expect(k8s.Create(t.Context(), forged)).To(Succeed())
 	}
 	e5 := []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}
@@ -262,7 +262,7 @@ func TestRenamedCartDoesNotBuyAgain(t *testing.T) {
 	receipt, _ := receiptWrittenBy(t, renamed)
 	// A receipt of an earlier release, without the content label (which would stop the cart
 	// before the order list is read: TestRenamedCartFindsTheReceiptOfItsContent).
-	delete(receipt.Labels, ReceiptContentLabel)
+	delete(receipt.Labels, pcv1alpha1.ReceiptContentLabel)
 	g.Expect(k8s.Create(t.Context(), receipt)).To(Succeed())
 	pcfake.WithOrders(partnercenter.Order{ID: "o-1", BillingCycle: "monthly", CreationDate: now.Add(-time.Hour).Format(time.RFC3339),
 		LineItems: []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}})(pc)

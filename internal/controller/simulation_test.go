@@ -272,7 +272,7 @@ func newSimWorld(seed uint64) *simWorld {
 	w.tracef("seed %d: profile %+v, upstream cart lifetime %s, actors left out: %v", seed, w.prof, w.pc.lifetime, w.swarmOff())
 	ctx := context.Background()
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace, Name: "partner-center"},
-		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+		Data: map[string][]byte{pcv1alpha1.SecretKeyTenantID: []byte(testTenant), pcv1alpha1.SecretKeyClientID: []byte("id"), pcv1alpha1.SecretKeyClientSecret: []byte("x")}}
 	must(w.api.Create(ctx, secret))
 	w.mgrA = w.newManager("A")
 	w.mgrB = w.newManager("B")
@@ -929,7 +929,7 @@ const simReceiptNamespace = "partnercart-system"
 // ConfigMap a tenant made in its own namespace records nothing, whatever its labels say).
 func (w *simWorld) receipts() []corev1.ConfigMap {
 	var list corev1.ConfigMapList
-	must(w.api.List(context.Background(), &list, client.InNamespace(simReceiptNamespace), client.HasLabels{ReceiptLabel}))
+	must(w.api.List(context.Background(), &list, client.InNamespace(simReceiptNamespace), client.HasLabels{pcv1alpha1.ReceiptLabel}))
 	slices.SortFunc(list.Items, func(a, b corev1.ConfigMap) int { return strings.Compare(a.Name, b.Name) })
 	return list.Items
 }
@@ -946,7 +946,7 @@ func (w *simWorld) actDeleteReceipt() bool {
 	}
 	cm := rs[w.rng.IntN(len(rs))]
 	must(w.api.Delete(context.Background(), &cm))
-	if inc := w.incarnations[types.UID(cm.Labels[ReceiptCartUIDLabel])]; inc != nil && inc.receiptsDeleted == 0 {
+	if inc := w.incarnations[types.UID(cm.Labels[pcv1alpha1.ReceiptCartUIDLabel])]; inc != nil && inc.receiptsDeleted == 0 {
 		inc.receiptsDeleted = w.step
 	}
 	if rec, err := decodeReceipt(&cm); err == nil {
@@ -970,11 +970,11 @@ func (w *simWorld) actForgeReceipt() bool {
 	}
 	names := w.sortedNames()
 	name := names[w.rng.IntN(len(names))]
-	labels := map[string]string{ReceiptLabel: "true", ReceiptCartNamespaceLabel: w.namespace, ReceiptCartLabel: cartLabelValue(name)}
+	labels := map[string]string{pcv1alpha1.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: w.namespace, pcv1alpha1.ReceiptCartLabel: cartLabelValue(name)}
 	for _, c := range w.liveCarts() {
-		labels[ReceiptCartUIDLabel] = string(c.UID) // a live cart, so the orders look bought knowingly
+		labels[pcv1alpha1.ReceiptCartUIDLabel] = string(c.UID) // a live cart, so the orders look bought knowingly
 		if c.Status.SpecHash != "" {
-			labels[ReceiptContentLabel] = contentLabelValue(c.Status.SpecHash)
+			labels[pcv1alpha1.ReceiptContentLabel] = contentLabelValue(c.Status.SpecHash)
 		}
 	}
 	var orders []pcv1alpha1.OrderStatus
@@ -1097,7 +1097,7 @@ func (w *simWorld) actUpstreamDrift() bool {
 func (w *simWorld) actRotateSecret() bool {
 	s := &corev1.Secret{}
 	must(w.api.Get(context.Background(), client.ObjectKey{Namespace: w.namespace, Name: "partner-center"}, s))
-	s.Data[SecretKeyClientSecret] = []byte(fmt.Sprintf("x%d", w.step))
+	s.Data[pcv1alpha1.SecretKeyClientSecret] = []byte(fmt.Sprintf("x%d", w.step))
 	must(w.api.Update(context.Background(), s))
 	for _, c := range w.liveCarts() {
 		if c.Status.Phase != pcv1alpha1.PhaseCompleted {

@@ -292,7 +292,7 @@ const unitReceiptNS = "partnercart-system"
 // the spec says and no orders.
 func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs interceptor.Funcs, opts Options) (*PartnerCartReconciler, client.Client, *pcfake.Client) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: "partner-center"},
-		Data: map[string][]byte{SecretKeyTenantID: []byte(testTenant), SecretKeyClientID: []byte("id"), SecretKeyClientSecret: []byte("x")}}
+		Data: map[string][]byte{pcv1alpha1.SecretKeyTenantID: []byte(testTenant), pcv1alpha1.SecretKeyClientID: []byte("id"), pcv1alpha1.SecretKeyClientSecret: []byte("x")}}
 	stampAsAdmission(cart)
 	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
 		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithIndex(receiptMetadata(), receiptCartIndex, receiptIndexValue).

@@ -106,7 +106,7 @@ func assertNoSecretsLeaked(t *testing.T, o *operator) {
 	secret := &corev1.Secret{}
 	err := env.Client.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "partner-center"}, secret)
 	if err == nil {
-		if v := strings.TrimSpace(string(secret.Data[SecretKeyClientSecret])); v != "" {
+		if v := strings.TrimSpace(string(secret.Data[pcv1alpha1.SecretKeyClientSecret])); v != "" {
 			needles[v] = "the clientSecret of Secret " + o.ns + "/partner-center"
 		}
 	} else {

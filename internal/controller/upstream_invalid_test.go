@@ -138,7 +138,7 @@ func TestCredentialProblemsRetrySlowly(t *testing.T) {
 	}{{
 		name: "wrong-client-secret",
 		opts: operatorOptions{secretData: map[string]string{
-			SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: wrongSecret,
+			pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID, pcv1alpha1.SecretKeyClientSecret: wrongSecret,
 		}},
 		reason:   pcv1alpha1.InvalidCredentialsReason,
 		messages: []string{"Partner Center refused the credentials", "invalid_client"},
@@ -147,14 +147,14 @@ func TestCredentialProblemsRetrySlowly(t *testing.T) {
 		name:     "secret-not-found",
 		opts:     operatorOptions{noSecret: true},
 		reason:   pcv1alpha1.CredentialsSecretNotFoundReason,
-		messages: []string{"partner-center", "does not exist", SecretKeyClientSecret},
+		messages: []string{"partner-center", "does not exist", pcv1alpha1.SecretKeyClientSecret},
 	}, {
 		name: "secret-lacks-client-secret",
 		opts: operatorOptions{secretData: map[string]string{
-			SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID,
+			pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID,
 		}},
 		reason:   pcv1alpha1.InvalidCredentialsReason,
-		messages: []string{"lacks key(s) " + SecretKeyClientSecret},
+		messages: []string{"lacks key(s) " + pcv1alpha1.SecretKeyClientSecret},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestCredentialProblemsRetrySlowly(t *testing.T) {
 
 			// Fixing the Secret is enough (no edit of the cart): the Secret watch, or the slow
 			// retry, wakes the cart, which creates its cart upstream and waits for approval.
-			fixed := map[string]string{SecretKeyTenantID: testTenant, SecretKeyClientID: testClientID, SecretKeyClientSecret: testClientSecret}
+			fixed := map[string]string{pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID, pcv1alpha1.SecretKeyClientSecret: testClientSecret}
 			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "partner-center"}}
 			if tc.opts.noSecret {
 				secret.StringData = fixed

@@ -1,11 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,11 +13,14 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"golang.org/x/time/rate"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -34,8 +37,15 @@ const (
 	accountRefIndex = "spec.accountRef.name"
 )
 
-// SetupWithManager declares the watches: PartnerCart spec and annotation changes (our own
-// status writes do not wake us), and Secret metadata, mapped to the carts using the Secret.
+// SetupWithManager declares the watches; the manager's cache must have the indexes of
+// AddIndexes and the options of CacheOptions. What wakes a cart:
+//   - its own spec and annotation changes (our status writes do not wake us), and its first
+//     sight in the cache (which takes the receipt-cache mark, markCartsSeen);
+//   - Secret metadata, mapped to the carts naming the Secret (credentialsSecretRef);
+//   - a PartnerCenterAccount whose generation or readiness changed, mapped to its carts;
+//   - a Namespace whose labels changed, mapped to its carts (an allowed-customers list may
+//     have been granted or withdrawn);
+//   - a receipt deleted, mapped to the cart it records, which writes it again.
 func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.PartnerCenter == nil {
 		return errors.New("PartnerCartReconciler needs Client, APIReader, Recorder and PartnerCenter")
@@ -47,21 +57,6 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 		r.Clock = clock.RealClock{}
 	}
 	r.Options.defaults()
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &pcv1alpha1.PartnerCart{}, secretRefIndex,
-		func(o client.Object) []string {
-			if ref := o.(*pcv1alpha1.PartnerCart).Spec.CredentialsSecretRef; ref != nil {
-				return []string{ref.Name}
-			}
-			return nil
-		}); err != nil {
-		return fmt.Errorf("index credentials secret refs: %w", err)
-	}
-	if err := indexReceipts(context.Background(), mgr.GetFieldIndexer()); err != nil {
-		return fmt.Errorf("index receipts: %w", err)
-	}
-	if err := indexCartAccounts(mgr); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&pcv1alpha1.PartnerCart{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}), r.markCartsSeen())).
@@ -78,6 +73,71 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 		Named("partnercart").
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent, RateLimiter: retryRateLimiter()}).
 		Complete(r)
+}
+
+// AddIndexes registers the cache indexes both reconcilers list by, once per manager (an
+// informer takes each index once, so neither SetupWithManager registers them):
+//   - secretRefIndex: carts by credentials Secret, so a created or rotated Secret wakes exactly
+//     the carts that use it;
+//   - accountRefIndex: carts by PartnerCenterAccount, so a changed account wakes its carts and
+//     the account reconciler counts them;
+//   - receiptCartIndex: receipts by the cart they record, for the re-purchase guard and the
+//     receipt lookup.
+func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	for _, idx := range []struct {
+		obj     client.Object
+		field   string
+		extract client.IndexerFunc
+	}{
+		{&pcv1alpha1.PartnerCart{}, secretRefIndex, cartSecrets},
+		{&pcv1alpha1.PartnerCart{}, accountRefIndex, cartAccounts},
+		{receiptMetadata(), receiptCartIndex, receiptIndexValue},
+	} {
+		if err := indexer.IndexField(ctx, idx.obj, idx.field, idx.extract); err != nil {
+			return fmt.Errorf("index %s: %w", idx.field, err)
+		}
+	}
+	return nil
+}
+
+// cartSecrets is the credentials Secret a cart names, if any (secretRefIndex).
+func cartSecrets(o client.Object) []string {
+	if ref := o.(*pcv1alpha1.PartnerCart).Spec.CredentialsSecretRef; ref != nil {
+		return []string{ref.Name}
+	}
+	return nil
+}
+
+// CacheOptions adds to opts what the reconcilers' cache needs, for the manager's options o:
+//   - ConfigMaps are cached as metadata, only receipts (the reconciler reads no other
+//     ConfigMap) and only in the receipt namespace, where the manager writes them: it needs no
+//     ConfigMap access anywhere else.
+//   - Secret metadata is cached only in the credentials namespace (the Secrets of
+//     PartnerCenterAccounts; the receipt namespace when none is set): a tenant's Secret named by
+//     spec.credentialsSecretRef is read with a direct get when a call needs it, so the manager
+//     needs neither list nor watch on Secrets outside its own namespace.
+//   - Every object is trimmed of what the reconcilers never read (TrimForCache).
+func CacheOptions(opts cache.Options, o Options) cache.Options {
+	if opts.ByObject == nil {
+		opts.ByObject = map[client.Object]cache.ByObject{}
+	}
+	opts.ByObject[receiptMetadata()] = cache.ByObject{
+		Namespaces: map[string]cache.Config{o.ReceiptNamespace: {}},
+		Label:      labels.SelectorFromSet(labels.Set{pcv1alpha1.ReceiptLabel: "true"}),
+	}
+	opts.ByObject[CoreMetadata("Secret")] = cache.ByObject{
+		Namespaces: map[string]cache.Config{cmp.Or(o.CredentialsNamespace, o.ReceiptNamespace): {}},
+	}
+	opts.DefaultTransform = TrimForCache
+	return opts
+}
+
+// CoreMetadata is an empty metadata-only object of a core/v1 kind (ConfigMap, Secret,
+// Namespace): what the manager caches of the kinds whose data it never keeps.
+func CoreMetadata(kind string) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return m
 }
 
 func retryRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
@@ -118,7 +178,7 @@ func (r *PartnerCartReconciler) cartRequests(ctx context.Context, what string, w
 // in the receipt namespace, the cart in its own), so that the cart writes it again while it
 // exists (the receipt is the record that outlives the object).
 func (r *PartnerCartReconciler) cartOfReceipt(ctx context.Context, receipt client.Object) []reconcile.Request {
-	ns, label, uid := receipt.GetLabels()[ReceiptCartNamespaceLabel], receipt.GetLabels()[ReceiptCartLabel], receipt.GetLabels()[ReceiptCartUIDLabel]
+	ns, label, uid := receipt.GetLabels()[pcv1alpha1.ReceiptCartNamespaceLabel], receipt.GetLabels()[pcv1alpha1.ReceiptCartLabel], receipt.GetLabels()[pcv1alpha1.ReceiptCartUIDLabel]
 	if ns == "" || label == "" {
 		return nil
 	}
@@ -169,21 +229,4 @@ func accountChanged() predicate.Predicate {
 			apimeta.IsStatusConditionTrue(oldAcct.Status.Conditions, pcv1alpha1.ReadyCondition) !=
 				apimeta.IsStatusConditionTrue(newAcct.Status.Conditions, pcv1alpha1.ReadyCondition)
 	}}
-}
-
-// cartAccountIndexes remembers the managers whose cache has the accountRefIndex: the cart and
-// account reconcilers both need it, and an informer takes each index once.
-var cartAccountIndexes sync.Map
-
-// indexCartAccounts indexes PartnerCarts by the accounts they use (accountRefIndex), once per
-// manager.
-func indexCartAccounts(mgr ctrl.Manager) error {
-	if _, done := cartAccountIndexes.LoadOrStore(mgr.GetFieldIndexer(), true); done {
-		return nil
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &pcv1alpha1.PartnerCart{}, accountRefIndex, cartAccounts); err != nil {
-		cartAccountIndexes.Delete(mgr.GetFieldIndexer())
-		return fmt.Errorf("index account refs: %w", err)
-	}
-	return nil
 }

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
-	"github.com/partnercart/partnercart-operator/internal/controller"
 	"github.com/partnercart/partnercart-operator/internal/harness"
 	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
@@ -222,7 +221,7 @@ func floorPurchase(ctx context.Context, c client.Client, cart *pcv1alpha1.Partne
 			TransactionType: "New", Price: "57.00"})
 	}
 	st.Orders = []pcv1alpha1.OrderStatus{order}
-	st.ReceiptName = controller.ReceiptName(cart.Namespace, cart.Name, string(cart.UID))
+	st.ReceiptName = pcv1alpha1.ReceiptName(cart.Namespace, cart.Name, string(cart.UID))
 	setCondition(cart, pcv1alpha1.CartSyncedCondition, metav1.ConditionTrue, pcv1alpha1.CartFrozenReason, "Cart "+cartID+" was checked out; its content is frozen")
 	setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutSucceededReason, "Created orders "+orderID)
 	setCondition(cart, pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.OrdersProvisioningReason, "Waiting for 1 of 1 orders to complete")
@@ -234,8 +233,8 @@ func floorPurchase(ctx context.Context, c client.Client, cart *pcv1alpha1.Partne
 	}
 	receipt := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: harness.ReceiptNamespace, Name: st.ReceiptName, Labels: map[string]string{
-			harness.ReceiptLabel: "true", controller.ReceiptCartNamespaceLabel: cart.Namespace, controller.ReceiptCartLabel: cart.Name,
-			controller.ReceiptCartUIDLabel: string(cart.UID)}},
+			harness.ReceiptLabel: "true", pcv1alpha1.ReceiptCartNamespaceLabel: cart.Namespace, pcv1alpha1.ReceiptCartLabel: cart.Name,
+			pcv1alpha1.ReceiptCartUIDLabel: string(cart.UID)}},
 		Immutable: ptr.To(true),
 		Data: map[string]string{"cartId": cartID, "orderIds": orderID, "customerId": cart.Spec.CustomerID, "checkoutRequestId": st.Checkout.RequestID,
 			"specHash": hash, "checkoutStartedAt": now.UTC().Format(time.RFC3339), "approvedBy": approver, "receipt.json": string(receiptJSON)},
