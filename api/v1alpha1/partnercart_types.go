@@ -396,7 +396,9 @@ type LineItemError struct {
 }
 
 // CheckoutOutcome is the state of one checkout intent. Phase and conditions are derived from
-// it; nothing decides what to do from the text of a condition reason.
+// it and from the kind of result the reconcile reached (proceed, wait for a person, wait for
+// Partner Center, retry, stall); the operator never decides what to do from a condition
+// reason it wrote.
 // +kubebuilder:validation:Enum=Pending;Succeeded;PartiallySucceeded;Refused;Unknown;Abandoned;Resolved
 type CheckoutOutcome string
 

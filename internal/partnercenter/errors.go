@@ -19,8 +19,9 @@ const (
 	ClassThrottled
 	// ClassNotFound errors (404) mean the resource does not exist (an expired cart, say).
 	ClassNotFound
-	// ClassUnauthorized errors (401, 403 on credentials, token endpoint refusals) mean the
-	// credentials are wrong; retrying soon will not help.
+	// ClassUnauthorized errors (401, and token endpoint refusals, which the token source turns
+	// into a 401) mean the credentials are wrong; retrying soon will not help. A 403 is
+	// ClassTerminal: the credentials work but may not do this.
 	ClassUnauthorized
 	// ClassTerminal errors (other 4xx, and 3xx: redirects are never followed) will fail the
 	// same way until the input changes.
