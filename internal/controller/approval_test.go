@@ -35,6 +35,7 @@ func TestSpecEditBeforeApprovalCausesOnePut(t *testing.T) {
 
 	// Approval-only edits change no purchase content: no PUT.
 	o.update("edit", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.MaxTotalPrice = "100000" })
+	o.eventually("edit", 30*time.Second).Should(haveObservedItsGeneration(), "the edit was reconciled")
 	g.Consistently(func() int { return o.requests("UpdateCart") }).WithTimeout(time.Second).Should(Equal(1))
 }
 

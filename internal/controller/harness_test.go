@@ -376,6 +376,14 @@ func (b *syncBuffer) String() string {
 
 // Matchers over a PartnerCart.
 
+// haveObservedItsGeneration: a reconcile has concluded on the object's current generation, so
+// a "nothing happens" assertion that follows is about a reconcile that ran, not one still queued.
+func haveObservedItsGeneration() OmegaMatcher {
+	return WithTransform(func(c *pcv1alpha1.PartnerCart) bool {
+		return c.Generation > 0 && c.Status.ObservedGeneration == c.Generation
+	}, BeTrue())
+}
+
 func havePhase(p pcv1alpha1.Phase) OmegaMatcher {
 	return WithTransform(func(c *pcv1alpha1.PartnerCart) pcv1alpha1.Phase { return c.Status.Phase }, Equal(p))
 }
