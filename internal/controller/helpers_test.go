@@ -11,6 +11,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
@@ -99,3 +100,12 @@ func (a admissionStub) Since() time.Time { return time.Time{} }
 func (a admissionStub) Missing() bool { return a != "" }
 
 func (a admissionStub) CheckedAfter(context.Context, time.Time) string { return string(a) }
+
+// withCacheIndexes gives a fake API server (its scheme set first) the indexes AddIndexes gives
+// the manager's cache.
+func withCacheIndexes(b *fake.ClientBuilder) *fake.ClientBuilder {
+	for _, idx := range cacheIndexes() {
+		b = b.WithIndex(idx.obj, idx.field, idx.extract)
+	}
+	return b
+}

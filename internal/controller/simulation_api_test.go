@@ -23,8 +23,8 @@ import (
 )
 
 func (w *simWorld) newAPIServer() (api, managers client.Client) {
-	api = fake.NewClientBuilder().WithScheme(testenv.NewScheme()).
-		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithIndex(receiptMetadata(), receiptCartIndex, receiptIndexValue).Build()
+	api = withCacheIndexes(fake.NewClientBuilder().WithScheme(testenv.NewScheme())).
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).Build()
 	managers = interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if err := c.Get(ctx, key, obj, opts...); err != nil {

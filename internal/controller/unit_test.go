@@ -294,8 +294,8 @@ func unitReconciler(cart *pcv1alpha1.PartnerCart, clk clock.PassiveClock, funcs 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cart.Namespace, Name: "partner-center"},
 		Data: map[string][]byte{pcv1alpha1.SecretKeyTenantID: []byte(testTenant), pcv1alpha1.SecretKeyClientID: []byte("id"), pcv1alpha1.SecretKeyClientSecret: []byte("x")}}
 	stampAsAdmission(cart)
-	k8s := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(cart, secret).
-		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).WithIndex(receiptMetadata(), receiptCartIndex, receiptIndexValue).
+	k8s := withCacheIndexes(fake.NewClientBuilder().WithScheme(testenv.NewScheme())).WithObjects(cart, secret).
+		WithStatusSubresource(&pcv1alpha1.PartnerCart{}).
 		WithInterceptorFuncs(funcs).Build()
 	pc := pcfake.New(pcfake.WithCart(&partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(cart.Spec.LineItems)}),
 		pcfake.WithOrders())

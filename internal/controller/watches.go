@@ -43,8 +43,8 @@ const (
 //     sight in the cache (which takes the receipt-cache mark, markCartsSeen);
 //   - Secret metadata, mapped to the carts naming the Secret (credentialsSecretRef);
 //   - a PartnerCenterAccount whose generation or readiness changed, mapped to its carts;
-//   - a Namespace whose labels changed, mapped to its carts (an allowed-customers list may
-//     have been granted or withdrawn);
+//   - a Namespace whose labels changed, mapped to its carts stopped by an account's allow-list
+//     (a label that now matches the account's namespace selector lets them go on);
 //   - a receipt deleted, mapped to the cart it records, which writes it again.
 func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.PartnerCenter == nil {
@@ -84,20 +84,27 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 //   - receiptCartIndex: receipts by the cart they record, for the re-purchase guard and the
 //     receipt lookup.
 func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
-	for _, idx := range []struct {
-		obj     client.Object
-		field   string
-		extract client.IndexerFunc
-	}{
-		{&pcv1alpha1.PartnerCart{}, secretRefIndex, cartSecrets},
-		{&pcv1alpha1.PartnerCart{}, accountRefIndex, cartAccounts},
-		{receiptMetadata(), receiptCartIndex, receiptIndexValue},
-	} {
+	for _, idx := range cacheIndexes() {
 		if err := indexer.IndexField(ctx, idx.obj, idx.field, idx.extract); err != nil {
 			return fmt.Errorf("index %s: %w", idx.field, err)
 		}
 	}
 	return nil
+}
+
+// cacheIndex is one index of AddIndexes (the unit tests' fake clients take the same list).
+type cacheIndex struct {
+	obj     client.Object
+	field   string
+	extract client.IndexerFunc
+}
+
+func cacheIndexes() []cacheIndex {
+	return []cacheIndex{
+		{&pcv1alpha1.PartnerCart{}, secretRefIndex, cartSecrets},
+		{&pcv1alpha1.PartnerCart{}, accountRefIndex, cartAccounts},
+		{receiptMetadata(), receiptCartIndex, receiptIndexValue},
+	}
 }
 
 // cartSecrets is the credentials Secret a cart names, if any (secretRefIndex).
