@@ -119,6 +119,29 @@ func TestCheckoutTransitions(t *testing.T) {
 			assertConditions: []metav1.Condition{ready(pcv1alpha1.CheckoutRefusedReason),
 				cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutRefusedReason)}},
 
+		{row: "no intent: the customer bought exactly these lines recently, and no receipt says by whom",
+			partnerCenter: pcfake.WithOrders(partnercenter.Order{ID: "o-0", BillingCycle: string(pcv1alpha1.BillingCycleMonthly),
+				CreationDate: now.Add(-24 * time.Hour).UTC().Format(time.RFC3339),
+				LineItems:    []partnercenter.OrderLineItem{{OfferID: testItemE5, Quantity: 25, TermDuration: "P1Y", FriendlyName: "Contoso E5"}}}),
+			wantPhase: pcv1alpha1.PhaseFailed,
+			assertConditions: []metav1.Condition{ready(pcv1alpha1.IdenticalRecentPurchaseReason),
+				cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.IdenticalRecentPurchaseReason)}},
+		{row: "no intent: the customer's orders cannot be read, so the re-purchase guard fails closed",
+			partnerCenter:    pcfake.WithError(partnercenter.OpListOrders, &partnercenter.DecodeError{Operation: partnercenter.OpListOrders, StatusCode: http.StatusOK, Cause: "too many pages"}),
+			wantPhase:        pcv1alpha1.PhaseFailed,
+			assertConditions: []metav1.Condition{ready(pcv1alpha1.OrdersUnreadableReason)}},
+		{row: "no intent: the upstream cart holds other content even after it was written",
+			partnerCenter: func(pc *pcfake.Client) {
+				other := &partnercenter.Cart{ID: "cart-1", Status: partnercenter.CartStatusActive, LineItems: wireLineItems(newCart("ns", "c").Spec.LineItems)}
+				other.LineItems[0].Quantity = 2500
+				pcfake.WithCart(other)(pc)
+				pc.UpdateCartFn = func(context.Context, string, string, *partnercenter.Cart) (*partnercenter.Cart, error) {
+					return other, nil
+				}
+			},
+			wantPhase:        pcv1alpha1.PhaseFailed,
+			assertConditions: []metav1.Condition{ready(pcv1alpha1.UpstreamCartDiffersReason)}},
+
 		// no intent → Pending: the gate passes, the intent is persisted and called.
 		{row: "no intent → Pending: the first call's answer is lost", wantErr: true,
 			partnerCenter: answer(nil, &partnercenter.TransportError{Err: errors.New("connection reset")}),
