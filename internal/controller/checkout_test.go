@@ -276,6 +276,7 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 
 	// Deleting it does not lose the record: the finalizer stays until a person removes it.
 	g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
+	o.eventually("lost", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.DeletionBlockedReason))
 	g.Consistently(func() error {
 		return env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "lost"}, &pcv1alpha1.PartnerCart{})
 	}).WithTimeout(2 * time.Second).Should(Succeed())
@@ -310,7 +311,7 @@ func TestCheckoutAbandonedStaysAbandoned(t *testing.T) {
 	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutAbandonedReason))
 
 	// Another reconcile (an annotation edit wakes one) keeps the person's outcome.
-	o.update("abandoned", func(c *pcv1alpha1.PartnerCart) { c.Annotations["note"] = "checked by finance" })
+	o.touch("abandoned", func(c *pcv1alpha1.PartnerCart) { c.Annotations["note"] = "checked by finance" })
 	g.Consistently(func() string {
 		return conditionReason(o.get("abandoned"), pcv1alpha1.StalledCondition)
 	}).WithTimeout(2 * time.Second).Should(Equal(pcv1alpha1.CheckoutAbandonedReason))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 	"github.com/partnercart/partnercart-operator/internal/partnercenter"
@@ -50,10 +52,12 @@ type operator struct {
 	simURL    string
 	logs      *syncBuffer
 	writes    writeCounter
-	stop      context.CancelFunc
-	kill      context.CancelFunc
-	done      chan struct{}
-	opts      operatorOptions
+	// reconciles: which resourceVersion of each cart a finished reconcile started from.
+	reconciles reconcileLog
+	stop       context.CancelFunc
+	kill       context.CancelFunc
+	done       chan struct{}
+	opts       operatorOptions
 }
 
 type operatorOptions struct {
@@ -170,7 +174,8 @@ func (o *operator) start() {
 		r.Admission = admissionInForce(o.t)
 	}
 	g.Expect(AddIndexes(context.Background(), mgr.GetFieldIndexer())).To(Succeed())
-	g.Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
+	g.Expect(r.setupWithManager(mgr, 4, &recordingReconciler{inner: r, cache: mgr.GetClient(), log: &o.reconciles})).To(Succeed())
+	o.reconciles.reset()
 	ctx, cancel := context.WithCancel(context.Background())
 	o.stop, o.kill, o.done = cancel, kill, make(chan struct{})
 	go func() {
@@ -239,6 +244,90 @@ func (o *operator) update(name string, change func(*pcv1alpha1.PartnerCart)) {
 		change(c)
 		return env.Client.Update(o.t.Context(), c)
 	}).Should(Succeed())
+}
+
+// touch changes a cart as update does and waits until a reconcile that started from the
+// change (or a later version) has finished, so that a "nothing happens" assertion after it is
+// about a reconcile that ran. It suits changes that leave the generation as it was
+// (annotations, labels), which haveObservedItsGeneration cannot see.
+func (o *operator) touch(name string, change func(*pcv1alpha1.PartnerCart)) {
+	o.t.Helper()
+	var changed uint64
+	NewWithT(o.t).Eventually(func() error {
+		c := o.get(name)
+		change(c)
+		if err := env.Client.Update(o.t.Context(), c); err != nil {
+			return err
+		}
+		changed = resourceVersion(c)
+		return nil
+	}).Should(Succeed())
+	NewWithT(o.t).Eventually(func() uint64 { return o.reconciles.newest(name) }).WithTimeout(30*time.Second).
+		Should(BeNumerically(">=", changed), "a reconcile of %s that read the change finished", name)
+}
+
+// reconciledSinceStart waits until a reconcile of each named cart has finished in the
+// manager started last, so that what a restart leaves alone is asserted after it looked.
+func (o *operator) reconciledSinceStart(names ...string) {
+	o.t.Helper()
+	for _, name := range names {
+		NewWithT(o.t).Eventually(func() uint64 { return o.reconciles.newest(name) }).WithTimeout(30*time.Second).
+			ShouldNot(BeZero(), "the restarted manager reconciled %s", name)
+	}
+}
+
+// reconcileLog keeps, per cart name, the newest resourceVersion a finished reconcile started from.
+type reconcileLog struct {
+	mu   sync.Mutex
+	from map[string]uint64
+}
+
+func (l *reconcileLog) finished(name string, rv uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.from == nil {
+		l.from = map[string]uint64{}
+	}
+	l.from[name] = max(l.from[name], rv)
+}
+
+// reset forgets every reconcile, when a manager starts.
+func (l *reconcileLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.from = nil
+}
+
+func (l *reconcileLog) newest(name string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.from[name]
+}
+
+// recordingReconciler runs the reconciler and records, once it returns, the version of the
+// cart the manager's cache held before it started. The reconciler reads the same cache after
+// that, so it saw that version or a newer one. (resourceVersions are opaque to clients; the
+// test API server's are etcd revisions, which grow.)
+type recordingReconciler struct {
+	inner reconcile.Reconciler
+	cache client.Reader
+	log   *reconcileLog
+}
+
+func (r *recordingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var rv uint64
+	cart := &pcv1alpha1.PartnerCart{}
+	if err := r.cache.Get(ctx, req.NamespacedName, cart); err == nil {
+		rv = resourceVersion(cart)
+	}
+	res, err := r.inner.Reconcile(ctx, req)
+	r.log.finished(req.Name, rv)
+	return res, err
+}
+
+func resourceVersion(obj client.Object) uint64 {
+	rv, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	return rv
 }
 
 // eventually waits for the cart to satisfy a matcher.

@@ -498,10 +498,11 @@ func TestVeleroRestoreWithStatusDoesNotBuyAgain(t *testing.T) {
 		restoreFromBackup(t, o, backup)
 		o.start()
 
-		// The restarted manager works (another cart goes through) and leaves the restored one
-		// as it was: Completed with its orders, nothing bought again.
+		// The restarted manager works (another cart goes through) and, once it has looked at
+		// the restored one, has left it as it was: Completed with its orders, nothing bought again.
 		o.create("other", withApproved(), func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].Quantity = 3 })
 		o.eventually("other", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+		o.reconciledSinceStart("restored")
 		g.Consistently(func() int { return len(o.sim.Orders()) }).WithTimeout(2 * time.Second).Should(Equal(2))
 		g.Expect(o.requests("Checkout")).To(Equal(2))
 		restored := o.get("restored")

@@ -47,6 +47,12 @@ const (
 //     (a label that now matches the account's namespace selector lets them go on);
 //   - a receipt deleted, mapped to the cart it records, which writes it again.
 func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
+	return r.setupWithManager(mgr, maxConcurrent, r)
+}
+
+// setupWithManager is SetupWithManager with the reconciler the controller calls: r itself in
+// the manager, r wrapped by the tests' harness, which records the reconciles that finished.
+func (r *PartnerCartReconciler) setupWithManager(mgr ctrl.Manager, maxConcurrent int, rec reconcile.Reconciler) error {
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.PartnerCenter == nil {
 		return errors.New("PartnerCartReconciler needs Client, APIReader, Recorder and PartnerCenter")
 	}
@@ -72,7 +78,7 @@ func (r *PartnerCartReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 			})).
 		Named("partnercart").
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent, RateLimiter: retryRateLimiter()}).
-		Complete(r)
+		Complete(rec)
 }
 
 // AddIndexes registers the cache indexes both reconcilers list by, once per manager (an
