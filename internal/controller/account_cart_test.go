@@ -483,7 +483,7 @@ func TestReplacedAccountDoesNotResumeTheCheckout(t *testing.T) {
 	g.Expect(intent.Account).To(Equal(first.Name))
 	g.Expect(intent.AccountUID).To(Equal(string(first.UID)), "the intent records which account object it was made with")
 	o.shutdown()
-	gate.decide <- true // Partner Center commits it; the answer is lost
+	gate.decide <- commitAndLoseAnswer
 	g.Eventually(func() int { return o.sim.Stats().OrdersCreated }).Should(Equal(1))
 
 	g.Expect(env.Client.Delete(t.Context(), first)).To(Succeed())

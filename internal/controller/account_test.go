@@ -321,7 +321,9 @@ func TestRefusedAccountBacksOff(t *testing.T) {
 	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{credNS: {}}},
+		// The production cache: Secrets as metadata, trimmed, from the manager's namespace.
+		Cache: CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{credNS: {}}},
+			Options{CredentialsNamespace: credNS, ReceiptNamespace: credNS}),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(AddIndexes(t.Context(), mgr.GetFieldIndexer())).To(Succeed())

@@ -20,38 +20,48 @@ import (
 )
 
 // checkoutGate holds the first checkout request at the door of pcsim until the test decides
-// what happens to it: forwarded (committed upstream, the answer thrown away) or dropped.
+// what happens to it (decide); every later request goes straight through.
 type checkoutGate struct {
 	once    sync.Once
 	arrived chan struct{}
-	decide  chan bool // true: forward to pcsim; false: drop without forwarding
-	held    bool
-	mu      sync.Mutex
+	decide  chan gateDecision
 }
 
+// gateDecision is what the held checkout request becomes.
+type gateDecision int
+
+const (
+	// forwardCall: pcsim processes it and its answer reaches the operator.
+	forwardCall gateDecision = iota
+	// commitAndLoseAnswer: pcsim processes it (on a context the operator cannot cancel) and the
+	// operator gets a 503, as when a connection drops after Partner Center committed.
+	commitAndLoseAnswer
+	// dropCall: pcsim never sees it; the operator gets a 503.
+	dropCall
+)
+
 func newCheckoutGate() *checkoutGate {
-	return &checkoutGate{arrived: make(chan struct{}), decide: make(chan bool, 1)}
+	return &checkoutGate{arrived: make(chan struct{}), decide: make(chan gateDecision, 1)}
 }
 
 func (g *checkoutGate) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		decision := forwardCall
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/checkout") {
-			g.mu.Lock()
-			first := !g.held
-			g.held = true
-			g.mu.Unlock()
-			if first {
+			g.once.Do(func() {
 				close(g.arrived)
-				if forward := <-g.decide; forward {
-					// Commit upstream on a context the client cannot cancel, then lose the answer.
-					next.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background()))
-				}
-				// The caller has gone by now (its manager was stopped); answer nothing useful.
-				http.Error(w, "connection lost", http.StatusServiceUnavailable)
-				return
-			}
+				decision = <-g.decide
+			})
 		}
-		next.ServeHTTP(w, r)
+		switch decision {
+		case commitAndLoseAnswer:
+			next.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background()))
+			fallthrough
+		case dropCall:
+			http.Error(w, "connection lost", http.StatusServiceUnavailable)
+		default:
+			next.ServeHTTP(w, r)
+		}
 	})
 }
 
@@ -71,7 +81,23 @@ func crashMidCheckout(t *testing.T, name string, commit bool) (*operator, *pcv1a
 	g.Expect(intent).NotTo(BeNil(), "the intent must be persisted before the checkout call")
 	g.Expect(intent.CompletedAt).To(BeNil())
 	o.shutdown() // the manager dies while the checkout is in flight
-	gate.decide <- commit
+	if commit {
+		gate.decide <- commitAndLoseAnswer
+	} else {
+		gate.decide <- dropCall
+	}
+	return o, intent
+}
+
+// unknownAfterCrash is crashMidCheckout with the call never reaching Partner Center and the
+// cart gone upstream when the manager comes back: nobody can tell whether it was bought, so
+// the restarted manager stops for a person (CheckoutOutcomeUnknown). It returns once it has.
+func unknownAfterCrash(t *testing.T, name string) (*operator, *pcv1alpha1.CheckoutStatus) {
+	t.Helper()
+	o, intent := crashMidCheckout(t, name, false)
+	NewWithT(t).Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
+	o.start()
+	o.eventually(name, 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
 	return o, intent
 }
 
@@ -164,25 +190,22 @@ func TestDeletion(t *testing.T) {
 		o := startOperator(t, operatorOptions{})
 		o.create("early")
 		o.eventually("early", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseAwaitingApproval))
-		g.Expect(env.Client.Delete(t.Context(), o.get("early"))).To(Succeed())
-		g.Eventually(objectGone(t, o, "early")).WithTimeout(30 * time.Second).Should(BeTrue())
+		o.deleteAndWait("early")
 		g.Expect(o.requests("Checkout")).To(BeZero())
 	})
 
 	t.Run("during checkout deletion waits for the outcome and keeps the receipt", func(t *testing.T) {
 		g := NewWithT(t)
 		gate := newCheckoutGate()
-		o := startOperator(t, operatorOptions{middleware: func(next http.Handler) http.Handler {
-			return gate.forwardingMiddleware(next)
-		}})
+		o := startOperator(t, operatorOptions{middleware: gate.middleware})
 		o.create("midway", withApproved())
 		g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
 		g.Expect(env.Client.Delete(t.Context(), o.get("midway"))).To(Succeed())
 		g.Consistently(func() error {
 			return env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: "midway"}, &pcv1alpha1.PartnerCart{})
 		}).WithTimeout(time.Second).Should(Succeed(), "the object must stay while the checkout is in flight")
-		gate.decide <- true
-		g.Eventually(objectGone(t, o, "midway")).WithTimeout(30 * time.Second).Should(BeTrue())
+		gate.decide <- forwardCall
+		o.waitGone("midway")
 		receipts := receiptsIn(t, o.receiptNS)
 		g.Expect(receipts).To(HaveLen(1))
 		g.Expect(receipts[0].Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
@@ -195,8 +218,7 @@ func TestDeletion(t *testing.T) {
 		o.create("late", withApproved())
 		o.eventually("late", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 		receipt := o.get("late").Status.ReceiptName
-		g.Expect(env.Client.Delete(t.Context(), o.get("late"))).To(Succeed())
-		g.Eventually(objectGone(t, o, "late")).WithTimeout(30 * time.Second).Should(BeTrue())
+		o.deleteAndWait("late")
 		cm := &corev1.ConfigMap{}
 		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: receipt}, cm)).To(Succeed())
 		g.Expect(cm.Data["orderIds"]).To(Equal(o.sim.Orders()[0].OrderID))
@@ -215,8 +237,7 @@ func TestDeletion(t *testing.T) {
 			haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutPartiallyFailedReason))
 		cart := o.get("partly")
 		g.Expect(cart.Status.Checkout.Outcome).To(Equal(pcv1alpha1.CheckoutPartiallySucceeded))
-		g.Expect(env.Client.Delete(t.Context(), cart)).To(Succeed())
-		g.Eventually(objectGone(t, o, "partly")).WithTimeout(30 * time.Second).Should(BeTrue())
+		o.deleteAndWait("partly")
 
 		receipts := receiptsIn(t, o.receiptNS)
 		g.Expect(receipts).To(HaveLen(1))
@@ -228,19 +249,6 @@ func TestDeletion(t *testing.T) {
 		g.Expect(rec.OrderErrors).To(Equal(cart.Status.OrderErrors), "what was not bought is on the record too")
 		g.Expect(o.requests("Checkout")).To(Equal(1), "deleting never checks out the rest")
 		g.Expect(o.sim.Orders()).To(HaveLen(1))
-	})
-}
-
-// forwardingMiddleware holds the first checkout, then forwards it and returns pcsim's answer.
-func (g *checkoutGate) forwardingMiddleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/checkout") {
-			g.once.Do(func() {
-				close(g.arrived)
-				<-g.decide
-			})
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 
@@ -257,13 +265,8 @@ func receiptsIn(t *testing.T, ns string) []corev1.ConfigMap {
 // (and its record of the intent) until a person decides.
 func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	g := NewWithT(t)
-	o, intent := crashMidCheckout(t, "lost", false)
-	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
-	o.start()
-
-	o.eventually("lost", 30*time.Second).Should(And(
-		haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason),
-		haveCondition(pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason)))
+	o, intent := unknownAfterCrash(t, "lost")
+	g.Expect(o.get("lost")).To(haveCondition(pcv1alpha1.CheckedOutCondition, metav1.ConditionUnknown, pcv1alpha1.CheckoutOutcomeUnknownReason))
 	cart := o.get("lost")
 	msg := conditionMessage(cart, pcv1alpha1.StalledCondition)
 	g.Expect(msg).To(ContainSubstring(intent.CartID))
@@ -288,7 +291,7 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 	o.update("lost", func(c *pcv1alpha1.PartnerCart) {
 		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
 	})
-	g.Eventually(objectGone(t, o, "lost")).WithTimeout(30 * time.Second).Should(BeTrue())
+	o.waitGone("lost")
 	receipts := receiptsIn(t, o.receiptNS)
 	g.Expect(receipts).To(HaveLen(1))
 	g.Expect(receipts[0].Data).To(HaveKeyWithValue("resolution", intent.RequestID+"/nothing-bought"))
@@ -300,10 +303,7 @@ func TestCheckoutOutcomeUnknownStopsForAPerson(t *testing.T) {
 // nothing, later reconciles keep saying so (they must not turn it into a refusal by Partner Center).
 func TestCheckoutAbandonedStaysAbandoned(t *testing.T) {
 	g := NewWithT(t)
-	o, intent := crashMidCheckout(t, "abandoned", false)
-	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
-	o.start()
-	o.eventually("abandoned", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
+	o, intent := unknownAfterCrash(t, "abandoned")
 	o.opts.clock.(*testClock).Skip(orderListingDelay + DefaultCheckoutTimeout)
 	o.update("abandoned", func(c *pcv1alpha1.PartnerCart) {
 		c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: intent.RequestID + "/nothing-bought"}
@@ -323,10 +323,7 @@ func TestCheckoutAbandonedStaysAbandoned(t *testing.T) {
 // purchase, writes the receipt and tracks them to completion, without any checkout call.
 func TestCheckoutOutcomeResolvedWithOrders(t *testing.T) {
 	g := NewWithT(t)
-	o, intent := crashMidCheckout(t, "found", false)
-	g.Expect(o.sim.ExpireCart(intent.CartID)).To(BeTrue())
-	o.start()
-	o.eventually("found", 30*time.Second).Should(haveCondition(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.CheckoutOutcomeUnknownReason))
+	o, intent := unknownAfterCrash(t, "found")
 
 	// An order that does not exist is refused, and the cart stays unknown.
 	o.update("found", func(c *pcv1alpha1.PartnerCart) {

@@ -330,6 +330,21 @@ func resourceVersion(obj client.Object) uint64 {
 	return rv
 }
 
+// deleteAndWait deletes a cart and waits until the operator has let it go.
+func (o *operator) deleteAndWait(name string) {
+	o.t.Helper()
+	NewWithT(o.t).Expect(env.Client.Delete(o.t.Context(), o.get(name))).To(Succeed())
+	o.waitGone(name)
+}
+
+// waitGone waits until the cart no longer exists: its deletion went through the finalizer.
+func (o *operator) waitGone(name string) {
+	o.t.Helper()
+	NewWithT(o.t).Eventually(func() bool {
+		return apierrors.IsNotFound(env.Client.Get(o.t.Context(), client.ObjectKey{Namespace: o.ns, Name: name}, &pcv1alpha1.PartnerCart{}))
+	}).WithTimeout(30*time.Second).Should(BeTrue(), "%s is gone", name)
+}
+
 // eventually waits for the cart to satisfy a matcher.
 func (o *operator) eventually(name string, timeout time.Duration) AsyncAssertion {
 	return NewWithT(o.t).Eventually(func() *pcv1alpha1.PartnerCart { return o.get(name) }).

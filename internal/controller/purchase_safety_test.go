@@ -37,12 +37,6 @@ func directClient(t *testing.T, o *operator) partnercenter.Client {
 	return pc
 }
 
-func objectGone(t *testing.T, o *operator, name string) func() bool {
-	return func() bool {
-		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.ns, Name: name}, &pcv1alpha1.PartnerCart{}))
-	}
-}
-
 func observedGeneration(c *pcv1alpha1.PartnerCart) bool {
 	return c.Status.ObservedGeneration == c.Generation
 }
@@ -153,7 +147,7 @@ func TestRefusalOfARepeatedCheckoutIsUnknown(t *testing.T) {
 			o.update("lost-answer", func(c *pcv1alpha1.PartnerCart) {
 				c.Annotations = map[string]string{pcv1alpha1.CheckoutResolutionAnnotation: co.RequestID + "/orders=" + orders[0].OrderID}
 			})
-			g.Eventually(objectGone(t, o, "lost-answer")).WithTimeout(30 * time.Second).Should(BeTrue())
+			o.waitGone("lost-answer")
 			receipts := receiptsIn(t, o.receiptNS)
 			g.Expect(receipts).To(HaveLen(1))
 			g.Expect(receipts[0].Data).To(HaveKeyWithValue("orderIds", orders[0].OrderID))
@@ -170,8 +164,7 @@ func TestReappliedCartDoesNotBuyAgain(t *testing.T) {
 	o.create("gitops", withApproved())
 	o.eventually("gitops", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	receipt := o.get("gitops").Status.ReceiptName
-	g.Expect(env.Client.Delete(t.Context(), o.get("gitops"))).To(Succeed())
-	g.Eventually(objectGone(t, o, "gitops")).WithTimeout(30 * time.Second).Should(BeTrue())
+	o.deleteAndWait("gitops")
 
 	o.create("gitops", withApproved())
 	o.eventually("gitops", 30*time.Second).Should(And(havePhase(pcv1alpha1.PhaseFailed),
@@ -203,8 +196,7 @@ func TestReceiptCacheLagDoesNotBuyAgain(t *testing.T) {
 	o.create("lagging", withApproved())
 	o.eventually("lagging", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	receipt := o.get("lagging").Status.ReceiptName
-	g.Expect(env.Client.Delete(t.Context(), o.get("lagging"))).To(Succeed())
-	g.Eventually(objectGone(t, o, "lagging")).WithTimeout(30 * time.Second).Should(BeTrue())
+	o.deleteAndWait("lagging")
 
 	o.create("lagging", withApproved())
 	o.eventually("lagging", 30*time.Second).Should(
@@ -301,8 +293,7 @@ func TestReceiptOfTheLongestNames(t *testing.T) {
 	o.eventually(name, 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
 	receipt := o.get(name).Status.ReceiptName
 	g.Expect(receipt).NotTo(BeEmpty())
-	g.Expect(env.Client.Delete(t.Context(), o.get(name))).To(Succeed())
-	g.Eventually(objectGone(t, o, name)).WithTimeout(30 * time.Second).Should(BeTrue())
+	o.deleteAndWait(name)
 	cm := &corev1.ConfigMap{}
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: o.receiptNS, Name: receipt}, cm)).To(Succeed())
 	g.Expect(cm.Labels[pcv1alpha1.ReceiptCartLabel]).To(Equal(cartLabelValue(name)))
@@ -317,12 +308,12 @@ func TestReceiptOfTheLongestNames(t *testing.T) {
 func TestShutdownDuringCheckoutRecordsTheResult(t *testing.T) {
 	g := NewWithT(t)
 	gate := newCheckoutGate()
-	o := startOperator(t, operatorOptions{middleware: gate.forwardingMiddleware})
+	o := startOperator(t, operatorOptions{middleware: gate.middleware})
 	o.create("sigterm", withApproved())
 	g.Eventually(gate.arrived).WithTimeout(30 * time.Second).Should(BeClosed())
 
 	o.stop() // the shutdown begins with the call in flight...
-	gate.decide <- true
+	gate.decide <- forwardCall
 	<-o.done // ...and ends after it was recorded
 	o.stop, o.kill = nil, nil
 
@@ -356,8 +347,7 @@ func TestRebuiltClusterDoesNotBuyAgain(t *testing.T) {
 	o := startOperator(t, operatorOptions{})
 	o.create("rebuilt", withApproved())
 	o.eventually("rebuilt", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
-	g.Expect(env.Client.Delete(t.Context(), o.get("rebuilt"))).To(Succeed())
-	g.Eventually(objectGone(t, o, "rebuilt")).WithTimeout(30 * time.Second).Should(BeTrue())
+	o.deleteAndWait("rebuilt")
 	for _, cm := range receiptsIn(t, o.receiptNS) { // the receipts went with the old cluster
 		g.Expect(env.Client.Delete(t.Context(), &cm)).To(Succeed())
 	}
@@ -420,7 +410,7 @@ func loseObject(t *testing.T, o *operator, name string) {
 	old.Finalizers = nil
 	g.Expect(env.Client.Update(t.Context(), old)).To(Succeed())
 	g.Expect(client.IgnoreNotFound(env.Client.Delete(t.Context(), old))).To(Succeed())
-	g.Eventually(objectGone(t, o, name)).WithTimeout(10 * time.Second).Should(BeTrue())
+	o.waitGone(name)
 }
 
 // veleroCreate is the first half of a Velero restore: a new object with backup's metadata

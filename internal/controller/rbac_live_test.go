@@ -150,8 +150,7 @@ func TestInstalledRBACKeepsReceiptsFromTenants(t *testing.T) {
 
 	// The cart is pruned and re-applied; an administrator deleted its receipt meanwhile (a
 	// restore without it, say), so only the customer's recent orders show the purchase.
-	g.Expect(env.Client.Delete(t.Context(), bought)).To(Succeed())
-	g.Eventually(objectGone(t, o, "seats")).WithTimeout(30 * time.Second).Should(BeTrue())
+	o.deleteAndWait("seats")
 	g.Expect(env.Client.Delete(t.Context(), o.receipt(receipt.Name))).To(Succeed())
 	o.create("seats", withApproved())
 	o.eventually("seats", 30*time.Second).Should(
