@@ -141,6 +141,11 @@ const (
 	PurchaseFrozenReason = "PurchaseFrozen"
 	// DeletionBlockedReason: the object is being deleted and waits for a checkout outcome.
 	DeletionBlockedReason = "WaitingForCheckoutOutcome"
+	// DeniedReason: an approver denied the cart (spec.approval.denied); terminal until an
+	// approver clears it.
+	DeniedReason = "Denied"
+	// PausedReason: the PausedAnnotation stops every upstream call of this cart.
+	PausedReason = "Paused"
 )
 
 // Event reasons. Events say what the operator did and what needs a person; states (the orders
@@ -173,4 +178,6 @@ const (
 	EventPurchaseFrozen     = "PurchaseFrozen"
 	EventCheckoutResolved   = "CheckoutResolved"
 	EventCheckoutRefused    = "CheckoutRefused"
+	// EventDenied: an approver denied the cart (a Warning, once).
+	EventDenied = "Denied"
 )

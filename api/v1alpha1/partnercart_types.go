@@ -244,10 +244,25 @@ type CartLineItem struct {
 }
 
 // Approval is the gate in front of checkout. The operator never approves on its own.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.approved) && self.approved && has(self.denied) && self.denied)",message="spec.approval: approved and denied cannot both be true: clear denied to approve, or approved to deny"
 type Approval struct {
 	// approved lets the operator check the cart out. Nothing is bought while it is false.
 	// +optional
 	Approved bool `json:"approved,omitempty"`
+
+	// denied records an approver's refusal of this cart (`kubectl partnercart deny`): the
+	// cart stops with phase Failed and reason Denied, and nothing is bought until an approver
+	// clears it. Like approved, changing it needs the verb approve (or approve-own) on
+	// partnercarts/approval, and approvedBy/approvedAt record who decided and when.
+	// +optional
+	Denied bool `json:"denied,omitempty"`
+
+	// reason is the approver's word on the decision, e.g. why the cart was denied. It is
+	// shown in the Denied condition and kept with the decision's stamps.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason,omitempty"`
 
 	// specHash pins the approval to one purchase content: it counts only while
 	// status.specHash equals it, so any later edit of the line items voids it.
@@ -262,15 +277,16 @@ type Approval struct {
 	// +kubebuilder:validation:Pattern=`^(0*[1-9][0-9]*(\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*)$`
 	MaxTotalPrice string `json:"maxTotalPrice,omitempty"`
 
-	// requestedBy is the user who created the PartnerCart. Stamped at creation by the
-	// partnercart-approval-stamp MutatingAdmissionPolicy (config/policy); it cannot be set or
-	// changed by hand.
+	// requestedBy is the user who last changed what would be bought (at creation, its
+	// creator). Stamped by the partnercart-requester-stamp MutatingAdmissionPolicy
+	// (config/policy); it cannot be set or changed by hand.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	RequestedBy string `json:"requestedBy,omitempty"`
 
-	// approvedBy is the user who last changed the approval decision (approved, specHash or
-	// maxTotalPrice); with approved true, the approver. Stamped by the admission policy; it
+	// approvedBy is the user who last changed the approval decision (approved, denied,
+	// reason, specHash or maxTotalPrice); with approved true, the approver; with denied true,
+	// who denied it. Stamped by the admission policy; it
 	// cannot be set by hand. A GitOps controller's service account appears here when the
 	// approval is a merged commit: the object's Argo CD or Flux labels and annotations name it.
 	// +optional
@@ -574,6 +590,14 @@ func SplitOrderIDs(list string) []string {
 	}
 	return ids
 }
+
+// PausedAnnotation, set to "true", stops every upstream call of one PartnerCart (as Flux's
+// suspend and Crossplane's paused do): no cart write, no checkout, no order poll. The cart
+// shows Ready=False with reason Paused and keeps the rest of its status; removing the
+// annotation resumes it. A checkout call already in flight completes and is recorded.
+// Deleting a paused cart is not held back by the pause. The manager-wide kill switch for new
+// purchases is --purchase-freeze.
+const PausedAnnotation = "partnercenter.partnercart.dev/paused"
 
 // RepurchaseOfAnnotation lets a person buy again what an earlier PartnerCart of the same
 // namespace and name already bought (a GitOps re-create, a restore): its value must name
