@@ -719,8 +719,9 @@ type OrderError struct {
 
 // PartnerCartStatus is what the operator observed and did.
 type PartnerCartStatus struct {
-	// observedGeneration is the generation last reconciled to success or to a terminal failure.
-	// It is -1 until the operator has looked at the object, so that kstatus (Flux, kubectl
+	// observedGeneration is the generation the operator last reconciled, whatever it
+	// concluded: done, waiting for a person or for Partner Center, retrying (Reconciling=True
+	// with the reason) or stalled; the conditions say which. It is -1 until the operator has looked at the object, so that kstatus (Flux, kubectl
 	// wait, Argo CD health checks) never reads a cart nobody has seen yet as current.
 	// +optional
 	// +kubebuilder:default=-1

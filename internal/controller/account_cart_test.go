@@ -220,7 +220,8 @@ func TestMissingOrBrokenAccount(t *testing.T) {
 	w := startAccountWorld(t)
 	g := NewWithT(t)
 	w.cart("early", w.prefix+"later")
-	w.eventuallyCart("early").Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.AccountNotFoundReason))
+	w.eventuallyCart("early").Should(And(haveObservedItsGeneration(),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.AccountNotFoundReason)))
 	w.accountFor("later", w.signInMethods()[pcv1alpha1.AuthMethodClientSecret], w.allowTenant)
 	w.eventuallyCart("early").Should(havePhase(pcv1alpha1.PhaseAwaitingApproval))
 

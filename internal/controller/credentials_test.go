@@ -21,12 +21,17 @@ func TestCredentialsRotationAndCreationArePickedUp(t *testing.T) {
 	o := startOperator(t, operatorOptions{noSecret: true,
 		reconciler: Options{CredentialsRetryInterval: time.Second}})
 	o.create("rotate", withApproved())
-	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CredentialsSecretNotFoundReason))
+	// Waiting for its credentials, the cart has been read: observedGeneration is current and
+	// Reconciling says why, so Argo CD and Flux show the reason, not "waiting for the operator".
+	o.eventually("rotate", 30*time.Second).Should(And(haveObservedItsGeneration(),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.CredentialsSecretNotFoundReason),
+		haveCondition(pcv1alpha1.ReconcilingCondition, metav1.ConditionTrue, pcv1alpha1.CredentialsSecretNotFoundReason)))
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "partner-center"},
 		StringData: map[string]string{pcv1alpha1.SecretKeyTenantID: testTenant, pcv1alpha1.SecretKeyClientID: testClientID, pcv1alpha1.SecretKeyClientSecret: "an-old-secret"}}
 	g.Expect(env.Client.Create(t.Context(), secret)).To(Succeed())
-	o.eventually("rotate", 30*time.Second).Should(haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.InvalidCredentialsReason))
+	o.eventually("rotate", 30*time.Second).Should(And(haveObservedItsGeneration(),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.InvalidCredentialsReason)))
 	g.Expect(conditionMessage(o.get("rotate"), pcv1alpha1.ReadyCondition)).NotTo(ContainSubstring("an-old-secret"))
 
 	g.Eventually(func() error {

@@ -35,8 +35,12 @@ func conditionMessage(cart *pcv1alpha1.PartnerCart, condType string) string {
 }
 
 // summarize derives phase, Ready, Reconciling and Stalled (kstatus) from the status (above
-// all status.checkout.outcome) and how the phases ended, and stamps observedGeneration once
-// the generation is reconciled as far as it can be. It is a pure function of its inputs.
+// all status.checkout.outcome) and how the phases ended, and stamps observedGeneration: the
+// operator has read this generation, and the conditions say what it concluded, whatever it
+// waits for or retries (Reconciling=True while it retries, with the reason). Argo CD and
+// Flux look at the conditions only once observedGeneration is current, so a cart waiting for
+// its credentials shows why instead of "waiting for the operator". It is a pure function of
+// its inputs.
 func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 	st := &cart.Status
 	st.OrderCount = int32(len(st.Orders))
@@ -74,9 +78,7 @@ func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 	if st.Checkout == nil && meta.FindStatusCondition(st.Conditions, pcv1alpha1.CheckedOutCondition) == nil {
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.NotCheckedOutReason, "The cart has not been checked out")
 	}
-	if res.reconciled() {
-		st.ObservedGeneration = cart.Generation
-	}
+	st.ObservedGeneration = cart.Generation
 }
 
 // progressPhase is the phase of a cart that is neither stalled nor completed.

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -112,19 +111,6 @@ func (p phaseResult) withError(err error) phaseResult { p.err = err; return p }
 
 // stops reports whether the phases end here.
 func (p phaseResult) stops() bool { return p.kind != kindProceed || p.err != nil }
-
-// terminal reports whether the result's error is one the work queue must not retry.
-func (p phaseResult) terminal() bool { return errors.Is(p.err, reconcile.TerminalError(nil)) }
-
-// reconciled reports whether the generation is reconciled as far as it can be: every phase
-// proceeded, or the cart waits for a person or for Partner Center, or it stalled; not while a
-// failure is retried.
-func (p phaseResult) reconciled() bool {
-	if p.err != nil {
-		return p.terminal()
-	}
-	return p.kind != kindRetry
-}
 
 // toCtrlResult is the one place a phase result becomes what controller-runtime takes: an
 // error is returned alone (controller-runtime ignores a requeue returned with an error), and
