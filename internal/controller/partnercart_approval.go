@@ -25,6 +25,13 @@ func (r *PartnerCartReconciler) reconcileApproval(ctx context.Context, s *scope)
 			approvedMessage(co.SpecHash, co.ApprovedBy, co.ApprovedAt))
 		return next()
 	}
+	if a := cart.Spec.Approval; a.Denied {
+		// An approver said no. Only an approver lifts it (the admission policy), so this is
+		// terminal for the cart as it stands.
+		msg := deniedMessage(a)
+		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.DeniedReason, msg)
+		return stall(pcv1alpha1.DeniedReason, msg)
+	}
 	reason, msg := r.approvalDecision(ctx, s)
 	if reason != pcv1alpha1.ApprovedReason {
 		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, reason, msg)
@@ -94,6 +101,21 @@ func (r *PartnerCartReconciler) approvalDecision(ctx context.Context, s *scope) 
 		return pcv1alpha1.AdmissionPoliciesNotInForceReason, policiesNotInForce(problem)
 	}
 	return reason, message
+}
+
+// deniedMessage says who denied the cart, when and why, and what lifts it.
+func deniedMessage(a pcv1alpha1.Approval) string {
+	msg := "Denied"
+	if a.ApprovedBy != "" {
+		msg += " by " + printable.Truncate(a.ApprovedBy, 512)
+		if a.ApprovedAt != "" {
+			msg += " at " + printable.Truncate(a.ApprovedAt, 64)
+		}
+	}
+	if a.Reason != "" {
+		msg += ": " + printable.Truncate(a.Reason, 1024)
+	}
+	return msg + ". Nothing is bought; an approver lifts the denial with `kubectl partnercart approve` (spec.approval.denied: false), or the PartnerCart is deleted"
 }
 
 // policiesNotInForce is the message of a cart that waits for the admission policies.

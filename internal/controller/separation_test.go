@@ -343,3 +343,41 @@ func TestApprovedAtCannotBeForged(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialIsAnApproversDecision: denying a cart (spec.approval.denied, with a reason) is a
+// recorded decision: an approver's, stamped with who and when, which an editor can neither
+// take nor lift, and which the schema never lets stand beside an approval.
+func TestDenialIsAnApproversDecision(t *testing.T) {
+	e := newSoDEnv(t)
+	g := NewWithT(t)
+	deny := func(reason string) func(*pcv1alpha1.PartnerCart) {
+		return func(c *pcv1alpha1.PartnerCart) {
+			c.Spec.Approval.Approved, c.Spec.Approval.Denied, c.Spec.Approval.Reason = false, true, reason
+		}
+	}
+	g.Expect(e.alice.Create(t.Context(), newCart(e.ns, "denied"))).To(Succeed())
+	g.Expect(e.patch(e.alice, "denied", deny("not mine to decide"))).To(MatchError(ContainSubstring("may not deny")))
+
+	before := time.Now().Add(-2 * time.Second).UTC().Format(time.RFC3339)
+	g.Expect(e.patch(e.bob, "denied", deny("over this quarter's budget"))).To(Succeed())
+	a := e.get("denied").Spec.Approval
+	g.Expect(a.Denied).To(BeTrue())
+	g.Expect(a.ApprovedBy).To(Equal("bob"), "who denied it is stamped")
+	g.Expect(a.ApprovedAt >= before).To(BeTrue(), "and when: %s", a.ApprovedAt)
+
+	g.Expect(e.patch(e.alice, "denied", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Reason = "bob agreed after all" })).
+		To(MatchError(ContainSubstring("may not deny")), "an editor cannot rewrite the approver's reason")
+	g.Expect(e.patch(e.alice, "denied", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Denied = false })).
+		To(MatchError(ContainSubstring("may not lift the denial")))
+	g.Expect(e.patch(e.bob, "denied", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Approved = true })).
+		To(MatchError(ContainSubstring("approved and denied cannot both be true")))
+	g.Expect(e.alice.Create(t.Context(), newCart(e.ns, "born-denied", deny("x")))).
+		To(MatchError(ContainSubstring("may not deny")), "nor on create (a YAML in Git)")
+
+	// The editor changing the content of a denied cart leaves the denial and its stamps.
+	g.Expect(e.patch(e.alice, "denied", func(c *pcv1alpha1.PartnerCart) { c.Spec.LineItems[0].Quantity = 3 })).To(Succeed())
+	g.Expect(e.get("denied").Spec.Approval).To(And(HaveField("Denied", BeTrue()), HaveField("ApprovedBy", "bob")))
+
+	g.Expect(e.patch(e.bob, "denied", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.Denied = false })).To(Succeed(), "an approver lifts it")
+	g.Expect(e.get("denied").Spec.Approval).To(And(HaveField("Denied", BeFalse()), HaveField("Approved", BeFalse())))
+}

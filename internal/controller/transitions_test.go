@@ -96,6 +96,17 @@ func TestCheckoutTransitions(t *testing.T) {
 			wantPhase:  pcv1alpha1.PhaseAwaitingApproval,
 			assertConditions: []metav1.Condition{ready(pcv1alpha1.WaitingForApprovalReason),
 				cond(pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.WaitingForApprovalReason)}},
+		{row: "no intent: denied by an approver",
+			beforeFunc: func(c *pcv1alpha1.PartnerCart) {
+				c.Spec.Approval = pcv1alpha1.Approval{Denied: true, Reason: "not in this budget", ApprovedBy: "approver@example.com", ApprovedAt: "2026-01-01T00:00:00Z"}
+			},
+			wantPhase: pcv1alpha1.PhaseFailed,
+			assertConditions: []metav1.Condition{ready(pcv1alpha1.DeniedReason),
+				cond(pcv1alpha1.StalledCondition, metav1.ConditionTrue, pcv1alpha1.DeniedReason),
+				cond(pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.DeniedReason)},
+			assert: func(g Gomega, got *pcv1alpha1.PartnerCart, _ client.Client) {
+				g.Expect(conditionMessage(got, pcv1alpha1.StalledCondition)).To(And(ContainSubstring("approver@example.com"), ContainSubstring("not in this budget")))
+			}},
 		{row: "no intent: approval pinned to other content",
 			beforeFunc: func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.SpecHash = "sha256:other" },
 			wantPhase:  pcv1alpha1.PhaseAwaitingApproval,
@@ -178,6 +189,14 @@ func TestCheckoutTransitions(t *testing.T) {
 			partnerCenter: answer(orders(o1), nil),
 			wantOutcome:   pcv1alpha1.CheckoutUnknown, wantAttempts: 1, wantPhase: pcv1alpha1.PhaseCheckingOut,
 			assertConditions: []metav1.Condition{ready(pcv1alpha1.CheckoutOutcomeUnknownReason), stalled, outcomeUnknown}},
+		{row: "Pending → Unknown (repeat gate): denied since the intent",
+			beforeFunc: func(c *pcv1alpha1.PartnerCart) {
+				pending(c)
+				c.Spec.Approval.Approved, c.Spec.Approval.Denied = false, true
+			},
+			partnerCenter: answer(orders(o1), nil),
+			wantOutcome:   pcv1alpha1.CheckoutUnknown, wantAttempts: 1, wantPhase: pcv1alpha1.PhaseCheckingOut,
+			assertConditions: []metav1.Condition{stalled}},
 		{row: "Pending → Unknown (repeat gate): the spec's content changed",
 			beforeFunc:    func(c *pcv1alpha1.PartnerCart) { pending(c); c.Status.Checkout.SpecHash = "sha256:checked-out" },
 			partnerCenter: answer(orders(o1), nil),
