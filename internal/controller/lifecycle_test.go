@@ -164,3 +164,27 @@ func countOf(list []string, v string) int {
 	}
 	return n
 }
+
+// TestPausedCartMakesNoCall: a cart created paused (the annotation, from Git or `kubectl
+// partnercart pause`) is read and shown Paused, and nothing reaches Partner Center, not even
+// the cart; removing the annotation resumes it and it is bought once.
+func TestPausedCartMakesNoCall(t *testing.T) {
+	g := NewWithT(t)
+	o := startOperator(t, operatorOptions{})
+	o.create("held", withApproved(), func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"}
+	})
+	o.eventually("held", 30*time.Second).Should(And(haveObservedItsGeneration(),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.PausedReason)))
+	g.Expect(o.get("held").Status.Conditions).NotTo(ContainElement(HaveField("Type", pcv1alpha1.ReconcilingCondition)), "a pause is not work in flight")
+	g.Expect(o.sim.Stats().Requests).To(BeEmpty(), "no call to Partner Center, not even a token")
+
+	o.update("held", func(c *pcv1alpha1.PartnerCart) { delete(c.Annotations, pcv1alpha1.PausedAnnotation) })
+	o.eventually("held", 30*time.Second).Should(havePhase(pcv1alpha1.PhaseCompleted))
+	g.Expect(o.requests("Checkout")).To(Equal(1))
+
+	// Paused once bought: the phase stays Completed, and nothing is polled or written upstream.
+	o.touch("held", func(c *pcv1alpha1.PartnerCart) { c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"} })
+	g.Expect(o.get("held")).To(And(havePhase(pcv1alpha1.PhaseCompleted),
+		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.PausedReason)))
+}

@@ -59,9 +59,13 @@ func (r *PartnerCartReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	r.withdrawUnprocessedIntent(ctx, s)
 
 	var res phaseResult
-	if !cart.DeletionTimestamp.IsZero() {
+	switch {
+	case !cart.DeletionTimestamp.IsZero():
+		// A pause does not hold a deletion back: letting the object go is what was asked.
 		res = r.reconcileDelete(ctx, s)
-	} else {
+	case cart.Annotations[pcv1alpha1.PausedAnnotation] == "true":
+		res = paused()
+	default:
 		res = r.reconcileNormal(ctx, s)
 	}
 	return r.finish(ctx, s, res)

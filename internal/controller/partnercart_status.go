@@ -47,6 +47,12 @@ func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 	st.Total = displayTotal(st)
 
 	switch {
+	case res.kind == kindPaused:
+		// The phase stays what it was: a paused Completed cart is still bought.
+		if st.Phase == "" {
+			st.Phase = progressPhase(st, res.kind)
+		}
+		setSummary(&st.Conditions, cart.Generation, summaryWaiting, res.reason, res.message)
 	case res.kind == kindStall:
 		st.Phase = pcv1alpha1.PhaseFailed
 		if st.Checkout != nil && !st.Checkout.Outcome.Final() {

@@ -34,6 +34,9 @@ const (
 	kindRetry
 	// kindStall: only a person (or a spec change) can clear it; Stalled=True.
 	kindStall
+	// kindPaused: a person paused the cart (the paused annotation): no phase runs, the phase
+	// stays what it was, and nothing happens until the annotation goes.
+	kindPaused
 )
 
 // phaseResult is how one phase ended: its kind, the reason and message shown in the summary
@@ -58,6 +61,12 @@ type phaseResult struct {
 // phaseEvent is the Event that announces a state: its type and reason; the note is the
 // result's message.
 type phaseEvent struct{ eventType, reason string }
+
+// paused: the cart is paused; nothing runs until the annotation is removed, which wakes it.
+func paused() phaseResult {
+	return phaseResult{kind: kindPaused, reason: pcv1alpha1.PausedReason, message: "Paused by the annotation " + pcv1alpha1.PausedAnnotation +
+		"=true: no call is made to Partner Center for this cart until it is removed (kubectl partnercart resume)"}
+}
 
 // next: the phase is done, go on.
 func next() phaseResult { return phaseResult{} }

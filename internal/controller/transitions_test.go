@@ -89,6 +89,8 @@ func TestCheckoutTransitions(t *testing.T) {
 		wantPhase        pcv1alpha1.Phase
 		assertConditions []metav1.Condition
 		assert           func(g Gomega, got *pcv1alpha1.PartnerCart, k8s client.Client)
+		// wantNoUpstream: no call at all reached Partner Center.
+		wantNoUpstream bool
 	}{
 		// no intent: the gate stops before any call.
 		{row: "no intent: not approved",
@@ -152,6 +154,27 @@ func TestCheckoutTransitions(t *testing.T) {
 			},
 			wantPhase:        pcv1alpha1.PhaseFailed,
 			assertConditions: []metav1.Condition{ready(pcv1alpha1.UpstreamCartDiffersReason)}},
+
+		// Paused (the annotation): no phase runs, whatever the state.
+		{row: "paused: an approved cart makes no call at all",
+			beforeFunc: func(c *pcv1alpha1.PartnerCart) {
+				c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"}
+			},
+			partnerCenter:  answer(orders(o1), nil),
+			wantNoUpstream: true, wantPhase: pcv1alpha1.PhasePending,
+			assertConditions: []metav1.Condition{ready(pcv1alpha1.PausedReason)},
+			assert: func(g Gomega, got *pcv1alpha1.PartnerCart, _ client.Client) {
+				g.Expect(got).NotTo(haveCondition(pcv1alpha1.ReconcilingCondition, metav1.ConditionTrue, pcv1alpha1.PausedReason), "a pause is not work in flight")
+				g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+			}},
+		{row: "paused: a Pending intent is not repeated",
+			beforeFunc: func(c *pcv1alpha1.PartnerCart) {
+				pending(c)
+				c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"}
+			},
+			partnerCenter: answer(orders(o1), nil),
+			wantOutcome:   pcv1alpha1.CheckoutPending, wantAttempts: 1, wantNoUpstream: true, wantPhase: pcv1alpha1.PhaseCheckingOut,
+			assertConditions: []metav1.Condition{ready(pcv1alpha1.PausedReason)}},
 
 		// no intent → Pending: the gate passes, the intent is persisted and called.
 		{row: "no intent → Pending: the first call's answer is lost", wantErr: true,
@@ -419,6 +442,9 @@ func TestCheckoutTransitions(t *testing.T) {
 			}
 			if tc.assert != nil {
 				tc.assert(g, got, k8s)
+			}
+			if tc.wantNoUpstream {
+				g.Expect(pc.Calls()).To(BeEmpty(), "calls to Partner Center")
 			}
 		})
 	}
