@@ -472,6 +472,8 @@ func (w *simWorld) actors() []simActor {
 		{"restart", 2, w.actRestart},
 		{"upstream-drift", 1, w.actUpstreamDrift},
 		{"rotate-secret", 1, w.actRotateSecret},
+		{"deny", 1, w.actDeny},
+		{"pause", 2, w.actPause},
 	}
 }
 
@@ -693,7 +695,7 @@ func (w *simWorld) actApprove() bool {
 	name := w.pickName()
 	pinned := !simUnpinnedApprovals || w.chance(0.7)
 	ok := w.edit(name, true, true, func(c *pcv1alpha1.PartnerCart) {
-		c.Spec.Approval.Approved = true
+		c.Spec.Approval.Approved, c.Spec.Approval.Denied = true, false
 		c.Spec.Approval.SpecHash = ""
 		if pinned {
 			c.Spec.Approval.SpecHash = SpecHash(&c.Spec)
@@ -714,6 +716,42 @@ func (w *simWorld) actRevoke() bool {
 	})
 	if ok {
 		w.tracef("person revokes the approval of %s", name)
+	}
+	return ok
+}
+
+// actDeny is an approver denying a cart (kubectl partnercart deny): the approval goes, and the
+// denial stays until an approver approves again.
+func (w *simWorld) actDeny() bool {
+	name := w.pickName()
+	ok := w.edit(name, true, true, func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.Approval.Approved, c.Spec.Approval.Denied, c.Spec.Approval.Reason = false, true, "not this quarter"
+		w.stampApprover(c)
+	})
+	if ok {
+		w.tracef("person denies %s", name)
+	}
+	return ok
+}
+
+// actPause pauses a cart with the paused annotation, or resumes a paused one (kubectl
+// partnercart pause/resume, or the annotation in Git).
+func (w *simWorld) actPause() bool {
+	name := w.pickName()
+	var now bool
+	ok := w.edit(name, true, false, func(c *pcv1alpha1.PartnerCart) {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		now = c.Annotations[pcv1alpha1.PausedAnnotation] != "true"
+		if now {
+			c.Annotations[pcv1alpha1.PausedAnnotation] = "true"
+		} else {
+			delete(c.Annotations, pcv1alpha1.PausedAnnotation)
+		}
+	})
+	if ok {
+		w.tracef("person %s %s", map[bool]string{true: "pauses", false: "resumes"}[now], name)
 	}
 	return ok
 }
@@ -1122,6 +1160,12 @@ func (w *simWorld) gate(requestID string, c *pcCart) simGate {
 	}
 	a := obj.Spec.Approval
 	specHash := SpecHash(&obj.Spec)
+	if obj.Annotations[pcv1alpha1.PausedAnnotation] == "true" {
+		why = append(why, "the object is paused")
+	}
+	if a.Denied {
+		why = append(why, "an approver denied it")
+	}
 	if !a.Approved {
 		why = append(why, "spec.approval.approved is false")
 	} else if typed, ok := w.forged[obj.UID]; ok && typed == a.ApprovedBy+"@"+a.ApprovedAt {
@@ -1420,8 +1464,8 @@ func (w *simWorld) checkEnd() {
 	}
 }
 
-// waitingForPerson: a Stalled condition, or Ready=False waiting on approval or a freeze,
-// whose message names the action.
+// waitingForPerson: a Stalled condition, or Ready=False waiting on approval, a freeze or a
+// pause, whose message names the action.
 func waitingForPerson(c *pcv1alpha1.PartnerCart) (string, bool) {
 	actions := []string{"annotat", "spec", "approv", "PartnerCart", "re-approve", "without", "Partner Center"}
 	names := func(msg string) bool {
@@ -1431,7 +1475,8 @@ func waitingForPerson(c *pcv1alpha1.PartnerCart) (string, bool) {
 		return cond.Reason + ": " + cond.Message, true
 	}
 	if cond := apimeta.FindStatusCondition(c.Status.Conditions, pcv1alpha1.ReadyCondition); cond != nil && cond.Status == metav1.ConditionFalse && names(cond.Message) &&
-		(c.Status.Phase == pcv1alpha1.PhaseAwaitingApproval || cond.Reason == pcv1alpha1.PurchaseFrozenReason || cond.Reason == pcv1alpha1.DeletionBlockedReason) {
+		(c.Status.Phase == pcv1alpha1.PhaseAwaitingApproval || cond.Reason == pcv1alpha1.PurchaseFrozenReason ||
+			cond.Reason == pcv1alpha1.DeletionBlockedReason || cond.Reason == pcv1alpha1.PausedReason) {
 		return cond.Reason + ": " + cond.Message, true
 	}
 	return "", false
