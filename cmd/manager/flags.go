@@ -25,6 +25,8 @@ type config struct {
 	kubeBurst                         int
 	allowNamespaceCredentials         bool
 	admissionCheckInterval            time.Duration
+	// eventsAddr: Flux's notification-controller, which the Events are forwarded to.
+	eventsAddr string
 	// partnerCenter holds the endpoint, authority, rate limit and call deadlines; main adds
 	// the HTTP client and the metrics observer.
 	partnerCenter partnercenter.Config
@@ -47,6 +49,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.BoolVar(&c.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "Elect a leader, so only one manager reconciles (and checks out) at a time.")
 	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
+	fs.StringVar(&c.eventsAddr, "events-addr", "",
+		"Flux notification-controller's events URL, e.g. http://notification-controller.flux-system.svc.cluster.local./ (as Flux's controllers take it): Events about carts a Flux Kustomization or HelmRelease applied are forwarded there as that object's events, for Flux Alerts to route. Empty: not forwarded.")
 
 	pc := &c.partnerCenter
 	fs.StringVar(&pc.Endpoint, "partner-center-endpoint", partnercenter.DefaultEndpoint, "Partner Center API base URL. Never taken from a PartnerCart.")

@@ -93,9 +93,14 @@ func main() {
 	pcConfig.HTTPClient = &http.Client{Transport: http.DefaultTransport}
 	pcConfig.Observer = partnercenter.NewPrometheusObserver(metrics.Registry)
 	factory := partnercenter.NewFactory(pcConfig)
-	recorder, err := controller.NewEventRecorder(mgr, "partnercart-controller")
+	events, err := controller.NewEventRecorder(mgr, "partnercart-controller")
 	if err != nil {
 		log.Error(err, "Failed to set up the event recorder")
+		os.Exit(1)
+	}
+	recorder, err := controller.WithFluxNotifications(mgr, events, c.eventsAddr, "partnercart-controller")
+	if err != nil {
+		log.Error(err, "Failed to set up the Flux notifications")
 		os.Exit(1)
 	}
 	r := &controller.PartnerCartReconciler{

@@ -184,7 +184,9 @@ func TestPausedCartMakesNoCall(t *testing.T) {
 	g.Expect(o.requests("Checkout")).To(Equal(1))
 
 	// Paused once bought: the phase stays Completed, and nothing is polled or written upstream.
-	o.touch("held", func(c *pcv1alpha1.PartnerCart) { c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"} })
+	o.touch("held", func(c *pcv1alpha1.PartnerCart) {
+		c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"}
+	})
 	g.Expect(o.get("held")).To(And(havePhase(pcv1alpha1.PhaseCompleted),
 		haveCondition(pcv1alpha1.ReadyCondition, metav1.ConditionFalse, pcv1alpha1.PausedReason)))
 }
