@@ -34,8 +34,8 @@ KUBECTL ?= $(K8S_BIN)/kubectl
 # envtest and the e2e harness find kube-apiserver and etcd here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export KUBERNETES_VERSION ETCD_VERSION
-# config/prometheus/promtool_test.go runs this promtool.
-export PROMTOOL
+# config/prometheus/promtool_test.go runs this promtool; config/install_test.go this kustomize.
+export PROMTOOL KUSTOMIZE
 
 .PHONY: all
 all: build
