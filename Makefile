@@ -89,6 +89,9 @@ verify: manifests generate ## Regenerate everything and fail if anything generat
 		git status --porcelain -- config api $(CHART)/files go.mod go.sum >&2; git --no-pager diff --stat -- config api $(CHART)/files go.mod go.sum >&2; exit 1; \
 	fi
 	@echo "verify: generated files are up to date"
+	@# The licence the source headers (hack/boilerplate.go.txt) name is the one shipped.
+	@grep -q 'Apache License, Version 2.0' hack/boilerplate.go.txt && [ "$$(sed -n 2,3p LICENSE | tr -s ' ' | sed 's/^ //')" = "$$(printf 'Apache License\nVersion 2.0, January 2004')" ] || \
+		{ echo "error: LICENSE is not the Apache License 2.0 that hack/boilerplate.go.txt names" >&2; exit 1; }
 
 .PHONY: test
 test: manifests generate control-plane kustomize promtool ## Run unit and envtest integration tests against a real kube-apiserver.
