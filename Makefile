@@ -34,8 +34,8 @@ KUBECTL ?= $(K8S_BIN)/kubectl
 # envtest and the e2e harness find kube-apiserver and etcd here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export KUBERNETES_VERSION ETCD_VERSION
-# config/prometheus/promtool_test.go runs this promtool.
-export PROMTOOL
+# config/prometheus/promtool_test.go runs this promtool; config/install_test.go this kustomize.
+export PROMTOOL KUSTOMIZE
 
 .PHONY: all
 all: build
@@ -89,6 +89,9 @@ verify: manifests generate ## Regenerate everything and fail if anything generat
 		git status --porcelain -- config api $(CHART)/files go.mod go.sum >&2; git --no-pager diff --stat -- config api $(CHART)/files go.mod go.sum >&2; exit 1; \
 	fi
 	@echo "verify: generated files are up to date"
+	@# The licence the source headers (hack/boilerplate.go.txt) name is the one shipped.
+	@grep -q 'Apache License, Version 2.0' hack/boilerplate.go.txt && [ "$$(sed -n 2,3p LICENSE | tr -s ' ' | sed 's/^ //')" = "$$(printf 'Apache License\nVersion 2.0, January 2004')" ] || \
+		{ echo "error: LICENSE is not the Apache License 2.0 that hack/boilerplate.go.txt names" >&2; exit 1; }
 
 .PHONY: test
 test: manifests generate control-plane kustomize promtool ## Run unit and envtest integration tests against a real kube-apiserver.

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # make demo: the product as a newcomer meets it. Starts a local control plane, the Partner
 # Center simulator and the operator as separate processes (logs in tmp/demo/), creates the
-# platform team's PartnerCenterAccount, applies the samples, shows the carts progress, approves
-# the waiting one with kubectl patch, and leaves everything running until Ctrl-C. DEMO_EXIT=1
-# exits after the show instead.
-# Needs bin/localcp, bin/pcsim, bin/manager and bin/k8s: 'make demo' builds them first.
+# platform team's PartnerCenterAccount, shows the project's roles aggregated into edit and view,
+# applies the samples, shows the carts progress, approves the waiting one with the kubectl
+# plugin (kubectl partnercart approve), shows the purchase metrics the manager serves and
+# writes a Prometheus configuration for them, and leaves everything running until Ctrl-C.
+# DEMO_EXIT=1 exits after the show instead.
+# Needs bin/localcp, bin/pcsim, bin/manager, bin/kubectl-partnercart and bin/k8s: 'make demo'
+# builds them first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=hack/lib/stack.sh
 source hack/lib/stack.sh
+# kubectl finds its plugins on PATH: bin/kubectl-partnercart is `kubectl partnercart`.
+export PATH=$PWD/bin:$PATH
+[[ -x bin/kubectl-partnercart ]] || { echo "error: bin/kubectl-partnercart is missing; run 'make build' (make demo does it)" >&2; exit 1; }
 
 NS=partnercart-demo
 ACCOUNT=example-partner
@@ -61,8 +67,12 @@ say "Serving the token endpoint and the carts/orders API at $PCSIM_URL"
 say "Orders complete 3s after checkout.    log: tmp/demo/pcsim.log"
 
 phase "Starting the operator (bin/manager), pointed at pcsim"
-stack_start_manager --credentials-namespace "$CREDS_NS"
+# Metrics over plain HTTP on loopback, for curl and a local Prometheus; in a cluster they are
+# HTTPS with Kubernetes authentication and authorization (--metrics-secure, the default).
+METRICS_ADDR=127.0.0.1:$(stack_free_port)
+stack_start_manager --credentials-namespace "$CREDS_NS" --metrics-bind-address "$METRICS_ADDR" --metrics-secure=false
 say "Healthy at http://$MANAGER_PROBE_ADDR/readyz    log: tmp/demo/manager.log"
+say "Metrics at http://$METRICS_ADDR/metrics (--metrics-secure=false: plain HTTP, on loopback only)"
 say "Account Secrets live in $CREDS_NS (--credentials-namespace), where tenants have no access."
 
 phase "The platform team: a PartnerCenterAccount holds the partner's credentials"
@@ -79,6 +89,32 @@ show label namespace "$NS" partnercenter.partnercart.dev/account="$ACCOUNT"
 kubectl config set-context --current --namespace "$NS" >/dev/null
 say "(the kubeconfig's context now defaults to $NS, so the commands below need no -n)"
 say "The carts name the account in spec.accountRef; no credential is stored in $NS."
+
+phase "Who may do what: the project's roles, aggregated into edit and view"
+say "config/rbac's viewer and editor roles carry aggregate-to-view/edit labels; the approver role does not."
+say "(bin/localcp runs the ClusterRole aggregation of kube-controller-manager, which it does not run otherwise.)"
+show apply -f config/rbac/partnercart_viewer_role.yaml -f config/rbac/partnercart_editor_role.yaml -f config/rbac/partnercart_approver_role.yaml
+show create rolebinding dana-edit --clusterrole=edit --user=dana
+show create rolebinding bob-approver --clusterrole=approver --user=bob
+show create rolebinding erin-view --clusterrole=view --user=erin
+# can_i WANT ARGS...: show `kubectl auth can-i ARGS`, and stop the demo if the answer is not WANT.
+can_i() {
+  local want=$1 got
+  shift
+  printf '  %s$ kubectl auth can-i %s%s\n' "$G" "$*" "$R"
+  got=$(kubectl auth can-i "$@" 2>/dev/null) || true
+  indent <<<"$got"
+  [[ $got == "$want" ]] || stack_die "kubectl auth can-i $*: got '$got', want $want (are the roles aggregated?)" localcp
+}
+# The aggregation runs every second: wait for edit to hold the editor's rules.
+stack_wait_for 20 "edit to aggregate the PartnerCart editor role" \
+  bash -c '[[ $("$0" auth can-i create partnercarts --as dana) == yes ]]' "$KUBECTL"
+can_i yes create partnercarts --as dana
+can_i no approve partnercarts --subresource=approval --as dana
+can_i yes approve partnercarts --subresource=approval --as bob
+can_i yes list partnercarts --as erin
+can_i no create partnercarts --as erin
+say "dana (edit in $NS) may request carts but not approve them; bob (approver) may approve; erin (view) may read."
 
 phase "Applying config/samples: three carts, bought through $ACCOUNT"
 say "$APPROVED          approved from the start: 25 seats of Microsoft 365 E5"
@@ -128,8 +164,10 @@ say "$WAITING has a cart upstream (quoted $(kubectl get pcart "$WAITING" -o json
 say "$BROKEN is stalled; Partner Center said:"
 kubectl get pcart "$BROKEN" -o jsonpath='{range .status.lineItemErrors[*]}line {.lineItemId}: error {.errorCode}: {.errorDescription}{"\n"}{end}' | indent | indent
 
-phase "Approving $WAITING, as a person would"
-show patch pcart "$WAITING" --type merge -p '{"spec":{"approval":{"approved":true}}}'
+phase "Approving $WAITING with the kubectl plugin, as an approver would"
+show partnercart quote "$WAITING"
+show partnercart approve "$WAITING" ||
+  stack_die "kubectl partnercart approve $WAITING failed" manager
 watch_until "$STEP_TIMEOUT" "$WAITING to complete" waiting_completed
 
 phase "Checking the final states with kubectl wait"
@@ -147,6 +185,28 @@ dups=$(sed -n 's/.*"duplicateCheckouts": *\([0-9]*\).*/\1/p' <<<"$stats")
 say "pcsim: $(sed -n 's/.*"ordersCreated": *\([0-9]*\).*/\1/p' <<<"$stats") orders created, $dups duplicate checkouts."
 [[ $dups == 0 ]] || stack_die "pcsim counted duplicate checkouts: $stats" manager pcsim
 
+phase "The purchase metrics the manager serves (what the alerts and the dashboard read)"
+printf '  %s$ curl -s http://%s/metrics | grep -E %s%s\n' "$G" "$METRICS_ADDR" "'^partnercart_(carts|checkouts_total|spend_total)'" "$R"
+metrics=$(http_get "$METRICS_ADDR" /metrics) || stack_die "the manager did not serve http://$METRICS_ADDR/metrics" manager
+grep -E '^partnercart_(carts|checkouts_total|spend_total)[{ ]' <<<"$metrics" | indent
+grep -q '^partnercart_checkouts_total{account="example-partner",result="succeeded"} 2$' <<<"$metrics" ||
+  stack_die "partnercart_checkouts_total does not count the two checkouts" manager
+# A Prometheus configuration for this manager, with the alert rules (the PrometheusRule's spec).
+sed -n '/^spec:/,$p' config/prometheus/alerts.yaml | sed '1d;s/^  //' >tmp/demo/partnercart.rules.yaml
+cat >tmp/demo/prometheus.yml <<PROM
+# Written by make demo: scrape the demo's manager and evaluate the operator's alert rules.
+global: {scrape_interval: 5s, evaluation_interval: 5s}
+rule_files: [partnercart.rules.yaml]
+scrape_configs:
+- job_name: partnercart-operator
+  static_configs:
+  - targets: ['$METRICS_ADDR']
+    labels: {namespace: partnercart-system}
+PROM
+say
+say "tmp/demo/prometheus.yml scrapes it and loads the alert rules (tmp/demo/partnercart.rules.yaml,"
+say "the spec of config/prometheus/alerts.yaml); with a Prometheus binary, see below."
+
 phase "Done: all three carts reached their final state. Explore further:"
 cat <<MSG
     export KUBECONFIG=$PWD/tmp/demo/kubeconfig
@@ -158,6 +218,11 @@ cat <<MSG
     bin/k8s/kubectl get pcacct $ACCOUNT -o yaml
     # the simple mode: a cart with a Secret of its own namespace instead of an account
     bin/k8s/kubectl apply -f config/samples/credentials-secret.yaml -f config/samples/azure-reservation.yaml
+    export PATH=$PWD/bin:\$PATH                     # for the plugin: kubectl partnercart
+    bin/k8s/kubectl partnercart get
+    curl -s http://$METRICS_ADDR/metrics | grep ^partnercart_
+    prometheus --config.file=tmp/demo/prometheus.yml   # then http://localhost:9090/alerts
+    # Grafana: add that Prometheus as a data source, import config/grafana/partnercart-dashboard.json
     curl -s $PCSIM_URL/_pcsim/stats
     curl -s $PCSIM_URL/_pcsim/orders
     tail -f tmp/demo/manager.log

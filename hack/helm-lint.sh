@@ -5,7 +5,10 @@
 #   3. every manager flag is a chart value at the manager's default (chartcheck flags);
 #   4. the PrometheusRule is config/prometheus/alerts.yaml (chartcheck alerts);
 #   5. the real kube-apiserver of bin/k8s accepts every rendered object (server-side dry run,
-#      strict field validation), in both modes.
+#      strict field validation), in both modes;
+#   6. the ServiceMonitor authenticates with `authorization` (not the deprecated bearerTokenFile
+#      or bearerTokenSecret) from the scraper's token Secret, and that scraper may GET /metrics
+#      once the render is applied (the manager's SubjectAccessReview).
 # Needs HELM, KUSTOMIZE, KUBERNETES_VERSION (the Makefile passes them) and bin/k8s.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,6 +41,12 @@ bin/manager -help 2> "$out/manager-help.txt"
 bin/chartcheck flags "$out/manager-help.txt" "$out/helm-default.yaml" "$chart/values.yaml"
 render default --set serviceMonitor.enabled=true,prometheusRule.enabled=true > "$out/helm-monitoring.yaml"
 bin/chartcheck alerts config/prometheus/alerts.yaml "$out/helm-monitoring.yaml"
+if grep -nE '^ *bearerToken(File|Secret):' "$out/helm-monitoring.yaml"; then
+  echo "helm-lint: the ServiceMonitor uses a deprecated bearer token field; use authorization" >&2
+  exit 1
+fi
+grep -q 'name: partnercart-metrics-scraper-token' <(grep -A4 '^    authorization:' "$out/helm-monitoring.yaml") ||
+  { echo "helm-lint: the ServiceMonitor's authorization does not name the scraper's token Secret" >&2; exit 1; }
 
 # The API server's own validation of what the chart renders (the monitoring kinds need the
 # Prometheus Operator's CRDs, which the local control plane does not have).
@@ -56,3 +65,14 @@ for mode in "${modes[@]}"; do
   "${kubectl[@]}" apply --server-side --dry-run=server --field-manager=helm-lint -f "$out/helm-$mode.yaml" > "$out/dry-run-$mode.txt"
   echo "helm-lint: the API server accepts all $(wc -l < "$out/dry-run-$mode.txt") objects of the $mode render"
 done
+# Apply the monitoring render (without the Prometheus Operator's kinds) and ask the API server
+# what the manager asks for each scrape: may the ServiceMonitor's identity GET /metrics?
+awk 'BEGIN { RS = "\n---\n"; ORS = "\n---\n" } !/\nkind: (ServiceMonitor|PrometheusRule)\n/' \
+  "$out/helm-monitoring.yaml" > "$out/helm-monitoring-core.yaml"
+"${kubectl[@]}" apply --server-side --field-manager=helm-lint -f "$out/helm-monitoring-core.yaml" > /dev/null
+scraper=system:serviceaccount:partnercart-system:partnercart-metrics-scraper
+[[ $("${kubectl[@]}" auth can-i get /metrics --as "$scraper") == yes ]] ||
+  { echo "helm-lint: $scraper may not GET /metrics" >&2; exit 1; }
+[[ $("${kubectl[@]}" auth can-i get /debug/pprof --as "$scraper" 2>/dev/null) == no ]] ||
+  { echo "helm-lint: $scraper may GET more than /metrics" >&2; exit 1; }
+echo "helm-lint: the ServiceMonitor scrapes with authorization from $scraper's token Secret, which may GET /metrics"

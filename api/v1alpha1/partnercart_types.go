@@ -591,8 +591,9 @@ func SplitOrderIDs(list string) []string {
 	return ids
 }
 
-// PausedAnnotation, set to "true", stops every upstream call of one PartnerCart (as Flux's
-// suspend and Crossplane's paused do): no cart write, no checkout, no order poll. The cart
+// PausedAnnotation is the annotation that, set to "true", stops every upstream call of one
+// PartnerCart (as Flux's suspend and Crossplane's paused do): no cart write, no checkout, no
+// order poll. The cart
 // shows Ready=False with reason Paused and keeps the rest of its status; removing the
 // annotation resumes it. A checkout call already in flight completes and is recorded.
 // Deleting a paused cart is not held back by the pause. The manager-wide kill switch for new

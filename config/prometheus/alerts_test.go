@@ -94,6 +94,7 @@ func splitLabels(list string) []string {
 var (
 	stringRe   = regexp.MustCompile(`"[^"]*"`)
 	rangeRe    = regexp.MustCompile(`\[[0-9smhdwy:]+\]`)
+	offsetRe   = regexp.MustCompile(`\boffset\s+-?[0-9smhdwy]+`)
 	selectorRe = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}`)
 	matcherRe  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
 	groupingRe = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
@@ -121,6 +122,7 @@ func exprRefs(expr string) (metrics map[string][][3]string, grouping []string) {
 	rest := groupingRe.ReplaceAllString(expr, " ")
 	rest = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(rest, " ")
 	rest = rangeRe.ReplaceAllString(stringRe.ReplaceAllString(rest, " "), " ")
+	rest = offsetRe.ReplaceAllString(rest, " ")
 	for _, loc := range identRe.FindAllStringIndex(rest, -1) {
 		word := rest[loc[0]:loc[1]]
 		after := strings.TrimSpace(rest[loc[1]:])
@@ -167,7 +169,10 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 		for _, g := range f.Spec.Groups {
 			for _, r := range g.Rules {
 				if r.Record != "" {
+					// Its labels: those it sets, and those it aggregates by (sum by (currency) ...).
+					_, by := exprRefs(r.Expr)
 					registered[r.Record] = append(registered[r.Record], slices.Collect(maps.Keys(r.Labels))...)
+					registered[r.Record] = append(registered[r.Record], by...)
 				}
 			}
 		}
@@ -315,6 +320,10 @@ func TestExprRefs(t *testing.T) {
 	refs, grouping = exprRefs(`sum by (currency) (increase(partnercart_spend_total[24h])) > on (currency) group_left () max (partnercart:spend_limit_24h{currency=""})`)
 	if len(refs) != 2 || refs["partnercart:spend_limit_24h"][0] != [3]string{"currency", "=", ""} || !slices.Equal(grouping, []string{"currency", "currency"}) {
 		t.Errorf("refs %v grouping %v", refs, grouping)
+	}
+	refs, _ = exprRefs(`last_over_time(partnercart_spend_total[24h]) unless partnercart_spend_total offset 24h`)
+	if len(refs) != 1 {
+		t.Errorf("an offset is not a metric: refs %v", refs)
 	}
 	refs, _ = exprRefs(`absent(partnercart_bogus) and on() partnercart_other`)
 	if _, ok := refs["partnercart_bogus"]; !ok || len(refs) != 2 {

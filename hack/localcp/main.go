@@ -4,7 +4,9 @@
 //
 // It writes an admin (system:masters) kubeconfig to --kubeconfig, prints "ready" on stdout
 // once the API server serves the CRD and the policy, and on SIGINT or SIGTERM stops
-// kube-apiserver and etcd and removes their data. The demo and the end-to-end suite
+// kube-apiserver and etcd and removes their data. It has no kube-controller-manager; of its
+// controllers it runs only the ClusterRole aggregation (aggregate.go), so that roles labelled
+// aggregate-to-edit/view/admin reach edit, view and admin as in a cluster. The demo and the end-to-end suite
 // (hack/demo.sh, hack/e2e.sh) run it as a process of its own:
 //
 //	go build -o bin/localcp ./hack/localcp
@@ -73,6 +75,13 @@ func run(kubeconfig string) (err error) {
 	}
 	fmt.Fprintf(os.Stderr, "localcp: kube-apiserver serving at %s (started in %s); kubeconfig %s\n",
 		env.Config.Host, time.Since(start).Round(100*time.Millisecond), kubeconfig)
+	// kube-controller-manager's ClusterRole aggregation, which the built-in admin, edit and view
+	// roles (and the project's, config/rbac/partnercart_{editor,viewer}_role.yaml) rely on.
+	if err := aggregateOnce(ctx, env.Client); err != nil {
+		return err
+	}
+	go aggregateRoles(ctx, env.Client, time.Second)
+
 	// The readiness signal scripts wait for.
 	fmt.Println("ready")
 
