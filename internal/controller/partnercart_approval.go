@@ -130,7 +130,8 @@ func approvalDecision(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 	hash := cart.Status.SpecHash
 	if !a.Approved {
 		return pcv1alpha1.WaitingForApprovalReason, fmt.Sprintf(
-			"Waiting for approval: set spec.approval.approved to true (optionally pin spec.approval.specHash to %s)", hash)
+			"Waiting for approval: an approver runs `kubectl partnercart quote %s` then `kubectl partnercart approve %s` (or `approve --file` on the YAML in Git), "+
+				"which sets spec.approval.approved and pins spec.approval.specHash to %s", cart.Name, cart.Name, hash)
 	}
 	if a.SpecHash != "" && a.SpecHash != hash {
 		return pcv1alpha1.ApprovalHashMismatchReason, fmt.Sprintf(

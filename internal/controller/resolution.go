@@ -26,8 +26,9 @@ func (r *PartnerCartReconciler) checkoutUnknown(ctx context.Context, s *scope, w
 		why += "; orders of this customer created since the checkout started: " + candidates
 	}
 	msg := fmt.Sprintf("%s. Check the orders of customer %s created since %s in Partner Center (MS-RequestId %s). "+
-		"The operator will not check out again: record what you find with the annotation %s=%s/nothing-bought or %s=%s/orders=<id>[,<id>...]",
-		why, s.customerID(), co.StartedAt.UTC().Format(time.RFC3339), co.RequestID,
+		"The operator will not check out again: an approver records what you find with `kubectl partnercart resolve %s --nothing-bought` or `--orders <id>[,<id>...]` "+
+		"(the annotation %s=%s/nothing-bought or %s=%s/orders=<id>[,<id>...], from Git)",
+		why, s.customerID(), co.StartedAt.UTC().Format(time.RFC3339), co.RequestID, cart.Name,
 		pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID, pcv1alpha1.CheckoutResolutionAnnotation, co.RequestID)
 	co.Outcome, co.Message, co.Generation = pcv1alpha1.CheckoutUnknown, printable.Truncate(msg, 2048), cart.Generation
 	// The deadline stays: it bounds when the last call was made, which a "nothing-bought"
