@@ -36,6 +36,9 @@ export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export KUBERNETES_VERSION ETCD_VERSION
 # config/prometheus/promtool_test.go runs this promtool.
 export PROMTOOL
+# internal/controller/gitops_install_test.go builds docs/gitops.md's Argo CD kustomization with
+# this kustomize (and checks it is KUSTOMIZE_VERSION).
+export KUSTOMIZE KUSTOMIZE_VERSION
 
 .PHONY: all
 all: build
