@@ -34,8 +34,10 @@ KUBECTL ?= $(K8S_BIN)/kubectl
 # envtest and the e2e harness find kube-apiserver and etcd here.
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export KUBERNETES_VERSION ETCD_VERSION
-# config/prometheus/promtool_test.go runs this promtool; config/install_test.go this kustomize.
-export PROMTOOL KUSTOMIZE
+# config/prometheus/promtool_test.go runs this promtool; config/install_test.go and
+# internal/controller/gitops_install_test.go (docs/gitops.md's Argo CD kustomization, checked
+# to be KUSTOMIZE_VERSION) this kustomize.
+export PROMTOOL KUSTOMIZE KUSTOMIZE_VERSION
 
 .PHONY: all
 all: build

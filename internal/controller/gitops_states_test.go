@@ -42,6 +42,22 @@ var gitopsStates = []gitopsState{
 	{"line-item-errors", status.FailedStatus, status.FailedStatus, "Degraded"},
 	// The checkout's outcome is unknown (phase CheckingOut, Stalled=True).
 	{"checkout-unknown", status.FailedStatus, status.FailedStatus, "Degraded"},
+	// Waiting for credentials, retried (Reconciling=True with the reason; the generation is
+	// observed): the named account, the Secret, a key of the Secret.
+	{"waiting-account-not-found", status.InProgressStatus, status.InProgressStatus, "Progressing"},
+	{"waiting-secret-not-found", status.InProgressStatus, status.InProgressStatus, "Progressing"},
+	{"waiting-invalid-credentials", status.InProgressStatus, status.InProgressStatus, "Progressing"},
+	// Partner Center throttles (429) or fails (5xx) every call: retried.
+	{"throttled", status.InProgressStatus, status.InProgressStatus, "Progressing"},
+	{"upstream-unavailable", status.InProgressStatus, status.InProgressStatus, "Progressing"},
+	// Approved, but the manager runs with --purchase-freeze: waiting for a person.
+	{"purchase-frozen", status.InProgressStatus, status.CurrentStatus, "Suspended"},
+	// The annotation partnercenter.partnercart.dev/paused: "true" (Ready=False Paused).
+	{"paused", status.InProgressStatus, status.CurrentStatus, "Suspended"},
+	// Paused after the checkout, while the orders provision: no order poll, no Reconciling.
+	{"paused-provisioning", status.InProgressStatus, status.CurrentStatus, "Suspended"},
+	// An approver denied it (spec.approval.denied: Stalled=True Denied, phase Failed).
+	{"denied", status.FailedStatus, status.FailedStatus, "Degraded"},
 }
 
 var partnerCartGVK = schema.GroupVersionKind{Group: "partnercenter.partnercart.dev", Version: "v1alpha1", Kind: "PartnerCart"}
@@ -110,5 +126,8 @@ func captureGitopsStates(t *testing.T) map[string]*unstructured.Unstructured {
 	}
 	out["provisioning"] = read(slow.ns, "provisioning")
 	out["checkout-unknown"] = read(lost.ns, "checkout-unknown")
+	for name, obj := range captureWaitingStates(t, read, o, slow) {
+		out[name] = obj
+	}
 	return out
 }

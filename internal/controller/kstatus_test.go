@@ -46,6 +46,7 @@ func TestKstatus(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			g := NewWithT(t)
 			obj := states[s.name]
+			requireGitopsContract(t, s.name, obj)
 			g.Expect(kstatusOfUnstructured(t, obj)).To(Equal(s.kstatus))
 			observed, found, err := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
 			g.Expect(err).NotTo(HaveOccurred())
@@ -152,6 +153,7 @@ func TestKstatusFluxHealthCheckExprs(t *testing.T) {
 	states := capturedGitopsStates(t)
 	for _, s := range gitopsStates {
 		t.Run(s.name, func(t *testing.T) {
+			requireGitopsContract(t, s.name, states[s.name])
 			NewWithT(t).Expect(fluxStatus(t, h, states[s.name])).To(Equal(s.flux))
 		})
 	}
