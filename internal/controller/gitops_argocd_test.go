@@ -144,9 +144,7 @@ func TestGitopsArgoCDHealthCM(t *testing.T) {
 
 // TestGitopsArgoCDHealthLive runs health.lua on carts driven into each state during the test.
 // With PARTNERCART_UPDATE_GITOPS_TESTDATA=1 it rewrites testdata/ and health_test.yaml from
-// them; a state the reconciler does not produce as documented yet (gitopsContracts) keeps its
-// testdata file, written to the contract (the capture is written only when there is none, as a
-// start to edit).
+// them (after checking each against gitopsContracts).
 func TestGitopsArgoCDHealthLive(t *testing.T) {
 	script := readHealthScript(t)
 	states := capturedGitopsStates(t)
@@ -156,12 +154,10 @@ func TestGitopsArgoCDHealthLive(t *testing.T) {
 		path := filepath.Join("testdata", s.name+".yaml")
 		if update {
 			obj := states[s.name]
-			_, statErr := os.Stat(filepath.Join(argoCDCustomization(), path))
-			if check := gitopsContracts[s.name]; check == nil || check(obj) == nil || statErr != nil {
-				out, err := yaml.Marshal(obj.Object)
-				NewWithT(t).Expect(err).NotTo(HaveOccurred())
-				NewWithT(t).Expect(os.WriteFile(filepath.Join(argoCDCustomization(), path), out, 0o644)).To(Succeed())
-			}
+			requireGitopsContract(t, s.name, obj)
+			out, err := yaml.Marshal(obj.Object)
+			NewWithT(t).Expect(err).NotTo(HaveOccurred())
+			NewWithT(t).Expect(os.WriteFile(filepath.Join(argoCDCustomization(), path), out, 0o644)).To(Succeed())
 			in, err := os.ReadFile(filepath.Join(argoCDCustomization(), path))
 			NewWithT(t).Expect(err).NotTo(HaveOccurred())
 			written := map[string]any{}
