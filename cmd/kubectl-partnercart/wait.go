@@ -66,8 +66,13 @@ func (t waitTarget) met(cart *pcv1alpha1.PartnerCart) bool {
 	if t.phase != "" {
 		return cart.Status.Phase == t.phase && cart.Status.ObservedGeneration == cart.Generation
 	}
-	c := apimeta.FindStatusCondition(cart.Status.Conditions, t.condType)
-	return c != nil && strings.EqualFold(string(c.Status), t.condStatus) && (c.ObservedGeneration == 0 || c.ObservedGeneration >= cart.Generation)
+	for _, c := range cart.Status.Conditions {
+		// Types and statuses in any case, as kubectl wait takes them.
+		if strings.EqualFold(c.Type, t.condType) {
+			return strings.EqualFold(string(c.Status), t.condStatus) && (c.ObservedGeneration == 0 || c.ObservedGeneration >= cart.Generation)
+		}
+	}
+	return false
 }
 
 func waitCommand() *command {
@@ -77,7 +82,7 @@ func waitCommand() *command {
 		short:    "wait until the cart reaches a phase or condition; fail if it stalls",
 		long: `Reads the cart every 2 seconds until it reaches the phase or condition of --for (default
 Completed): a phase once status.observedGeneration equals metadata.generation, a condition
-(STATUS default True, any case) once it is of the current generation. It exits non-zero with
+(TYPE and STATUS in any case, STATUS default True) once it is of the current generation. It exits non-zero with
 the Stalled condition's reason and message if the cart stalls (Stalled=True) while waiting
 for something else, when the cart is not found, and after --timeout.`,
 		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
