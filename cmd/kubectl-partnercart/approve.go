@@ -211,69 +211,101 @@ func checkedOut(cart *pcv1alpha1.PartnerCart, what string) error {
 // ceiling is read when the cart names a PartnerCenterAccount; when it cannot be read, a
 // warning says so (the operator checks it anyway).
 func approveProblems(ctx context.Context, c client.Client, cart *pcv1alpha1.PartnerCart, limit string, fromFlag bool, errOut io.Writer) []string {
-	var problems []string
+	problems := quoteProblems(cart)
+	account, ceiling, ceilingRead := accountCeiling(ctx, c, cart, errOut)
+	if p := stallProblem(cart, ceilingRead); p != "" {
+		problems = append(problems, p)
+	}
+	problems = append(problems, limitProblems(cart, limit, fromFlag)...)
+	return append(problems, ceilingProblems(cart, limit, account, ceiling)...)
+}
+
+// quoteProblems: no quote, or a quote of an earlier spec.
+func quoteProblems(cart *pcv1alpha1.PartnerCart) []string {
 	st := &cart.Status
-	name := cart.Name
-	quoted := st.Cart != nil && st.Cart.QuotedTotal != ""
 	switch {
-	case !quoted:
-		problems = append(problems, fmt.Sprintf("Partner Center has not quoted this cart (no status.cart.quotedTotal): wait until 'kubectl partnercart quote %s' shows a total", name))
+	case st.Cart == nil || st.Cart.QuotedTotal == "":
+		return []string{fmt.Sprintf("Partner Center has not quoted this cart (no status.cart.quotedTotal): wait until 'kubectl partnercart quote %s' shows a total", cart.Name)}
 	case st.ObservedGeneration != cart.Generation:
-		problems = append(problems, fmt.Sprintf("the quote is stale: the spec changed (generation %d) since the operator last looked (generation %d); wait until 'kubectl partnercart quote %s' says the quote is for the current spec",
-			cart.Generation, st.ObservedGeneration, name))
+		return []string{fmt.Sprintf("the quote is stale: the spec changed (generation %d) since the operator last looked (generation %d); wait until 'kubectl partnercart quote %s' says the quote is for the current spec",
+			cart.Generation, st.ObservedGeneration, cart.Name)}
 	case st.Cart.SyncedSpecHash != st.SpecHash:
-		problems = append(problems, fmt.Sprintf("the quote is stale: it is for spec hash %s, the spec is now %s (status.cart.syncedSpecHash differs from status.specHash); wait until 'kubectl partnercart quote %s' says the quote is for the current spec",
-			dash(st.Cart.SyncedSpecHash), dash(st.SpecHash), name))
+		return []string{fmt.Sprintf("the quote is stale: it is for spec hash %s, the spec is now %s (status.cart.syncedSpecHash differs from status.specHash); wait until 'kubectl partnercart quote %s' says the quote is for the current spec",
+			dash(st.Cart.SyncedSpecHash), dash(st.SpecHash), cart.Name)}
 	}
-	ceilingRead := false
-	var ceiling, account string
-	if ref := cart.Spec.AccountRef; ref != nil {
-		account = ref.Name
-		var acct pcv1alpha1.PartnerCenterAccount
-		if err := c.Get(ctx, client.ObjectKey{Name: ref.Name}, &acct); err != nil {
-			printf(errOut, "warning: could not read PartnerCenterAccount %s (%s): its maxTotalPricePerCart was not checked; the operator checks it before it buys\n",
-				ref.Name, apierrors.ReasonForError(err))
-		} else {
-			ceilingRead, ceiling = true, acct.Spec.MaxTotalPricePerCart
-		}
+	return nil
+}
+
+// accountCeiling reads the maxTotalPricePerCart of the cart's PartnerCenterAccount; read
+// says whether the account could be read.
+func accountCeiling(ctx context.Context, c client.Client, cart *pcv1alpha1.PartnerCart, errOut io.Writer) (account, ceiling string, read bool) {
+	ref := cart.Spec.AccountRef
+	if ref == nil {
+		return "", "", false
 	}
-	if s := apimeta.FindStatusCondition(st.Conditions, pcv1alpha1.StalledCondition); s != nil && s.Status == metav1.ConditionTrue {
-		// A denial and an account ceiling the approval exceeded are what approving changes.
-		clears := s.Reason == pcv1alpha1.DeniedReason || (s.Reason == pcv1alpha1.AccountPriceCeilingExceededReason && ceilingRead)
-		if !clears {
-			problems = append(problems, fmt.Sprintf("the cart is stalled (Stalled=True, reason %s: %s); an approval does not clear that: fix its cause first",
-				s.Reason, oneLine(s.Message)))
-		}
+	var acct pcv1alpha1.PartnerCenterAccount
+	if err := c.Get(ctx, client.ObjectKey{Name: ref.Name}, &acct); err != nil {
+		printf(errOut, "warning: could not read PartnerCenterAccount %s (%s): its maxTotalPricePerCart was not checked; the operator checks it before it buys\n",
+			ref.Name, apierrors.ReasonForError(err))
+		return ref.Name, "", false
 	}
-	quoteText := quote(cart)
-	if quoted && limit != "" {
-		source := "the cart's spec.approval.maxTotalPrice " + limit
-		if fromFlag {
-			source = "--max-total " + limit
-		}
-		if cmp, err := compareDecimals(st.Cart.QuotedTotal, limit); err != nil {
-			problems = append(problems, "cannot compare the quoted total with the price limit: "+err.Error())
+	return ref.Name, acct.Spec.MaxTotalPricePerCart, true
+}
+
+// stallProblem: the cart is stalled for a reason an approval does not clear. A denial and an
+// account ceiling the approval exceeded are what approving changes (the ceiling is checked
+// apart, when the account could be read).
+func stallProblem(cart *pcv1alpha1.PartnerCart, ceilingRead bool) string {
+	s := apimeta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.StalledCondition)
+	if s == nil || s.Status != metav1.ConditionTrue || s.Reason == pcv1alpha1.DeniedReason ||
+		(s.Reason == pcv1alpha1.AccountPriceCeilingExceededReason && ceilingRead) {
+		return ""
+	}
+	return fmt.Sprintf("the cart is stalled (Stalled=True, reason %s: %s); an approval does not clear that: fix its cause first",
+		s.Reason, oneLine(s.Message))
+}
+
+// limitProblems: the price limit is below the quoted total.
+func limitProblems(cart *pcv1alpha1.PartnerCart, limit string, fromFlag bool) []string {
+	st := cart.Status.Cart
+	if limit == "" || st == nil || st.QuotedTotal == "" {
+		return nil
+	}
+	source := "the cart's spec.approval.maxTotalPrice " + limit
+	if fromFlag {
+		source = "--max-total " + limit
+	}
+	cmp, err := compareDecimals(st.QuotedTotal, limit)
+	switch {
+	case err != nil:
+		return []string{"cannot compare the quoted total with the price limit: " + err.Error()}
+	case cmp > 0:
+		return []string{fmt.Sprintf("%s is below the quoted total %s: the operator would not check out; give --max-total at or above the quote",
+			source, quote(cart))}
+	}
+	return nil
+}
+
+// ceilingProblems: the price limit or the quoted total is above the account's ceiling.
+func ceilingProblems(cart *pcv1alpha1.PartnerCart, limit, account, ceiling string) []string {
+	if ceiling == "" {
+		return nil
+	}
+	var problems []string
+	if limit != "" {
+		if cmp, err := compareDecimals(limit, ceiling); err != nil {
+			problems = append(problems, "cannot compare the price limit with the account's ceiling: "+err.Error())
 		} else if cmp > 0 {
-			problems = append(problems, fmt.Sprintf("%s is below the quoted total %s: the operator would not check out; give --max-total at or above the quote",
-				source, quoteText))
+			problems = append(problems, fmt.Sprintf("the price limit %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s: the operator would not buy; give --max-total at most %s",
+				limit, account, ceiling, ceiling))
 		}
 	}
-	if ceiling != "" {
-		if limit != "" {
-			if cmp, err := compareDecimals(limit, ceiling); err != nil {
-				problems = append(problems, "cannot compare the price limit with the account's ceiling: "+err.Error())
-			} else if cmp > 0 {
-				problems = append(problems, fmt.Sprintf("the price limit %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s: the operator would not buy; give --max-total at most %s",
-					limit, account, ceiling, ceiling))
-			}
-		}
-		if quoted {
-			if cmp, err := compareDecimals(st.Cart.QuotedTotal, ceiling); err != nil {
-				problems = append(problems, "cannot compare the quoted total with the account's ceiling: "+err.Error())
-			} else if cmp > 0 {
-				problems = append(problems, fmt.Sprintf("the quoted total %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s: the operator would not buy; make the cart cheaper or ask the platform team",
-					quoteText, account, ceiling))
-			}
+	if st := cart.Status.Cart; st != nil && st.QuotedTotal != "" {
+		if cmp, err := compareDecimals(st.QuotedTotal, ceiling); err != nil {
+			problems = append(problems, "cannot compare the quoted total with the account's ceiling: "+err.Error())
+		} else if cmp > 0 {
+			problems = append(problems, fmt.Sprintf("the quoted total %s is above PartnerCenterAccount %s's maxTotalPricePerCart %s: the operator would not buy; make the cart cheaper or ask the platform team",
+				quote(cart), account, ceiling))
 		}
 	}
 	return problems

@@ -24,7 +24,9 @@ func account() *pcv1alpha1.PartnerCenterAccount {
 // TestApproveRefusals: each reason not to approve is refused with why and how to proceed,
 // nothing is written, and --force approves with the reasons as warnings.
 func TestApproveRefusals(t *testing.T) {
-	withAccount := func(c *pcv1alpha1.PartnerCart) { c.Spec.AccountRef = &pcv1alpha1.AccountReference{Name: "contoso-partner"} }
+	withAccount := func(c *pcv1alpha1.PartnerCart) {
+		c.Spec.AccountRef = &pcv1alpha1.AccountReference{Name: "contoso-partner"}
+	}
 	for _, tc := range []struct {
 		name   string
 		change func(*pcv1alpha1.PartnerCart)

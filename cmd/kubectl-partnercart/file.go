@@ -56,8 +56,7 @@ func (e *env) editFile(ctx context.Context, o *options, d decision, name string)
 	}
 
 	var set []approvalField
-	var remove []string
-	var details []string
+	var remove, details []string
 	if d.deny != nil {
 		set = []approvalField{
 			{key: "approved", text: "false", value: false},
@@ -65,45 +64,8 @@ func (e *env) editFile(ctx context.Context, o *options, d decision, name string)
 			{key: "reason", text: yamlString(d.deny.reason), value: d.deny.reason},
 		}
 		details = append(details, "reason: "+oneLine(d.deny.reason))
-	} else {
-		a := d.approve
-		limit := a.maxTotal
-		if limit == "" {
-			limit = doc.cart.Spec.Approval.MaxTotalPrice
-		}
-		if live != nil {
-			if err := refuseOrWarn(live, approveProblems(ctx, c, live, limit, a.maxTotal != "", e.errOut), a.force, e.errOut); err != nil {
-				return err
-			}
-		}
-		set = append(set, approvalField{key: "approved", text: "true", value: true})
-		if doc.hasApprovalKey("denied") || (live != nil && live.Spec.Approval.Denied) {
-			set = append(set, approvalField{key: "denied", text: "false", value: false})
-		}
-		if a.pin {
-			hash, err := pinFor(a, live, liveErr, id)
-			if err != nil {
-				return err
-			}
-			set = append(set, approvalField{key: "specHash", text: hash, value: hash})
-			details = append(details, "pinned to "+hash)
-		} else {
-			remove = append(remove, "specHash")
-		}
-		if a.maxTotal != "" {
-			set = append(set, approvalField{key: "maxTotalPrice", text: yamlString(a.maxTotal), value: a.maxTotal})
-		}
-		if a.reason != "" {
-			set = append(set, approvalField{key: "reason", text: yamlString(a.reason), value: a.reason})
-		} else if doc.cart.Spec.Approval.Denied {
-			remove = append(remove, "reason") // the denial's
-		}
-		if live != nil && quote(live) != "" {
-			details = append(details, "quoted "+quote(live))
-		}
-		if limit != "" {
-			details = append(details, "max total "+limit)
-		}
+	} else if set, remove, details, err = e.approvalFields(ctx, c, d.approve, doc, live, liveErr, id); err != nil {
+		return err
 	}
 	out, err := m.editApproval(doc, set, remove)
 	if err != nil {
@@ -119,6 +81,50 @@ func (e *env) editFile(ctx context.Context, o *options, d decision, name string)
 	}
 	printLine(e.out, msg+"; the API server stamps approvedBy and approvedAt when the change is applied")
 	return nil
+}
+
+// approvalFields are the fields approve --file sets and removes, after the checks against
+// the live cart when there is one.
+func (e *env) approvalFields(ctx context.Context, c client.Client, a *approveOptions, doc *manifestDoc, live *pcv1alpha1.PartnerCart,
+	liveErr error, id string) (set []approvalField, remove, details []string, err error) {
+	limit := a.maxTotal
+	if limit == "" {
+		limit = doc.cart.Spec.Approval.MaxTotalPrice
+	}
+	if live != nil {
+		if err := refuseOrWarn(live, approveProblems(ctx, c, live, limit, a.maxTotal != "", e.errOut), a.force, e.errOut); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	set = append(set, approvalField{key: "approved", text: "true", value: true})
+	if doc.hasApprovalKey("denied") || (live != nil && live.Spec.Approval.Denied) {
+		set = append(set, approvalField{key: "denied", text: "false", value: false})
+	}
+	if a.pin {
+		hash, err := pinFor(a, live, liveErr, id)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		set = append(set, approvalField{key: "specHash", text: hash, value: hash})
+		details = append(details, "pinned to "+hash)
+	} else {
+		remove = append(remove, "specHash")
+	}
+	if a.maxTotal != "" {
+		set = append(set, approvalField{key: "maxTotalPrice", text: yamlString(a.maxTotal), value: a.maxTotal})
+	}
+	if a.reason != "" {
+		set = append(set, approvalField{key: "reason", text: yamlString(a.reason), value: a.reason})
+	} else if doc.cart.Spec.Approval.Denied {
+		remove = append(remove, "reason") // the denial's
+	}
+	if live != nil && quote(live) != "" {
+		details = append(details, "quoted "+quote(live))
+	}
+	if limit != "" {
+		details = append(details, "max total "+limit)
+	}
+	return set, remove, details, nil
 }
 
 // readLive reads the manifest's cart from the cluster: in its own namespace, else the
@@ -147,7 +153,7 @@ func (e *env) readLive(ctx context.Context, o *options, cart *pcv1alpha1.Partner
 func pinFor(a *approveOptions, live *pcv1alpha1.PartnerCart, liveErr error, id string) (string, error) {
 	if live == nil {
 		if a.specHash == "" {
-			return "", fmt.Errorf("cannot pin: PartnerCart %s was not read from the cluster (%v); give --spec-hash (the Spec hash 'kubectl partnercart quote' shows), or --pin=false", id, liveErr)
+			return "", fmt.Errorf("cannot pin: PartnerCart %s was not read from the cluster (%w); give --spec-hash (the Spec hash 'kubectl partnercart quote' shows), or --pin=false", id, liveErr)
 		}
 		return a.specHash, nil
 	}

@@ -187,56 +187,88 @@ func (m *manifest) editApproval(d *manifestDoc, set []approvalField, remove []st
 		lines := append([]string{strings.Repeat(" ", childIndent) + "approval:" + eol}, newLines(childIndent+step)...)
 		ed.insertAfter[specKey.Line-1] = lines
 	case isBlockMapping(ap):
-		indent := ap.Content[0].Column - 1
-		for _, f := range set {
-			k, v := mapEntry(ap, f.key)
-			if k == nil {
-				ed.insertAfter[apKey.Line-1] = append(ed.insertAfter[apKey.Line-1], strings.Repeat(" ", indent)+f.key+": "+f.text+eol)
-				continue
-			}
-			line, err := m.replaceScalar(v, f.text)
-			if err != nil {
-				return nil, fmt.Errorf("spec.approval.%s: %w", f.key, err)
-			}
-			ed.replace[v.Line-1] = line
-		}
-		for _, key := range remove {
-			k, v := mapEntry(ap, key)
-			if k == nil {
-				continue
-			}
-			if _, err := m.replaceScalar(v, ""); err != nil || v.Line != k.Line {
-				return nil, fmt.Errorf("spec.approval.%s is not on one line: remove it by hand", key)
-			}
-			ed.remove[k.Line-1] = true
+		if err := m.editBlock(ed, apKey, ap, set, remove, eol); err != nil {
+			return nil, err
 		}
 	case (ap.Kind == yaml.MappingNode && len(ap.Content) == 0) || (ap.Kind == yaml.ScalarNode && ap.Tag == "!!null"):
 		// approval: {} or approval: (null): the key line loses its value, the fields follow.
-		line := m.lines[apKey.Line-1]
-		start := byteOffset(line, apKey.Column-1)
-		colon := strings.Index(line[start:], ":")
-		if colon < 0 {
-			return nil, errors.New("spec.approval: cannot find its key's colon")
-		}
-		head, rest := line[:start+colon+1], strings.TrimRight(line[start+colon+1:], "\r")
-		trimmed := strings.TrimLeft(rest, " ")
-		for _, empty := range []string{"{}", "null", "~"} {
-			if v, ok := strings.CutPrefix(trimmed, empty); ok {
-				trimmed = v
-				break
-			}
-		}
-		if t := strings.TrimSpace(trimmed); t != "" && !strings.HasPrefix(t, "#") {
-			return nil, errors.New("spec.approval is written in flow style: write it as a block mapping for the plugin to edit it")
-		}
-		if t := strings.TrimSpace(trimmed); t != "" {
-			head += " " + t
+		head, err := m.keyLineWithoutValue(apKey)
+		if err != nil {
+			return nil, err
 		}
 		ed.replace[apKey.Line-1] = head + eol
 		ed.insertAfter[apKey.Line-1] = newLines(apKey.Column - 1 + step)
 	default:
-		return nil, errors.New("spec.approval is written in flow style: write it as a block mapping for the plugin to edit it")
+		return nil, errFlowStyle
 	}
+	out := []byte(m.render(ed))
+	if err := m.verify(d, out, set, remove); err != nil {
+		return nil, fmt.Errorf("the edit did not come out as intended, the file is not changed: %w", err)
+	}
+	return out, nil
+}
+
+var errFlowStyle = errors.New("spec.approval is written in flow style: write it as a block mapping for the plugin to edit it")
+
+// editBlock sets and removes fields of an approval written as a block mapping: a field
+// there has its value replaced, a new one goes first under approval:, a removed one loses
+// its line.
+func (m *manifest) editBlock(ed lineEdits, apKey, ap *yaml.Node, set []approvalField, remove []string, eol string) error {
+	indent := ap.Content[0].Column - 1
+	for _, f := range set {
+		k, v := mapEntry(ap, f.key)
+		if k == nil {
+			ed.insertAfter[apKey.Line-1] = append(ed.insertAfter[apKey.Line-1], strings.Repeat(" ", indent)+f.key+": "+f.text+eol)
+			continue
+		}
+		line, err := m.replaceScalar(v, f.text)
+		if err != nil {
+			return fmt.Errorf("spec.approval.%s: %w", f.key, err)
+		}
+		ed.replace[v.Line-1] = line
+	}
+	for _, key := range remove {
+		k, v := mapEntry(ap, key)
+		if k == nil {
+			continue
+		}
+		if _, err := m.replaceScalar(v, ""); err != nil || v.Line != k.Line {
+			return fmt.Errorf("spec.approval.%s is not on one line: remove it by hand", key)
+		}
+		ed.remove[k.Line-1] = true
+	}
+	return nil
+}
+
+// keyLineWithoutValue is the line of key without its empty value ({}, null, ~ or nothing),
+// keeping a comment.
+func (m *manifest) keyLineWithoutValue(key *yaml.Node) (string, error) {
+	line := m.lines[key.Line-1]
+	start := byteOffset(line, key.Column-1)
+	colon := strings.Index(line[start:], ":")
+	if colon < 0 {
+		return "", errors.New("spec.approval: cannot find its key's colon")
+	}
+	head, rest := line[:start+colon+1], strings.TrimRight(line[start+colon+1:], "\r")
+	rest = strings.TrimLeft(rest, " ")
+	for _, empty := range []string{"{}", "null", "~"} {
+		if v, ok := strings.CutPrefix(rest, empty); ok {
+			rest = v
+			break
+		}
+	}
+	switch t := strings.TrimSpace(rest); {
+	case t == "":
+		return head, nil
+	case strings.HasPrefix(t, "#"):
+		return head + " " + t, nil
+	default:
+		return "", errFlowStyle
+	}
+}
+
+// render applies the line edits.
+func (m *manifest) render(ed lineEdits) string {
 	var b strings.Builder
 	for i, line := range m.lines {
 		if r, ok := ed.replace[i]; ok {
@@ -255,11 +287,7 @@ func (m *manifest) editApproval(d *manifestDoc, set []approvalField, remove []st
 			b.WriteString(ins + "\n")
 		}
 	}
-	out := []byte(b.String())
-	if err := m.verify(d, out, set, remove); err != nil {
-		return nil, fmt.Errorf("the edit did not come out as intended, the file is not changed: %w", err)
-	}
-	return out, nil
+	return b.String()
 }
 
 // replaceScalar returns v's line with v's value replaced by text; v must be a scalar on one line.
