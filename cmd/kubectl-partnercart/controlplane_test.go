@@ -105,6 +105,17 @@ func TestAgainstControlPlane(t *testing.T) {
 		}
 	}
 	t.Logf("kubectl partnercart quote contoso-m365:\n%s", out)
+
+	// A GitOps approval: the manifest is edited, pinned to the live cart's hash; the cluster
+	// is not changed.
+	manifest := filepath.Join(t.TempDir(), "cart.yaml")
+	must(os.WriteFile(manifest, []byte("# contoso\napiVersion: partnercenter.partnercart.dev/v1alpha1\nkind: PartnerCart\nmetadata:\n  name: contoso-m365\nspec:\n  customerId: "+
+		cart.Spec.CustomerID+"  # Contoso\n  lineItems: []\n"), 0o600))
+	out, err = plugin("--as", "bob", "approve", "--file", manifest, "--max-total", "5000")
+	must(err)
+	if b, _ := os.ReadFile(manifest); !strings.Contains(string(b), "spec:\n  approval:\n    approved: true\n    specHash: "+hash+"\n    maxTotalPrice: \"5000\"\n  customerId: ") {
+		t.Errorf("approve --file:\n%s\n%s", out, b)
+	}
 	out, err = plugin("--as", "bob", "approve", "contoso-m365", "--print-patch")
 	must(err)
 	t.Logf("kubectl partnercart approve contoso-m365 --print-patch:\n%s", out)
@@ -124,6 +135,46 @@ func TestAgainstControlPlane(t *testing.T) {
 	if !strings.Contains(out, "yes (pinned) by bob max 5000") {
 		t.Errorf("get:\n%s", out)
 	}
+	out, err = plugin("--as", "bob", "get", "-o", "wide")
+	must(err)
+	if !strings.Contains(out, "REASON") || !strings.Contains(out, "MESSAGE") {
+		t.Errorf("get -o wide:\n%s", out)
+	}
+
+	// bob denies, then approves again (the approval changed the spec: without the operator
+	// to quote it again, the quote is stale, hence --force).
+	out, err = plugin("--as", "bob", "deny", "contoso-m365", "--reason", "over budget")
+	must(err)
+	must(e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "contoso-m365"}, &got))
+	if a := got.Spec.Approval; a.Approved || !a.Denied || a.Reason != "over budget" {
+		t.Errorf("approval after deny: %+v\n%s", a, out)
+	}
+	out, err = plugin("--as", "bob", "approve", "contoso-m365")
+	if err == nil || !strings.Contains(err.Error(), "the quote is stale") {
+		t.Errorf("approve of a cart whose quote is stale: %v\n%s", err, out)
+	}
+	out, err = plugin("--as", "bob", "approve", "contoso-m365", "--force")
+	must(err)
+	must(e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "contoso-m365"}, &got))
+	if a := got.Spec.Approval; !a.Approved || a.Denied || a.Reason != "" || a.ApprovedBy != "bob" || !strings.Contains(out, "denial cleared") {
+		t.Errorf("approval after approving a denied cart: %+v\n%s", a, out)
+	}
+
+	// alice, an editor, pauses and resumes.
+	for _, cmd := range []string{"pause", "resume"} {
+		out, err = plugin("--as", "alice", cmd, "contoso-m365")
+		must(err)
+		must(e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "contoso-m365"}, &got))
+		if _, paused := got.Annotations[pcv1alpha1.PausedAnnotation]; paused != (cmd == "pause") {
+			t.Errorf("%s: annotations %v\n%s", cmd, got.Annotations, out)
+		}
+	}
+	out, err = plugin("--as", "bob", "wait", "contoso-m365", "--for=condition=Approved=False", "--timeout=10s")
+	must(err)
+	if out != "partnercart plugin/contoso-m365 condition met (condition Approved=False)\n" {
+		t.Errorf("wait: %q", out)
+	}
+
 	out, err = plugin("receipts", "-A")
 	must(err)
 	if out != "No receipts found.\n" {

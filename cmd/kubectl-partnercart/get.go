@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,7 +21,32 @@ import (
 // now is the clock of AGE columns; tests fix it.
 var now = time.Now
 
-func cmdGet(ctx context.Context, c client.Client, ns string, all bool, names []string, out io.Writer) error {
+func getCommand() *command {
+	return &command{
+		name:     "get",
+		synopsis: []string{"[NAME...] [-A] [-o wide|json|yaml]"},
+		short:    "carts with quote, approval, checkout, orders, and why a cart stopped",
+		long: `Lists the PartnerCarts of the namespace (all namespaces with -A), or the carts named, one
+line each: phase (marked "(paused)" while the paused annotation is set), quoted total,
+approval, checkout outcome, orders, total and, for a Failed or stalled cart, the reason
+(-o wide adds its message). -o json and -o yaml print the objects (a v1 List unless one
+NAME is given).`,
+		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
+			o.addAllNamespaces(fs)
+			o.addOutput(fs, outputWide, outputJSON, outputYAML)
+			return func(ctx context.Context, e *env, names []string) error {
+				if err := checkOutput("get", o.output, outputWide, outputJSON, outputYAML); err != nil {
+					return err
+				}
+				return e.withClient(o, func(c client.Client, ns string) error {
+					return cmdGet(ctx, c, ns, o.allNamespaces, names, o.output, e.out)
+				})
+			}
+		},
+	}
+}
+
+func cmdGet(ctx context.Context, c client.Client, ns string, all bool, names []string, format string, out io.Writer) error {
 	var carts []pcv1alpha1.PartnerCart
 	if len(names) > 0 {
 		for _, n := range names {
@@ -39,6 +67,13 @@ func cmdGet(ctx context.Context, c client.Client, ns string, all bool, names []s
 		}
 		carts = list.Items
 	}
+	if format == outputJSON || format == outputYAML {
+		objs := make([]client.Object, len(carts))
+		for i := range carts {
+			objs[i] = &carts[i]
+		}
+		return printObjects(out, format, objs, len(names) == 1)
+	}
 	if len(carts) == 0 {
 		if all {
 			printLine(out, "No PartnerCarts found.")
@@ -47,28 +82,81 @@ func cmdGet(ctx context.Context, c client.Client, ns string, all bool, names []s
 		}
 		return nil
 	}
-	printCarts(out, carts, all)
+	printCarts(out, carts, all, format == outputWide)
 	return nil
 }
 
 // printCarts writes one line per cart: what it quotes, whether and how it is approved, how
-// the checkout went and what it bought.
-func printCarts(out io.Writer, carts []pcv1alpha1.PartnerCart, withNamespace bool) {
+// the checkout went, what it bought and, when it stopped, why; wide adds the account and
+// the message of that reason.
+func printCarts(out io.Writer, carts []pcv1alpha1.PartnerCart, withNamespace, wide bool) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if withNamespace {
 		printText(tw, "NAMESPACE\t")
 	}
-	printLine(tw, "NAME\tCUSTOMER\tPHASE\tQUOTE\tAPPROVAL\tCHECKOUT\tORDERS\tTOTAL\tAGE")
+	printText(tw, "NAME\tCUSTOMER\tPHASE\tQUOTE\tAPPROVAL\tCHECKOUT\tORDERS\tTOTAL\tREASON\tAGE")
+	if wide {
+		printText(tw, "\tACCOUNT\tMESSAGE")
+	}
+	printLine(tw)
 	for i := range carts {
 		cart := &carts[i]
 		if withNamespace {
 			printf(tw, "%s\t", cart.Namespace)
 		}
-		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			cart.Name, cart.Spec.CustomerID, dash(phase(cart)), dash(quote(cart)), approvalSummary(cart),
-			dash(checkoutOutcome(cart)), orders(cart), dash(total(cart)), age(cart))
+		reason, message := stopReason(cart)
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
+			cart.Name, cart.Spec.CustomerID, phaseColumn(cart), dash(quote(cart)), approvalSummary(cart),
+			dash(checkoutOutcome(cart)), orders(cart), dash(total(cart)), dash(reason), age(cart))
+		if wide {
+			account := ""
+			if cart.Spec.AccountRef != nil {
+				account = cart.Spec.AccountRef.Name
+			}
+			printf(tw, "\t%s\t%s", dash(account), dash(oneLine(message)))
+		}
+		printLine(tw)
 	}
 	_ = tw.Flush()
+}
+
+// paused reports whether the cart carries the paused annotation.
+func paused(cart *pcv1alpha1.PartnerCart) bool {
+	return cart.Annotations[pcv1alpha1.PausedAnnotation] == "true"
+}
+
+// phaseColumn is the phase, marked when the cart is paused.
+func phaseColumn(cart *pcv1alpha1.PartnerCart) string {
+	p := dash(phase(cart))
+	if paused(cart) {
+		p += " (paused)"
+	}
+	return p
+}
+
+// stopReason says why a cart stopped: the Stalled condition's reason and message when it is
+// True, else, for a Failed cart, the Ready condition's. A cart that did not stop has none.
+func stopReason(cart *pcv1alpha1.PartnerCart) (reason, message string) {
+	if c := apimeta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason, c.Message
+	}
+	if cart.Status.Phase == pcv1alpha1.PhaseFailed {
+		if c := apimeta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.ReadyCondition); c != nil {
+			return c.Reason, c.Message
+		}
+	}
+	return "", ""
+}
+
+// oneLine replaces control characters (newlines, tabs, escapes) with spaces, so that free
+// text from Partner Center cannot break a table or the terminal.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func dash(s string) string {
@@ -93,9 +181,16 @@ func quote(cart *pcv1alpha1.PartnerCart) string {
 
 // approvalSummary says whether the cart is approved and whether that approval covers the spec
 // the operator hashed: "no", "yes (pinned)", "yes (unpinned)", "yes (stale pin)", with the
-// approver when the admission policy recorded one.
+// approver when the admission policy recorded one; "denied" (by whom) after a denial.
 func approvalSummary(cart *pcv1alpha1.PartnerCart) string {
 	a := cart.Spec.Approval
+	if a.Denied {
+		s := "denied"
+		if a.ApprovedBy != "" {
+			s += " by " + a.ApprovedBy
+		}
+		return s
+	}
 	if !a.Approved {
 		return "no"
 	}

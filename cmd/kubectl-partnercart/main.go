@@ -1,7 +1,8 @@
 // Command kubectl-partnercart is a kubectl plugin (`kubectl partnercart ...`) for the people
 // who read and approve PartnerCarts: it lists carts with their quote, approval and orders,
 // prints a cart's quote the way an approver needs it, approves (pinned to the spec hash that
-// was quoted), settles an unknown checkout outcome and lists receipts.
+// was quoted) or denies, in the cluster or in a GitOps manifest, pauses and resumes a cart,
+// waits for a cart to reach a phase, settles an unknown checkout outcome and lists receipts.
 package main
 
 import (
@@ -11,6 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,33 +24,29 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
-const usage = `kubectl partnercart: read and approve PartnerCarts.
+const usageHead = `kubectl partnercart: read, approve and deny PartnerCarts.
 
 Usage:
-  kubectl partnercart get [NAME...] [-A]        carts with quote, approval, checkout and orders
-  kubectl partnercart quote NAME                line items, unit and extended prices, total, line errors
-  kubectl partnercart approve NAME [--pin=true] [--max-total AMOUNT] [--print-patch]
-                                                approve the cart, pinned to the spec hash that was quoted
-  kubectl partnercart resolve NAME --nothing-bought [--not-ours ID,...] | --orders ID[,ID...]
-                                                settle a checkout whose outcome is Unknown
-  kubectl partnercart receipts [--customer ID] [--cart NAME] [-A] [--receipt-namespace NS]
-                                                receipts of purchases (immutable ConfigMaps in the
-                                                operator's namespace, default partnercart-system)
-  kubectl partnercart migrate-receipts [--receipt-namespace NS] [--dry-run]
-                                                an administrator, once after upgrading: copy receipts
-                                                that earlier releases wrote in tenant namespaces
+  kubectl partnercart COMMAND [ARGS] [flags]
 
-Kubeconfig flags (before or after the subcommand):
-  --kubeconfig PATH  --context NAME  -n, --namespace NS  --as USER
+Commands:
 `
 
-// options are the flags every subcommand shares.
+const usageTail = `
+Kubeconfig flags (before or after the command):
+  --kubeconfig PATH  --context NAME  -n, --namespace NS  --as USER
+
+Run 'kubectl partnercart COMMAND --help' for a command's arguments and flags.
+`
+
+// options are the flags every command shares, and those several commands share.
 type options struct {
 	kubeconfig    string
 	context       string
 	namespace     string
 	as            string
 	allNamespaces bool
+	output        string
 }
 
 // env is what a command runs with; tests give it a fake client.
@@ -54,6 +54,49 @@ type env struct {
 	out, errOut io.Writer
 	// newClient returns a client and the namespace to work in.
 	newClient func(o *options) (client.Client, string, error)
+}
+
+// command is one subcommand: its help, its flags and what it does.
+type command struct {
+	name string
+	// synopsis lines, after "kubectl partnercart NAME ".
+	synopsis []string
+	// short is its line in the global usage; long is the paragraph of its own help.
+	short, long string
+	// setup registers the command's own flags on fs and returns what runs it on the
+	// positional arguments.
+	setup func(fs *flag.FlagSet, o *options) func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is every subcommand, in the order the usage lists them.
+func commands() []*command {
+	return []*command{
+		getCommand(), quoteCommand(), approveCommand(), denyCommand(), pauseCommand(true), pauseCommand(false),
+		waitCommand(), resolveCommand(), receiptsCommand(), migrateCommand(), versionCommand(),
+	}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// globalUsage is the list of commands.
+func globalUsage() string {
+	var b strings.Builder
+	b.WriteString(usageHead)
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		printf(tw, "  %s\t%s\n", c.name, c.short)
+	}
+	printText(tw, "  help [COMMAND]\tthis text, or a command's help\n")
+	_ = tw.Flush()
+	b.WriteString(usageTail)
+	return b.String()
 }
 
 func main() {
@@ -67,7 +110,7 @@ func main() {
 	}
 }
 
-// Scheme knows PartnerCarts and ConfigMaps.
+// Scheme knows PartnerCarts, PartnerCenterAccounts and ConfigMaps.
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := corev1.AddToScheme(s); err != nil {
@@ -99,126 +142,184 @@ func kubeClient(o *options) (client.Client, string, error) {
 	return c, ns, err
 }
 
+// commonFlags are the kubeconfig flags; a command's help lists them apart from its own.
+var commonFlags = []string{"kubeconfig", "context", "namespace", "n", "as"}
+
+// shortFlags are the one-letter spellings of long flags, shown together in help.
+var shortFlags = map[string]string{"namespace": "n", "all-namespaces": "A", "output": "o"}
+
 // addCommon registers the kubeconfig flags on fs.
 func (o *options) addCommon(fs *flag.FlagSet) {
 	// The defaults are the values already parsed, so that flags before the subcommand hold.
-	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "path to the kubeconfig file")
-	fs.StringVar(&o.context, "context", o.context, "kubeconfig context to use")
-	fs.StringVar(&o.namespace, "namespace", o.namespace, "namespace (default: the context's)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "path to the kubeconfig `PATH`")
+	fs.StringVar(&o.context, "context", o.context, "kubeconfig context `NAME` to use")
+	fs.StringVar(&o.namespace, "namespace", o.namespace, "namespace `NS` (default: the context's)")
 	fs.StringVar(&o.namespace, "n", o.namespace, "namespace (short for --namespace)")
-	fs.StringVar(&o.as, "as", o.as, "user to impersonate")
+	fs.StringVar(&o.as, "as", o.as, "`USER` to impersonate")
+}
+
+// addAllNamespaces registers -A/--all-namespaces.
+func (o *options) addAllNamespaces(fs *flag.FlagSet) {
+	fs.BoolVar(&o.allNamespaces, "A", false, "all namespaces")
+	fs.BoolVar(&o.allNamespaces, "all-namespaces", false, "all namespaces")
+}
+
+// addOutput registers -o/--output with the formats a command prints.
+func (o *options) addOutput(fs *flag.FlagSet, formats ...string) {
+	help := "output `FORMAT`: " + strings.Join(formats, ", ") + " (default: a table)"
+	fs.StringVar(&o.output, "output", "", help)
+	fs.StringVar(&o.output, "o", "", help)
 }
 
 func (e *env) run(ctx context.Context, args []string) error {
 	// The subcommand is the first argument that is not a flag or a flag's value.
 	o := &options{}
 	global := flag.NewFlagSet("kubectl-partnercart", flag.ContinueOnError)
-	global.SetOutput(e.errOut)
-	global.Usage = func() { printText(e.errOut, usage) }
+	global.SetOutput(io.Discard)
 	o.addCommon(global)
 	if err := global.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			printText(e.out, globalUsage())
+			return err
+		}
+		printText(e.errOut, globalUsage())
+		return flagError("", err)
 	}
 	rest := global.Args()
 	if len(rest) == 0 {
-		printText(e.errOut, usage)
-		return errors.New("no subcommand")
+		printText(e.errOut, globalUsage())
+		return errors.New("no command")
 	}
-	cmd, rest := rest[0], rest[1:]
-	fs := flag.NewFlagSet("kubectl-partnercart "+cmd, flag.ContinueOnError)
-	fs.SetOutput(e.errOut)
-	fs.Usage = func() { printText(e.errOut, usage) }
-	o.addCommon(fs)
-	switch cmd {
-	case "get":
-		fs.BoolVar(&o.allNamespaces, "A", false, "all namespaces")
-		fs.BoolVar(&o.allNamespaces, "all-namespaces", false, "all namespaces")
-		names, err := parse(fs, rest)
-		if err != nil {
-			return err
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		if len(rest) == 0 {
+			printText(e.out, globalUsage())
+			return nil
 		}
-		return e.withClient(o, func(c client.Client, ns string) error { return cmdGet(ctx, c, ns, o.allNamespaces, names, e.out) })
-	case "quote":
-		names, err := parse(fs, rest)
-		if err != nil {
-			return err
+		c := findCommand(rest[0])
+		if c == nil {
+			return fmt.Errorf("unknown command %q (see 'kubectl partnercart help')", rest[0])
 		}
-		if len(names) != 1 {
-			return errors.New("quote needs exactly one NAME")
-		}
-		return e.withClient(o, func(c client.Client, ns string) error { return cmdQuote(ctx, c, ns, names[0], e.out) })
-	case "approve":
-		a := approveOptions{}
-		fs.BoolVar(&a.pin, "pin", true, "pin the approval to the spec hash in status (what was quoted); --pin=false approves whatever the spec becomes")
-		fs.StringVar(&a.maxTotal, "max-total", "", "refuse the checkout if the fresh quote's total exceeds this decimal amount")
-		fs.BoolVar(&a.printPatch, "print-patch", false, "print the spec.approval change as YAML (for a GitOps pull request) instead of applying it")
-		names, err := parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		if len(names) != 1 {
-			return errors.New("approve needs exactly one NAME")
-		}
-		return e.withClient(o, func(c client.Client, ns string) error {
-			return cmdApprove(ctx, c, ns, names[0], a, e.out, e.errOut)
-		})
-	case "resolve":
-		r := resolveOptions{}
-		fs.BoolVar(&r.nothingBought, "nothing-bought", false, "Partner Center shows no order of this checkout")
-		fs.StringVar(&r.orders, "orders", "", "comma-separated IDs of the orders this checkout created")
-		fs.StringVar(&r.notOurs, "not-ours", "", "with --nothing-bought: comma-separated IDs of the candidate orders you checked are another purchase's")
-		names, err := parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		if len(names) != 1 {
-			return errors.New("resolve needs exactly one NAME")
-		}
-		return e.withClient(o, func(c client.Client, ns string) error { return cmdResolve(ctx, c, ns, names[0], r, e.out) })
-	case "receipts", "migrate-receipts":
-		return e.runReceipts(ctx, cmd, fs, o, rest)
-	case "help", "-h", "--help":
-		printText(e.out, usage)
+		fs := flag.NewFlagSet("kubectl-partnercart "+c.name, flag.ContinueOnError)
+		o.addCommon(fs)
+		c.setup(fs, o)
+		printText(e.out, commandHelp(c, fs))
 		return nil
-	default:
-		printText(e.errOut, usage)
-		return fmt.Errorf("unknown subcommand %q", cmd)
 	}
+	c := findCommand(name)
+	if c == nil {
+		printText(e.errOut, globalUsage())
+		return fmt.Errorf("unknown command %q", name)
+	}
+	fs := flag.NewFlagSet("kubectl-partnercart "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.addCommon(fs)
+	runCmd := c.setup(fs, o)
+	pos, err := parse(fs, rest)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printText(e.out, commandHelp(c, fs))
+			return err
+		}
+		return flagError(c.name, err)
+	}
+	return runCmd(ctx, e, pos)
 }
 
-// runReceipts runs the subcommands that read or copy receipts.
-func (e *env) runReceipts(ctx context.Context, cmd string, fs *flag.FlagSet, o *options, rest []string) error {
-	switch cmd {
-	case "receipts":
-		r := receiptsOptions{}
-		fs.BoolVar(&o.allNamespaces, "A", false, "all namespaces")
-		fs.BoolVar(&o.allNamespaces, "all-namespaces", false, "all namespaces")
-		fs.StringVar(&r.customer, "customer", "", "only receipts of this customer ID")
-		fs.StringVar(&r.cart, "cart", "", "only receipts of this PartnerCart name")
-		fs.StringVar(&r.receiptNamespace, "receipt-namespace", defaultReceiptNamespace, "the operator's --receipt-namespace, where receipts live")
-		names, err := parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		if len(names) != 0 {
-			return errors.New("receipts takes no arguments")
-		}
-		r.allNamespaces = o.allNamespaces
-		return e.withClient(o, func(c client.Client, ns string) error { return cmdReceipts(ctx, c, ns, r, e.out) })
-	case "migrate-receipts":
-		m := migrateOptions{}
-		fs.StringVar(&m.receiptNamespace, "receipt-namespace", defaultReceiptNamespace, "the operator's --receipt-namespace")
-		fs.BoolVar(&m.dryRun, "dry-run", false, "print what would be copied, copy nothing")
-		names, err := parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		if len(names) != 0 {
-			return errors.New("migrate-receipts takes no arguments")
-		}
-		return e.withClient(o, func(c client.Client, _ string) error { return cmdMigrateReceipts(ctx, c, m, e.out) })
+// flagError turns the flag package's message into one that names the command and says
+// where its flags are listed.
+func flagError(cmd string, err error) error {
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		msg = "unknown flag " + dashes(f)
+	} else if f, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		msg = "flag " + dashes(f) + " needs a value"
 	}
-	return fmt.Errorf("unknown subcommand %q", cmd)
+	if cmd == "" {
+		return fmt.Errorf("%s (see 'kubectl partnercart --help')", msg)
+	}
+	return fmt.Errorf("kubectl partnercart %s: %s (see 'kubectl partnercart %s --help')", cmd, msg, cmd)
+}
+
+// dashes spells a flag name as it is typed: -n, --namespace.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// usageError is a wrong number of arguments; it names the command's help.
+func usageError(cmd, format string, a ...any) error {
+	return fmt.Errorf("kubectl partnercart %s: %s (see 'kubectl partnercart %s --help')", cmd, fmt.Sprintf(format, a...), cmd)
+}
+
+// commandHelp is a command's usage: synopsis, what it does, its flags, the kubeconfig flags.
+func commandHelp(c *command, fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, s := range c.synopsis {
+		b.WriteString("  kubectl partnercart " + strings.TrimSpace(c.name+" "+s) + "\n")
+	}
+	b.WriteString("\n" + strings.TrimSpace(c.long) + "\n")
+	var own, common []*flag.Flag
+	aliases := map[string]bool{}
+	for _, short := range shortFlags {
+		aliases[short] = true
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		switch {
+		case slices.Contains(commonFlags, f.Name):
+			if f.Name != "n" {
+				common = append(common, f)
+			}
+		case aliases[f.Name] && fs.Lookup(longOf(f.Name)) != nil:
+			// listed with its long spelling
+		default:
+			own = append(own, f)
+		}
+	})
+	if len(own) > 0 {
+		b.WriteString("\nFlags:\n")
+		writeFlags(&b, fs, own)
+	}
+	b.WriteString("\nKubeconfig flags:\n")
+	writeFlags(&b, fs, common)
+	return b.String()
+}
+
+func longOf(short string) string {
+	for long, s := range shortFlags {
+		if s == short {
+			return long
+		}
+	}
+	return ""
+}
+
+// writeFlags writes one line per flag: "-o, --output FORMAT  what it does (default x)".
+func writeFlags(w io.Writer, fs *flag.FlagSet, flags []*flag.Flag) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, f := range flags {
+		arg, usage := flag.UnquoteUsage(f)
+		if arg == "value" || arg == "string" {
+			arg = "VALUE"
+		}
+		spelling := "    " + dashes(f.Name)
+		if short, ok := shortFlags[f.Name]; ok && fs.Lookup(short) != nil {
+			spelling = dashes(short) + ", " + dashes(f.Name)
+		} else if len(f.Name) == 1 {
+			spelling = dashes(f.Name)
+		}
+		if arg != "" {
+			spelling += " " + arg
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			usage += " (default " + f.DefValue + ")"
+		}
+		printf(tw, "  %s\t%s\n", spelling, usage)
+	}
+	_ = tw.Flush()
 }
 
 // parse parses flags and positional arguments in any order, as kubectl does.
@@ -246,6 +347,14 @@ func (e *env) withClient(o *options, f func(client.Client, string) error) error 
 		ns = "default"
 	}
 	return f(c, ns)
+}
+
+// oneName is the single NAME a command takes.
+func oneName(cmd string, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usageError(cmd, "needs exactly one NAME, got %d arguments", len(args))
+	}
+	return args[0], nil
 }
 
 // printf, printLine and printText write to the terminal; a failed write there has nowhere to

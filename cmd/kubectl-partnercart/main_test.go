@@ -51,6 +51,7 @@ func awaiting() *pcv1alpha1.PartnerCart {
 				}},
 			LineItemErrors: []pcv1alpha1.LineItemError{{LineItemID: 3, ErrorCode: 800037, ErrorDescription: "seat limit",
 				AdditionalInformation: map[string]string{"max": "5", "current": "4"}}},
+			Total: "4680.00 USD", // displayTotal writes the quoted total before checkout
 			Conditions: []metav1.Condition{{Type: pcv1alpha1.ApprovedCondition, Status: metav1.ConditionFalse,
 				Reason: pcv1alpha1.WaitingForApprovalReason, Message: "set spec.approval.approved"}},
 		},
@@ -77,7 +78,35 @@ func unknown() *pcv1alpha1.PartnerCart {
 	c.Name = "woodgrove"
 	c.Status.Phase = pcv1alpha1.PhaseCheckingOut
 	c.Status.Checkout.Outcome = pcv1alpha1.CheckoutUnknown
-	c.Status.Orders, c.Status.OrderCount, c.Status.Total = nil, 0, ""
+	c.Status.Orders, c.Status.OrderCount = nil, 0
+	c.Status.Conditions = append(c.Status.Conditions, metav1.Condition{Type: pcv1alpha1.StalledCondition, Status: metav1.ConditionTrue,
+		Reason: pcv1alpha1.CheckoutOutcomeUnknownReason, Message: "The checkout call timed out;\nlook the orders up"})
+	return c
+}
+
+// deniedCart is a cart an approver denied: the operator shows it Failed with reason Denied.
+func deniedCart() *pcv1alpha1.PartnerCart {
+	c := awaiting()
+	c.Name = "northwind"
+	c.Spec.Approval = pcv1alpha1.Approval{Denied: true, Reason: "over budget", ApprovedBy: "carol", ApprovedAt: "2026-12-01T09:00:00Z", RequestedBy: "alice"}
+	c.Status.Phase = pcv1alpha1.PhaseFailed
+	c.Status.LineItemErrors = nil
+	c.Status.Conditions = []metav1.Condition{
+		{Type: pcv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: pcv1alpha1.DeniedReason, Message: "Denied by carol: over budget"},
+		{Type: pcv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: pcv1alpha1.DeniedReason, Message: "Denied by carol: over budget"},
+	}
+	return c
+}
+
+// pausedCart carries the paused annotation; the operator shows Ready=False reason Paused.
+func pausedCart() *pcv1alpha1.PartnerCart {
+	c := awaiting()
+	c.Name = "tailspin"
+	c.Annotations = map[string]string{pcv1alpha1.PausedAnnotation: "true"}
+	c.Spec.AccountRef = &pcv1alpha1.AccountReference{Name: "contoso-partner"}
+	c.Status.LineItemErrors = nil
+	c.Status.Conditions = []metav1.Condition{{Type: pcv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: pcv1alpha1.PausedReason,
+		Message: "Paused by the annotation partnercenter.partnercart.dev/paused"}}
 	return c
 }
 
@@ -105,21 +134,21 @@ func run(t *testing.T, e *env, args ...string) error {
 func lines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }
 
 func TestGet(t *testing.T) {
-	e, _, out, _ := newEnv(t, awaiting(), completed(), unknown())
-	if err := run(t, e, "get"); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		"NAME          CUSTOMER  PHASE             QUOTE        APPROVAL             CHECKOUT           ORDERS           TOTAL        AGE",
-		"contoso-m365  cust-1    AwaitingApproval  4680.00 USD  no                   -                  0                -            2d2h",
-		"fabrikam      cust-1    Completed         4680.00 USD  yes (pinned) by bob  Succeeded          2 (ord-1,ord-2)  4680.00 USD  2d2h",
-		"woodgrove     cust-1    CheckingOut       4680.00 USD  yes (pinned) by bob  Unknown (resolve)  0                -            2d2h",
-	}
-	if got := lines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("get:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
+	e, _, out, _ := newEnv(t, awaiting(), completed(), unknown(), deniedCart(), pausedCart())
+	for _, tc := range []struct{ golden, format string }{
+		{"get.txt", ""}, {"get-wide.txt", "wide"}, {"get.json", "json"}, {"get.yaml", "yaml"},
+	} {
+		out.Reset()
+		args := []string{"get"}
+		if tc.format != "" {
+			args = append(args, "-o", tc.format)
+		}
+		if err := run(t, e, args...); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, tc.golden, out.String())
 	}
 
-	out.Reset()
 	for _, args := range [][]string{{"get", "-n", "other"}, {"-n", "other", "get"}, {"--namespace=other", "get"}} {
 		out.Reset()
 		if err := run(t, e, args...); err != nil {
@@ -129,6 +158,13 @@ func TestGet(t *testing.T) {
 			t.Errorf("%v: %q", args, got)
 		}
 	}
+	out.Reset()
+	if err := run(t, e, "get", "-n", "other", "-o", "json"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "{\n    \"apiVersion\": \"v1\",\n    \"items\": [],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n"; out.String() != want {
+		t.Errorf("empty list as json:\n%s", out)
+	}
 
 	out.Reset()
 	if err := run(t, e, "get", "fabrikam", "-A"); err != nil {
@@ -136,6 +172,18 @@ func TestGet(t *testing.T) {
 	}
 	if l := lines(out.String()); len(l) != 2 || !strings.HasPrefix(l[0], "NAMESPACE") || !strings.HasPrefix(l[1], "team-a") {
 		t.Errorf("get -A NAME:\n%s", out)
+	}
+	// One NAME prints the object itself.
+	out.Reset()
+	if err := run(t, e, "get", "northwind", "-o", "yaml"); err != nil {
+		t.Fatal(err)
+	}
+	var one pcv1alpha1.PartnerCart
+	if err := yaml.UnmarshalStrict(out.Bytes(), &one); err != nil || one.Kind != "PartnerCart" || one.Spec.Approval.Reason != "over budget" {
+		t.Errorf("get NAME -o yaml: %v\n%s", err, out)
+	}
+	if err := run(t, e, "get", "-o", "name"); err == nil || !strings.Contains(err.Error(), `-o "name" is not one of wide, json, yaml`) {
+		t.Errorf("get -o name: %v", err)
 	}
 }
 
@@ -149,6 +197,9 @@ func TestApprovalSummary(t *testing.T) {
 	c.Spec.Approval.MaxTotalPrice = "5000"
 	if got := approvalSummary(c); got != "yes (stale pin) max 5000" {
 		t.Errorf("stale pin: %q", got)
+	}
+	if got := approvalSummary(deniedCart()); got != "denied by carol" {
+		t.Errorf("denied: %q", got)
 	}
 }
 
@@ -232,34 +283,58 @@ func TestApprovePinned(t *testing.T) {
 	}
 }
 
-// TestApproveWarnsAboveTheLimit: an approval whose price limit is below the quote will not buy;
-// the approver is told so at once (the operator would wait with PriceLimitExceeded).
-func TestApproveWarnsAboveTheLimit(t *testing.T) {
+// TestApproveRefusesAboveTheLimit: an approval whose price limit is below the quote would not
+// buy; the approver is told so at once (the operator would wait with PriceLimitExceeded), and
+// --force approves all the same.
+func TestApproveRefusesAboveTheLimit(t *testing.T) {
 	for _, tc := range []struct {
-		name, cartLimit, flag string
-		warn                  bool
+		name, cartLimit, flag, refusal string
 	}{
-		{name: "flag below the quote", flag: "4000", warn: true},
-		{name: "cart's limit below the quote", cartLimit: "2500.00", warn: true},
+		{name: "flag below the quote", flag: "4000", refusal: "--max-total 4000 is below the quoted total 4680.00 USD"},
+		{name: "cart's limit below the quote", cartLimit: "2500.00", refusal: "the cart's spec.approval.maxTotalPrice 2500.00 is below the quoted total 4680.00 USD"},
 		{name: "flag raises the cart's limit", cartLimit: "2500.00", flag: "4680.00"},
+		{name: "flag equal to the quote, other digits", flag: "4680"},
 		{name: "no limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cart := awaiting()
 			cart.Spec.Approval.MaxTotalPrice = tc.cartLimit
-			e, _, _, errOut := newEnv(t, cart)
+			e, c, _, errOut := newEnv(t, cart)
 			args := []string{"approve", "contoso-m365"}
 			if tc.flag != "" {
 				args = append(args, "--max-total", tc.flag)
 			}
-			if err := run(t, e, args...); err != nil {
+			err := run(t, e, args...)
+			if tc.refusal == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.refusal) || !strings.Contains(err.Error(), "add --force") {
+				t.Fatalf("refusal %v, want %q", err, tc.refusal)
+			}
+			if approval(t, c, "contoso-m365").Approved {
+				t.Fatal("a refused approval was applied")
+			}
+			if err := run(t, e, append(args, "--force")...); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Contains(errOut.String(), "warning: the quoted total 4680.00 USD is above the price limit"); got != tc.warn {
-				t.Errorf("warned %v, want %v: %q", got, tc.warn, errOut)
+			if !strings.Contains(errOut.String(), "warning: "+tc.refusal) || !approval(t, c, "contoso-m365").Approved {
+				t.Errorf("--force: approved %v, warnings %q", approval(t, c, "contoso-m365").Approved, errOut)
 			}
 		})
 	}
+}
+
+// approval reads the stored spec.approval of a cart of team-a.
+func approval(t *testing.T, c client.Client, name string) pcv1alpha1.Approval {
+	t.Helper()
+	var got pcv1alpha1.PartnerCart
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: name}, &got); err != nil {
+		t.Fatal(err)
+	}
+	return got.Spec.Approval
 }
 
 func TestApprovalPatch(t *testing.T) {
@@ -269,15 +344,26 @@ func TestApprovalPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(p)
-	if want := `{"metadata":{"resourceVersion":"42"},"spec":{"approval":{"approved":true,"specHash":"` + hash + `"}}}`; string(b) != want {
+	if want := `{"metadata":{"resourceVersion":"42"},"spec":{"approval":{"approved":true,"denied":false,"specHash":"` + hash + `"}}}`; string(b) != want {
 		t.Errorf("pinned patch %s, want %s", b, want)
 	}
 	// Unpinned: an earlier pin is removed, so that it cannot block the approval.
 	cart.Spec.Approval.SpecHash = "sha256:old"
 	p, _ = approvalPatch(cart, approveOptions{}, "")
 	b, _ = json.Marshal(p)
-	if want := `{"spec":{"approval":{"approved":true,"specHash":null}}}`; string(b) != want {
+	if want := `{"spec":{"approval":{"approved":true,"denied":false,"specHash":null}}}`; string(b) != want {
 		t.Errorf("unpinned patch %s, want %s", b, want)
+	}
+	// After a denial: the denial's reason goes, or the approver's replaces it.
+	p, _ = approvalPatch(deniedCart(), approveOptions{pin: true}, "")
+	b, _ = json.Marshal(p)
+	if want := `{"spec":{"approval":{"approved":true,"denied":false,"reason":null,"specHash":"` + hash + `"}}}`; string(b) != want {
+		t.Errorf("patch clearing a denial %s, want %s", b, want)
+	}
+	p, _ = approvalPatch(deniedCart(), approveOptions{pin: true, reason: "budget raised"}, "")
+	b, _ = json.Marshal(p)
+	if want := `{"spec":{"approval":{"approved":true,"denied":false,"reason":"budget raised","specHash":"` + hash + `"}}}`; string(b) != want {
+		t.Errorf("patch with a reason %s, want %s", b, want)
 	}
 	if _, err := approvalPatch(cart, approveOptions{maxTotal: "-5"}, ""); err == nil || !strings.Contains(err.Error(), "not a positive decimal") {
 		t.Errorf("negative max total: %v", err)
@@ -348,6 +434,7 @@ metadata:
 spec:
   approval:
     approved: true
+    denied: false
     maxTotalPrice: "5000"
     specHash: ` + hash + "\n"
 	if out.String() != want {
@@ -488,14 +575,5 @@ func TestMigrateReceipts(t *testing.T) {
 	}
 	if err := c.Get(t.Context(), client.ObjectKeyFromObject(copied), copied); err != nil || copied.Data["orderIds"] != "o-1" {
 		t.Errorf("the receipt was changed: %v %v", err, copied.Data)
-	}
-}
-
-func TestUsageErrors(t *testing.T) {
-	e, _, _, _ := newEnv(t)
-	for _, args := range [][]string{{}, {"frobnicate"}, {"quote"}, {"approve", "a", "b"}, {"receipts", "x"}, {"get", "--bogus"}} {
-		if err := run(t, e, args...); err == nil {
-			t.Errorf("%v: no error", args)
-		}
 	}
 }

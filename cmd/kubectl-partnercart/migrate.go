@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -22,6 +23,29 @@ const MigratedFromAnnotation = "partnercenter.partnercart.dev/migrated-from"
 type migrateOptions struct {
 	receiptNamespace string
 	dryRun           bool
+}
+
+func migrateCommand() *command {
+	return &command{
+		name:     "migrate-receipts",
+		synopsis: []string{"[--receipt-namespace NS] [--dry-run]"},
+		short:    "an administrator, once after upgrading: copy receipts earlier releases wrote in tenant namespaces",
+		long: `Copies the receipts earlier releases wrote in tenant namespaces into the operator's namespace
+(--receipt-namespace) under the names and labels it reads, once, after upgrading. Copies are
+created, never updated; the originals are left for the administrator to delete. Needs an
+administrator (it lists ConfigMaps in every namespace).`,
+		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
+			m := migrateOptions{}
+			fs.StringVar(&m.receiptNamespace, "receipt-namespace", defaultReceiptNamespace, "the operator's --receipt-namespace `NS`")
+			fs.BoolVar(&m.dryRun, "dry-run", false, "print what would be copied, copy nothing")
+			return func(ctx context.Context, e *env, args []string) error {
+				if len(args) != 0 {
+					return usageError("migrate-receipts", "takes no arguments")
+				}
+				return e.withClient(o, func(c client.Client, _ string) error { return cmdMigrateReceipts(ctx, c, m, e.out) })
+			}
+		},
+	}
 }
 
 // cmdMigrateReceipts copies the receipts earlier releases wrote in the carts' own namespaces

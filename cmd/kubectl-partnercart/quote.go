@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -10,18 +11,127 @@ import (
 	"text/tabwriter"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
-func cmdQuote(ctx context.Context, c client.Client, ns, name string, out io.Writer) error {
+func quoteCommand() *command {
+	return &command{
+		name:     "quote",
+		synopsis: []string{"NAME [-o json|yaml]"},
+		short:    "line items, unit and extended prices, total, line errors",
+		long: `Prints what an approver reads before approving: who buys (the customer ID with the company
+Partner Center names for it), the Partner Center cart, the spec hash, whether the quote is
+for the current spec, the approval, the line items with unit and extended prices and the
+total, line errors and, after checkout, the orders. -o json and -o yaml print the same as
+data (see docs/kubectl-plugin.md).`,
+		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
+			o.addOutput(fs, outputJSON, outputYAML)
+			return func(ctx context.Context, e *env, args []string) error {
+				if err := checkOutput("quote", o.output, outputJSON, outputYAML); err != nil {
+					return err
+				}
+				name, err := oneName("quote", args)
+				if err != nil {
+					return err
+				}
+				return e.withClient(o, func(c client.Client, ns string) error { return cmdQuote(ctx, c, ns, name, o.output, e.out) })
+			}
+		},
+	}
+}
+
+func cmdQuote(ctx context.Context, c client.Client, ns, name, format string, out io.Writer) error {
 	var cart pcv1alpha1.PartnerCart
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cart); err != nil {
 		return err
 	}
+	if format != outputTable {
+		return printData(out, format, quoteData(&cart))
+	}
 	printQuote(out, &cart)
 	return nil
+}
+
+// quoteDoc is the quote as data (-o json|yaml): the same facts as the text, named as in the API.
+type quoteDoc struct {
+	Namespace string                    `json:"namespace"`
+	Name      string                    `json:"name"`
+	Customer  pcv1alpha1.CustomerStatus `json:"customer"`
+	Phase     pcv1alpha1.Phase          `json:"phase,omitempty"`
+	Paused    bool                      `json:"paused,omitempty"`
+	CartID    string                    `json:"cartId,omitempty"`
+	CartState string                    `json:"cartStatus,omitempty"`
+	ExpiresAt *metav1.Time              `json:"expirationTimestamp,omitempty"`
+	SpecHash  string                    `json:"specHash,omitempty"`
+	// Quote is "current", "stale" or "none"; QuoteMessage says why.
+	Quote          string                     `json:"quote"`
+	QuoteMessage   string                     `json:"quoteMessage"`
+	QuotedTotal    string                     `json:"quotedTotal,omitempty"`
+	CurrencyCode   string                     `json:"currencyCode,omitempty"`
+	Approval       pcv1alpha1.Approval        `json:"approval"`
+	LineItems      []quoteLine                `json:"lineItems"`
+	LineItemErrors []pcv1alpha1.LineItemError `json:"lineItemErrors,omitempty"`
+	Orders         []pcv1alpha1.OrderStatus   `json:"orders,omitempty"`
+	OrderErrors    []pcv1alpha1.OrderError    `json:"orderErrors,omitempty"`
+	Total          string                     `json:"total,omitempty"`
+	Conditions     []metav1.Condition         `json:"conditions,omitempty"`
+}
+
+// quoteLine is one line item or add-on with the prices Partner Center quoted for it.
+type quoteLine struct {
+	ID            int32                   `json:"id"`
+	AddonOf       int32                   `json:"addonOf,omitempty"`
+	CatalogItemID string                  `json:"catalogItemId"`
+	FriendlyName  string                  `json:"friendlyName,omitempty"`
+	Quantity      int32                   `json:"quantity"`
+	BillingCycle  pcv1alpha1.BillingCycle `json:"billingCycle"`
+	TermDuration  string                  `json:"termDuration,omitempty"`
+	Price         string                  `json:"price,omitempty"`
+	ExtendedPrice string                  `json:"extendedPrice,omitempty"`
+	CurrencyCode  string                  `json:"currencyCode,omitempty"`
+}
+
+func quoteData(cart *pcv1alpha1.PartnerCart) quoteDoc {
+	st := &cart.Status
+	d := quoteDoc{Namespace: cart.Namespace, Name: cart.Name, Customer: pcv1alpha1.CustomerStatus{ID: cart.Spec.CustomerID},
+		Phase: st.Phase, Paused: paused(cart), SpecHash: st.SpecHash, QuoteMessage: quoteFreshness(cart),
+		Approval: cart.Spec.Approval, LineItems: []quoteLine{}, LineItemErrors: st.LineItemErrors, Orders: st.Orders,
+		OrderErrors: st.OrderErrors, Total: total(cart), Conditions: st.Conditions}
+	if c := st.Customer; c != nil && c.ID == cart.Spec.CustomerID {
+		d.Customer = *c
+	}
+	switch {
+	case strings.HasPrefix(d.QuoteMessage, "for the current spec"):
+		d.Quote = "current"
+	case strings.HasPrefix(d.QuoteMessage, "stale"):
+		d.Quote = "stale"
+	default:
+		d.Quote = "none"
+	}
+	prices := map[int32]pcv1alpha1.CartLineItemStatus{}
+	if st.Cart != nil {
+		d.CartID, d.CartState, d.ExpiresAt = st.Cart.ID, st.Cart.Status, st.Cart.ExpirationTimestamp
+		d.QuotedTotal, d.CurrencyCode = st.Cart.QuotedTotal, st.Cart.CurrencyCode
+		for _, l := range st.Cart.LineItems {
+			prices[l.ID] = l
+		}
+	}
+	line := func(l pcv1alpha1.LineItemFields, addonOf int32) {
+		p := prices[l.ID]
+		d.LineItems = append(d.LineItems, quoteLine{ID: l.ID, AddonOf: addonOf, CatalogItemID: l.CatalogItemID, FriendlyName: l.FriendlyName,
+			Quantity: l.Quantity, BillingCycle: l.BillingCycle, TermDuration: l.TermDuration, Price: p.Price,
+			ExtendedPrice: p.ExtendedPrice, CurrencyCode: p.CurrencyCode})
+	}
+	for _, l := range cart.Spec.LineItems {
+		line(l.LineItemFields, 0)
+		for _, a := range l.AddonItems {
+			line(a.LineItemFields, l.ID)
+		}
+	}
+	return d
 }
 
 // printQuote writes what an approver reads before approving: who buys what, at which unit and
@@ -39,7 +149,7 @@ func printQuoteHeader(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	printf(tw, "PartnerCart:\t%s/%s\n", cart.Namespace, cart.Name)
 	printf(tw, "Customer:\t%s\n", customerLine(cart))
-	printf(tw, "Phase:\t%s\n", dash(string(st.Phase)))
+	printf(tw, "Phase:\t%s\n", phaseColumn(cart))
 	if st.Cart != nil && st.Cart.ID != "" {
 		line := st.Cart.ID
 		var extra []string
@@ -57,7 +167,7 @@ func printQuoteHeader(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	printf(tw, "Spec hash:\t%s\n", dash(st.SpecHash))
 	printf(tw, "Quote:\t%s\n", quoteFreshness(cart))
 	printf(tw, "Approval:\t%s\n", approvalDetail(cart))
-	for _, typ := range []string{pcv1alpha1.ApprovedCondition, pcv1alpha1.CartSyncedCondition, pcv1alpha1.StalledCondition} {
+	for _, typ := range []string{pcv1alpha1.ApprovedCondition, pcv1alpha1.CartSyncedCondition, pcv1alpha1.ReadyCondition, pcv1alpha1.StalledCondition} {
 		if s := condition(cart, typ); s != "" {
 			printf(tw, "%s:\t%s\n", typ, s)
 		}
@@ -143,7 +253,7 @@ func quoteFreshness(cart *pcv1alpha1.PartnerCart) string {
 		return "none yet (Partner Center has not priced this cart)"
 	case st.ObservedGeneration != cart.Generation:
 		return fmt.Sprintf("stale: the spec changed (generation %d) since the operator last looked (generation %d); wait", cart.Generation, st.ObservedGeneration)
-	case st.Cart.SyncedSpecHash != "" && st.Cart.SyncedSpecHash != st.SpecHash:
+	case st.Cart.SyncedSpecHash != st.SpecHash:
 		return "stale: the quote is for an earlier spec; wait for the operator to update the cart"
 	default:
 		return "for the current spec"
@@ -153,9 +263,19 @@ func quoteFreshness(cart *pcv1alpha1.PartnerCart) string {
 func approvalDetail(cart *pcv1alpha1.PartnerCart) string {
 	a := cart.Spec.Approval
 	var parts []string
-	if !a.Approved {
+	switch {
+	case a.Denied:
+		s := "DENIED"
+		if a.ApprovedBy != "" {
+			s += " by " + a.ApprovedBy
+		}
+		if a.ApprovedAt != "" {
+			s += " at " + a.ApprovedAt
+		}
+		parts = append(parts, s)
+	case !a.Approved:
 		parts = append(parts, "not approved")
-	} else {
+	default:
 		s := "approved"
 		if a.ApprovedBy != "" {
 			s += " by " + a.ApprovedBy
@@ -175,6 +295,9 @@ func approvalDetail(cart *pcv1alpha1.PartnerCart) string {
 	}
 	if a.MaxTotalPrice != "" {
 		parts = append(parts, "max total "+a.MaxTotalPrice)
+	}
+	if a.Reason != "" {
+		parts = append(parts, "reason: "+oneLine(a.Reason))
 	}
 	if a.RequestedBy != "" {
 		parts = append(parts, "requested by "+a.RequestedBy)

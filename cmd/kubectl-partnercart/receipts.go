@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ type receiptsOptions struct {
 	// receiptNamespace is the operator's --receipt-namespace: receipts anywhere else are not
 	// its records.
 	receiptNamespace string
+	format           string
 }
 
 // receiptSummary is the part of a receipt's receipt.json the listing shows.
@@ -42,6 +44,36 @@ type receiptSummary struct {
 	} `json:"orders"`
 }
 
+func receiptsCommand() *command {
+	return &command{
+		name:     "receipts",
+		synopsis: []string{"[--customer ID] [--cart NAME] [-A] [--receipt-namespace NS] [-o json|yaml]"},
+		short:    "receipts of purchases (immutable ConfigMaps in the operator's namespace)",
+		long: `Lists the receipts of the namespace's carts (all namespaces with -A): the ConfigMaps labelled
+partnercenter.partnercart.dev/receipt=true in the operator's namespace (--receipt-namespace),
+which outlive their carts. Reading them needs read access there. -o json and -o yaml print
+the ConfigMaps (a v1 List).`,
+		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
+			r := receiptsOptions{}
+			o.addAllNamespaces(fs)
+			fs.StringVar(&r.customer, "customer", "", "only receipts of this customer `ID`")
+			fs.StringVar(&r.cart, "cart", "", "only receipts of this PartnerCart `NAME`")
+			fs.StringVar(&r.receiptNamespace, "receipt-namespace", defaultReceiptNamespace, "the operator's --receipt-namespace `NS`, where receipts live")
+			o.addOutput(fs, outputJSON, outputYAML)
+			return func(ctx context.Context, e *env, args []string) error {
+				if err := checkOutput("receipts", o.output, outputJSON, outputYAML); err != nil {
+					return err
+				}
+				if len(args) != 0 {
+					return usageError("receipts", "takes no arguments")
+				}
+				r.allNamespaces, r.format = o.allNamespaces, o.output
+				return e.withClient(o, func(c client.Client, ns string) error { return cmdReceipts(ctx, c, ns, r, e.out) })
+			}
+		},
+	}
+}
+
 // cmdReceipts lists the receipts of the carts of namespace ns (all namespaces with -A). They
 // live in the operator's namespace, out of tenants' reach: reading them needs read access
 // there (an administrator's, or a Role the platform team grants auditors).
@@ -55,8 +87,11 @@ func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOpti
 	if err := c.List(ctx, &list, opts...); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	n := 0
+	type row struct {
+		cm *corev1.ConfigMap
+		r  receiptSummary
+	}
+	var rows []row
 	for i := range list.Items {
 		cm := &list.Items[i]
 		var r receiptSummary
@@ -69,13 +104,26 @@ func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOpti
 		if o.cart != "" && r.PartnerCart != o.cart {
 			continue
 		}
-		if n == 0 {
-			if o.allNamespaces {
-				printText(tw, "NAMESPACE\t")
-			}
-			printLine(tw, "RECEIPT\tCART\tCUSTOMER\tOUTCOME\tORDERS\tTOTALS\tCOMPLETED")
+		rows = append(rows, row{cm, r})
+	}
+	if o.format == outputJSON || o.format == outputYAML {
+		objs := make([]client.Object, len(rows))
+		for i := range rows {
+			objs[i] = rows[i].cm
 		}
-		n++
+		return printObjects(out, o.format, objs, false)
+	}
+	if len(rows) == 0 {
+		printLine(out, "No receipts found.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if o.allNamespaces {
+		printText(tw, "NAMESPACE\t")
+	}
+	printLine(tw, "RECEIPT\tCART\tCUSTOMER\tOUTCOME\tORDERS\tTOTALS\tCOMPLETED")
+	for _, row := range rows {
+		cm, r := row.cm, row.r
 		ids := make([]string, 0, len(r.Orders))
 		totals := make([]string, 0, len(r.Orders))
 		for _, ord := range r.Orders {
@@ -89,10 +137,6 @@ func cmdReceipts(ctx context.Context, c client.Client, ns string, o receiptsOpti
 		}
 		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(r.PartnerCart), dash(r.CustomerID), dash(r.Outcome),
 			dash(strings.Join(ids, ",")), dash(strings.Join(totals, ", ")), dash(r.CompletedAt))
-	}
-	if n == 0 {
-		printLine(out, "No receipts found.")
-		return nil
 	}
 	return tw.Flush()
 }

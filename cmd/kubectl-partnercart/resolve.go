@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -21,6 +22,32 @@ type resolveOptions struct {
 	// notOurs: with nothingBought, the candidate orders the person checked and found to be
 	// another purchase's (the operator refuses nothing-bought while one is left unnamed).
 	notOurs string
+}
+
+func resolveCommand() *command {
+	return &command{
+		name:     "resolve",
+		synopsis: []string{"NAME --nothing-bought [--not-ours ID,...]", "NAME --orders ID[,ID...]"},
+		short:    "settle a checkout whose outcome is Unknown",
+		long: `When status.checkout.outcome is Unknown, look the customer's orders up in Partner Center,
+then record what you found: --nothing-bought, or --orders with the IDs of the orders the
+checkout created. It writes the partnercenter.partnercart.dev/checkout-resolution annotation
+with the current request ID; it refuses carts whose outcome is not Unknown. Settling a
+checkout needs the verb approve on partnercarts/approval.`,
+		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
+			r := resolveOptions{}
+			fs.BoolVar(&r.nothingBought, "nothing-bought", false, "Partner Center shows no order of this checkout")
+			fs.StringVar(&r.orders, "orders", "", "comma-separated `IDs` of the orders this checkout created")
+			fs.StringVar(&r.notOurs, "not-ours", "", "with --nothing-bought: comma-separated `IDs` of the candidate orders you checked are another purchase's")
+			return func(ctx context.Context, e *env, args []string) error {
+				name, err := oneName("resolve", args)
+				if err != nil {
+					return err
+				}
+				return e.withClient(o, func(c client.Client, ns string) error { return cmdResolve(ctx, c, ns, name, r, e.out) })
+			}
+		},
+	}
 }
 
 // resolution is the checkout-resolution annotation's value for the current checkout:
