@@ -2,6 +2,10 @@ package controller
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,10 +13,13 @@ import (
 	"strings"
 	"testing"
 
+	eventv1 "github.com/fluxcd/pkg/apis/event/v1beta1"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
+	"github.com/partnercart/partnercart-operator/internal/eventrec"
 	"github.com/partnercart/partnercart-operator/internal/testenv"
 )
 
@@ -168,9 +175,11 @@ func TestGitopsArgoCDInstall(t *testing.T) {
 }
 
 // TestGitopsFluxNotificationExample: the Provider and Alert of docs/gitops.md's Flux
-// notifications are what the text says: an Alert of every PartnerCart of the namespace, with
-// info severity (so WaitingForApproval and OrdersCreated are sent), through the Provider
-// declared beside it.
+// notifications route the Events of carts the documented Kustomization applied. A cart with the
+// labels Flux puts on what it applies makes an Event through the manager's forwarder (with
+// info severity, as WaitingForApproval); what reaches a stand-in notification-controller is
+// matched against the Alert as notification-controller matches: the event source's kind, name
+// (or '*') and namespace (the Alert's, unless it names one), and the severity.
 func TestGitopsFluxNotificationExample(t *testing.T) {
 	g := NewWithT(t)
 	block := docYAMLBlock(t, "kind: Alert", "kind: Provider")
@@ -183,7 +192,7 @@ func TestGitopsFluxNotificationExample(t *testing.T) {
 	}
 	g.Expect(objs).To(HaveLen(2))
 	var alert struct {
-		Metadata struct{ Namespace string } `json:"metadata"`
+		Metadata struct{ Name, Namespace string } `json:"metadata"`
 		Spec     struct {
 			ProviderRef   struct{ Name string } `json:"providerRef"`
 			EventSeverity string                `json:"eventSeverity"`
@@ -203,9 +212,42 @@ func TestGitopsFluxNotificationExample(t *testing.T) {
 	}
 	g.Expect(alert.Spec.ProviderRef.Name).To(Equal(provider.Metadata.Name))
 	g.Expect(alert.Metadata.Namespace).To(Equal(provider.Metadata.Namespace))
-	g.Expect(alert.Spec.EventSeverity).To(Equal("info"))
-	g.Expect(alert.Spec.EventSources).To(HaveLen(1))
-	g.Expect(alert.Spec.EventSources[0].Kind).To(Equal("PartnerCart"))
-	g.Expect(alert.Spec.EventSources[0].Name).To(Equal("*"))
 	g.Expect(provider.Spec.Type).To(BeElementOf("slack", "msteams"))
+	g.Expect(alert.Spec.EventSeverity).To(Equal("info"), "Normal events (approval needed, bought) are sent too")
+
+	// A cart the Kustomization of the Alert applied, and one of its Events, forwarded.
+	received := make(chan eventv1.Event, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev eventv1.Event
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		received <- ev
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	fwd, err := eventrec.NewForwarder(srv.URL, "partnercart-controller", env.Scheme, eventrec.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = fwd.Start(ctx) }()
+	cart := newCart("contoso", "contoso-e5")
+	cart.Labels = map[string]string{"kustomize.toolkit.fluxcd.io/name": alert.Metadata.Name, "kustomize.toolkit.fluxcd.io/namespace": alert.Metadata.Namespace}
+	fwd.Eventf(cart, nil, corev1.EventTypeNormal, pcv1alpha1.EventWaitingForApproval, "Reconcile", "Waiting for approval")
+	var ev eventv1.Event
+	g.Eventually(received).Should(Receive(&ev))
+	g.Expect(ev.Message).To(HavePrefix("PartnerCart contoso/contoso-e5: "))
+
+	selected := false
+	for _, src := range alert.Spec.EventSources {
+		ns := src.Namespace
+		if ns == "" {
+			ns = alert.Metadata.Namespace
+		}
+		if src.Kind == ev.InvolvedObject.Kind && (src.Name == "*" || src.Name == ev.InvolvedObject.Name) && ns == ev.InvolvedObject.Namespace {
+			selected = true
+		}
+	}
+	g.Expect(selected).To(BeTrue(), "the Alert's eventSources %+v select the forwarded event's involved object %+v", alert.Spec.EventSources, ev.InvolvedObject)
 }
