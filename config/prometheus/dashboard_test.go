@@ -136,8 +136,8 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	all := strings.Join(slices.Concat(slices.Collect(maps.Values(queries))...), "\n")
 	for _, want := range []string{
 		"sum by (phase) (max without (instance, pod) (partnercart_carts{", // carts by phase
-		"sum by (result) (increase(partnercart_checkouts_total{",          // checkouts by result
-		"sum by (currency) (increase(partnercart_spend_total{",            // spend per currency
+		"sum by (result) ((last_over_time(partnercart_checkouts_total{",   // checkouts by result
+		"sum by (currency) ((last_over_time(partnercart_spend_total{",     // spend per currency
 		"sum by (operation) (rate(partnercenter_requests_total{",          // request rate
 		"histogram_quantile(0.5, sum by (le) (rate(partnercenter_request_duration_seconds_bucket{",
 		"histogram_quantile(0.95, sum by (le) (rate(partnercenter_request_duration_seconds_bucket{",
@@ -150,6 +150,18 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no dashboard query contains %q", want)
+		}
+	}
+	// A counter series that appears with its first event (a new account or currency, a
+	// restarted manager) is invisible to increase(): every panel over a purchase counter also
+	// counts a series' first appearance, as the alerts do.
+	for title, qs := range queries {
+		for _, q := range qs {
+			for _, counter := range []string{"partnercart_checkouts_total", "partnercart_spend_total", "partnercart_orders_created_total"} {
+				if strings.Contains(q, "increase("+counter) && !strings.Contains(q, "unless "+counter) {
+					t.Errorf("panel %q counts %s with increase() alone, missing the first event of a new series: %s", title, counter, q)
+				}
+			}
 		}
 	}
 	for _, m := range []string{"partnercart_carts", "partnercart_carts_stalled", "partnercart_checkouts_total", "partnercart_spend_total",
