@@ -15,6 +15,42 @@ const (
 	ApprovedCondition = "Approved"
 	// CheckedOutCondition is True once the checkout result is recorded.
 	CheckedOutCondition = "CheckedOut"
+	// CancelledCondition is present once a cancellation is requested: False while it waits
+	// for approval or is carried out (the message says until when it is possible), True once
+	// every named subscription is cancelled.
+	CancelledCondition = "Cancelled"
+)
+
+// Reasons for Cancelled (and, while a cancellation is under way or stuck, Ready).
+const (
+	// CancellationAwaitingApprovalReason: spec.cancellation is requested and waits for an
+	// approver (kubectl partnercart approve --cancellation); the message says until when
+	// Partner Center allows it.
+	CancellationAwaitingApprovalReason = "CancellationAwaitingApproval"
+	// CancellationNotStampedReason: spec.cancellation says approved without the API server's
+	// stamps (written while the admission policies were not in force); approve again.
+	CancellationNotStampedReason = "CancellationNotStamped"
+	// CancellationInProgressReason: the approved cancellation is being carried out.
+	CancellationInProgressReason = "CancellationInProgress"
+	// CancellationWaitingForSubscriptionsReason: the orders have not named every subscription
+	// to cancel yet (provisioning); the cancellation starts when they do.
+	CancellationWaitingForSubscriptionsReason = "WaitingForSubscriptions"
+	// CancelledReason: every named subscription is cancelled.
+	CancelledReason = "Cancelled"
+	// CancellationPartiallyRefusedReason: some subscriptions were cancelled, others refused.
+	CancellationPartiallyRefusedReason = "CancellationPartiallyRefused"
+	// CancellationRefusedReason: nothing was cancelled: the window had closed, or Partner
+	// Center refused; status.cancellation has each subscription's code and message.
+	CancellationRefusedReason = "CancellationRefused"
+	// CancellationOutcomeUnknownReason: cancellation calls were made whose outcome the
+	// operator could not read back; it keeps reading, and never calls again.
+	CancellationOutcomeUnknownReason = "CancellationOutcomeUnknown"
+	// CancellationInvalidReason: the request names line items the cart does not have, or the
+	// cart bought nothing to cancel.
+	CancellationInvalidReason = "CancellationInvalid"
+	// CancellationBlocksCheckoutReason: spec.cancellation is requested on a cart that was not
+	// bought; it is never bought while the request stands.
+	CancellationBlocksCheckoutReason = "CancellationRequested"
 )
 
 // Reasons for CartSynced.
@@ -180,4 +216,12 @@ const (
 	EventCheckoutRefused    = "CheckoutRefused"
 	// EventDenied: an approver denied the cart (a Warning, once).
 	EventDenied = "Denied"
+	// EventCancellationRequested: a cancellation waits for an approver (Normal, once).
+	EventCancellationRequested = "CancellationRequested"
+	// EventSubscriptionCancelled: Partner Center cancelled one subscription (Normal).
+	EventSubscriptionCancelled = "SubscriptionCancelled"
+	// EventCancellationRefused: a subscription was not cancelled (Warning).
+	EventCancellationRefused = "CancellationRefused"
+	// EventCancellationCompleted: every subscription's outcome is final (Normal or Warning).
+	EventCancellationCompleted = "CancellationCompleted"
 )

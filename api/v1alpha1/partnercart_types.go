@@ -61,7 +61,7 @@ const (
 )
 
 // Phase summarises where a PartnerCart is in its lifecycle.
-// +kubebuilder:validation:Enum=Pending;AwaitingApproval;CheckingOut;Provisioning;Completed;Failed
+// +kubebuilder:validation:Enum=Pending;AwaitingApproval;CheckingOut;Provisioning;Completed;Failed;Cancelling;Cancelled;PartiallyCancelled
 type Phase string
 
 // Lifecycle phases.
@@ -78,6 +78,13 @@ const (
 	PhaseCompleted Phase = "Completed"
 	// PhaseFailed means the cart cannot go further without a person; see Stalled.
 	PhaseFailed Phase = "Failed"
+	// PhaseCancelling means an approved cancellation is being carried out upstream.
+	PhaseCancelling Phase = "Cancelling"
+	// PhaseCancelled means every subscription the cancellation named was cancelled.
+	PhaseCancelled Phase = "Cancelled"
+	// PhasePartiallyCancelled means the cancellation ended with some subscriptions
+	// cancelled and others refused; status.cancellation says which.
+	PhasePartiallyCancelled Phase = "PartiallyCancelled"
 )
 
 // AccountReference names a PartnerCenterAccount (cluster-scoped, owned by the platform team).
@@ -343,6 +350,199 @@ type PartnerCartSpec struct {
 	// +optional
 	// +kubebuilder:default=Orphan
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// cancellation asks Partner Center to cancel subscriptions this cart bought, within
+	// Partner Center's cancellation window (168 hours after purchase for most New-Commerce
+	// offers). It is the only change the freeze-after-checkout policy allows on a bought
+	// cart, and like the purchase it needs an approver's approval. Deleting the object never
+	// cancels anything.
+	// +optional
+	Cancellation *Cancellation `json:"cancellation,omitempty"`
+}
+
+// Cancellation is a request to undo a purchase, gated like the purchase: requestedBy and
+// requestedAt record who asked (anyone who may edit the cart), approvedBy and approvedAt who
+// approved (the verb approve on partnercarts/approval, or approve-own for one's own request).
+// The stamps are set by the partnercart-cancellation-stamp MutatingAdmissionPolicy and
+// cannot be set by hand. Changing what is asked withdraws the approval. Once the operator has
+// started (status.cancellation.startedAt), the request is history and cannot change.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.approved) && self.approved) || (has(self.requested) && self.requested)",message="spec.cancellation: approved needs requested: there is nothing to approve"
+type Cancellation struct {
+	// requested asks for the cancellation. Nothing is cancelled until an approver sets
+	// approved; a cart whose cancellation is requested before it was bought is never bought.
+	// +optional
+	Requested bool `json:"requested,omitempty"`
+
+	// lineItems are the ids of the spec's line items (add-ons included) whose subscriptions
+	// to cancel; empty means every subscription the cart bought.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	LineItems []int32 `json:"lineItems,omitempty"`
+
+	// reason says why, for the receipt and the approver.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason,omitempty"`
+
+	// approved lets the operator cancel what requested names.
+	// +optional
+	Approved bool `json:"approved,omitempty"`
+
+	// requestedBy is who last changed requested, lineItems or reason. Stamped by admission.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	RequestedBy string `json:"requestedBy,omitempty"`
+
+	// requestedAt is when requestedBy asked. Stamped by admission.
+	// +optional
+	// +kubebuilder:validation:Format=date-time
+	// +kubebuilder:validation:MaxLength=64
+	RequestedAt string `json:"requestedAt,omitempty"`
+
+	// approvedBy is who last changed approved (set or withdrew it). Stamped by admission.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ApprovedBy string `json:"approvedBy,omitempty"`
+
+	// approvedAt is when approvedBy decided. Stamped by admission.
+	// +optional
+	// +kubebuilder:validation:Format=date-time
+	// +kubebuilder:validation:MaxLength=64
+	ApprovedAt string `json:"approvedAt,omitempty"`
+}
+
+// CancellationOutcome is where the cancellation of one subscription stands.
+// +kubebuilder:validation:Enum=Pending;Cancelled;Refused;Unknown
+type CancellationOutcome string
+
+// Cancellation outcomes of one subscription.
+const (
+	// CancellationPending means the subscription is still to be cancelled, or a call was made
+	// whose answer is not known yet: the subscription is read again before any repeat.
+	CancellationPending CancellationOutcome = "Pending"
+	// CancellationCancelled means Partner Center reports the subscription cancelled.
+	CancellationCancelled CancellationOutcome = "Cancelled"
+	// CancellationRefused means it was not cancelled: the window had closed, the
+	// subscription was not this cart's, or Partner Center refused (code and message).
+	CancellationRefused CancellationOutcome = "Refused"
+	// CancellationUnknown means calls were made and the operator could not learn their
+	// outcome within its attempts; it keeps reading the subscription, never cancels again.
+	CancellationUnknown CancellationOutcome = "Unknown"
+)
+
+// Final reports whether the outcome will not change any more.
+func (o CancellationOutcome) Final() bool {
+	return o == CancellationCancelled || o == CancellationRefused
+}
+
+// Refund is the refund Partner Center's subscription offered when it was cancelled.
+type Refund struct {
+	// type is Partner Center's refund option in force, e.g. Full or Partial.
+	// +kubebuilder:validation:MaxLength=64
+	Type string `json:"type"`
+	// amount is the refunded amount as a decimal string, where it is known from the order
+	// (a Full refund of the line's price); Partial refunds are prorated by Partner Center
+	// and shown on the invoice.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Amount string `json:"amount,omitempty"`
+	// currency is the currency of amount.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	Currency string `json:"currency,omitempty"`
+}
+
+// SubscriptionCancellation is the cancellation of one subscription the cart bought.
+type SubscriptionCancellation struct {
+	// subscriptionId is the Partner Center subscription.
+	// +kubebuilder:validation:MaxLength=128
+	SubscriptionID string `json:"subscriptionId"`
+	// orderId is the order of this cart that created it.
+	// +kubebuilder:validation:MaxLength=128
+	OrderID string `json:"orderId"`
+	// lineItemId is the spec line item (or add-on) it was bought for, when known.
+	// +optional
+	LineItemID *int32 `json:"lineItemId,omitempty"`
+	// offerId is the catalog item bought.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	OfferID string `json:"offerId,omitempty"`
+	// cancellableUntil is the end of the cancellation window, from the subscription's own
+	// dates as Partner Center returns them (cancellationAllowedUntilDate, else the latest
+	// refund option's expiry).
+	// +optional
+	CancellableUntil *metav1.Time `json:"cancellableUntil,omitempty"`
+	// outcome is where this cancellation stands.
+	Outcome CancellationOutcome `json:"outcome"`
+	// requestId is the MS-RequestId of the cancellation call; set, with attempts, before the
+	// call is made.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RequestID string `json:"requestId,omitempty"`
+	// attempts counts cancellation calls begun. A call whose answer was lost is followed by a
+	// read of the subscription, never by another call until the read shows it active.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// code is Partner Center's error code of a refusal.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Code string `json:"code,omitempty"`
+	// message says what happened, in words.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+	// refund is the refund Partner Center offered for the cancelled subscription.
+	// +optional
+	Refund *Refund `json:"refund,omitempty"`
+	// cancelledAt is when the operator saw the subscription cancelled.
+	// +optional
+	CancelledAt *metav1.Time `json:"cancelledAt,omitempty"`
+}
+
+// CancellationStatus is the approved cancellation as the operator carries it out.
+type CancellationStatus struct {
+	// requestedBy, requestedAt, approvedBy and approvedAt are the request's stamps when the
+	// operator started: what it acted on.
+	// +kubebuilder:validation:MaxLength=512
+	RequestedBy string `json:"requestedBy"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RequestedAt string `json:"requestedAt,omitempty"`
+	// +kubebuilder:validation:MaxLength=512
+	ApprovedBy string `json:"approvedBy"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ApprovedAt string `json:"approvedAt,omitempty"`
+	// reason is the request's reason.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason,omitempty"`
+	// startedAt is when the operator took the approved request on.
+	StartedAt metav1.Time `json:"startedAt"`
+	// completedAt is when every subscription's outcome became final.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// subscriptions are the subscriptions to cancel, in the order they are cancelled, one at
+	// a time.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=200
+	Subscriptions []SubscriptionCancellation `json:"subscriptions,omitempty"`
+	// owner is the manager instance (pod) that may make cancellation calls; another one
+	// takes over only after deadline.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Owner string `json:"owner,omitempty"`
+	// deadline is when the owner's claim lapses.
+	// +optional
+	Deadline *metav1.Time `json:"deadline,omitempty"`
+	// receiptName is the immutable ConfigMap recording the cancellation, written when it
+	// completes, next to the purchase's receipt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ReceiptName string `json:"receiptName,omitempty"`
 }
 
 // CartLineItemStatus is what Partner Center filled in on one line item.
@@ -778,6 +978,15 @@ type PartnerCartStatus struct {
 	// +optional
 	ReceiptName string `json:"receiptName,omitempty"`
 
+	// cancellableUntil is the earliest end of the cancellation window among the subscriptions
+	// this cart bought, as Partner Center reports it: after it, cancelling is refused.
+	// +optional
+	CancellableUntil *metav1.Time `json:"cancellableUntil,omitempty"`
+
+	// cancellation is the approved cancellation as carried out; absent until one is approved.
+	// +optional
+	Cancellation *CancellationStatus `json:"cancellation,omitempty"`
+
 	// customer is who the cart buys for, as Partner Center names spec.customerId when the
 	// cart is created: a mistyped tenant ID shows as another company before anyone approves.
 	// +optional
@@ -836,6 +1045,7 @@ type CustomerStatus struct {
 // +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.status.customer.companyName`,priority=10
 // +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountRef.name`,priority=10
 // +kubebuilder:printcolumn:name="Checkout",type=string,JSONPath=`.status.checkout.outcome`,priority=10
+// +kubebuilder:printcolumn:name="Cancellable-Until",type=string,JSONPath=`.status.cancellableUntil`,priority=10
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=10
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PartnerCart struct {

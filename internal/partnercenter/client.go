@@ -33,6 +33,17 @@ type Client interface {
 	ListOrders(ctx context.Context, customerID string) ([]Order, error)
 	// GetCustomer reads the customer (GET /v1/customers/{customerId}).
 	GetCustomer(ctx context.Context, customerID string) (*Customer, error)
+
+	// GetSubscription reads one subscription (GET .../subscriptions/{subscriptionId}).
+	GetSubscription(ctx context.Context, customerID, subscriptionID string) (*Subscription, error)
+	// ListOrderSubscriptions reads the subscriptions an order created
+	// (GET .../subscriptions?order_id={orderId}).
+	ListOrderSubscriptions(ctx context.Context, customerID, orderID string) ([]Subscription, error)
+	// CancelSubscription cancels a New-Commerce subscription within Partner Center's
+	// cancellation window: a PATCH of sub, as read by GetSubscription, with status "deleted".
+	// It is sent at most once per call, never retried inside the client: a caller that does
+	// not learn the answer reads the subscription before deciding to call again.
+	CancelSubscription(ctx context.Context, customerID string, sub *Subscription, requestID string) (*Subscription, error)
 }
 
 // Credentials are a partner app's client credentials, read from a Secret.

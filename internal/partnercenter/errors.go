@@ -68,7 +68,24 @@ const (
 	CodeSubscriptionNotReady   = "800082" // 409: subscription not ready to update; try later
 	CodeUnexpectedServiceError = "800003" // 500
 	CodeInvalidTokenAudience   = "900420" // 401
+
+	// Cancelling a subscription (error-codes.md).
+	CodeCancellationWindowHours = "900213" // 400: passed the {0}-hour cancellation window
+	CodeCancellationWindowDays  = "900117" // 400: passed the {0}-day cancellation window
+	CodeSubscriptionPendingOp   = "900278" // 409: a pending operation; try again after 24 hours
+	CodeSubscriptionNoUpdates   = "900279" // 400: update operations no longer allowed
+	CodeSubscriptionTooManyOps  = "900311" // 400: updated too many times
 )
+
+// IsCancellationWindowPassed reports whether err is Partner Center's refusal to cancel a
+// subscription whose cancellation window has closed.
+func IsCancellationWindowPassed(err error) bool {
+	switch ErrorCode(err) {
+	case CodeCancellationWindowHours, CodeCancellationWindowDays:
+		return true
+	}
+	return false
+}
 
 // APIError is an HTTP error answer from Partner Center or its token endpoint.
 type APIError struct {

@@ -313,3 +313,57 @@ func resourcePath(segments ...string) (string, error) {
 	}
 	return path, nil
 }
+
+// GetSubscription reads one subscription, retrying transient failures.
+func (c *httpClient) GetSubscription(ctx context.Context, customerID, subscriptionID string) (*Subscription, error) {
+	path, err := resourcePath("customers", customerID, "subscriptions", subscriptionID)
+	if err != nil {
+		return nil, fmt.Errorf("get subscription: %w", err)
+	}
+	var sub Subscription
+	if err := c.do(ctx, request{op: OpGetSubscription, method: http.MethodGet, path: path, retry: true}, &sub); err != nil {
+		return nil, err
+	}
+	return &sub, nil
+}
+
+// ListOrderSubscriptions reads the subscriptions one order created, retrying transient
+// failures. Partner Center answers this query in one page.
+func (c *httpClient) ListOrderSubscriptions(ctx context.Context, customerID, orderID string) ([]Subscription, error) {
+	path, err := resourcePath("customers", customerID, "subscriptions")
+	if err != nil {
+		return nil, fmt.Errorf("list order subscriptions: %w", err)
+	}
+	if orderID == "" {
+		return nil, fmt.Errorf("list order subscriptions: no order ID")
+	}
+	path += "?order_id=" + url.QueryEscape(orderID)
+	var coll SubscriptionCollection
+	if err := c.do(ctx, request{op: OpListOrderSubscriptions, method: http.MethodGet, path: path, retry: true}, &coll); err != nil {
+		return nil, err
+	}
+	return coll.Items, nil
+}
+
+// CancelSubscription patches the subscription, as read, with status "deleted", once.
+func (c *httpClient) CancelSubscription(ctx context.Context, customerID string, sub *Subscription, requestID string) (*Subscription, error) {
+	if sub == nil || sub.ID == "" {
+		return nil, fmt.Errorf("cancel subscription: no subscription")
+	}
+	path, err := resourcePath("customers", customerID, "subscriptions", sub.ID)
+	if err != nil {
+		return nil, fmt.Errorf("cancel subscription: %w", err)
+	}
+	body, err := sub.cancellationBody()
+	if err != nil {
+		return nil, fmt.Errorf("cancel subscription: %w", err)
+	}
+	var out Subscription
+	err = c.do(ctx, request{
+		op: OpCancelSubscription, method: http.MethodPatch, path: path, body: body, requestID: requestID,
+	}, &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

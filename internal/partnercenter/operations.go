@@ -11,4 +11,8 @@ const (
 	OpListOrders   = "ListOrders"
 	OpGetCustomer  = "GetCustomer"
 	OpAcquireToken = "AcquireToken"
+
+	OpGetSubscription        = "GetSubscription"
+	OpListOrderSubscriptions = "ListOrderSubscriptions"
+	OpCancelSubscription     = "CancelSubscription"
 )

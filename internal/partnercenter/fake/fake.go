@@ -19,6 +19,8 @@ type Call struct {
 	CartID     string
 	OrderID    string
 	RequestID  string
+	// SubscriptionID is the subscription read or cancelled.
+	SubscriptionID string
 	// Cart is a copy of the cart sent by CreateCart and UpdateCart.
 	Cart *partnercenter.Cart
 }
@@ -35,8 +37,14 @@ type Client struct {
 	GetCustomerFn func(ctx context.Context, customerID string) (*partnercenter.Customer, error)
 	ListOrdersFn  func(ctx context.Context, customerID string) ([]partnercenter.Order, error)
 
+	GetSubscriptionFn        func(ctx context.Context, customerID, subscriptionID string) (*partnercenter.Subscription, error)
+	ListOrderSubscriptionsFn func(ctx context.Context, customerID, orderID string) ([]partnercenter.Subscription, error)
+	CancelSubscriptionFn     func(ctx context.Context, customerID string, sub *partnercenter.Subscription, requestID string) (*partnercenter.Subscription, error)
+
 	mu    sync.Mutex
 	calls []Call
+
+	subscriptions func(id string) (partnercenter.Subscription, bool)
 }
 
 var _ partnercenter.Client = (*Client)(nil)
@@ -122,6 +130,14 @@ func WithError(op string, err error) Option {
 			c.GetOrderFn = func(context.Context, string, string) (*partnercenter.Order, error) { return nil, err }
 		case partnercenter.OpListOrders:
 			c.ListOrdersFn = func(context.Context, string) ([]partnercenter.Order, error) { return nil, err }
+		case partnercenter.OpGetSubscription:
+			c.GetSubscriptionFn = func(context.Context, string, string) (*partnercenter.Subscription, error) { return nil, err }
+		case partnercenter.OpListOrderSubscriptions:
+			c.ListOrderSubscriptionsFn = func(context.Context, string, string) ([]partnercenter.Subscription, error) { return nil, err }
+		case partnercenter.OpCancelSubscription:
+			c.CancelSubscriptionFn = func(context.Context, string, *partnercenter.Subscription, string) (*partnercenter.Subscription, error) {
+				return nil, err
+			}
 		default:
 			panic("fake: WithError: unknown operation " + op)
 		}
@@ -190,6 +206,106 @@ func (c *Client) ListOrders(ctx context.Context, customerID string) ([]partnerce
 		return nil, notImplemented(partnercenter.OpListOrders)
 	}
 	return c.ListOrdersFn(ctx, customerID)
+}
+
+// WithSubscriptions makes GetSubscription find subs by ID (404 otherwise),
+// ListOrderSubscriptions return those of an order, and CancelSubscription mark one "deleted"
+// (a second cancellation of a deleted one is refused, as Partner Center does). It keeps its
+// own copies; Subscription reads them.
+func WithSubscriptions(subs ...partnercenter.Subscription) Option {
+	return func(c *Client) {
+		var mu sync.Mutex
+		byID := map[string]*partnercenter.Subscription{}
+		var order []string
+		for _, s := range subs {
+			s := s
+			byID[s.ID] = &s
+			order = append(order, s.ID)
+		}
+		notFound := func(op, id string) error {
+			return &partnercenter.APIError{Operation: op, StatusCode: 404, Description: "subscription " + id + " not found"}
+		}
+		c.subscriptions = func(id string) (partnercenter.Subscription, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			s, ok := byID[id]
+			if !ok {
+				return partnercenter.Subscription{}, false
+			}
+			return *s, true
+		}
+		c.GetSubscriptionFn = func(_ context.Context, _, id string) (*partnercenter.Subscription, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			s, ok := byID[id]
+			if !ok {
+				return nil, notFound(partnercenter.OpGetSubscription, id)
+			}
+			out := *s
+			return &out, nil
+		}
+		c.ListOrderSubscriptionsFn = func(_ context.Context, _, orderID string) ([]partnercenter.Subscription, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var out []partnercenter.Subscription
+			for _, id := range order {
+				if byID[id].OrderID == orderID {
+					out = append(out, *byID[id])
+				}
+			}
+			return out, nil
+		}
+		c.CancelSubscriptionFn = func(_ context.Context, _ string, sub *partnercenter.Subscription, _ string) (*partnercenter.Subscription, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			s, ok := byID[sub.ID]
+			if !ok {
+				return nil, notFound(partnercenter.OpCancelSubscription, sub.ID)
+			}
+			if s.IsCancelled() {
+				return nil, &partnercenter.APIError{Operation: partnercenter.OpCancelSubscription, StatusCode: 400,
+					Code: partnercenter.CodeSubscriptionNoUpdates, Description: "Update operations are no longer allowed for this subscription."}
+			}
+			s.Status = partnercenter.SubscriptionDeleted
+			out := *s
+			return &out, nil
+		}
+	}
+}
+
+// Subscription returns the fake's copy of a subscription set with WithSubscriptions.
+func (c *Client) Subscription(id string) (partnercenter.Subscription, bool) {
+	if c.subscriptions == nil {
+		return partnercenter.Subscription{}, false
+	}
+	return c.subscriptions(id)
+}
+
+// GetSubscription calls GetSubscriptionFn.
+func (c *Client) GetSubscription(ctx context.Context, customerID, subscriptionID string) (*partnercenter.Subscription, error) {
+	c.record(Call{Op: partnercenter.OpGetSubscription, CustomerID: customerID, SubscriptionID: subscriptionID})
+	if c.GetSubscriptionFn == nil {
+		return nil, notImplemented(partnercenter.OpGetSubscription)
+	}
+	return c.GetSubscriptionFn(ctx, customerID, subscriptionID)
+}
+
+// ListOrderSubscriptions calls ListOrderSubscriptionsFn.
+func (c *Client) ListOrderSubscriptions(ctx context.Context, customerID, orderID string) ([]partnercenter.Subscription, error) {
+	c.record(Call{Op: partnercenter.OpListOrderSubscriptions, CustomerID: customerID, OrderID: orderID})
+	if c.ListOrderSubscriptionsFn == nil {
+		return nil, notImplemented(partnercenter.OpListOrderSubscriptions)
+	}
+	return c.ListOrderSubscriptionsFn(ctx, customerID, orderID)
+}
+
+// CancelSubscription calls CancelSubscriptionFn.
+func (c *Client) CancelSubscription(ctx context.Context, customerID string, sub *partnercenter.Subscription, requestID string) (*partnercenter.Subscription, error) {
+	c.record(Call{Op: partnercenter.OpCancelSubscription, CustomerID: customerID, SubscriptionID: sub.ID, RequestID: requestID})
+	if c.CancelSubscriptionFn == nil {
+		return nil, notImplemented(partnercenter.OpCancelSubscription)
+	}
+	return c.CancelSubscriptionFn(ctx, customerID, sub, requestID)
 }
 
 // Calls returns the calls made so far, oldest first.
