@@ -37,6 +37,19 @@ func ReceiptName(namespace, name, uid string) string {
 // maxReceiptCartName: 63 (namespace) + 1 + 170 + 9 ("-receipt-") + 8 (UID) <= 253.
 const maxReceiptCartName = 170
 
+// CancellationReceiptName is the immutable ConfigMap recording a cart's cancellation, next to
+// its purchase receipt: "<namespace>.<name>-cancellation-<uid prefix>".
+func CancellationReceiptName(namespace, name, uid string) string {
+	if len(name) > maxReceiptCartName-5 {
+		name = strings.TrimRight(name[:maxReceiptCartName-5], "-.")
+	}
+	return fmt.Sprintf("%s.%s-cancellation-%s", namespace, name, uid[:min(len(uid), 8)])
+}
+
+// CancellationReceiptLabel marks a cancellation receipt (never ReceiptLabel: it records no
+// purchase, and the re-purchase guard reads purchase receipts only).
+const CancellationReceiptLabel = "partnercenter.partnercart.dev/cancellation-receipt"
+
 // Keys a credentials Secret (spec.credentialsSecretRef, a PartnerCenterAccount's secretRef)
 // must hold.
 const (

@@ -41,12 +41,21 @@ func (r *PartnerCartReconciler) stampedUnderPolicies(at string) bool {
 // the policies were in force (pcv1alpha1.Decision), else "".
 func (r *PartnerCartReconciler) decision(ctx context.Context, cart *pcv1alpha1.PartnerCart, key string) (value, by, at string) {
 	value, by, at = pcv1alpha1.Decision(cart.Annotations, key)
-	if value == "" || !r.stampedUnderPolicies(at) {
+	if value == "" || !r.trustedStamp(ctx, cart, key, by, at) {
 		return "", "", ""
 	}
-	seen := key + " by " + printable.Truncate(by, 256) + " at " + printable.Truncate(at, 64)
+	return value, by, at
+}
+
+// trustedStamp says whether a decision's stamps (by, at) were set by the API server while the
+// admission policies were in force; what is the decision, as status.untrustedDecisions names it.
+func (r *PartnerCartReconciler) trustedStamp(ctx context.Context, cart *pcv1alpha1.PartnerCart, what, by, at string) bool {
+	if !r.stampedUnderPolicies(at) {
+		return false
+	}
+	seen := what + " by " + printable.Truncate(by, 256) + " at " + printable.Truncate(at, 64)
 	if slices.Contains(cart.Status.UntrustedDecisions, seen) {
-		return "", "", ""
+		return false
 	}
 	t, err := time.Parse(time.RFC3339, at)
 	// As for an approval: a stamp from the future, or one seen while the policies are not in
@@ -54,15 +63,15 @@ func (r *PartnerCartReconciler) decision(ctx context.Context, cart *pcv1alpha1.P
 	// new one.
 	if err != nil || t.After(r.now().Add(approvalClockSkew)) || r.admissionMissing() {
 		rememberUntrusted(cart, seen)
-		return "", "", ""
+		return false
 	}
 	if !r.admissionInForce() || r.Admission.CheckedAfter(ctx, t.Add(time.Second)) != "" {
 		if r.admissionMissing() {
 			rememberUntrusted(cart, seen)
 		}
-		return "", "", ""
+		return false
 	}
-	return value, by, at
+	return true
 }
 
 // rememberUntrusted keeps a decision stamp seen untrusted (the latest few).

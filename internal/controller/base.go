@@ -18,11 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// checkoutChanged reports whether a reconcile changed the checkout's state: the intent or its
-// history.
+// checkoutChanged reports whether a reconcile changed the state of a money call: the checkout
+// intent or its history, or the cancellation.
 func checkoutChanged(before, after *pcv1alpha1.PartnerCart) bool {
 	return !equality.Semantic.DeepEqual(before.Status.Checkout, after.Status.Checkout) ||
-		!equality.Semantic.DeepEqual(before.Status.CheckoutHistory, after.Status.CheckoutHistory)
+		!equality.Semantic.DeepEqual(before.Status.CheckoutHistory, after.Status.CheckoutHistory) ||
+		!equality.Semantic.DeepEqual(before.Status.Cancellation, after.Status.Cancellation)
 }
 
 // detached returns a context that a shutdown does not cancel, bounded by the checkout timeout

@@ -49,6 +49,14 @@ var (
 		Name: "partnercart_admission_policies_in_force",
 		Help: "1 while the manager finds the approval admission policies installed and enforced; 0 while no checkout may start.",
 	})
+	cancellationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "partnercart_cancellations_total",
+		Help: "Subscriptions whose cancellation ended, by result (cancelled, refused) and PartnerCenterAccount (empty for a namespace Secret).",
+	}, []string{"result", "account"})
+	refundsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "partnercart_refunds_total",
+		Help: "Sum of the Full refunds of cancelled subscriptions (the line's price as ordered), by currency and PartnerCenterAccount. Partial refunds are Partner Center's to prorate and are not counted.",
+	}, []string{"currency", "account"})
 	eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "partnercart_events_dropped_total",
 		Help: "Kubernetes Events not sent: the recorder's queue was full, or the API server refused them after retries. Status and receipts keep the record either way.",
@@ -56,7 +64,8 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds, eventsDropped, admissionPoliciesInForce)
+	metrics.Registry.MustRegister(checkoutsTotal, ordersTotal, spendTotal, spendSkippedTotal, checkoutSeconds, eventsDropped, admissionPoliciesInForce,
+		cancellationsTotal, refundsTotal)
 }
 
 // NewEventRecorder returns the recorder of the operator's Events, added to mgr so that it
@@ -82,6 +91,31 @@ func countCheckoutMetrics(cart *pcv1alpha1.PartnerCart, result string, now time.
 	for _, o := range cart.Status.Orders {
 		ordersTotal.Inc()
 		addSpend(account, o.CurrencyCode, o.TotalPrice)
+	}
+}
+
+// countCancellationMetrics records a completed cancellation: each subscription's result, and
+// the Full refunds by currency.
+func countCancellationMetrics(cart *pcv1alpha1.PartnerCart) {
+	account := ""
+	if co := cart.Status.Checkout; co != nil {
+		account = co.Account
+	}
+	c := cart.Status.Cancellation
+	if c == nil {
+		return
+	}
+	for _, t := range c.Subscriptions {
+		result := "refused"
+		if t.Outcome == pcv1alpha1.CancellationCancelled {
+			result = "cancelled"
+		}
+		cancellationsTotal.WithLabelValues(result, account).Inc()
+		if t.Refund != nil && t.Refund.Amount != "" {
+			if f, err := strconv.ParseFloat(t.Refund.Amount, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+				refundsTotal.WithLabelValues(t.Refund.Currency, account).Add(f)
+			}
+		}
 	}
 }
 
@@ -135,6 +169,8 @@ var (
 	approvalWaitDesc = prometheus.NewDesc("partnercart_awaiting_approval_oldest_timestamp_seconds",
 		"Unix time at which the longest wait for approval began: the creation of the Partner Center cart (it expires 7 days later) "+
 			"of the oldest PartnerCart in phase AwaitingApproval. Absent when no cart awaits approval.", nil, nil)
+	cancellationWindowDesc = prometheus.NewDesc("partnercart_cancellation_unapproved_window_end_timestamp_seconds",
+		"Unix time at which the earliest cancellation window closes among PartnerCarts whose requested cancellation waits for approval. Absent when none waits.", nil, nil)
 	checkoutPendingDesc = prometheus.NewDesc("partnercart_checkout_pending_oldest_timestamp_seconds",
 		"Unix time at which the oldest checkout still in flight (status.checkout.outcome Pending) started. Absent when none is.", nil, nil)
 )
@@ -145,6 +181,7 @@ func (c *PhaseCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- stalledDesc
 	ch <- approvalWaitDesc
 	ch <- checkoutPendingDesc
+	ch <- cancellationWindowDesc
 }
 
 // cachedCarts returns the carts the Reader holds, read-only. From the manager's cache it reads
@@ -187,11 +224,12 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counts := map[pcv1alpha1.Phase]int{}
 	for _, p := range []pcv1alpha1.Phase{pcv1alpha1.PhasePending, pcv1alpha1.PhaseAwaitingApproval, pcv1alpha1.PhaseCheckingOut,
-		pcv1alpha1.PhaseProvisioning, pcv1alpha1.PhaseCompleted, pcv1alpha1.PhaseFailed} {
+		pcv1alpha1.PhaseProvisioning, pcv1alpha1.PhaseCompleted, pcv1alpha1.PhaseFailed,
+		pcv1alpha1.PhaseCancelling, pcv1alpha1.PhaseCancelled, pcv1alpha1.PhasePartiallyCancelled} {
 		counts[p] = 0
 	}
 	stalled := map[string]int{}
-	var oldestWait, oldestCheckout time.Time
+	var oldestWait, oldestCheckout, windowEnd time.Time
 	for _, cart := range carts {
 		phase := cart.Status.Phase
 		if phase == "" {
@@ -204,6 +242,12 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 		if co := cart.Status.Checkout; co != nil && co.Outcome == pcv1alpha1.CheckoutPending && !co.StartedAt.IsZero() &&
 			(oldestCheckout.IsZero() || co.StartedAt.Time.Before(oldestCheckout)) {
 			oldestCheckout = co.StartedAt.Time
+		}
+		if until := cart.Status.CancellableUntil; until != nil && cart.Status.Cancellation == nil &&
+			meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.CancelledCondition) != nil &&
+			meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.CancelledCondition).Reason == pcv1alpha1.CancellationAwaitingApprovalReason &&
+			(windowEnd.IsZero() || until.Time.Before(windowEnd)) {
+			windowEnd = until.Time
 		}
 		if phase == pcv1alpha1.PhaseAwaitingApproval {
 			if since := approvalWaitStart(cart); !since.IsZero() && (oldestWait.IsZero() || since.Before(oldestWait)) {
@@ -222,6 +266,9 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if !oldestCheckout.IsZero() {
 		ch <- prometheus.MustNewConstMetric(checkoutPendingDesc, prometheus.GaugeValue, float64(oldestCheckout.Unix()))
+	}
+	if !windowEnd.IsZero() {
+		ch <- prometheus.MustNewConstMetric(cancellationWindowDesc, prometheus.GaugeValue, float64(windowEnd.Unix()))
 	}
 }
 

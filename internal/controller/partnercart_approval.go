@@ -25,6 +25,13 @@ func (r *PartnerCartReconciler) reconcileApproval(ctx context.Context, s *scope)
 			approvedMessage(co.SpecHash, co.ApprovedBy, co.ApprovedAt))
 		return next()
 	}
+	if c := cart.Spec.Cancellation; c != nil && c.Requested {
+		// Someone asked to undo a purchase that has not happened: it must not happen.
+		msg := "spec.cancellation is requested on a cart that was not bought: it is not bought while the request stands " +
+			"(remove spec.cancellation to buy it, or delete the cart)"
+		setCondition(cart, pcv1alpha1.ApprovedCondition, metav1.ConditionFalse, pcv1alpha1.CancellationBlocksCheckoutReason, msg)
+		return waitForPerson(pcv1alpha1.CancellationBlocksCheckoutReason, msg, pcv1alpha1.EventWaitingForApproval)
+	}
 	if a := cart.Spec.Approval; a.Denied {
 		// An approver said no. Only an approver lifts it (the admission policy), so this is
 		// terminal for the cart as it stands.

@@ -80,6 +80,7 @@ func (r *PartnerCartReconciler) reconcileNormal(ctx context.Context, s *scope) p
 		r.reconcileCart,
 		r.reconcileApproval,
 		r.reconcileCheckout,
+		r.reconcileCancellation,
 		r.reconcileOrders,
 	}
 	for _, phase := range phases {
@@ -251,6 +252,9 @@ func (r *PartnerCartReconciler) patchStatus(ctx context.Context, s *scope, res p
 	}
 	if s.checkoutResult != "" {
 		countCheckoutMetrics(s.cart, s.checkoutResult, s.now)
+	}
+	if s.cancellationCompleted {
+		countCancellationMetrics(s.cart)
 	}
 	return nil
 }

@@ -47,6 +47,18 @@ func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 	st.Total = displayTotal(st)
 
 	switch {
+	case res.cancellation && res.kind != kindPaused:
+		st.Phase = cancellationPhase(st)
+		state := summaryInProgress
+		switch {
+		case res.kind == kindStall:
+			state = summaryStalled
+		case res.kind == kindWaitPerson && res.reason == pcv1alpha1.CancelledReason:
+			state = summaryReady
+		case res.kind == kindWaitPerson:
+			state = summaryWaiting
+		}
+		setSummary(&st.Conditions, cart.Generation, state, res.reason, res.message)
 	case res.kind == kindPaused:
 		// The phase stays what it was: a paused Completed cart is still bought.
 		if st.Phase == "" {

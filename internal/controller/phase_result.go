@@ -56,6 +56,9 @@ type phaseResult struct {
 	// noStatusWrite: the finalizer is gone, or this reconcile's view is older than what is
 	// stored (a lost race, a result recorded by another reconcile): nothing is written.
 	noStatusWrite bool
+	// cancellation: the result is the cancellation phase's; the cart's phase comes from
+	// status.cancellation (cancellationPhase), not from the checkout.
+	cancellation bool
 }
 
 // phaseEvent is the Event that announces a state: its type and reason; the note is the

@@ -39,6 +39,9 @@ type scope struct {
 	// once the status that records it is written (a failed write is recorded, and counted, by a
 	// later reconcile, so nothing is counted twice).
 	checkoutResult string
+	// cancellationCompleted: this reconcile completed the cancellation; counted in the metrics
+	// once the status that records it is written.
+	cancellationCompleted bool
 }
 
 // countCheckout counts the checkout result in the metrics once the status write succeeds.
