@@ -329,6 +329,8 @@ func (r *PartnerCartReconciler) carryOutCancellation(ctx context.Context, s *sco
 		return phaseResult{kind: kindRetry, err: fmt.Errorf("persist cancellation attempt (no call was made): %w", err), noStatusWrite: true}
 	}
 	s.stored = cart.DeepCopy()
+	// The write decoded the stored object into cart: take the entry from there.
+	st, t = cart.Status.Cancellation, &cart.Status.Cancellation.Subscriptions[i]
 	callCtx, cancelCall := r.detachedFor(ctx, st.Deadline.Sub(r.Clock.Now()))
 	answer, err := pc.CancelSubscription(callCtx, s.customerID(), sub, t.RequestID)
 	cancelCall()
