@@ -113,6 +113,21 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) p
 			return res
 		}
 	}
+	if c := cart.Status.Cancellation; c != nil && c.CompletedAt == nil {
+		// A cancellation under way is finished first: a call may be in flight, and its record
+		// (the cancellation receipt) is written when every outcome is known.
+		res := r.carryOutCancellation(ctx, s)
+		if c := cart.Status.Cancellation; c.CompletedAt == nil {
+			res.deletionBlocked = "Deletion waits until the cancellation under way is carried out and recorded"
+			if res.message != "" {
+				res.deletionBlocked += ": " + res.message
+			}
+			return res
+		}
+		if res.err != nil {
+			return res
+		}
+	}
 	if co := cart.Status.Checkout; co != nil && co.Outcome.Final() && (len(cart.Status.Orders) > 0 || co.Resolution != "") {
 		if err := r.ensureReceipt(ctx, s); err != nil {
 			res := retryOn(err)
@@ -131,6 +146,9 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) p
 	if s.checkoutResult != "" {
 		// Settled on the way out: the receipt, not the status, keeps the record.
 		countCheckoutMetrics(cart, s.checkoutResult, s.now)
+	}
+	if s.cancellationCompleted {
+		countCancellationMetrics(cart)
 	}
 	return phaseResult{noStatusWrite: true}
 }

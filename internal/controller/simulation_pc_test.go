@@ -81,7 +81,8 @@ type simPC struct {
 	inFlight  map[string][]string // request ID -> managers whose call is in flight
 	nextCart  int
 	nextOrder int
-	lifetime  time.Duration // how long a cart lives upstream
+	lifetime  time.Duration     // how long a cart lives upstream
+	subs      map[string]*pcSub // subscription ID -> subscription (simulation_cancel_test.go)
 }
 
 func newSimPC(w *simWorld) *simPC {
@@ -99,6 +100,8 @@ func newSimPC(w *simWorld) *simPC {
 	c.CheckoutFn = p.checkout
 	c.GetOrderFn = p.getOrder
 	c.ListOrdersFn = p.listOrders
+	c.GetSubscriptionFn = p.getSubscription
+	c.CancelSubscriptionFn = p.cancelSubscription
 	p.client = c
 	return p
 }
@@ -407,7 +410,7 @@ func (p *simPC) order(o *pcOrder) partnercenter.Order {
 	if p.w.clk.Now().Sub(o.Created) >= 5*time.Minute {
 		out.Status = partnercenter.OrderStatusCompleted
 		for i := range out.LineItems {
-			out.LineItems[i].SubscriptionID = fmt.Sprintf("sub-%s-%d", o.Order.ID, i)
+			out.LineItems[i].SubscriptionID = p.subscription(o.Order.ID, i, o.Created.Add(5*time.Minute)).ID
 		}
 	}
 	return out

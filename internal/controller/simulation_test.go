@@ -206,15 +206,17 @@ type simWorld struct {
 	policiesBack time.Time // when an admin last re-installed them
 	// forged: objects whose current approval a tenant typed, stamps included, while the
 	// policies were gone (UID -> the stamps typed). A real decision on the object clears it.
-	forged    map[types.UID]string
-	caller    string // the manager whose reconcile runs now
-	nested    bool
-	step      int
-	trace     []string
-	violation *simViolation
-	liveness  bool
-	pcCalls   int
-	skip      []string // actors SIM_SKIP turns off
+	forged map[types.UID]string
+	// forgedCancel: carts whose cancellation approval a tenant typed while the policies were gone.
+	forgedCancel map[types.UID]bool
+	caller       string // the manager whose reconcile runs now
+	nested       bool
+	step         int
+	trace        []string
+	violation    *simViolation
+	liveness     bool
+	pcCalls      int
+	skip         []string // actors SIM_SKIP turns off
 
 	incarnations map[types.UID]*simIncarnation
 	overrides    map[string]int    // lineage -> repurchase-of overrides a person set
@@ -259,7 +261,7 @@ func newSimWorld(seed uint64) *simWorld {
 	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1))
 	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	w := &simWorld{seed: seed, rng: rng, clk: clocktesting.NewFakeClock(start), start: start, namespace: "team",
-		names: map[string]*simName{}, incarnations: map[types.UID]*simIncarnation{}, overrides: map[string]int{}, forged: map[types.UID]string{},
+		names: map[string]*simName{}, incarnations: map[types.UID]*simIncarnation{}, overrides: map[string]int{}, forged: map[types.UID]string{}, forgedCancel: map[types.UID]bool{},
 		lies: map[string]string{}, evidence: map[string]bool{}, snapshots: map[string][]*pcv1alpha1.PartnerCart{},
 		receiptsGone: map[string]int{}, faultsOn: true}
 	w.prof = drawProfile(rng)
@@ -474,6 +476,10 @@ func (w *simWorld) actors() []simActor {
 		{"rotate-secret", 1, w.actRotateSecret},
 		{"deny", 1, w.actDeny},
 		{"pause", 2, w.actPause},
+		{"request-cancellation", 6, w.actRequestCancellation},
+		{"approve-cancellation", 8, w.actApproveCancellation},
+		{"withdraw-cancellation", 1, w.actWithdrawCancellation},
+		{"tenant-approves-cancellation", 1, w.actTenantApprovesCancellation},
 	}
 }
 
@@ -1434,6 +1440,9 @@ func (w *simWorld) requestOf(uid types.UID, rec *pcCheckout) bool {
 func (w *simWorld) checkEnd() {
 	carts := w.liveCarts()
 	receipts := w.receipts()
+	if w.checkCancellationsRecorded(carts); w.violation != nil {
+		return
+	}
 	for _, c := range carts {
 		n := w.names[c.Name]
 		// No hot loop: at most 30 reconciles calling Partner Center in any minute.
@@ -1452,7 +1461,7 @@ func (w *simWorld) checkEnd() {
 				}
 			}
 		}
-		if c.Status.Phase == pcv1alpha1.PhaseCompleted || n.scheduled {
+		if slices.Contains([]pcv1alpha1.Phase{pcv1alpha1.PhaseCompleted, pcv1alpha1.PhaseCancelled, pcv1alpha1.PhasePartiallyCancelled}, c.Status.Phase) || n.scheduled {
 			continue
 		}
 		if msg, ok := waitingForPerson(c); ok {
