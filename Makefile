@@ -56,7 +56,7 @@ manifests: controller-gen ## Generate the CRDs and the RBAC role from markers; c
 	@# The chart renders these copies (charts/partnercart-operator/README.md#sources); make verify keeps them current.
 	@rm -f $(CHART)/files/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/files/crds/
 	@cp config/rbac/role.yaml config/rbac/partnercart_*_role.yaml $(CHART)/files/rbac/
-	@cp config/policy/approval.yaml config/policy/freeze_after_checkout.yaml $(CHART)/files/policy/
+	@cp config/policy/approval.yaml config/policy/cancellation.yaml config/policy/freeze_after_checkout.yaml $(CHART)/files/policy/
 	@cp config/prometheus/alerts.yaml $(CHART)/files/prometheus/alerts.yaml
 
 .PHONY: generate

@@ -264,13 +264,14 @@ func (p *AdmissionPolicies) Check(ctx context.Context) string {
 	return p.probe(ctx)
 }
 
-// probe dry-runs two creations, as testenv.WaitForPolicy does: the requester stamp must
-// replace a forged one (the mutating policies run), and a forged approver stamp must be
-// refused (the validating policy runs).
+// probe dry-runs three creations, as testenv.WaitForPolicy does: the requester stamps (of the
+// purchase and of a cancellation) must replace forged ones (the mutating policies run), and
+// forged approver stamps must be refused (the validating policies run).
 func (p *AdmissionPolicies) probe(ctx context.Context) string {
 	const forged = "admission-probe-forged"
 	cart := probeCart(p.Namespace)
 	cart.Spec.Approval.RequestedBy = forged
+	cart.Spec.Cancellation = &pcv1alpha1.Cancellation{Requested: true, RequestedBy: forged}
 	if err := p.Client.Create(ctx, cart, client.DryRunAll); err != nil {
 		p.undecided = true
 		return fmt.Sprintf("a dry-run PartnerCart in namespace %s was refused: %v", p.Namespace, err)
@@ -278,14 +279,27 @@ func (p *AdmissionPolicies) probe(ctx context.Context) string {
 	if by := cart.Spec.Approval.RequestedBy; by == forged || by == "" {
 		return "the API server did not stamp spec.approval.requestedBy on a dry-run PartnerCart: the mutating policies are not in force"
 	}
-	cart = probeCart(p.Namespace)
-	cart.Spec.Approval.ApprovedBy = forged
-	switch err := p.Client.Create(ctx, cart, client.DryRunAll); {
-	case err == nil:
-		return "the API server accepted a dry-run PartnerCart with a hand-written spec.approval.approvedBy: the validating policy is not in force"
-	case !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err):
-		p.undecided = true
-		return fmt.Sprintf("the forged-stamp probe failed: %v", err)
+	if c := cart.Spec.Cancellation; c == nil || c.RequestedBy == forged || c.RequestedBy == "" {
+		return "the API server did not stamp spec.cancellation.requestedBy on a dry-run PartnerCart: the mutating policies are not in force"
+	}
+	for _, forge := range []struct {
+		field string
+		set   func(*pcv1alpha1.PartnerCart)
+	}{
+		{"spec.approval.approvedBy", func(c *pcv1alpha1.PartnerCart) { c.Spec.Approval.ApprovedBy = forged }},
+		{"spec.cancellation.approvedBy", func(c *pcv1alpha1.PartnerCart) {
+			c.Spec.Cancellation = &pcv1alpha1.Cancellation{Requested: true, ApprovedBy: forged}
+		}},
+	} {
+		cart = probeCart(p.Namespace)
+		forge.set(cart)
+		switch err := p.Client.Create(ctx, cart, client.DryRunAll); {
+		case err == nil:
+			return "the API server accepted a dry-run PartnerCart with a hand-written " + forge.field + ": the validating policy is not in force"
+		case !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err):
+			p.undecided = true
+			return fmt.Sprintf("the forged-stamp probe failed: %v", err)
+		}
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,20 @@ func TestAdmissionPolicyCheck(t *testing.T) {
 				m.Items = m.Items[1:]
 			}
 		}), "MutatingAdmissionPolicy"},
+		{"the cancellation policy deleted", alterList(func(l client.ObjectList) {
+			if v, ok := l.(*admissionv1.ValidatingAdmissionPolicyList); ok {
+				v.Items = slices.DeleteFunc(v.Items, func(p admissionv1.ValidatingAdmissionPolicy) bool { return p.Name == "partnercart-cancellation" })
+			}
+		}), "ValidatingAdmissionPolicy partnercart-cancellation is not installed"},
+		{"the cancellation stamp changed", alterList(func(l client.ObjectList) {
+			if m, ok := l.(*admissionv1.MutatingAdmissionPolicyList); ok {
+				for i := range m.Items {
+					if m.Items[i].Name == "partnercart-cancellation-stamp" {
+						m.Items[i].Spec.Mutations = m.Items[i].Spec.Mutations[:1]
+					}
+				}
+			}
+		}), "MutatingAdmissionPolicy partnercart-cancellation-stamp is not installed"},
 		{"the bindings deleted", alterList(func(l client.ObjectList) {
 			if b, ok := l.(*admissionv1.ValidatingAdmissionPolicyBindingList); ok {
 				b.Items = nil
@@ -85,9 +100,28 @@ func TestAdmissionPolicyCheck(t *testing.T) {
 			return nil // as if admitted unchanged
 		}}, "did not stamp"},
 		{"the API server validates nothing", interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			obj.(*pcv1alpha1.PartnerCart).Spec.Approval.RequestedBy = "system:admin"
+			cart := obj.(*pcv1alpha1.PartnerCart)
+			cart.Spec.Approval.RequestedBy = "system:admin"
+			if cart.Spec.Cancellation != nil {
+				cart.Spec.Cancellation.RequestedBy = "system:admin"
+			}
 			return nil
-		}}, "validating policy is not in force"},
+		}}, "hand-written spec.approval.approvedBy: the validating policy is not in force"},
+		{"the API server stamps no cancellation", interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := c.Create(ctx, obj, opts...); err != nil {
+				return err
+			}
+			if cart := obj.(*pcv1alpha1.PartnerCart); cart.Spec.Cancellation != nil {
+				cart.Spec.Cancellation.RequestedBy = "admission-probe-forged"
+			}
+			return nil
+		}}, "did not stamp spec.cancellation.requestedBy"},
+		{"the API server does not validate cancellations", interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if cart := obj.(*pcv1alpha1.PartnerCart); cart.Spec.Cancellation != nil && cart.Spec.Cancellation.ApprovedBy != "" {
+				return nil // admitted as if partnercart-cancellation were not there
+			}
+			return c.Create(ctx, obj, opts...)
+		}}, "hand-written spec.cancellation.approvedBy: the validating policy is not in force"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			NewWithT(t).Expect(check(tc.funcs)).To(ContainSubstring(tc.want))

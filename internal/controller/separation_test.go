@@ -279,11 +279,15 @@ func TestOnlyTheOperatorRemovesItsFinalizer(t *testing.T) {
 }
 
 // TestApprovalPolicyCoversTheSpec: the policies name "what would be bought" field by field.
-// A new spec field is part of it unless it is listed here with the reason it buys nothing.
+// A new spec field is part of it unless it is listed here with the reason it buys nothing;
+// spec.cancellation is listed, and must not be named there.
 func TestApprovalPolicyCoversTheSpec(t *testing.T) {
 	notBought := map[string]string{
 		"approval":       "the decision itself",
 		"deletionPolicy": "what happens to the record when the object goes",
+		// A request to undo the purchase, gated by config/policy/cancellation.yaml: asking for
+		// it (a tenant, on a bought cart) must neither withdraw nor need the purchase approval.
+		"cancellation": "undoing the purchase, approved on its own (cancellation.yaml)",
 	}
 	policy, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "policy", "approval.yaml"))
 	if err != nil {
@@ -292,6 +296,9 @@ func TestApprovalPolicyCoversTheSpec(t *testing.T) {
 	blocks := strings.Split(string(policy), "- name: contentChanged")
 	if len(blocks) != 4 {
 		t.Fatalf("want contentChanged in the requester, approver and validating policies, found %d", len(blocks)-1)
+	}
+	if strings.Contains(string(policy), "cancellation") {
+		t.Errorf("approval.yaml names spec.cancellation: a cancellation request would withdraw or need the purchase approval")
 	}
 	spec := reflect.TypeFor[pcv1alpha1.PartnerCartSpec]()
 	for i := range spec.NumField() {
