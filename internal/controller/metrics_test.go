@@ -195,9 +195,12 @@ func TestPhaseCollectorReadsTheCacheStore(t *testing.T) {
 # HELP partnercart_carts PartnerCarts by phase.
 # TYPE partnercart_carts gauge
 partnercart_carts{phase="AwaitingApproval"} 1
+partnercart_carts{phase="Cancelled"} 0
+partnercart_carts{phase="Cancelling"} 0
 partnercart_carts{phase="CheckingOut"} 0
 partnercart_carts{phase="Completed"} 2
 partnercart_carts{phase="Failed"} 0
+partnercart_carts{phase="PartiallyCancelled"} 0
 partnercart_carts{phase="Pending"} 0
 partnercart_carts{phase="Provisioning"} 0
 `

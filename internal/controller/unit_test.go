@@ -170,9 +170,12 @@ func TestPhaseCollector(t *testing.T) {
 # HELP partnercart_carts PartnerCarts by phase.
 # TYPE partnercart_carts gauge
 partnercart_carts{phase="AwaitingApproval"} 2
+partnercart_carts{phase="Cancelled"} 0
+partnercart_carts{phase="Cancelling"} 0
 partnercart_carts{phase="CheckingOut"} 0
 partnercart_carts{phase="Completed"} 1
 partnercart_carts{phase="Failed"} 0
+partnercart_carts{phase="PartiallyCancelled"} 0
 partnercart_carts{phase="Pending"} 1
 partnercart_carts{phase="Provisioning"} 0
 `
