@@ -239,15 +239,11 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 		if cond := meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.StalledCondition); cond != nil && cond.Status == metav1.ConditionTrue {
 			stalled[cond.Reason]++
 		}
-		if co := cart.Status.Checkout; co != nil && co.Outcome == pcv1alpha1.CheckoutPending && !co.StartedAt.IsZero() &&
-			(oldestCheckout.IsZero() || co.StartedAt.Time.Before(oldestCheckout)) {
-			oldestCheckout = co.StartedAt.Time
+		if co := cart.Status.Checkout; co != nil && co.Outcome == pcv1alpha1.CheckoutPending && !co.StartedAt.IsZero() {
+			oldestCheckout = earliest(oldestCheckout, co.StartedAt.Time)
 		}
-		if until := cart.Status.CancellableUntil; until != nil && cart.Status.Cancellation == nil &&
-			meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.CancelledCondition) != nil &&
-			meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.CancelledCondition).Reason == pcv1alpha1.CancellationAwaitingApprovalReason &&
-			(windowEnd.IsZero() || until.Time.Before(windowEnd)) {
-			windowEnd = until.Time
+		if until, ok := unapprovedWindowEnd(cart); ok {
+			windowEnd = earliest(windowEnd, until)
 		}
 		if phase == pcv1alpha1.PhaseAwaitingApproval {
 			if since := approvalWaitStart(cart); !since.IsZero() && (oldestWait.IsZero() || since.Before(oldestWait)) {
@@ -270,6 +266,25 @@ func (c *PhaseCollector) Collect(ch chan<- prometheus.Metric) {
 	if !windowEnd.IsZero() {
 		ch <- prometheus.MustNewConstMetric(cancellationWindowDesc, prometheus.GaugeValue, float64(windowEnd.Unix()))
 	}
+}
+
+// earliest is the earlier of a (zero: none yet) and b.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// unapprovedWindowEnd is the end of the cancellation window of a cart whose requested
+// cancellation waits for an approver.
+func unapprovedWindowEnd(cart *pcv1alpha1.PartnerCart) (time.Time, bool) {
+	until := cart.Status.CancellableUntil
+	if until == nil || cart.Status.Cancellation != nil {
+		return time.Time{}, false
+	}
+	cond := meta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.CancelledCondition)
+	return until.Time, cond != nil && cond.Reason == pcv1alpha1.CancellationAwaitingApprovalReason
 }
 
 // approvalWaitStart is when a cart awaiting approval began to wait: the creation of its Partner

@@ -288,33 +288,8 @@ func (r *PartnerCartReconciler) carryOutCancellation(ctx context.Context, s *sco
 		}
 		return cancellationResult(upstreamError(s, "read subscription "+t.SubscriptionID, err))
 	}
-	if until, ok := sub.CancellableUntil(); ok {
-		t.CancellableUntil = ptrTime(until)
-	}
-	switch {
-	case sub.IsCancelled():
-		msg := "Cancelled by this cart's request " + t.RequestID
-		if t.Attempts == 0 {
-			msg = "Already cancelled in Partner Center before this cart asked (not by the operator)"
-		}
-		r.settle(s, t, pcv1alpha1.CancellationCancelled, "", msg)
-		return cancellationProgress(s)
-	case sub.OrderID != "" && sub.OrderID != t.OrderID:
-		r.settle(s, t, pcv1alpha1.CancellationRefused, "", fmt.Sprintf("Subscription %s belongs to order %s, not to this cart's order %s: not cancelled", t.SubscriptionID, sub.OrderID, t.OrderID))
-		return cancellationProgress(s)
-	case t.CancellableUntil != nil && !s.now.Before(t.CancellableUntil.Time):
-		msg := "The cancellation window closed at " + t.CancellableUntil.UTC().Format(time.RFC3339) + ": not cancelled, no call made"
-		if t.Attempts > 0 {
-			msg = fmt.Sprintf("The cancellation window closed at %s and the subscription still reads %q after %d calls: not cancelled",
-				t.CancellableUntil.UTC().Format(time.RFC3339), sub.Status, t.Attempts)
-		}
-		r.settle(s, t, pcv1alpha1.CancellationRefused, "", msg)
-		return cancellationProgress(s)
-	case t.Attempts >= maxCancelAttempts:
-		t.Outcome = pcv1alpha1.CancellationUnknown
-		t.Message = fmt.Sprintf("%d cancellation calls went unanswered and the subscription still reads %q; it is read again, never cancelled again: "+
-			"check it in Partner Center", t.Attempts, sub.Status)
-		return cancellationResult(waitForUpstream(pcv1alpha1.CancellationOutcomeUnknownReason, t.Message, r.jitter(10*cancelRetryInterval)))
+	if res, settled := r.settleFromRead(s, t, sub); settled {
+		return res
 	}
 	// Persist the attempt: who calls, until when, with which request ID.
 	t.RequestID = requestID(cart.UID, "cancel", t.SubscriptionID)
@@ -354,6 +329,41 @@ func (r *PartnerCartReconciler) carryOutCancellation(ctx context.Context, s *sco
 		return cancellationResult(retryAfter(res.reason, t.Message, max(res.after, r.jitter(cancelRetryInterval))))
 	}
 	return cancellationProgress(s)
+}
+
+// settleFromRead decides what the subscription as just read says, before any call: already
+// cancelled (by this cart's earlier call, or by a person), another order's, the window closed,
+// or too many unanswered calls. settled is false when a call may be made.
+func (r *PartnerCartReconciler) settleFromRead(s *scope, t *pcv1alpha1.SubscriptionCancellation, sub *partnercenter.Subscription) (res phaseResult, settled bool) {
+	if until, ok := sub.CancellableUntil(); ok {
+		t.CancellableUntil = ptrTime(until)
+	}
+	switch {
+	case sub.IsCancelled():
+		msg := "Cancelled by this cart's request " + t.RequestID
+		if t.Attempts == 0 {
+			msg = "Already cancelled in Partner Center before this cart asked (not by the operator)"
+		}
+		r.settle(s, t, pcv1alpha1.CancellationCancelled, "", msg)
+		return cancellationProgress(s), true
+	case sub.OrderID != "" && sub.OrderID != t.OrderID:
+		r.settle(s, t, pcv1alpha1.CancellationRefused, "", fmt.Sprintf("Subscription %s belongs to order %s, not to this cart's order %s: not cancelled", t.SubscriptionID, sub.OrderID, t.OrderID))
+		return cancellationProgress(s), true
+	case t.CancellableUntil != nil && !s.now.Before(t.CancellableUntil.Time):
+		msg := "The cancellation window closed at " + t.CancellableUntil.UTC().Format(time.RFC3339) + ": not cancelled, no call made"
+		if t.Attempts > 0 {
+			msg = fmt.Sprintf("The cancellation window closed at %s and the subscription still reads %q after %d calls: not cancelled",
+				t.CancellableUntil.UTC().Format(time.RFC3339), sub.Status, t.Attempts)
+		}
+		r.settle(s, t, pcv1alpha1.CancellationRefused, "", msg)
+		return cancellationProgress(s), true
+	case t.Attempts >= maxCancelAttempts:
+		t.Outcome = pcv1alpha1.CancellationUnknown
+		t.Message = fmt.Sprintf("%d cancellation calls went unanswered and the subscription still reads %q; it is read again, never cancelled again: "+
+			"check it in Partner Center", t.Attempts, sub.Status)
+		return cancellationResult(waitForUpstream(pcv1alpha1.CancellationOutcomeUnknownReason, t.Message, r.jitter(10*cancelRetryInterval))), true
+	}
+	return next(), false
 }
 
 // settle records a subscription's final outcome.

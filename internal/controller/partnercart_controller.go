@@ -113,20 +113,8 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) p
 			return res
 		}
 	}
-	if c := cart.Status.Cancellation; c != nil && c.CompletedAt == nil {
-		// A cancellation under way is finished first: a call may be in flight, and its record
-		// (the cancellation receipt) is written when every outcome is known.
-		res := r.carryOutCancellation(ctx, s)
-		if c := cart.Status.Cancellation; c.CompletedAt == nil {
-			res.deletionBlocked = "Deletion waits until the cancellation under way is carried out and recorded"
-			if res.message != "" {
-				res.deletionBlocked += ": " + res.message
-			}
-			return res
-		}
-		if res.err != nil {
-			return res
-		}
+	if res, blocked := r.cancellationBeforeDelete(ctx, s); blocked {
+		return res
 	}
 	if co := cart.Status.Checkout; co != nil && co.Outcome.Final() && (len(cart.Status.Orders) > 0 || co.Resolution != "") {
 		if err := r.ensureReceipt(ctx, s); err != nil {
@@ -151,6 +139,24 @@ func (r *PartnerCartReconciler) reconcileDelete(ctx context.Context, s *scope) p
 		countCancellationMetrics(cart)
 	}
 	return phaseResult{noStatusWrite: true}
+}
+
+// cancellationBeforeDelete finishes a cancellation under way before the object goes: a call
+// may be in flight, and its record (the cancellation receipt) is written when every outcome is
+// known. blocked says the deletion must wait, with res saying why.
+func (r *PartnerCartReconciler) cancellationBeforeDelete(ctx context.Context, s *scope) (res phaseResult, blocked bool) {
+	if c := s.cart.Status.Cancellation; c == nil || c.CompletedAt != nil {
+		return next(), false
+	}
+	res = r.carryOutCancellation(ctx, s)
+	if s.cart.Status.Cancellation.CompletedAt == nil {
+		res.deletionBlocked = "Deletion waits until the cancellation under way is carried out and recorded"
+		if res.message != "" {
+			res.deletionBlocked += ": " + res.message
+		}
+		return res, true
+	}
+	return res, res.err != nil
 }
 
 // migrateLegacyCheckout gives an intent recorded before status.checkout.outcome existed its

@@ -48,17 +48,7 @@ func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 
 	switch {
 	case res.cancellation && res.kind != kindPaused:
-		st.Phase = cancellationPhase(st)
-		state := summaryInProgress
-		switch {
-		case res.kind == kindStall:
-			state = summaryStalled
-		case res.kind == kindWaitPerson && res.reason == pcv1alpha1.CancelledReason:
-			state = summaryReady
-		case res.kind == kindWaitPerson:
-			state = summaryWaiting
-		}
-		setSummary(&st.Conditions, cart.Generation, state, res.reason, res.message)
+		summarizeCancellation(cart, res)
 	case res.kind == kindPaused:
 		// The phase stays what it was: a paused Completed cart is still bought.
 		if st.Phase == "" {
@@ -97,6 +87,23 @@ func summarize(cart *pcv1alpha1.PartnerCart, res phaseResult) {
 		setCondition(cart, pcv1alpha1.CheckedOutCondition, metav1.ConditionFalse, pcv1alpha1.NotCheckedOutReason, "The cart has not been checked out")
 	}
 	st.ObservedGeneration = cart.Generation
+}
+
+// summarizeCancellation is summarize for a result of the cancellation phase: the phase comes
+// from status.cancellation, Ready from how the cancellation stands.
+func summarizeCancellation(cart *pcv1alpha1.PartnerCart, res phaseResult) {
+	st := &cart.Status
+	st.Phase = cancellationPhase(st)
+	state := summaryInProgress
+	switch {
+	case res.kind == kindStall:
+		state = summaryStalled
+	case res.kind == kindWaitPerson && res.reason == pcv1alpha1.CancelledReason:
+		state = summaryReady
+	case res.kind == kindWaitPerson:
+		state = summaryWaiting
+	}
+	setSummary(&st.Conditions, cart.Generation, state, res.reason, res.message)
 }
 
 // progressPhase is the phase of a cart that is neither stalled nor completed.

@@ -216,9 +216,8 @@ func WithSubscriptions(subs ...partnercenter.Subscription) Option {
 	return func(c *Client) {
 		var mu sync.Mutex
 		byID := map[string]*partnercenter.Subscription{}
-		var order []string
+		order := make([]string, 0, len(subs))
 		for _, s := range subs {
-			s := s
 			byID[s.ID] = &s
 			order = append(order, s.ID)
 		}
