@@ -12,7 +12,8 @@ import (
 // each cart at most once.
 type Stats struct {
 	// Requests counts answers per operation (CreateCart, GetCart, UpdateCart, Checkout,
-	// GetOrder, ListOrders, Token, Unknown) and HTTP status; status 0 is a connection
+	// GetOrder, ListOrders, GetSubscription, ListSubscriptions, UpdateSubscription, Token,
+	// Unknown) and HTTP status; status 0 is a connection
 	// dropped on purpose (DropAfterCommitRate).
 	Requests map[string]map[int]int `json:"requests"`
 	// CartsCreated counts carts created (replays of a create do not count).
@@ -34,7 +35,8 @@ type Stats struct {
 	// Faults counts injected faults by kind: fail, throttle, dropAfterCommit, and the
 	// checkout faults by their JSON names (refuseFirstCheckout, loseCheckoutAnswer,
 	// refuseRepeatCheckout, emptyCheckoutAnswer, undecodableCheckoutAnswer,
-	// checkoutNotFound), one per answer they shaped.
+	// checkoutNotFound), one per answer they shaped, and the subscription faults
+	// (subscriptionNotReady, subscriptionRefuse, subscriptionLoseAnswer).
 	Faults map[string]int `json:"faults"`
 	// RateLimited counts requests refused with 429 because their partner tenant had spent
 	// its Options.RateLimit budget.
