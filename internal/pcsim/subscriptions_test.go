@@ -2,8 +2,10 @@ package pcsim
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,4 +349,37 @@ func withChanges(sub, changes map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// TestConcurrentCancelsCancelOnce: of many concurrent cancellations with distinct request
+// IDs, one cancels and the others are duplicates refused with 900279.
+func TestConcurrentCancelsCancelOnce(t *testing.T) {
+	h := newHarness(t, Options{})
+	g := h.g
+	_, subs := h.buySubscriptions(customerA, line(0, e5, 1, "monthly", "P1M"))
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _, err := h.send(http.MethodPatch, subPath(customerA, subs[0]["id"].(string)),
+				withChanges(subs[0], cancelChange()), "MS-RequestId", fmt.Sprintf("c-%d", i))
+			if err == nil {
+				statuses <- resp.StatusCode
+			}
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	g.Expect(count).To(Equal(map[int]int{200: 1, 400: n - 1}))
+	st := h.srv.Stats()
+	g.Expect(st.SubscriptionsCancelled).To(Equal(1))
+	g.Expect(st.DuplicateCancels).To(Equal(n - 1))
+	g.Expect(st.Refunds).To(HaveLen(1))
 }
