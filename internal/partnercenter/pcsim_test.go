@@ -15,10 +15,12 @@ import (
 )
 
 const (
-	simClientID = "pcsim-app"
-	simSecret   = "pcsim-S3cret-value"
-	simCustomer = "6a1c43b5-2f3e-4d0c-9a51-0d7c1e3a8f42"
-	m365E5      = "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H"
+	simClientID   = "pcsim-app"
+	simSecret     = "pcsim-S3cret-value"
+	simCustomer   = "6a1c43b5-2f3e-4d0c-9a51-0d7c1e3a8f42"
+	m365E5        = "CFQ7TTC0LF8S:0001:CFQ7TTC0N81H"
+	businessBasic = "CFQ7TTC0LFLZ:0002:CFQ7TTC0K4TS"
+	teamsPhone    = "CFQ7TTC0LH18:0001:CFQ7TTC0K5TK"
 )
 
 var simCreds = partnercenter.Credentials{
@@ -187,4 +189,84 @@ func orderIDs(orders []partnercenter.Order) []string {
 		ids = append(ids, o.ID)
 	}
 	return ids
+}
+
+// TestRealClientCancelsPCSimSubscriptions: the client reads an order's subscriptions and
+// cancels one by a PATCH of the resource as read; pcsim refuses a second cancellation
+// (900279) and one after the cancellation window (900213), both terminal.
+func TestRealClientCancelsPCSimSubscriptions(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, clk, f := startSim(t)
+	c, err := f.ClientFor(simCreds)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	created, err := c.CreateCart(ctx, simCustomer, &partnercenter.Cart{LineItems: []partnercenter.CartLineItem{
+		{ID: 0, CatalogItemID: m365E5, Quantity: 2, BillingCycle: "monthly", TermDuration: "P1M"},
+		{ID: 1, CatalogItemID: businessBasic, Quantity: 3, BillingCycle: "monthly", TermDuration: "P1M"},
+		{ID: 2, CatalogItemID: teamsPhone, Quantity: 1, BillingCycle: "monthly", TermDuration: "P1M"},
+	}}, uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	result, err := c.Checkout(ctx, simCustomer, created.ID, uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(result.Orders).To(HaveLen(1))
+	orderID := result.Orders[0].ID
+	clk.Advance(2 * time.Minute)
+
+	subs, err := c.ListOrderSubscriptions(ctx, simCustomer, orderID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(subs).To(HaveLen(3))
+	byOffer := map[string]*partnercenter.Subscription{}
+	for i := range subs {
+		s := &subs[i]
+		g.Expect(s.OrderID).To(Equal(orderID))
+		g.Expect(s.Status).To(Equal(partnercenter.SubscriptionActive))
+		until, ok := s.CancellableUntil()
+		g.Expect(ok).To(BeTrue())
+		g.Expect(until).To(BeTemporally(">", clk.Now().Add(167*time.Hour)))
+		g.Expect(s.RefundAt(clk.Now())).To(Equal(partnercenter.RefundFull))
+		byOffer[s.OfferID] = s
+	}
+
+	// Cancel: the PATCH carries the fields the model does not name (pcsim refuses a body
+	// without them), and the answer is the deleted subscription.
+	e5 := byOffer[m365E5]
+	cancelled, err := c.CancelSubscription(ctx, simCustomer, e5, uuid.NewString())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cancelled.IsCancelled()).To(BeTrue())
+	read, err := c.GetSubscription(ctx, simCustomer, e5.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(read.Status).To(Equal(partnercenter.SubscriptionDeleted))
+
+	_, err = c.CancelSubscription(ctx, simCustomer, e5, uuid.NewString())
+	g.Expect(partnercenter.ErrorCode(err)).To(Equal(partnercenter.CodeSubscriptionNoUpdates))
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassTerminal))
+	g.Expect(partnercenter.IsCancellationWindowPassed(err)).To(BeFalse())
+
+	basic := byOffer[businessBasic]
+	g.Expect(sim.BackdateSubscription(basic.ID, 169*time.Hour)).To(BeTrue())
+	_, err = c.CancelSubscription(ctx, simCustomer, basic, uuid.NewString())
+	g.Expect(partnercenter.ErrorCode(err)).To(Equal(partnercenter.CodeCancellationWindowHours))
+	g.Expect(partnercenter.IsCancellationWindowPassed(err)).To(BeTrue())
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassTerminal))
+
+	// A lost answer: the cancellation happened, the client sees a retryable transport
+	// error and does not resend.
+	phone := byOffer[teamsPhone]
+	sim.SetSubscriptionFault(phone.ID, pcsim.SubscriptionFault{LoseAnswer: true})
+	_, err = c.CancelSubscription(ctx, simCustomer, phone, uuid.NewString())
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassRetryable))
+	read, err = c.GetSubscription(ctx, simCustomer, phone.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(read.IsCancelled()).To(BeTrue())
+
+	_, err = c.GetSubscription(ctx, simCustomer, uuid.NewString())
+	g.Expect(partnercenter.Classify(err)).To(Equal(partnercenter.ClassNotFound))
+
+	st := sim.Stats()
+	g.Expect(st.SubscriptionsCancelled).To(Equal(2))
+	g.Expect(st.DuplicateCancels).To(Equal(1))
+	g.Expect(st.Requests["UpdateSubscription"]).To(Equal(map[int]int{200: 1, 400: 2, 0: 1}), "each cancellation sent once")
+	g.Expect(st.RefundedFull).To(Equal(map[string]string{"USD": "124.00"}), "E5 2 x 57.00 and Teams Phone 1 x 10.00")
 }

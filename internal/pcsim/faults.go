@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -18,7 +19,7 @@ type Faults struct {
 	FailRate float64
 	// ThrottleRate answers 429 with Retry-After and Partner Center's throttling body.
 	ThrottleRate float64
-	// DropAfterCommitRate makes a POST or PUT commit its change and then close the
+	// DropAfterCommitRate makes a POST, PUT or PATCH commit its change and then close the
 	// connection without an answer, the case that makes a checkout's outcome unknown.
 	DropAfterCommitRate float64
 	// RetryAfter is sent with 429s (default 1s; whole seconds on the wire, at least 1).
@@ -29,6 +30,9 @@ type Faults struct {
 	// CheckoutFaults are deterministic checkout faults keyed by catalog item ID: a cart is
 	// affected when any of its lines or add-ons has that catalogItemId. See CheckoutFault.
 	CheckoutFaults map[string]CheckoutFault
+	// SubscriptionFaults are deterministic faults of subscription PATCHes keyed by
+	// subscription ID or offer ID (a subscription ID key wins). See SubscriptionFault.
+	SubscriptionFaults map[string]SubscriptionFault
 }
 
 // Fault kinds as counted in Stats.Faults. The checkout kinds are the JSON names of their
@@ -43,6 +47,9 @@ const (
 	faultEmptyAnswer       = "emptyCheckoutAnswer"
 	faultUndecodableAnswer = "undecodableCheckoutAnswer"
 	faultCheckoutNotFound  = "checkoutNotFound"
+	faultSubNotReady       = "subscriptionNotReady"
+	faultSubRefuse         = "subscriptionRefuse"
+	faultSubLoseAnswer     = "subscriptionLoseAnswer"
 )
 
 const defaultRetryAfter = time.Second
@@ -51,12 +58,13 @@ const defaultRetryAfter = time.Second
 // string ("2s") or a number of seconds. The fields added after the first four are
 // omitted when unset, so the JSON of rate-only faults is what it always was.
 type faultsJSON struct {
-	FailRate            float64                  `json:"failRate"`
-	ThrottleRate        float64                  `json:"throttleRate"`
-	DropAfterCommitRate float64                  `json:"dropAfterCommitRate"`
-	RetryAfter          json.RawMessage          `json:"retryAfter,omitempty"`
-	RetryAfterDate      bool                     `json:"retryAfterDate,omitempty"`
-	CheckoutFaults      map[string]CheckoutFault `json:"checkoutFaults,omitempty"`
+	FailRate            float64                      `json:"failRate"`
+	ThrottleRate        float64                      `json:"throttleRate"`
+	DropAfterCommitRate float64                      `json:"dropAfterCommitRate"`
+	RetryAfter          json.RawMessage              `json:"retryAfter,omitempty"`
+	RetryAfterDate      bool                         `json:"retryAfterDate,omitempty"`
+	CheckoutFaults      map[string]CheckoutFault     `json:"checkoutFaults,omitempty"`
+	SubscriptionFaults  map[string]SubscriptionFault `json:"subscriptionFaults,omitempty"`
 }
 
 // MarshalJSON writes retryAfter as a duration string.
@@ -65,7 +73,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(faultsJSON{f.FailRate, f.ThrottleRate, f.DropAfterCommitRate, ra, f.RetryAfterDate, f.CheckoutFaults})
+	return json.Marshal(faultsJSON{f.FailRate, f.ThrottleRate, f.DropAfterCommitRate, ra, f.RetryAfterDate, f.CheckoutFaults, f.SubscriptionFaults})
 }
 
 // UnmarshalJSON accepts retryAfter as "2s" or 2 (seconds). Unknown fields are an error,
@@ -79,7 +87,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	}
 	*f = Faults{
 		FailRate: w.FailRate, ThrottleRate: w.ThrottleRate, DropAfterCommitRate: w.DropAfterCommitRate,
-		RetryAfterDate: w.RetryAfterDate, CheckoutFaults: w.CheckoutFaults,
+		RetryAfterDate: w.RetryAfterDate, CheckoutFaults: w.CheckoutFaults, SubscriptionFaults: w.SubscriptionFaults,
 	}
 	if len(w.RetryAfter) == 0 || string(w.RetryAfter) == "null" {
 		return nil
@@ -115,7 +123,10 @@ func (f Faults) Validate() error {
 	if f.RetryAfter < 0 {
 		return fmt.Errorf("retryAfter must not be negative, got %s", f.RetryAfter)
 	}
-	return validateCheckoutFaults(f.CheckoutFaults)
+	if err := validateCheckoutFaults(f.CheckoutFaults); err != nil {
+		return err
+	}
+	return validateSubscriptionFaults(f.SubscriptionFaults)
 }
 
 // withDefaults fills in RetryAfter and the checkout faults' defaults on a deep copy, so
@@ -131,6 +142,7 @@ func (f Faults) withDefaults() Faults {
 		}
 		f.CheckoutFaults = cfs
 	}
+	f.SubscriptionFaults = maps.Clone(f.SubscriptionFaults)
 	return f
 }
 
@@ -143,6 +155,7 @@ func (f Faults) clone() Faults {
 		}
 		f.CheckoutFaults = cfs
 	}
+	f.SubscriptionFaults = maps.Clone(f.SubscriptionFaults)
 	return f
 }
 
@@ -188,6 +201,34 @@ func (fi *faultInjector) checkoutFault(lines []pc.CartLineItem) (CheckoutFault, 
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	return checkoutFaultFor(fi.cfg.CheckoutFaults, lines)
+}
+
+// subscriptionFault returns the fault in force for a subscription: the one keyed by its ID,
+// else the one keyed by its offer ID.
+func (fi *faultInjector) subscriptionFault(id, offerID string) (SubscriptionFault, bool) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if f, ok := fi.cfg.SubscriptionFaults[id]; ok {
+		return f, true
+	}
+	f, ok := fi.cfg.SubscriptionFaults[offerID]
+	return f, ok
+}
+
+// setSubscriptionFault sets (or, for the zero fault, removes) one key's subscription fault.
+func (fi *faultInjector) setSubscriptionFault(key string, f SubscriptionFault) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	m := maps.Clone(fi.cfg.SubscriptionFaults)
+	if m == nil {
+		m = map[string]SubscriptionFault{}
+	}
+	if f == (SubscriptionFault{}) {
+		delete(m, key)
+	} else {
+		m[key] = f
+	}
+	fi.cfg.SubscriptionFaults = m
 }
 
 // decide draws the faults of one request. Every request with faults configured draws

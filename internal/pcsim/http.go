@@ -86,7 +86,7 @@ func (s *Server) guardedAPI(op string, guard apiGuard, h apiHandler) http.Handle
 		if !s.delay(r) {
 			return // the client went away; nobody is listening for an answer
 		}
-		fd := s.faults.decide(r.Method == http.MethodPost || r.Method == http.MethodPut)
+		fd := s.faults.decide(r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch)
 		if resp, injected := s.injectedFault(fd); injected {
 			s.send(w, op, encode(resp))
 			return
@@ -121,7 +121,7 @@ func (s *Server) guardedAPI(op string, guard apiGuard, h apiHandler) http.Handle
 	})
 }
 
-// execute runs the guard and then the handler, or for a POST with a client-chosen
+// execute runs the guard and then the handler, or for a POST or PATCH with a client-chosen
 // MS-RequestId returns the stored answer of the first request with that ID. Only 2xx
 // answers are kept: failures have no side effects, so running a repeat for real is both
 // safe and more useful (a 409 replayed forever would block the caller's recovery). abort
@@ -133,7 +133,7 @@ func (s *Server) execute(c *call, guard apiGuard, h apiHandler, requestID string
 			return encode(resp), resp.abort, nil
 		}
 	}
-	if c.r.Method != http.MethodPost || !clientSentID {
+	if (c.r.Method != http.MethodPost && c.r.Method != http.MethodPatch) || !clientSentID {
 		c.now = s.now()
 		resp := h(c)
 		return encode(resp), resp.abort, nil

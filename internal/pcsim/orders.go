@@ -29,6 +29,9 @@ type order struct {
 	parents []int
 	// provisions[i] says whether line i gets a subscription at completion.
 	provisions []bool
+	// onComplete, if set, runs once when the order completes, under mu, after the lines got
+	// their subscription IDs (the server stores the subscriptions: subscriptions.go).
+	onComplete func(o *order)
 }
 
 // orderList is one customer's order IDs in creation order.
@@ -113,6 +116,7 @@ func (s *Server) newOrder(ct *cart, g *orderGroup, now time.Time) *order {
 		ProvisioningStatus: &pc.Link{URI: self + "/provisioningstatus", Method: http.MethodGet, Headers: []pc.KeyValuePair{}},
 	}
 	o.wire.Attributes = &pc.ResourceAttributes{ObjectType: "Order"}
+	o.onComplete = s.provisionSubscriptions
 	return o
 }
 
@@ -183,6 +187,9 @@ func (o *order) complete() {
 		if p >= 0 {
 			o.wire.LineItems[i].ParentSubscriptionID = o.wire.LineItems[p].SubscriptionID
 		}
+	}
+	if o.onComplete != nil {
+		o.onComplete(o)
 	}
 }
 

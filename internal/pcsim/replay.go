@@ -19,7 +19,7 @@ type replayEntry struct {
 	resp *storedResponse
 }
 
-// replayStore makes a repeated POST with the same MS-RequestId return the first answer
+// replayStore makes a repeated POST or PATCH with the same MS-RequestId return the first answer
 // without side effects, as Partner Center promises for idempotent requests. A repeat that
 // arrives while the first is still running waits for it instead of running twice.
 type replayStore struct {

@@ -101,6 +101,12 @@ type Server struct {
 	// rateLimiter enforces Options.RateLimit; nil when unlimited.
 	rateLimiter *rateLimiter
 
+	// subscriptions are keyed by subscription ID (subscriptions.go); allSubs lists them in
+	// creation order.
+	subscriptions *shardedMap[*subscription]
+	allSubsMu     sync.Mutex
+	allSubs       []*subscription
+
 	// allOrders lists every order in creation order for Orders().
 	allOrdersMu sync.Mutex
 	allOrders   []*order
@@ -145,6 +151,7 @@ func New(opts Options) (*Server, error) {
 		carts:          newShardedMap[*cart](),
 		orders:         newShardedMap[*order](),
 		customerOrders: newShardedMap[*orderList](),
+		subscriptions:  newShardedMap[*subscription](),
 		replay:         newReplayStore(),
 		assertionKeys:  keys,
 		rateLimiter:    newRateLimiter(opts.RateLimit),
@@ -191,7 +198,11 @@ const (
 	opGetOrder    = "GetOrder"
 	opListOrders  = "ListOrders"
 	opGetCustomer = "GetCustomer"
-	opUnknown     = "Unknown"
+
+	opGetSubscription    = "GetSubscription"
+	opListSubscriptions  = "ListSubscriptions"
+	opUpdateSubscription = "UpdateSubscription"
+	opUnknown            = "Unknown"
 )
 
 func (s *Server) routes() {
@@ -204,6 +215,9 @@ func (s *Server) routes() {
 	s.mux.Handle("POST "+customer+"/carts/{cartId}/checkout", s.guardedAPI(opCheckout, s.checkoutBeforeReplay, s.checkout))
 	s.mux.Handle("GET "+customer+"/orders/{orderId}", s.api(opGetOrder, s.getOrder))
 	s.mux.Handle("GET "+customer+"/orders", s.api(opListOrders, s.listOrders))
+	s.mux.Handle("GET "+customer+"/subscriptions/{subscriptionId}", s.api(opGetSubscription, s.getSubscription))
+	s.mux.Handle("GET "+customer+"/subscriptions", s.api(opListSubscriptions, s.listSubscriptions))
+	s.mux.Handle("PATCH "+customer+"/subscriptions/{subscriptionId}", s.api(opUpdateSubscription, s.patchSubscription))
 	s.mux.Handle("GET "+customer, s.api(opGetCustomer, s.getCustomer))
 	s.adminRoutes()
 	s.mux.HandleFunc("/", s.notFound)

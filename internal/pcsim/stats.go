@@ -2,14 +2,18 @@ package pcsim
 
 import (
 	"maps"
+	"slices"
 	"sync"
+
+	pc "github.com/partnercart/partnercart-operator/internal/partnercenter"
 )
 
 // Stats counts what pcsim did. Tests and benchmarks read it to prove the operator bought
 // each cart at most once.
 type Stats struct {
 	// Requests counts answers per operation (CreateCart, GetCart, UpdateCart, Checkout,
-	// GetOrder, ListOrders, Token, Unknown) and HTTP status; status 0 is a connection
+	// GetOrder, ListOrders, GetSubscription, ListSubscriptions, UpdateSubscription, Token,
+	// Unknown) and HTTP status; status 0 is a connection
 	// dropped on purpose (DropAfterCommitRate).
 	Requests map[string]map[int]int `json:"requests"`
 	// CartsCreated counts carts created (replays of a create do not count).
@@ -31,17 +35,44 @@ type Stats struct {
 	// Faults counts injected faults by kind: fail, throttle, dropAfterCommit, and the
 	// checkout faults by their JSON names (refuseFirstCheckout, loseCheckoutAnswer,
 	// refuseRepeatCheckout, emptyCheckoutAnswer, undecodableCheckoutAnswer,
-	// checkoutNotFound), one per answer they shaped.
+	// checkoutNotFound), one per answer they shaped, and the subscription faults
+	// (subscriptionNotReady, subscriptionRefuse, subscriptionLoseAnswer).
 	Faults map[string]int `json:"faults"`
 	// RateLimited counts requests refused with 429 because their partner tenant had spent
 	// its Options.RateLimit budget.
 	RateLimited int `json:"rateLimited"`
+	// SubscriptionsCancelled counts subscriptions a PATCH moved to "deleted".
+	SubscriptionsCancelled int `json:"subscriptionsCancelled"`
+	// DuplicateCancels counts PATCHes to "deleted" of a subscription already deleted,
+	// whatever their MS-RequestId (replays of the cancelling PATCH do not count: they are
+	// answered from the replay store). An operator that cancels exactly once keeps it 0.
+	DuplicateCancels int `json:"duplicateCancels"`
+	// Refunds holds one record per cancellation, in order.
+	Refunds []RefundRecord `json:"refunds"`
+	// RefundedFull sums the Full refunds by currency code ("USD" -> "684.00").
+	RefundedFull map[string]string `json:"refundedFull"`
+}
+
+// RefundRecord is the refund of one cancellation: Full when cancelled before the Full
+// refund option expired (24h after purchase), else Partial. Amount (Full only) is the unit
+// price pcsim charged on the order line times the quantity cancelled.
+type RefundRecord struct {
+	SubscriptionID string `json:"subscriptionId"`
+	CustomerID     string `json:"customerId"`
+	OrderID        string `json:"orderId"`
+	OfferID        string `json:"offerId"`
+	Type           string `json:"type"`
+	Amount         string `json:"amount,omitempty"`
+	Currency       string `json:"currency"`
+	CancelledAt    string `json:"cancelledAt"`
 }
 
 // statsRecorder guards Stats with one mutex; every update is a few map operations.
 type statsRecorder struct {
 	mu sync.Mutex
 	s  Stats
+	// refundedCents sums Full refunds by currency; snapshot renders RefundedFull from it.
+	refundedCents map[string]int64
 }
 
 func newStatsRecorder() *statsRecorder {
@@ -50,7 +81,24 @@ func newStatsRecorder() *statsRecorder {
 		CheckoutsExecuted: map[string]int{},
 		OrdersPerCart:     map[string]int{},
 		Faults:            map[string]int{},
-	}}
+	}, refundedCents: map[string]int64{}}
+}
+
+// cancelled records a cancellation and its refund; cents is the Full refund's amount.
+func (r *statsRecorder) cancelled(rec RefundRecord, cents int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.SubscriptionsCancelled++
+	if rec.Type == pc.RefundFull {
+		r.refundedCents[rec.Currency] += cents
+	}
+	r.s.Refunds = append(r.s.Refunds, rec)
+}
+
+func (r *statsRecorder) duplicateCancel() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.DuplicateCancels++
 }
 
 func (r *statsRecorder) request(op string, status int) {
@@ -114,5 +162,10 @@ func (r *statsRecorder) snapshot() Stats {
 	out.CheckoutsExecuted = maps.Clone(r.s.CheckoutsExecuted)
 	out.OrdersPerCart = maps.Clone(r.s.OrdersPerCart)
 	out.Faults = maps.Clone(r.s.Faults)
+	out.Refunds = slices.Clone(r.s.Refunds)
+	out.RefundedFull = make(map[string]string, len(r.refundedCents))
+	for cur, c := range r.refundedCents {
+		out.RefundedFull[cur] = formatCents(c).String()
+	}
 	return out
 }
