@@ -30,6 +30,8 @@ type approveOptions struct {
 	// file, with specHash when the cluster cannot be read: edit a manifest instead.
 	file     string
 	specHash string
+	// cancellation approves the requested spec.cancellation instead of the purchase.
+	cancellation bool
 }
 
 func approveCommand() *command {
@@ -38,6 +40,8 @@ func approveCommand() *command {
 		synopsis: []string{
 			"NAME [--pin=false] [--max-total AMOUNT] [--reason TEXT] [--force] [--print-patch]",
 			"[NAME] --file FILE [--spec-hash HASH] [--pin=false] [--max-total AMOUNT] [--reason TEXT] [--force]",
+			"--cancellation NAME [--force] [--print-patch]",
+			"--cancellation [NAME] --file FILE [--force]",
 		},
 		short: "approve the cart, pinned to the spec hash that was quoted (in the cluster or in a manifest)",
 		long: `Merge-patches spec.approval: approved true, denied false (clearing a denial), specHash set to
@@ -54,7 +58,16 @@ checked out are always refused.
 With --file it edits the PartnerCart in a YAML manifest instead (for a GitOps pull request),
 keeping comments, key order and the other documents: the specHash comes from the live cart
 when the cluster can be read (the same checks then apply), or from --spec-hash.
---print-patch prints the change as YAML instead of applying it.`,
+--print-patch prints the change as YAML instead of applying it.
+
+With --cancellation it approves the cart's requested cancellation instead (spec.cancellation,
+see 'kubectl partnercart cancel'): it shows the lines and the subscriptions of
+status.orders that will be cancelled and until when Partner Center allows it, then sets
+spec.cancellation.approved. It refuses a cart without a requested cancellation and one
+whose cancellation the operator has started, and, unless --force, a cart that was not
+bought, line ids not in the spec and a window that has passed. Like the purchase approval
+it needs the verb approve (or approve-own for one's own request) on partnercarts/approval;
+the API server stamps approvedBy and approvedAt.`,
 		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
 			a := approveOptions{}
 			fs.BoolVar(&a.pin, "pin", true, "pin the approval to the spec hash in status (what was quoted); --pin=false approves whatever the spec becomes")
@@ -64,7 +77,11 @@ when the cluster can be read (the same checks then apply), or from --spec-hash.
 			fs.BoolVar(&a.printPatch, "print-patch", false, "print the spec.approval change as YAML (for a GitOps pull request) instead of applying it")
 			fs.StringVar(&a.file, "file", "", "edit the PartnerCart in this YAML `FILE` instead of the cluster")
 			fs.StringVar(&a.specHash, "spec-hash", "", "with --file: the `HASH` to pin to when the cluster cannot be read (kubectl partnercart quote shows it)")
+			fs.BoolVar(&a.cancellation, "cancellation", false, "approve the requested cancellation (spec.cancellation) instead of the purchase")
 			return func(ctx context.Context, e *env, args []string) error {
+				if a.cancellation {
+					return e.approveCancellation(ctx, fs, o, a, args)
+				}
 				if a.file != "" {
 					if a.printPatch {
 						return usageError("approve", "--print-patch and --file do not go together")
@@ -87,6 +104,37 @@ when the cluster can be read (the same checks then apply), or from --spec-hash.
 			}
 		},
 	}
+}
+
+// approveCancellation runs approve --cancellation: the purchase's flags do not apply.
+func (e *env) approveCancellation(ctx context.Context, fs *flag.FlagSet, o *options, a approveOptions, args []string) error {
+	var wrong []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "pin" || f.Name == "max-total" || f.Name == "spec-hash" || f.Name == "reason" {
+			wrong = append(wrong, dashes(f.Name))
+		}
+	})
+	if len(wrong) > 0 {
+		return usageError("approve", "%s do(es) not go with --cancellation (spec.cancellation has only approved)", strings.Join(wrong, ", "))
+	}
+	if a.file != "" {
+		if a.printPatch {
+			return usageError("approve", "--print-patch and --file do not go together")
+		}
+		if len(args) > 1 {
+			return usageError("approve", "takes at most one NAME with --file, got %d arguments", len(args))
+		}
+		return e.editCancellationFile(ctx, o, a.file, strings.Join(args, ""), "approve", func(doc *manifestDoc, live *pcv1alpha1.PartnerCart) ([]approvalField, []string, string, error) {
+			return approveCancellationFileFields(doc, live, a.force, e.out, e.errOut)
+		})
+	}
+	name, err := oneName("approve", args)
+	if err != nil {
+		return err
+	}
+	return e.withClient(o, func(c client.Client, ns string) error {
+		return cmdApproveCancellation(ctx, c, ns, name, a, e.out, e.errOut)
+	})
 }
 
 // maxTotalPattern is the CRD's pattern of spec.approval.maxTotalPrice: a positive decimal.

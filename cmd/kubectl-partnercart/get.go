@@ -29,7 +29,10 @@ func getCommand() *command {
 		long: `Lists the PartnerCarts of the namespace (all namespaces with -A), or the carts named, one
 line each: phase (marked "(paused)" while the paused annotation is set), quoted total,
 approval, checkout outcome, orders, total and, for a Failed or stalled cart, the reason
-(-o wide adds its message). -o json and -o yaml print the objects (a v1 List unless one
+(-o wide adds the account, the end of the cancellation window, status.cancellableUntil,
+marked "(passed)" once over, and the reason's message). A cancelled cart shows the phase
+Cancelling, Cancelled or PartiallyCancelled; 'kubectl partnercart quote NAME' shows its
+cancellation in detail. -o json and -o yaml print the objects (a v1 List unless one
 NAME is given).`,
 		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
 			o.addAllNamespaces(fs)
@@ -96,7 +99,7 @@ func printCarts(out io.Writer, carts []pcv1alpha1.PartnerCart, withNamespace, wi
 	}
 	printText(tw, "NAME\tCUSTOMER\tPHASE\tQUOTE\tAPPROVAL\tCHECKOUT\tORDERS\tTOTAL\tREASON\tAGE")
 	if wide {
-		printText(tw, "\tACCOUNT\tMESSAGE")
+		printText(tw, "\tACCOUNT\tCANCELLABLE-UNTIL\tMESSAGE")
 	}
 	printLine(tw)
 	for i := range carts {
@@ -113,7 +116,7 @@ func printCarts(out io.Writer, carts []pcv1alpha1.PartnerCart, withNamespace, wi
 			if cart.Spec.AccountRef != nil {
 				account = cart.Spec.AccountRef.Name
 			}
-			printf(tw, "\t%s\t%s", dash(account), dash(oneLine(message)))
+			printf(tw, "\t%s\t%s\t%s", dash(account), cancellableUntilColumn(cart), dash(oneLine(message)))
 		}
 		printLine(tw)
 	}
@@ -135,7 +138,9 @@ func phaseColumn(cart *pcv1alpha1.PartnerCart) string {
 }
 
 // stopReason says why a cart stopped: the Stalled condition's reason and message when it is
-// True, else, for a Failed cart, the Ready condition's. A cart that did not stop has none.
+// True, else, for a Failed cart, the Ready condition's, else the Cancelled condition's while
+// it is not True (a cancellation waiting for approval, under way or refused). A cart that
+// did not stop has none.
 func stopReason(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 	if c := apimeta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
 		return c.Reason, c.Message
@@ -144,6 +149,10 @@ func stopReason(cart *pcv1alpha1.PartnerCart) (reason, message string) {
 		if c := apimeta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.ReadyCondition); c != nil {
 			return c.Reason, c.Message
 		}
+	}
+	// A cancellation waiting for its approver, under way or refused in part or whole.
+	if c := apimeta.FindStatusCondition(cart.Status.Conditions, pcv1alpha1.CancelledCondition); c != nil && c.Status != metav1.ConditionTrue {
+		return c.Reason, c.Message
 	}
 	return "", ""
 }

@@ -2,7 +2,8 @@
 // who read and approve PartnerCarts: it lists carts with their quote, approval and orders,
 // prints a cart's quote the way an approver needs it, approves (pinned to the spec hash that
 // was quoted) or denies, in the cluster or in a GitOps manifest, pauses and resumes a cart,
-// waits for a cart to reach a phase, settles an unknown checkout outcome and lists receipts.
+// waits for a cart to reach a phase, settles an unknown checkout outcome, lists receipts, and
+// requests, approves or withdraws the cancellation of what a cart bought.
 package main
 
 import (
@@ -24,7 +25,7 @@ import (
 	pcv1alpha1 "github.com/partnercart/partnercart-operator/api/v1alpha1"
 )
 
-const usageHead = `kubectl partnercart: read, approve and deny PartnerCarts.
+const usageHead = `kubectl partnercart: read, approve and deny PartnerCarts, and cancel what they bought.
 
 Usage:
   kubectl partnercart COMMAND [ARGS] [flags]
@@ -71,7 +72,7 @@ type command struct {
 // commands is every subcommand, in the order the usage lists them.
 func commands() []*command {
 	return []*command{
-		getCommand(), quoteCommand(), approveCommand(), denyCommand(), pauseCommand(true), pauseCommand(false),
+		getCommand(), quoteCommand(), approveCommand(), denyCommand(), cancelCommand(), pauseCommand(true), pauseCommand(false),
 		waitCommand(), resolveCommand(), receiptsCommand(), migrateCommand(), versionCommand(),
 	}
 }

@@ -25,8 +25,10 @@ func quoteCommand() *command {
 		long: `Prints what an approver reads before approving: who buys (the customer ID with the company
 Partner Center names for it), the Partner Center cart, the spec hash, whether the quote is
 for the current spec, the approval, the line items with unit and extended prices and the
-total, line errors and, after checkout, the orders. -o json and -o yaml print the same as
-data (see docs/kubectl-plugin.md).`,
+total, line errors and, after checkout, the orders and until when Partner Center allows
+their cancellation; then a requested cancellation, its approval and each subscription's
+outcome, error code and refund. -o json and -o yaml print the same as data (see
+docs/kubectl-plugin.md).`,
 		setup: func(fs *flag.FlagSet, o *options) func(context.Context, *env, []string) error {
 			o.addOutput(fs, outputJSON, outputYAML)
 			return func(ctx context.Context, e *env, args []string) error {
@@ -77,7 +79,12 @@ type quoteDoc struct {
 	Orders         []pcv1alpha1.OrderStatus   `json:"orders,omitempty"`
 	OrderErrors    []pcv1alpha1.OrderError    `json:"orderErrors,omitempty"`
 	Total          string                     `json:"total,omitempty"`
-	Conditions     []metav1.Condition         `json:"conditions,omitempty"`
+	// CancellableUntil, Cancellation and CancellationStatus are status.cancellableUntil,
+	// spec.cancellation and status.cancellation.
+	CancellableUntil   *metav1.Time                   `json:"cancellableUntil,omitempty"`
+	Cancellation       *pcv1alpha1.Cancellation       `json:"cancellation,omitempty"`
+	CancellationStatus *pcv1alpha1.CancellationStatus `json:"cancellationStatus,omitempty"`
+	Conditions         []metav1.Condition             `json:"conditions,omitempty"`
 }
 
 // quoteLine is one line item or add-on with the prices Partner Center quoted for it.
@@ -99,7 +106,8 @@ func quoteData(cart *pcv1alpha1.PartnerCart) quoteDoc {
 	d := quoteDoc{Namespace: cart.Namespace, Name: cart.Name, Customer: pcv1alpha1.CustomerStatus{ID: cart.Spec.CustomerID},
 		Phase: st.Phase, Paused: paused(cart), SpecHash: st.SpecHash, QuoteMessage: quoteFreshness(cart),
 		Approval: cart.Spec.Approval, LineItems: []quoteLine{}, LineItemErrors: st.LineItemErrors, Orders: st.Orders,
-		OrderErrors: st.OrderErrors, Total: total(cart), Conditions: st.Conditions}
+		OrderErrors: st.OrderErrors, Total: total(cart), CancellableUntil: st.CancellableUntil, Cancellation: cart.Spec.Cancellation,
+		CancellationStatus: st.Cancellation, Conditions: st.Conditions}
 	if c := st.Customer; c != nil && c.ID == cart.Spec.CustomerID {
 		d.Customer = *c
 	}
@@ -141,6 +149,7 @@ func printQuote(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	printLine(out)
 	printLineItems(out, cart)
 	printErrorsAndOrders(out, cart)
+	printCancellation(out, cart)
 }
 
 // printQuoteHeader writes who buys, the cart, the spec hash, and the approval.
@@ -167,7 +176,15 @@ func printQuoteHeader(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	printf(tw, "Spec hash:\t%s\n", dash(st.SpecHash))
 	printf(tw, "Quote:\t%s\n", quoteFreshness(cart))
 	printf(tw, "Approval:\t%s\n", approvalDetail(cart))
-	for _, typ := range []string{pcv1alpha1.ApprovedCondition, pcv1alpha1.CartSyncedCondition, pcv1alpha1.ReadyCondition, pcv1alpha1.StalledCondition} {
+	if bought(cart) || st.CancellableUntil != nil {
+		w := cancellationWindow(cart)
+		if w == "" {
+			w = "not known yet (the operator has not read the subscriptions' window)"
+		}
+		printf(tw, "Cancellation window:\t%s\n", w)
+	}
+	for _, typ := range []string{pcv1alpha1.ApprovedCondition, pcv1alpha1.CartSyncedCondition, pcv1alpha1.ReadyCondition, pcv1alpha1.StalledCondition,
+		pcv1alpha1.CancelledCondition} {
 		if s := condition(cart, typ); s != "" {
 			printf(tw, "%s:\t%s\n", typ, s)
 		}
@@ -240,6 +257,82 @@ func printErrorsAndOrders(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 		printLine(out, "Order errors:")
 		for _, e := range st.OrderErrors {
 			printf(out, "  order group %s: error %d: %s\n", e.OrderGroupID, e.Code, dash(e.Description))
+		}
+	}
+}
+
+// printCancellation writes the requested cancellation and, once the operator started it,
+// each subscription's outcome, code and refund.
+func printCancellation(out io.Writer, cart *pcv1alpha1.PartnerCart) {
+	req, st := cart.Spec.Cancellation, cart.Status.Cancellation
+	if (req == nil || !req.Requested) && st == nil {
+		return
+	}
+	printLine(out)
+	printLine(out, "Cancellation:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if req != nil {
+		s := linesText(req.LineItems)
+		if !req.Requested {
+			s = "withdrawn"
+		}
+		if req.RequestedBy != "" {
+			s += " by " + req.RequestedBy
+		}
+		if req.RequestedAt != "" {
+			s += " at " + req.RequestedAt
+		}
+		if req.Reason != "" {
+			s += "; reason: " + oneLine(req.Reason)
+		}
+		printf(tw, "  Requested:\t%s\n", s)
+		a := "not approved ('kubectl partnercart approve --cancellation " + cart.Name + "')"
+		if req.Approved {
+			a = "approved"
+		}
+		if req.ApprovedBy != "" {
+			a += " by " + req.ApprovedBy
+		}
+		if req.ApprovedAt != "" {
+			a += " at " + req.ApprovedAt
+		}
+		printf(tw, "  Approval:\t%s\n", a)
+	}
+	if st != nil {
+		s := st.StartedAt.UTC().Format(time.RFC3339) + " (approved by " + dash(st.ApprovedBy) + ", requested by " + dash(st.RequestedBy) + ")"
+		printf(tw, "  Started:\t%s\n", s)
+		if st.CompletedAt != nil {
+			printf(tw, "  Completed:\t%s\n", st.CompletedAt.UTC().Format(time.RFC3339))
+		}
+		if st.ReceiptName != "" {
+			printf(tw, "  Receipt:\t%s\n", st.ReceiptName)
+		}
+	}
+	_ = tw.Flush()
+	if st == nil || len(st.Subscriptions) == 0 {
+		return
+	}
+	printLine(out)
+	rows := [][]string{{"SUBSCRIPTION", "ORDER", "LINE", "OFFER", "OUTCOME", "ATTEMPTS", "CODE", "REFUND", "CANCELLED", "MESSAGE"}}
+	for _, sc := range st.Subscriptions {
+		line, refund, at := "-", "-", "-"
+		if sc.LineItemID != nil {
+			line = lineLabel(cart, *sc.LineItemID)
+		}
+		if r := sc.Refund; r != nil {
+			refund = strings.TrimSpace(r.Type + " " + strings.TrimSpace(r.Amount+" "+r.Currency))
+		}
+		if sc.CancelledAt != nil {
+			at = sc.CancelledAt.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, []string{sc.SubscriptionID, sc.OrderID, line, dash(sc.OfferID), string(sc.Outcome), fmt.Sprint(sc.Attempts),
+			dash(sc.Code), refund, at, dash(oneLine(sc.Message))})
+	}
+	var b strings.Builder
+	writeTable(&b, rows, map[int]bool{5: true})
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		if l != "" {
+			printText(out, "  "+l)
 		}
 	}
 }

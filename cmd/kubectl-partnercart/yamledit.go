@@ -128,8 +128,13 @@ func cartNames(docs []*manifestDoc) string {
 
 // hasApprovalKey reports whether the document writes spec.approval.<key>.
 func (d *manifestDoc) hasApprovalKey(key string) bool {
+	return d.hasSectionKey("approval", key)
+}
+
+// hasSectionKey reports whether the document writes spec.<section>.<key>.
+func (d *manifestDoc) hasSectionKey(section, key string) bool {
 	_, spec := mapEntry(d.root, "spec")
-	_, approval := mapEntry(spec, "approval")
+	_, approval := mapEntry(spec, section)
 	k, _ := mapEntry(approval, key)
 	return k != nil
 }
@@ -160,6 +165,12 @@ type lineEdits struct {
 
 // editApproval sets and removes fields of d's spec.approval and returns the new file.
 func (m *manifest) editApproval(d *manifestDoc, set []approvalField, remove []string) ([]byte, error) {
+	return m.editSection(d, "approval", set, remove)
+}
+
+// editSection sets and removes fields of the mapping spec.<section> of d (spec.approval,
+// spec.cancellation) and returns the new file.
+func (m *manifest) editSection(d *manifestDoc, section string, set []approvalField, remove []string) ([]byte, error) {
 	ed := lineEdits{replace: map[int]string{}, remove: map[int]bool{}, insertAfter: map[int][]string{}}
 	eol := ""
 	if len(m.lines) > 0 && strings.HasSuffix(m.lines[0], "\r") {
@@ -167,7 +178,7 @@ func (m *manifest) editApproval(d *manifestDoc, set []approvalField, remove []st
 	}
 	specKey, spec := mapEntry(d.root, "spec")
 	if !isBlockMapping(spec) {
-		return nil, errors.New("spec is not written as a block mapping: edit spec.approval by hand")
+		return nil, fmt.Errorf("spec is not written as a block mapping: edit spec.%s by hand", section)
 	}
 	childIndent := spec.Content[0].Column - 1
 	step := childIndent - (specKey.Column - 1)
@@ -181,28 +192,28 @@ func (m *manifest) editApproval(d *manifestDoc, set []approvalField, remove []st
 		}
 		return out
 	}
-	apKey, ap := mapEntry(spec, "approval")
+	apKey, ap := mapEntry(spec, section)
 	switch {
 	case apKey == nil:
-		lines := append([]string{strings.Repeat(" ", childIndent) + "approval:" + eol}, newLines(childIndent+step)...)
+		lines := append([]string{strings.Repeat(" ", childIndent) + section + ":" + eol}, newLines(childIndent+step)...)
 		ed.insertAfter[specKey.Line-1] = lines
 	case isBlockMapping(ap):
-		if err := m.editBlock(ed, apKey, ap, set, remove, eol); err != nil {
+		if err := m.editBlock(ed, section, apKey, ap, set, remove, eol); err != nil {
 			return nil, err
 		}
 	case (ap.Kind == yaml.MappingNode && len(ap.Content) == 0) || (ap.Kind == yaml.ScalarNode && ap.Tag == "!!null"):
 		// approval: {} or approval: (null): the key line loses its value, the fields follow.
 		head, err := m.keyLineWithoutValue(apKey)
 		if err != nil {
-			return nil, err
+			return nil, sectionError(err, section)
 		}
 		ed.replace[apKey.Line-1] = head + eol
 		ed.insertAfter[apKey.Line-1] = newLines(apKey.Column - 1 + step)
 	default:
-		return nil, errFlowStyle
+		return nil, sectionError(errFlowStyle, section)
 	}
 	out := []byte(m.render(ed))
-	if err := m.verify(d, out, set, remove); err != nil {
+	if err := m.verify(d, section, out, set, remove); err != nil {
 		return nil, fmt.Errorf("the edit did not come out as intended, the file is not changed: %w", err)
 	}
 	return out, nil
@@ -210,10 +221,18 @@ func (m *manifest) editApproval(d *manifestDoc, set []approvalField, remove []st
 
 var errFlowStyle = errors.New("spec.approval is written in flow style: write it as a block mapping for the plugin to edit it")
 
+// sectionError names spec.<section> instead of spec.approval in err.
+func sectionError(err error, section string) error {
+	if section == "approval" {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), "spec.approval", "spec."+section))
+}
+
 // editBlock sets and removes fields of an approval written as a block mapping: a field
 // there has its value replaced, a new one goes first under approval:, a removed one loses
 // its line.
-func (m *manifest) editBlock(ed lineEdits, apKey, ap *yaml.Node, set []approvalField, remove []string, eol string) error {
+func (m *manifest) editBlock(ed lineEdits, section string, apKey, ap *yaml.Node, set []approvalField, remove []string, eol string) error {
 	indent := ap.Content[0].Column - 1
 	for _, f := range set {
 		k, v := mapEntry(ap, f.key)
@@ -221,9 +240,21 @@ func (m *manifest) editBlock(ed lineEdits, apKey, ap *yaml.Node, set []approvalF
 			ed.insertAfter[apKey.Line-1] = append(ed.insertAfter[apKey.Line-1], strings.Repeat(" ", indent)+f.key+": "+f.text+eol)
 			continue
 		}
+		if v.Kind == yaml.SequenceNode {
+			// A list of scalars (spec.cancellation.lineItems) is rewritten as one flow line.
+			last, err := m.sequenceEnd(k, v)
+			if err != nil {
+				return fmt.Errorf("spec.%s.%s: %w", section, f.key, err)
+			}
+			ed.replace[k.Line-1] = strings.Repeat(" ", k.Column-1) + f.key + ": " + f.text + eol
+			for l := k.Line; l < last; l++ {
+				ed.remove[l] = true
+			}
+			continue
+		}
 		line, err := m.replaceScalar(v, f.text)
 		if err != nil {
-			return fmt.Errorf("spec.approval.%s: %w", f.key, err)
+			return fmt.Errorf("spec.%s.%s: %w", section, f.key, err)
 		}
 		ed.replace[v.Line-1] = line
 	}
@@ -232,12 +263,38 @@ func (m *manifest) editBlock(ed lineEdits, apKey, ap *yaml.Node, set []approvalF
 		if k == nil {
 			continue
 		}
+		if v.Kind == yaml.SequenceNode {
+			last, err := m.sequenceEnd(k, v)
+			if err != nil {
+				return fmt.Errorf("spec.%s.%s: %w", section, key, err)
+			}
+			for l := k.Line - 1; l < last; l++ {
+				ed.remove[l] = true
+			}
+			continue
+		}
 		if _, err := m.replaceScalar(v, ""); err != nil || v.Line != k.Line {
-			return fmt.Errorf("spec.approval.%s is not on one line: remove it by hand", key)
+			return fmt.Errorf("spec.%s.%s is not on one line: remove it by hand", section, key)
 		}
 		ed.remove[k.Line-1] = true
 	}
 	return nil
+}
+
+// sequenceEnd is the (1-based) last line of a sequence of plain scalars under key k: the
+// key's line for a flow sequence written on it, else the line of its last item.
+func (m *manifest) sequenceEnd(k, v *yaml.Node) (int, error) {
+	last := k.Line
+	for _, item := range v.Content {
+		if item.Kind != yaml.ScalarNode || item.Style != 0 {
+			return 0, errors.New("not a list of plain values: edit it by hand")
+		}
+		last = max(last, item.Line)
+	}
+	if v.Style&yaml.FlowStyle != 0 && last != k.Line {
+		return 0, errors.New("a flow list over several lines: edit it by hand")
+	}
+	return last, nil
 }
 
 // keyLineWithoutValue is the line of key without its empty value ({}, null, ~ or nothing),
@@ -343,7 +400,7 @@ func byteOffset(line string, col int) int {
 
 // verify reads the edited file back: the same documents, the other ones unchanged, and in d
 // only spec.approval changed, to the fields set and without the ones removed.
-func (m *manifest) verify(d *manifestDoc, out []byte, set []approvalField, remove []string) error {
+func (m *manifest) verify(d *manifestDoc, section string, out []byte, set []approvalField, remove []string) error {
 	docs, err := decodeDocuments(out)
 	if err != nil {
 		return err
@@ -359,7 +416,7 @@ func (m *manifest) verify(d *manifestDoc, out []byte, set []approvalField, remov
 			continue
 		}
 		want := deepCopyJSON(old.data)
-		approval := approvalMap(want, true)
+		approval := sectionMap(want, section, true)
 		for _, k := range remove {
 			delete(approval, k)
 		}
@@ -367,22 +424,22 @@ func (m *manifest) verify(d *manifestDoc, out []byte, set []approvalField, remov
 			approval[f.key] = f.value
 		}
 		if !reflect.DeepEqual(docs[i].data, want) {
-			return fmt.Errorf("document %d reads %v, want %v", i+1, approvalMap(docs[i].data, false), approval)
+			return fmt.Errorf("document %d reads %v, want %v", i+1, sectionMap(docs[i].data, section, false), approval)
 		}
 	}
 	return nil
 }
 
-// approvalMap returns spec.approval of a decoded document, created when create is true.
-func approvalMap(doc any, create bool) map[string]any {
+// sectionMap returns spec.<section> of a decoded document, created when create is true.
+func sectionMap(doc any, section string, create bool) map[string]any {
 	obj, _ := doc.(map[string]any)
 	spec, _ := obj["spec"].(map[string]any)
-	approval, _ := spec["approval"].(map[string]any)
-	if approval == nil && create && spec != nil {
-		approval = map[string]any{}
-		spec["approval"] = approval
+	m, _ := spec[section].(map[string]any)
+	if m == nil && create && spec != nil {
+		m = map[string]any{}
+		spec[section] = m
 	}
-	return approval
+	return m
 }
 
 func deepCopyJSON(v any) any {
