@@ -22,12 +22,6 @@ func requestedCancellation(cart *pcv1alpha1.PartnerCart) *pcv1alpha1.Cancellatio
 	return nil
 }
 
-// orderLine is a line of one of the cart's orders: the subscription it created.
-type orderLine struct {
-	order string
-	line  pcv1alpha1.OrderLineItemStatus
-}
-
 // offerMatches reports whether an order line's offer is the catalog item of a spec line
 // (Partner Center may name the product:sku:availability or only its product:sku).
 func offerMatches(offer, catalogItem string) bool {

@@ -76,7 +76,7 @@ applying it.`,
 						return usageError("cancel", "takes at most one NAME with --file, got %d arguments", len(args))
 					}
 					return e.editCancellationFile(ctx, o, c.file, strings.Join(args, ""), "cancel", func(doc *manifestDoc, live *pcv1alpha1.PartnerCart) ([]approvalField, []string, string, error) {
-						return cancelFileFields(doc, live, ids, c, e.out, e.errOut)
+						return cancelFileFields(doc, live, ids, c, e.errOut)
 					})
 				}
 				name, err := oneName("cancel", args)
@@ -205,7 +205,7 @@ func refuseOrWarnTo(cart *pcv1alpha1.PartnerCart, problems []string, force bool,
 	for _, p := range problems {
 		msg += "\n  - " + p
 	}
-	return fmt.Errorf("%s\nTo %s anyway, add --force.", msg, verb)
+	return fmt.Errorf("%s\nto %s anyway, add --force", msg, verb)
 }
 
 // linesText is what a request names: "lines 1, +2" or "every subscription".
@@ -373,7 +373,7 @@ func (e *env) editCancellationFile(ctx context.Context, o *options, file, name, 
 }
 
 // cancelFileFields are the spec.cancellation fields cancel --file sets and removes.
-func cancelFileFields(doc *manifestDoc, live *pcv1alpha1.PartnerCart, ids []int32, o cancelOptions, out, errOut io.Writer) ([]approvalField, []string, string, error) {
+func cancelFileFields(doc *manifestDoc, live *pcv1alpha1.PartnerCart, ids []int32, o cancelOptions, errOut io.Writer) ([]approvalField, []string, string, error) {
 	cart := &doc.cart
 	if live != nil {
 		cart = live

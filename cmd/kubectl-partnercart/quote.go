@@ -261,6 +261,35 @@ func printErrorsAndOrders(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	}
 }
 
+// printCancellationRequest prints spec.cancellation: what was asked, by whom, and its approval.
+func printCancellationRequest(tw io.Writer, name string, req *pcv1alpha1.Cancellation) {
+	s := linesText(req.LineItems)
+	if !req.Requested {
+		s = "withdrawn"
+	}
+	if req.RequestedBy != "" {
+		s += " by " + req.RequestedBy
+	}
+	if req.RequestedAt != "" {
+		s += " at " + req.RequestedAt
+	}
+	if req.Reason != "" {
+		s += "; reason: " + oneLine(req.Reason)
+	}
+	printf(tw, "  Requested:\t%s\n", s)
+	a := "not approved ('kubectl partnercart approve --cancellation " + name + "')"
+	if req.Approved {
+		a = "approved"
+	}
+	if req.ApprovedBy != "" {
+		a += " by " + req.ApprovedBy
+	}
+	if req.ApprovedAt != "" {
+		a += " at " + req.ApprovedAt
+	}
+	printf(tw, "  Approval:\t%s\n", a)
+}
+
 // printCancellation writes the requested cancellation and, once the operator started it,
 // each subscription's outcome, code and refund.
 func printCancellation(out io.Writer, cart *pcv1alpha1.PartnerCart) {
@@ -272,31 +301,7 @@ func printCancellation(out io.Writer, cart *pcv1alpha1.PartnerCart) {
 	printLine(out, "Cancellation:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if req != nil {
-		s := linesText(req.LineItems)
-		if !req.Requested {
-			s = "withdrawn"
-		}
-		if req.RequestedBy != "" {
-			s += " by " + req.RequestedBy
-		}
-		if req.RequestedAt != "" {
-			s += " at " + req.RequestedAt
-		}
-		if req.Reason != "" {
-			s += "; reason: " + oneLine(req.Reason)
-		}
-		printf(tw, "  Requested:\t%s\n", s)
-		a := "not approved ('kubectl partnercart approve --cancellation " + cart.Name + "')"
-		if req.Approved {
-			a = "approved"
-		}
-		if req.ApprovedBy != "" {
-			a += " by " + req.ApprovedBy
-		}
-		if req.ApprovedAt != "" {
-			a += " at " + req.ApprovedAt
-		}
-		printf(tw, "  Approval:\t%s\n", a)
+		printCancellationRequest(tw, cart.Name, req)
 	}
 	if st != nil {
 		s := st.StartedAt.UTC().Format(time.RFC3339) + " (approved by " + dash(st.ApprovedBy) + ", requested by " + dash(st.RequestedBy) + ")"
